@@ -1,0 +1,3 @@
+from mrcnn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""Reading images from disk into RGB uint8 arrays, the one format the rest of the code sees.
+
+Handles what real cameras and tools write: EXIF orientation, grayscale, palette, alpha,
+CMYK, 16-bit, unicode paths. Every failure is an :class:`ImageReadError` naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from mrcnn.errors import ImageReadError
+
+#: File name extensions we look for when scanning a folder.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Pillow format names we decode.
+_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP"}
+#: Default guard against decompression bombs (pixels per image).
+MAX_PIXELS = 200_000_000
+#: Percentiles used to scale high-bit-depth images to 8 bits (one shared normalisation).
+PERCENTILES = (0.5, 99.5)
+#: Background that transparent pixels are composited onto.
+ALPHA_BACKGROUND = 255
+
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a header read tells about an image: displayed size (EXIF applied) and hash."""
+
+    width: int
+    height: int
+    sha256: str
+    format: str
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a folder, not a file") from None
+    except OSError as exc:
+        raise ImageReadError(path, exc.strerror or str(exc)) from None
+    if not data:
+        raise ImageReadError(path, "file is empty (0 bytes)")
+    return data
+
+
+def _open(path: Path, data: bytes, max_pixels: int) -> Image.Image:
+    """Open lazily (header only) and check format and size before any pixel is decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageReadError(
+            path, "not a recognised image (expected JPEG, PNG, BMP, TIFF or WebP)"
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageReadError(path, "image dimensions are too large to open safely") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(path, f"corrupt header ({exc})") from None
+    if im.format not in _FORMATS:
+        raise ImageReadError(path, f"unsupported format {im.format}")
+    if getattr(im, "n_frames", 1) > 1 and im.format not in ("MPO", "TIFF"):
+        raise ImageReadError(path, f"animated {im.format} images are not supported")
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise ImageReadError(path, f"invalid size {w}x{h}")
+    if w * h > max_pixels:
+        raise ImageReadError(
+            path, f"{w}x{h} is {w * h:,} pixels, above the limit of {max_pixels:,}"
+        )
+    return im
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block must not make the image unreadable
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an (H, W[, C]) array, as a viewer would."""
+    if orientation == 2:
+        arr = arr[:, ::-1]
+    elif orientation == 3:
+        arr = arr[::-1, ::-1]
+    elif orientation == 4:
+        arr = arr[::-1, :]
+    elif orientation == 5:
+        arr = arr.swapaxes(0, 1)
+    elif orientation == 6:
+        arr = np.rot90(arr, -1)
+    elif orientation == 7:
+        arr = np.rot90(arr, 2).swapaxes(0, 1)
+    elif orientation == 8:
+        arr = np.rot90(arr, 1)
+    return np.ascontiguousarray(arr)
+
+
+def normalize_to_uint8(arr: np.ndarray, percentiles: tuple[float, float] = PERCENTILES) -> np.ndarray:
+    """Scale any numeric array to uint8 with a percentile stretch (used for >8-bit images)."""
+    if arr.dtype == np.uint8:
+        return arr
+    a = arr.astype(np.float32)
+    finite = a[np.isfinite(a)]
+    if finite.size == 0:
+        return np.zeros(arr.shape, np.uint8)
+    lo, hi = np.percentile(finite, percentiles)
+    if hi <= lo:
+        hi = lo + 1.0
+    a = np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo)
+    return np.clip((a - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    out = rgb.astype(np.float32) * a + ALPHA_BACKGROUND * (1.0 - a)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _high_depth(data: bytes) -> np.ndarray | None:
+    """Decode a >8-bit PNG/TIFF with OpenCV (Pillow drops bits of 16-bit colour images)."""
+    buf = np.frombuffer(data, np.uint8)
+    arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    if arr is None or arr.dtype == np.uint8:
+        return None
+    if arr.ndim == 3:
+        if arr.shape[2] == 4:
+            rgb = normalize_to_uint8(arr[..., 2::-1])
+            alpha = normalize_to_uint8(arr[..., 3], (0.0, 100.0)) if arr.dtype != np.uint16 else (
+                (arr[..., 3].astype(np.uint32) * 255 // 65535).astype(np.uint8)
+            )
+            return _composite(rgb, alpha)
+        return normalize_to_uint8(arr[..., 2::-1])
+    return np.repeat(normalize_to_uint8(arr)[..., None], 3, axis=2)
+
+
+def _to_rgb(im: Image.Image, data: bytes) -> np.ndarray:
+    mode = im.mode
+    rawmode = im.tile[0][3] if im.tile and len(im.tile[0]) > 3 else ""
+    rawmode = rawmode[0] if isinstance(rawmode, tuple) else str(rawmode)
+    if im.format in ("PNG", "TIFF") and (";16" in rawmode or mode.startswith("I") or mode == "F"):
+        arr = _high_depth(data)
+        if arr is not None:
+            return arr
+    im.load()
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        gray = normalize_to_uint8(np.asarray(im))
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("LA", "PA", "La"):
+        im = im.convert("RGBA")
+    elif mode == "RGBa":
+        im = im.convert("RGBA")
+    elif mode not in ("RGB", "RGBA"):
+        im = im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
+    arr = np.asarray(im)
+    if arr.shape[2] == 4:
+        return _composite(arr[..., :3], arr[..., 3])
+    return np.ascontiguousarray(arr)
+
+
+def read_image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Header-only read: displayed size (EXIF orientation applied), format and content hash.
+
+    Does not decode pixels, so it is cheap enough to scan thousands of files.
+    """
+    p = Path(path)
+    data = _read_bytes(p)
+    im = _open(p, data, max_pixels)
+    w, h = im.size
+    if _orientation(im) in (5, 6, 7, 8):
+        w, h = h, w
+    return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), im.format)
+
+
+def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Load an image as it should be displayed: (H, W, 3) uint8 RGB, EXIF orientation applied.
+
+    Raises ImageReadError naming the file and the reason for anything unreadable.
+    """
+    p = Path(path)
+    data = _read_bytes(p)
+    im = _open(p, data, max_pixels)
+    orientation = _orientation(im)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            arr = _to_rgb(im, data)
+    except ImageReadError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
+    except MemoryError:
+        raise ImageReadError(p, "not enough memory to decode the image") from None
+    return apply_orientation(arr, orientation)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

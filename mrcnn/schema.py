@@ -1,0 +1,80 @@
+"""The project database schema and its migrations (PRAGMA user_version = schema version)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+#: Each entry upgrades the schema from version i to i + 1.
+MIGRATIONS: list[str] = [
+    # 0 -> 1: the first schema.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        width INTEGER NOT NULL CHECK (width > 0),
+        height INTEGER NOT NULL CHECK (height > 0),
+        sha256 TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'new'
+            CHECK (status IN ('new', 'predicted', 'in_review', 'reviewed')),
+        split TEXT NOT NULL CHECK (split IN ('train', 'val')),
+        added_at REAL NOT NULL
+    );
+    CREATE INDEX images_status ON images(status);
+    CREATE TABLE categories (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        color TEXT NOT NULL
+    );
+    CREATE TABLE model_versions (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        preset TEXT NOT NULL,
+        parent_id INTEGER REFERENCES model_versions(id) ON DELETE SET NULL,
+        created_at REAL NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0,
+        metadata TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE instances (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        category_id INTEGER NOT NULL REFERENCES categories(id),
+        height INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        counts TEXT NOT NULL,
+        bbox_x REAL NOT NULL, bbox_y REAL NOT NULL, bbox_w REAL NOT NULL, bbox_h REAL NOT NULL,
+        area INTEGER NOT NULL CHECK (area > 0),
+        source TEXT NOT NULL CHECK (source IN ('manual', 'model')),
+        model_version_id INTEGER REFERENCES model_versions(id) ON DELETE CASCADE,
+        score REAL,
+        state TEXT NOT NULL CHECK (state IN ('accepted', 'pending')),
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX instances_image ON instances(image_id);
+    """,
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to LATEST, one transaction per step. Returns the final version."""
+    version = schema_version(conn)
+    while version < LATEST:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version += 1
+    return version
