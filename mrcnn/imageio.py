@@ -215,6 +215,27 @@ def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return apply_orientation(arr, orientation)
 
 
+def verify_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Check that an image decodes completely (truncation, corrupt data) and return its info.
+
+    JPEGs are decoded at reduced scale, which still reads every byte of the compressed data.
+    """
+    p = Path(path)
+    data = _read_bytes(p)
+    im = _open(p, data, max_pixels)
+    w, h = im.size
+    orientation = _orientation(im)
+    try:
+        if im.format in ("JPEG", "MPO"):
+            im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
+        im.load()
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), im.format)
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
