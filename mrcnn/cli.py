@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", type=Path)
     p.add_argument("out", type=Path, help="output .json file (written atomically)")
     p.add_argument("--masks", choices=("rle", "polygon"), default="rle",
-                   help="segmentation format (polygon falls back to RLE where it would lose pixels)")
+                   help="segmentation format; polygon falls back to RLE where it would "
+                   "lose pixels")
     p.add_argument("--reviewed-only", action="store_true", help="only images marked reviewed")
 
     p = add("info", cmd_info, "images per status, instances, categories, model versions")

@@ -115,7 +115,9 @@ def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def normalize_to_uint8(arr: np.ndarray, percentiles: tuple[float, float] = PERCENTILES) -> np.ndarray:
+def normalize_to_uint8(
+    arr: np.ndarray, percentiles: tuple[float, float] = PERCENTILES
+) -> np.ndarray:
     """Scale any numeric array to uint8 with a percentile stretch (used for >8-bit images)."""
     if arr.dtype == np.uint8:
         return arr

@@ -256,7 +256,8 @@ class Project:
     def set_image_status(self, image_id: int, status: str) -> None:
         _check(status, IMAGE_STATUSES, "image status")
         with self.transaction():
-            if self._q("UPDATE images SET status = ? WHERE id = ?", (status, image_id)).rowcount != 1:
+            cur = self._q("UPDATE images SET status = ? WHERE id = ?", (status, image_id))
+            if cur.rowcount != 1:
                 raise ProjectError(f"no image with id {image_id}")
 
     # ---------------------------------------------------------------- categories
