@@ -1,0 +1,64 @@
+"""Checkpoint files: a dict of plain data and tensors, loadable with `weights_only=True`.
+
+Layout: {"format": FORMAT, "preset": str, "categories": [str, ...] (index i = label i + 1),
+         "state_dict": {name: tensor}, "metadata": {plain JSON-able values}}
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import torch
+
+from mrcnn.atomic import write_atomic
+from mrcnn.errors import MrcnnError
+
+FORMAT = "mrcnn-studio/1"
+
+
+class CheckpointError(MrcnnError):
+    """A checkpoint cannot be used (unsafe, corrupt, wrong architecture, wrong categories)."""
+
+
+def save_checkpoint(path: str | Path, *, state_dict: dict, preset: str, categories: list[str],
+                    metadata: dict | None = None) -> None:
+    """Write atomically: a crash or a full disk never leaves a half-written checkpoint."""
+    payload = {
+        "format": FORMAT,
+        "preset": preset,
+        "categories": list(categories),
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "metadata": metadata or {},
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def load_state(path: str | Path) -> dict:
+    """Load any torch file with `weights_only=True`; anything needing pickle code is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise CheckpointError(
+            f"refused to load {path}: it contains Python objects, not plain tensors "
+            f"(weights_only=True: {first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load one of our checkpoints (see module docstring) and check its layout."""
+    data = load_state(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a Mask R-CNN Studio checkpoint")
+    for key, kind in (("preset", str), ("categories", list), ("state_dict", dict)):
+        if not isinstance(data.get(key), kind):
+            raise CheckpointError(f"{path}: missing or invalid {key!r}")
+    return data
