@@ -53,6 +53,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX instances_image ON instances(image_id);
     """,
+    # 1 -> 2: which model has predicted which image (so reopening does not recompute).
+    """
+    CREATE TABLE predictions (
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model_key TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (image_id, model_key)
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -381,6 +381,31 @@ class Project:
             self._conn.executemany("DELETE FROM instances WHERE id = ?",
                                    [(i,) for i in instance_ids])
 
+    def replace_predictions(self, image_id: int, model_key: str,
+                            items: Iterable[tuple[int, Rle, float]], *,
+                            model_version_id: int | None = None) -> list[Instance]:
+        """Store a model's predictions for an image as pending instances, replacing the
+        image's earlier pending predictions, in one transaction. Accepted (human) instances
+        are never touched. A `new` image becomes `predicted`."""
+        with self.transaction():
+            self._q("DELETE FROM instances WHERE image_id = ? AND state = 'pending'", (image_id,))
+            added = [
+                self.add_instance(image_id, category_id, rle, source="model",
+                                  model_version_id=model_version_id, score=float(score),
+                                  state="pending")
+                for category_id, rle, score in items
+            ]
+            self._q("INSERT OR REPLACE INTO predictions(image_id, model_key, created_at) "
+                    "VALUES (?, ?, ?)", (image_id, model_key, time.time()))
+            self._q("UPDATE images SET status = 'predicted' WHERE id = ? AND status = 'new'",
+                    (image_id,))
+        return added
+
+    def predicted_by(self, image_id: int, model_key: str) -> bool:
+        """True when this model's predictions for the image are already stored."""
+        return self._q("SELECT 1 FROM predictions WHERE image_id = ? AND model_key = ?",
+                       (image_id, model_key)).fetchone() is not None
+
     # ---------------------------------------------------------------- model versions
     def add_model_version(self, path: str, preset: str, *, parent_id: int | None = None,
                           metadata: dict | None = None, activate: bool = False) -> ModelVersion:
