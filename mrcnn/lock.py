@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mrcnn.errors import ProjectLockedError
+from mrcnn.errors import ProjectError, ProjectLockedError
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -47,7 +47,13 @@ class WriteLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ProjectError(
+                f"cannot open project {self.path.parent} for writing ({exc.strerror or exc}); "
+                "open it read-only"
+            ) from None
         if not _try_lock(fd):
             try:
                 holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"

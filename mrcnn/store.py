@@ -80,8 +80,12 @@ class Project:
         images_root = Path(images_root)
         if not images_root.is_dir():
             raise ProjectError(f"images folder {images_root} does not exist")
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / MODELS_DIR).mkdir(exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / MODELS_DIR).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"cannot create project folder {folder}: "
+                               f"{exc.strerror or exc}") from None
         project = cls._connect(folder, read_only=False)
         try:
             root = _relative_or_absolute(images_root.resolve(), folder.resolve(), allow_up=True)
@@ -108,17 +112,18 @@ class Project:
         if not read_only:
             lock = WriteLock(folder)
             lock.acquire()
+        conn = None
         try:
             db = folder / DB_NAME
-            if read_only:
-                conn = sqlite3.connect(
-                    f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
-                )
-            else:
-                conn = sqlite3.connect(db, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 5000")
-            conn.execute("PRAGMA foreign_keys = ON")
             try:
+                if read_only:
+                    conn = sqlite3.connect(
+                        f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+                    )
+                else:
+                    conn = sqlite3.connect(db, isolation_level=None)
+                conn.execute("PRAGMA busy_timeout = 5000")
+                conn.execute("PRAGMA foreign_keys = ON")
                 version = schema.schema_version(conn)
                 if version > schema.LATEST:
                     raise ProjectError(
@@ -128,15 +133,22 @@ class Project:
                 if not read_only:
                     conn.execute("PRAGMA journal_mode = WAL")
                     conn.execute("PRAGMA synchronous = FULL")
-                    schema.migrate(conn)
+                    try:
+                        schema.migrate(conn)
+                    except sqlite3.Error as exc:
+                        raise ProjectError(
+                            f"cannot upgrade project {folder} from schema version {version} "
+                            f"({exc}); it was left as it was"
+                        ) from None
                 elif version < schema.LATEST:
                     raise ProjectError(
                         f"project {folder} needs an upgrade; open it once for writing"
                     )
-            except sqlite3.DatabaseError as exc:
-                conn.close()
+            except sqlite3.Error as exc:
                 raise ProjectError(f"{db} is not a readable project database ({exc})") from None
         except BaseException:
+            if conn is not None:
+                conn.close()
             if lock:
                 lock.release()
             raise
@@ -257,6 +269,14 @@ class Project:
         _check(status, IMAGE_STATUSES, "image status")
         with self.transaction():
             cur = self._q("UPDATE images SET status = ? WHERE id = ?", (status, image_id))
+            if cur.rowcount != 1:
+                raise ProjectError(f"no image with id {image_id}")
+
+    def set_image_split(self, image_id: int, split: str) -> None:
+        """Override an image's split ("train" / "val"), e.g. to fix a validation set."""
+        _check(split, SPLITS, "split")
+        with self.transaction():
+            cur = self._q("UPDATE images SET split = ? WHERE id = ?", (split, image_id))
             if cur.rowcount != 1:
                 raise ProjectError(f"no image with id {image_id}")
 
