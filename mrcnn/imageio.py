@@ -6,8 +6,10 @@ CMYK, 16-bit, unicode paths. Every failure is an :class:`ImageReadError` naming 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +72,8 @@ def _open(path: Path, data: bytes, max_pixels: int) -> Image.Image:
         raise ImageReadError(
             path, "not a recognised image (expected JPEG, PNG, BMP, TIFF or WebP)"
         ) from None
-    except Image.DecompressionBombError:
-        raise ImageReadError(path, "image dimensions are too large to open safely") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, checked before ours
+        raise ImageReadError(path, f"image is too large to open safely ({exc})") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageReadError(path, f"corrupt header ({exc})") from None
     if im.format not in _FORMATS:
@@ -88,12 +90,60 @@ def _open(path: Path, data: bytes, max_pixels: int) -> Image.Image:
     return im
 
 
-def _orientation(im: Image.Image) -> int:
+def _png_exif(data: bytes) -> bytes | None:
+    """A PNG's eXIf chunk, found by walking the chunk headers (no pixel data is inflated)."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"eXIf":
+            return data[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return None
+
+
+def _orientation(im: Image.Image, data: bytes) -> int:
+    """The EXIF orientation the file declares (1 when absent or unreadable)."""
     try:
-        value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
+        if im.format == "PNG" and "exif" not in im.info:
+            # Pillow's PNG getexif() decodes every pixel to look for an eXIf chunk after the
+            # image data; find the chunk in the bytes and read the header fields only.
+            raw = _png_exif(data)
+            if raw is not None:
+                im.info["exif"] = b"Exif\x00\x00" + raw
+            exif = Image.Image.getexif(im)
+        else:
+            exif = im.getexif()
+        value = int(exif.get(_EXIF_ORIENTATION, 1))
     except Exception:  # a broken EXIF block must not make the image unreadable
         return 1
     return value if 1 <= value <= 8 else 1
+
+
+def _displayed_size(im: Image.Image, orientation: int) -> tuple[int, int]:
+    """(width, height) as displayed, from the header only."""
+    w, h = im.size
+    if im.format == "TIFF":
+        # Recent Pillow versions report a TIFF's size already oriented: start from the stored
+        # ImageWidth (256) and ImageLength (257) tags instead.
+        w, h = im.tag_v2.get(256, w), im.tag_v2.get(257, h)
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+@functools.cache
+def _opencv_orients_tiff() -> bool:
+    """Whether OpenCV applies a TIFF's orientation tag itself (some versions do, whatever the
+    flags), so that such images are not turned twice."""
+    try:
+        buf = io.BytesIO()
+        exif = Image.Exif()
+        exif[_EXIF_ORIENTATION] = 2  # mirrored left-right
+        Image.fromarray(np.array([[0, 65535]], np.uint16)).save(buf, "TIFF", exif=exif)
+        arr = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
+    except Exception:
+        return False
+    return arr is not None and int(arr.flat[0]) == 65535
 
 
 def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
@@ -155,20 +205,27 @@ def _high_depth(data: bytes) -> np.ndarray | None:
     return np.repeat(normalize_to_uint8(arr)[..., None], 3, axis=2)
 
 
-def _to_rgb(im: Image.Image, data: bytes) -> np.ndarray:
+def _to_rgb(im: Image.Image, data: bytes, orientation: int) -> np.ndarray:
+    """Decode to (H, W, 3) uint8 RGB as displayed, given the orientation the file declares."""
     mode = im.mode
     rawmode = im.tile[0][3] if im.tile and len(im.tile[0]) > 3 else ""
     rawmode = rawmode[0] if isinstance(rawmode, tuple) else str(rawmode)
     if im.format in ("PNG", "TIFF") and (";16" in rawmode or mode.startswith("I") or mode == "F"):
         arr = _high_depth(data)
         if arr is not None:
-            return arr
+            if im.format == "TIFF" and _opencv_orients_tiff():
+                return arr
+            return apply_orientation(arr, orientation)
     im.load()
+    if orientation != 1 and _orientation(im, data) == 1:
+        orientation = 1  # Pillow applied it while loading (TIFF in recent Pillow versions)
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         gray = normalize_to_uint8(np.asarray(im))
-        return np.repeat(gray[..., None], 3, axis=2)
+        return apply_orientation(np.repeat(gray[..., None], 3, axis=2), orientation)
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("L", "RGB") and "transparency" in im.info:
+        im = im.convert("RGBA")  # colour-key transparency (PNG tRNS)
     elif mode in ("LA", "PA", "La"):
         im = im.convert("RGBA")
     elif mode == "RGBa":
@@ -177,8 +234,8 @@ def _to_rgb(im: Image.Image, data: bytes) -> np.ndarray:
         im = im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
     arr = np.asarray(im)
     if arr.shape[2] == 4:
-        return _composite(arr[..., :3], arr[..., 3])
-    return np.ascontiguousarray(arr)
+        arr = _composite(arr[..., :3], arr[..., 3])
+    return apply_orientation(arr, orientation)
 
 
 def read_image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
@@ -189,9 +246,7 @@ def read_image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageI
     p = Path(path)
     data = _read_bytes(p)
     im = _open(p, data, max_pixels)
-    w, h = im.size
-    if _orientation(im) in (5, 6, 7, 8):
-        w, h = h, w
+    w, h = _displayed_size(im, _orientation(im, data))
     return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), im.format)
 
 
@@ -203,18 +258,17 @@ def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     p = Path(path)
     data = _read_bytes(p)
     im = _open(p, data, max_pixels)
-    orientation = _orientation(im)
+    orientation = _orientation(im, data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            arr = _to_rgb(im, data)
+            return _to_rgb(im, data, orientation)
     except ImageReadError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
     except MemoryError:
         raise ImageReadError(p, "not enough memory to decode the image") from None
-    return apply_orientation(arr, orientation)
 
 
 def verify_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
@@ -225,16 +279,13 @@ def verify_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo
     p = Path(path)
     data = _read_bytes(p)
     im = _open(p, data, max_pixels)
-    w, h = im.size
-    orientation = _orientation(im)
+    w, h = _displayed_size(im, _orientation(im, data))
     try:
         if im.format in ("JPEG", "MPO"):
-            im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
+            im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
         im.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
-    if orientation in (5, 6, 7, 8):
-        w, h = h, w
     return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), im.format)
 
 
