@@ -215,8 +215,13 @@ def export_coco(project: Project, out_path: str | Path, *, mask_format: str = "r
     data = json.dumps(coco, separators=(",", ":")).encode("utf-8")
 
     def verify(tmp: Path) -> None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            loaded = COCO(str(tmp))
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                loaded = COCO(str(tmp))
+        except Exception as exc:  # pycocotools asserts, or fails in json/numpy
+            raise CocoFormatError(
+                f"{out_path}: written file does not load in pycocotools "
+                f"({type(exc).__name__}: {exc}); the previous file was kept") from None
         if (len(loaded.getImgIds()), len(loaded.getAnnIds()), len(loaded.getCatIds())) != (
                 len(coco["images"]), len(coco["annotations"]), len(coco["categories"])):
             raise CocoFormatError(f"{out_path}: written file does not reload with the same "

