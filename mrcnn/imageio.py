@@ -25,7 +25,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Pillow format names we decode.
 _FORMATS = {"JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP"}
 #: Default guard against decompression bombs (pixels per image).
-MAX_PIXELS = 200_000_000
+MAX_PIXELS = 150_000_000  # below Pillow's own bomb limit, so our message is the one shown
 #: Percentiles used to scale high-bit-depth images to 8 bits (one shared normalisation).
 PERCENTILES = (0.5, 99.5)
 #: Background that transparent pixels are composited onto.

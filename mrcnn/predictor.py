@@ -1,5 +1,5 @@
-"""Running a Mask R-CNN on RGB images, fast: the backbone in bf16/fp16 autocast with
-channels_last where the device supports it, heads in fp32 (so masks agree with fp32)."""
+"""Running a Mask R-CNN on RGB images, fast: the network under bf16/fp16 autocast with
+channels_last where the device supports it; resizing, mask pasting and thresholds in fp32."""
 
 from __future__ import annotations
 
@@ -72,9 +72,10 @@ class Predictor:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.choice):
             features = m.backbone(x)
-        features = {k: v.float().contiguous() for k, v in features.items()}
-        proposals, _ = m.rpn(images, features)
-        detections, _ = m.roi_heads(features, proposals, images.image_sizes)
+            proposals, _ = m.rpn(images, features)
+            detections, _ = m.roi_heads(features, proposals, images.image_sizes)
+        detections = [{k: v.float() if v.is_floating_point() else v for k, v in d.items()}
+                      for d in detections]
         return m.transform.postprocess(detections, images.image_sizes, original_sizes)
 
     def predict(self, images: Sequence[np.ndarray], *, batch_size: int = 1,
