@@ -161,26 +161,27 @@ def build_coco(project: Project, *, mask_format: str = "rle",
     wanted = {im.id for im in images}
     annotations = []
     fallbacks = 0
-    for inst in project.instances(state="accepted"):
-        if inst.image_id not in wanted:
+    for (iid, image_id, cat_id, h, w, counts, bx, by, bw, bh, area, source, version_id,
+         score) in project.instance_rows("accepted"):
+        if image_id not in wanted:
             continue
         seg = None
         if mask_format == "polygon":
-            seg = masks.exact_polygons(inst.rle.decode())
+            seg = masks.exact_polygons(masks.decode(masks.Rle(h, w, counts)))
             fallbacks += seg is None
         ann = {
-            "id": inst.id,
-            "image_id": inst.image_id,
-            "category_id": inst.category_id,
-            "segmentation": seg if seg is not None else inst.rle.to_coco(),
-            "area": inst.area,
-            "bbox": list(inst.bbox),
+            "id": iid,
+            "image_id": image_id,
+            "category_id": cat_id,
+            "segmentation": seg if seg is not None else {"size": [h, w], "counts": counts},
+            "area": area,
+            "bbox": [bx, by, bw, bh],
             "iscrowd": 0,
-            "source": inst.source,
+            "source": source,
         }
-        if inst.source == "model":
-            ann["score"] = inst.score
-            ann["model_version"] = versions.get(inst.model_version_id)
+        if source == "model":
+            ann["score"] = score
+            ann["model_version"] = versions.get(version_id)
         annotations.append(ann)
     coco = {
         "info": {
