@@ -49,16 +49,23 @@ def load_state(path: str | Path) -> dict:
         raise CheckpointError(
             f"refused to load {path}: it contains Python objects, not plain tensors "
             f"(weights_only=True: {first})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
+    except Exception as exc:  # garbage makes the unpickler fail in many ways (KeyError, ...)
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None
 
 
 def load_checkpoint(path: str | Path) -> dict:
     """Load one of our checkpoints (see module docstring) and check its layout."""
-    data = load_state(path)
+    return check_checkpoint(load_state(path), path)
+
+
+def check_checkpoint(data: object, path: str | Path) -> dict:
+    """Check the layout of already-loaded checkpoint data; return it, or raise CheckpointError."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Mask R-CNN Studio checkpoint")
     for key, kind in (("preset", str), ("categories", list), ("state_dict", dict)):
         if not isinstance(data.get(key), kind):
             raise CheckpointError(f"{path}: missing or invalid {key!r}")
+    if not all(isinstance(c, str) for c in data["categories"]):
+        raise CheckpointError(f"{path}: category names must be strings")
     return data

@@ -68,6 +68,11 @@ def choose_device(requested: str | None = None, *, amp: bool = True) -> DeviceCh
     return _make(torch.device("cpu"), f"{_cuda_reason()}", amp)
 
 
+def fallback_to_cpu(reason: str, *, amp: bool = True) -> DeviceChoice:
+    """The CPU choice after a failure elsewhere, e.g. "CUDA out of memory, retried on CPU"."""
+    return _make(torch.device("cpu"), reason, amp)
+
+
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps and mps.is_available())
