@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -97,10 +98,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are errors too: one line on stderr, pointing at --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m mrcnn",
-        description="Mask R-CNN Studio on the command line: projects, COCO import/export.",
+        description="Mask R-CNN Studio on the command line: projects, COCO import/export, "
+        "prediction, training and evaluation.",
     )
     parser.add_argument("--version", action="version", version=f"mrcnn {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -132,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "lose pixels")
     p.add_argument("--reviewed-only", action="store_true", help="only images marked reviewed")
 
+    from mrcnn import cli_model
+
+    cli_model.register(sub, add)
+
     p = add("info", cmd_info, "images per status, instances, categories, model versions")
     p.add_argument("project", type=Path)
     return parser
@@ -145,7 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except MrcnnError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # One line, whatever the message: scripts read the first line of stderr.
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # disk full, permission denied, ...: not a bug, still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except sqlite3.Error as exc:
+        print(f"error: project database: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted; nothing was changed", file=sys.stderr)
