@@ -45,16 +45,19 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                     model_key: str, image_ids: Sequence[int], model_version_id: int | None = None,
                     device: DeviceChoice | None = None, score_threshold: float = 0.05,
                     max_detections: int = 100, force: bool = False,
+                    adopt_categories: bool = True,
                     should_cancel: Callable[[], bool] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> PredictReport:
     """Predict images and store each image's detections as pending instances (one transaction
     per image). Images this `model_key` already predicted are skipped unless `force`.
-    Model label i is the category named categories[i - 1]; missing categories are created."""
+    Model label i is the category named categories[i - 1]. Categories the project lacks are
+    created when `adopt_categories`, else those detections are dropped (e.g. a COCO model run
+    on a project with its own categories keeps only the names they share)."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
                           max_detections=max_detections)
     report = PredictReport(device=predictor.choice.describe())
     start = time.monotonic()
-    cat_ids: dict[int, int] = {}
+    cat_ids: dict[int, int | None] = {}
     for done, image_id in enumerate(image_ids, 1):
         if should_cancel and should_cancel():
             report.cancelled = True
@@ -73,9 +76,14 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
             for label, score, mask in zip(pred.labels, pred.scores, pred.masks, strict=True):
                 if not mask.any():
                     continue
-                if int(label) not in cat_ids:
-                    cat_ids[int(label)] = project.add_category(categories[int(label) - 1]).id
-                items.append((cat_ids[int(label)], masks.encode(mask), float(score)))
+                label = int(label)
+                if label not in cat_ids:
+                    name = categories[label - 1]
+                    known = project.category_by_name(name)
+                    cat_ids[label] = (known.id if known else
+                                      project.add_category(name).id if adopt_categories else None)
+                if cat_ids[label] is not None:
+                    items.append((cat_ids[label], masks.encode(mask), float(score)))
             project.replace_predictions(image_id, model_key, items,
                                         model_version_id=model_version_id)
             report.predicted += 1
