@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +57,9 @@ def _resolve_image(images_dir: Path, file_name: str, where: str) -> Path:
         raise CocoFormatError(f"{where}: file_name {file_name!r} is an absolute path; "
                               "it must be relative to the images folder")
     root = images_dir.resolve()
-    candidate = (root / name).resolve()
-    if not candidate.is_relative_to(root):
+    # Judged on the name itself: a symbolic link the user placed in the folder is fine.
+    candidate = Path(os.path.normpath(root / name))
+    if not candidate.is_relative_to(root) or candidate == root:
         raise CocoFormatError(f"{where}: file_name {file_name!r} points outside the images "
                               f"folder {root}")
     return candidate

@@ -217,8 +217,17 @@ class Project:
 
     # ---------------------------------------------------------------- images
     def image_key(self, path: str | Path) -> str:
-        """How the store names an image file: relative to the images root where possible."""
-        return _relative_or_absolute(Path(path).resolve(), self.images_root)
+        """How the store names an image file: relative to the images root where possible.
+
+        A symbolic link inside the images folder (git-annex, DVC, hand-made links to a shared
+        store) keeps its own name there rather than the target's."""
+        absolute = Path(os.path.abspath(path))
+        for candidate in (absolute, absolute.parent.resolve() / absolute.name):
+            try:
+                return candidate.relative_to(self.images_root).as_posix()
+            except ValueError:
+                pass
+        return _relative_or_absolute(absolute.resolve(), self.images_root)
 
     def image_path(self, image: ImageRecord) -> Path:
         """The absolute path of an image file."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrcnn import coco_validate
+from mrcnn import coco_io, coco_validate
 from mrcnn.coco_io import import_coco
 from mrcnn.coco_validate import parse_coco, read_coco_json
 from mrcnn.errors import CocoFormatError
@@ -86,6 +86,25 @@ def test_images_outside_the_project_images_folder_are_kept_by_absolute_path(
     assert all(Path(p).is_absolute() for p in paths)
     assert all(project.image_path(im).is_file() for im in project.images())
     assert sum(helpers.project_masks(project).values()) == len(ds.expected)
+
+
+def test_symbolically_linked_images_import_and_export_under_their_own_names(
+        make_dataset, new_project, helpers, tmp_path):
+    """Datasets managed by git-annex or DVC are folders of links into a shared store."""
+    ds = make_dataset("rle")
+    annex = tmp_path / "annex"
+    annex.mkdir()
+    for im in ds.coco["images"]:
+        link = ds.images_dir / im["file_name"]
+        target = annex / f"SHA256-{im['id']}"
+        link.rename(target)
+        link.symlink_to(target)
+    project = new_project(ds.images_dir)
+    import_coco(project, ds.json_path)
+    assert helpers.project_masks(project) == ds.expected_masks()
+    out, _ = coco_io.build_coco(project)
+    assert sorted(im["file_name"] for im in out["images"]) == sorted(
+        im["file_name"] for im in ds.coco["images"])
 
 
 def test_status_in_review_is_given_but_never_downgrades_reviewed_work(make_dataset,
@@ -301,6 +320,9 @@ BAD = {
                             r"500x375"),
     "file-name-escapes": (_escape, r"images\[1\] \(id 2\): file_name '\.\./x\.jpg' points "
                           r"outside the images folder"),
+    "file-name-escapes-via-sub-folder": (
+        _set("images", 1, "file_name", "sub/dir/../../../x.jpg"),
+        r"images\[1\] \(id 2\): file_name 'sub/dir/\.\./\.\./\.\./x\.jpg' points outside"),
     "file-name-absolute": (_absolute, r"images\[1\] \(id 2\): file_name '/.*' is an absolute "
                            r"path"),
     "missing-image-file": (_set("images", 2, "file_name", "gone.jpg"),

@@ -373,6 +373,19 @@ def test_image_paths_are_stored_relative_to_the_images_root(project, images, tmp
     assert again.id == rec.id and len(project.images()) == 2
 
 
+def test_symbolic_links_keep_their_name_under_the_images_root(project, images, tmp_path):
+    """git-annex, DVC and hand-made links point into a shared store outside the folder."""
+    store = tmp_path / "annex" / "objects"
+    store.mkdir(parents=True)
+    (store / "SHA256-abc").write_bytes(b"x")
+    (images / "sub" / "photo.png").symlink_to(store / "SHA256-abc")
+    (tmp_path / "alias").symlink_to(images)  # the images folder reached through a link
+    rec = project.add_image(images / "sub" / "photo.png", 5, 5, "6" * 64)
+    assert rec.path == "sub/photo.png"
+    assert project.image_path(rec).read_bytes() == b"x"
+    assert project.image_key(tmp_path / "alias" / "sub" / "photo.png") == "sub/photo.png"
+
+
 def test_a_project_moved_together_with_its_images_still_finds_them(tmp_path):
     base = tmp_path / "work"
     (base / "images" / "sub").mkdir(parents=True)
