@@ -213,21 +213,21 @@ def test_usage_mistakes_are_one_error_line(args):
 def test_disk_and_database_failures_are_one_error_line(project_dir, helpers, tmp_path, capsys,
                                                        monkeypatch):
     import sqlite3
-    import tempfile
 
     folder, ds = project_dir
     before = state(folder, helpers)
     out = tmp_path / "out.json"
     out.write_text("previous export")
 
-    def no_space(*args, **kwargs):
-        raise OSError(28, "No space left on device", str(tmp_path))
+    def no_space(fd):
+        raise OSError(28, "No space left on device", str(out))
 
     with monkeypatch.context() as m:
-        m.setattr(tempfile, "mkstemp", no_space)
+        m.setattr(os, "fsync", no_space)  # the disk fills up while the export is written
         assert_one_error_line(*run_here("export-coco", folder, out, capsys=capsys),
-                              "No space left on device", str(tmp_path))
+                              "No space left on device", str(out))
     assert out.read_text() == "previous export"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
     def io_error(self, *args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -308,6 +310,27 @@ def test_failed_verification_keeps_the_previous_file(fake, imported, tmp_path, m
         export_coco(project, out)
     assert out.read_bytes() == previous
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.json"]  # no temp file left
+
+
+def test_export_file_permissions_are_those_of_any_new_file_or_the_replaced_one(imported,
+                                                                                tmp_path):
+    """Not tempfile's private 0600: others on the machine (a training server, a web viewer)
+    must be able to read an export as they can read any file this user makes."""
+    project, _ = imported
+    umask = os.umask(0o022)
+    try:
+        export_coco(project, tmp_path / "new.json")
+        (tmp_path / "plain.txt").write_text("x")
+        assert _mode(tmp_path / "new.json") == _mode(tmp_path / "plain.txt") == 0o644
+        os.chmod(tmp_path / "new.json", 0o640)
+        export_coco(project, tmp_path / "new.json", mask_format="polygon")
+        assert _mode(tmp_path / "new.json") == 0o640
+    finally:
+        os.umask(umask)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def test_export_refuses_a_folder_or_a_missing_folder(imported, tmp_path):
