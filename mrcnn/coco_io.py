@@ -130,7 +130,7 @@ def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Pa
         seen = {
             (inst.image_id, inst.category_id, inst.rle.counts)
             for image_id in {image_ids[i] for i, _, _ in rles}
-            for inst in project.instances(image_id)
+            for inst in project.instances(image_id, state="accepted")  # not predictions
         }
         annotated: set[int] = set()
         for coco_image, coco_cat, rle in rles:

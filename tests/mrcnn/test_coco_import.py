@@ -137,6 +137,25 @@ def test_reimport_adds_no_duplicates_even_in_another_mask_encoding(make_dataset,
     assert helpers.project_state(project)[3] == state[3]
 
 
+def test_an_annotation_equal_to_a_pending_prediction_is_still_imported(make_dataset,
+                                                                       new_project, helpers):
+    """Pending predictions are replaced at the next prediction run; a human annotation that
+    happens to match one pixel for pixel must not be dropped as its duplicate."""
+    from mrcnn import masks
+
+    ds = make_dataset("rle", photos=("chelsea",))
+    project = new_project(ds.images_dir)
+    img = project.add_image(ds.file("chelsea"), 451, 300, "7" * 64)
+    cat = project.add_category("cat")
+    _, _, truth = ds.expected[0]
+    project.replace_predictions(img.id, "m1", [(cat.id, masks.encode(truth), 0.9)])
+    report = import_coco(project, ds.json_path)
+    assert (report.annotations_added, report.duplicates_skipped) == (1, 0)
+    assert helpers.project_masks(project) == ds.expected_masks()
+    project.replace_predictions(img.id, "m2", [])  # the next model's run
+    assert helpers.project_masks(project) == ds.expected_masks()
+
+
 def test_images_already_scanned_are_reused_not_added_twice(make_dataset, tmp_path, helpers,
                                                            open_projects):
     from mrcnn.scan import scan_folder
