@@ -151,6 +151,20 @@ def test_bad_import_file_is_one_error_line_and_changes_nothing(project_dir, help
     assert state(folder, helpers) == before
 
 
+def test_polygon_points_that_would_crash_pycocotools_are_refused(project_dir, helpers):
+    """pycocotools segfaults on polygon points near 1e9; the user gets an error, not a crash
+    (in a child process here, so that a regression cannot take the test run down)."""
+    folder, ds = project_dir
+    bad = ds.copy()
+    bad["annotations"][2]["segmentation"] = [[0, 0, 1e9, 0, 0, 1e9]]
+    path = ds.write(bad, ds.images_dir / "huge.json")
+    before = state(folder, helpers)
+    r = run("import-coco", folder, path)
+    assert_one_error_line(r.returncode, r.stdout, r.stderr, "annotations[2] (id 3)",
+                          "lies far outside the 500x375 image")
+    assert state(folder, helpers) == before
+
+
 def test_locked_project_refuses_writers_but_serves_readers(project_dir, helpers, tmp_path):
     folder, ds = project_dir
     with Project.open(folder) as holder:  # e.g. the GUI has it open

@@ -319,6 +319,9 @@ BAD = {
                          r"annotations\[1\] \(id 2\).*polygon has 2 points; at least 3"),
     "polygon-odd": (_set("annotations", 1, "segmentation", [[10, 10, 20, 20, 30, 5, 1]]),
                     r"annotations\[1\] \(id 2\).*odd number of coordinates"),
+    "polygon-far-outside": (_set("annotations", 1, "segmentation", [[0, 0, 1e6, 0, 0, 9]]),
+                            r"annotations\[1\] \(id 2\).*polygon point \(1e\+06, 0\) lies far "
+                            r"outside the 500x375 image"),
     "negative-bbox": (_set("annotations", 4, "bbox", [-3, 4, 10, 10]),
                       r"annotations\[4\] \(id 5\): 'bbox' has a negative value"),
     "negative-bbox-size": (_set("annotations", 4, "bbox", [3, 4, -10, 10]),
