@@ -321,7 +321,13 @@ class Project:
             other = self.category_by_name(name)
             if other and other.id != category_id:
                 raise ProjectError(f"a category named {name!r} already exists")
-            self._q("UPDATE categories SET name = ? WHERE id = ?", (name, category_id))
+            cur = self._q("UPDATE categories SET name = ? WHERE id = ?", (name, category_id))
+            if cur.rowcount != 1:
+                raise ProjectError(f"no category with id {category_id}")
+
+    def _require_category(self, category_id: int) -> None:
+        if self._q("SELECT 1 FROM categories WHERE id = ?", (category_id,)).fetchone() is None:
+            raise ProjectError(f"no category with id {category_id}")
 
     # ---------------------------------------------------------------- instances
     def add_instance(
@@ -344,6 +350,7 @@ class Project:
         x, y, w, h = rle.bbox
         with self.transaction():
             img = self.image(image_id)
+            self._require_category(category_id)
             if (rle.height, rle.width) != (img.height, img.width):
                 raise ProjectError(
                     f"mask size {rle.height}x{rle.width} does not match image {img.path} "
@@ -405,7 +412,11 @@ class Project:
 
     def set_instance_category(self, instance_id: int, category_id: int) -> None:
         with self.transaction():
-            self._q("UPDATE instances SET category_id = ? WHERE id = ?", (category_id, instance_id))
+            self._require_category(category_id)
+            cur = self._q("UPDATE instances SET category_id = ? WHERE id = ?",
+                          (category_id, instance_id))
+            if cur.rowcount != 1:
+                raise ProjectError(f"no instance with id {instance_id}")
 
     def accept_instances(self, instance_ids: Iterable[int]) -> None:
         with self.transaction():

@@ -355,6 +355,16 @@ def test_an_invalid_instance_is_refused_and_not_stored(project):
         project.add_instance(1, 1, masks.encode(np.zeros((30, 40), bool)))
     with pytest.raises(ProjectError, match="image status"):
         project.set_image_status(1, "done")
+    with pytest.raises(ProjectError, match="no category with id 99"):
+        project.add_instance(1, 99, _mask(30, 40, (0, 3, 0, 3)))
+    with pytest.raises(ProjectError, match="no image with id 99"):
+        project.add_instance(99, 1, _mask(30, 40, (0, 3, 0, 3)))
+    with pytest.raises(ProjectError, match="no category with id 99"):
+        project.set_instance_category(1, 99)
+    with pytest.raises(ProjectError, match="no instance with id 99"):
+        project.set_instance_category(99, 1)
+    with pytest.raises(ProjectError, match="no category with id 99"):
+        project.rename_category(99, "ghost")
     assert _state(project) == before
 
 
