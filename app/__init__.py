@@ -1,0 +1,1 @@
+"""Mask R-CNN Studio's Qt window. Holds no domain logic: it calls `mrcnn` and shows results."""

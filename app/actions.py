@@ -1,0 +1,88 @@
+"""Every user command of the window, by name. Names key the shortcuts config and the help."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QWidget
+
+from app.shortcuts import ShortcutConfig
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    text: str
+    tip: str
+    #: when it is enabled: "" always, "project" with a project open, "writable" with a
+    #: project open for writing and an image shown, "image" with an image shown
+    needs: str = ""
+    checkable: bool = False
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("open_folder", "Open &Folder…", "Open a folder of images (a project is kept "
+               "in a hidden .mrcnn-project folder inside it)"),
+    ActionSpec("open_project", "Open &Project…", "Open an existing project folder"),
+    ActionSpec("import_coco", "&Import COCO…", "Add the annotations of a COCO JSON file",
+               needs="project"),
+    ActionSpec("export_coco", "&Export COCO…", "Write accepted instances as a COCO JSON file",
+               needs="project"),
+    ActionSpec("quit", "&Quit", "Close the window (every change is already saved)"),
+    ActionSpec("next_image", "&Next Image", "Show the next image in the list", needs="project"),
+    ActionSpec("previous_image", "P&revious Image", "Show the previous image in the list",
+               needs="project"),
+    ActionSpec("mark_reviewed", "Mark &Reviewed and Next",
+               "Mark this image reviewed (it becomes training data) and go to the next",
+               needs="writable"),
+    ActionSpec("accept_selected", "&Accept Selected", "Accept the selected predictions",
+               needs="writable"),
+    ActionSpec("accept_all", "Accept A&ll Predictions",
+               "Accept every pending prediction on this image", needs="writable"),
+    ActionSpec("delete_selected", "&Delete Selected", "Delete the selected instances",
+               needs="writable"),
+    ActionSpec("select_all_instances", "Select All &Instances", "Select every visible instance",
+               needs="image"),
+    ActionSpec("clear_selection", "Clear Selection", "Select no instance", needs="image"),
+    ActionSpec("toggle_predictions", "Show &Predictions", "Show or hide pending predictions",
+               needs="image", checkable=True),
+    ActionSpec("zoom_in", "Zoom &In", "Zoom in", needs="image"),
+    ActionSpec("zoom_out", "Zoom &Out", "Zoom out", needs="image"),
+    ActionSpec("zoom_fit", "&Fit to Window", "Show the whole image", needs="image"),
+    ActionSpec("zoom_actual", "Actual &Size (100%)", "One image pixel per screen pixel",
+               needs="image"),
+    ActionSpec("focus_search", "&Search Images", "Search images by file name", needs="project"),
+    ActionSpec("show_shortcuts", "&Keyboard Shortcuts", "List every keyboard shortcut"),
+)
+
+SPECS = {spec.name: spec for spec in ACTIONS}
+
+
+def build_actions(parent: QWidget, shortcuts: ShortcutConfig) -> dict[str, QAction]:
+    """One QAction per spec, with its shortcuts, added to `parent` so that the shortcuts
+    work even for actions that are in no menu."""
+    actions: dict[str, QAction] = {}
+    for spec in ACTIONS:
+        action = QAction(spec.text, parent)
+        action.setObjectName(spec.name)
+        action.setCheckable(spec.checkable)
+        keys = shortcuts.for_action(spec.name)
+        action.setShortcuts(keys)
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        tip = spec.tip
+        if keys:
+            tip += f" ({shortcuts.text(spec.name)})"
+        action.setToolTip(tip)
+        action.setStatusTip(spec.tip)
+        parent.addAction(action)
+        actions[spec.name] = action
+    return actions
+
+
+def update_enabled(actions: dict[str, QAction], *, project: bool, writable: bool,
+                   image: bool) -> None:
+    state = {"": True, "project": project, "image": image, "writable": writable and image}
+    for name, action in actions.items():
+        action.setEnabled(state[SPECS[name].needs])

@@ -1,0 +1,293 @@
+"""The document controller: the open project, as the widgets see it.
+
+Widgets call these methods and subscribe to the signals; every change goes through `mrcnn`
+(the same `Project` methods and COCO functions the command line uses) and is durable when
+the method returns. The project's SQLite connection is used on the GUI thread only; background
+jobs get plain data (paths, records) and return plain data.
+
+Errors are `mrcnn.errors.MrcnnError` subclasses with a message written for the user; the main
+window shows them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from mrcnn.coco_io import ExportReport, ImportReport, export_coco, import_coco
+from mrcnn.errors import ImageReadError, ProjectError
+from mrcnn.imageio import ImageInfo, verify_image
+from mrcnn.records import Category, ImageRecord, Instance
+from mrcnn.scan import find_images
+from mrcnn.store import Project, is_project
+
+log = logging.getLogger(__name__)
+
+#: Where a project made over a folder of images lives (hidden, so scans skip it).
+PROJECT_DIRNAME = ".mrcnn-project"
+
+STATUS_LABELS = {"new": "New", "predicted": "Predicted", "in_review": "In review",
+                 "reviewed": "Reviewed"}
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    """What the instance list and the canvas show for one instance."""
+
+    instance: Instance
+    category: str
+    color: str
+    source: str  # "manual", or the model version's name ("v3"), or "model"
+
+    @property
+    def id(self) -> int:
+        return self.instance.id
+
+    @property
+    def pending(self) -> bool:
+        return self.instance.state == "pending"
+
+
+@dataclass
+class ScanResult:
+    """What a folder scan found, ready to be added on the GUI thread."""
+
+    probed: list[tuple[Path, ImageInfo]]
+    skipped: list[tuple[str, str]]  # (path, reason)
+
+
+def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
+    """(project folder, images folder to create it over, or None when it exists) for a PATH
+    that is a project or a folder of images."""
+    path = Path(path).expanduser()
+    if is_project(path):
+        return path, None
+    if is_project(path / PROJECT_DIRNAME):
+        return path / PROJECT_DIRNAME, None
+    if not path.exists():
+        raise ProjectError(f"{path} does not exist")
+    if not path.is_dir():
+        raise ProjectError(f"{path} is not a folder; open a folder of images or a project")
+    return path / PROJECT_DIRNAME, path
+
+
+def probe_folder(ctx, folder: Path, known: set[str]) -> ScanResult:
+    """Job: find the image files under `folder` not in `known` (resolved paths) and check
+    that each one decodes. Touches no project."""
+    result = ScanResult([], [])
+    paths = [p for p in find_images(folder) if str(p.resolve()) not in known]
+    for i, path in enumerate(paths):
+        ctx.check()
+        try:
+            result.probed.append((path, verify_image(path)))
+        except ImageReadError as exc:
+            result.skipped.append((str(path), exc.reason))
+        ctx.progress(i + 1, len(paths), f"checking {path.name}")
+    return result
+
+
+class DocumentController(QObject):
+    """The open project (at most one) and the operations the window offers on it."""
+
+    project_opened = Signal()
+    project_closed = Signal()
+    images_changed = Signal()  # images were added (scan, import)
+    image_status_changed = Signal(int, str)  # image id, new status
+    instances_changed = Signal(int)  # image id
+    categories_changed = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project: Project | None = None
+        self._categories: dict[int, Category] = {}
+        self._versions: dict[int, str] = {}
+
+    # ------------------------------------------------------------- opening and closing
+    @property
+    def is_open(self) -> bool:
+        return self.project is not None
+
+    @property
+    def read_only(self) -> bool:
+        return self.project is None or self.project.read_only
+
+    def open_path(self, path: str | Path, *, read_only: bool = False) -> Project:
+        """Open the project at PATH, or the one over the image folder PATH (made if needed).
+
+        Raises ProjectLockedError when another process writes it (the caller may retry with
+        `read_only=True`) and ProjectError when PATH is not usable.
+        """
+        folder, images_dir = project_folder_for(path)
+        if self.project is not None and _same(self.project.folder, folder) and (
+                self.project.read_only == read_only):
+            return self.project
+        if images_dir is not None:
+            if read_only:
+                raise ProjectError(f"{images_dir} has no project yet; open it for writing once")
+            project = Project.create(folder, images_dir)
+        else:
+            if self.project is not None and _same(self.project.folder, folder):
+                self.close()  # reopening the same project in another mode
+            project = Project.open(folder, read_only=read_only)
+        self.close()
+        self.project = project
+        self._reload_metadata()
+        log.info("opened project %s (read-only: %s)", folder, project.read_only)
+        self.project_opened.emit()
+        return project
+
+    def close(self) -> None:
+        if self.project is None:
+            return
+        self.project.close()
+        self.project = None
+        self._categories = {}
+        self._versions = {}
+        self.project_closed.emit()
+
+    def _reload_metadata(self) -> None:
+        p = self._need()
+        self._categories = {c.id: c for c in p.categories()}
+        self._versions = {v.id: v.name for v in p.model_versions()}
+
+    def _need(self) -> Project:
+        if self.project is None:
+            raise ProjectError("no project is open")
+        return self.project
+
+    def _need_writable(self) -> Project:
+        p = self._need()
+        if p.read_only:
+            raise ProjectError(f"project {p.folder} is open read-only; nothing was changed")
+        return p
+
+    @property
+    def title(self) -> str:
+        """A short name for the open project: its images folder's name."""
+        if self.project is None:
+            return ""
+        return self.project.images_root.name or str(self.project.images_root)
+
+    # ------------------------------------------------------------- scanning
+    def scan_args(self) -> tuple[Path, set[str]]:
+        """Arguments for `probe_folder`: the images root and the images already known."""
+        p = self._need()
+        return p.images_root, {str(p.image_path(im).resolve()) for im in p.images()}
+
+    def add_scanned(self, result: ScanResult) -> int:
+        """Add what a scan found, in one transaction. Returns how many images were added."""
+        p = self._need_writable()
+        before = len(p.images())
+        with p.transaction():
+            for path, info in result.probed:
+                p.add_image(path, info.width, info.height, info.sha256)
+        added = len(p.images()) - before
+        if added:
+            self.images_changed.emit()
+        return added
+
+    # ------------------------------------------------------------- reading
+    def images(self) -> list[ImageRecord]:
+        return self._need().images() if self.project else []
+
+    def image(self, image_id: int) -> ImageRecord:
+        return self._need().image(image_id)
+
+    def image_path(self, image: ImageRecord) -> Path:
+        return self._need().image_path(image)
+
+    def status_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUS_LABELS, 0)
+        for im in self.images():
+            counts[im.status] = counts.get(im.status, 0) + 1
+        return counts
+
+    def category(self, category_id: int) -> Category:
+        cat = self._categories.get(category_id)
+        return cat or Category(category_id, f"category {category_id}", "#ff00ff")
+
+    def instance_rows(self, image_id: int) -> list[InstanceRow]:
+        """The image's instances (accepted and pending), in the order they were made."""
+        rows = []
+        for inst in self._need().instances(image_id):
+            cat = self.category(inst.category_id)
+            if inst.source == "model":
+                source = self._versions.get(inst.model_version_id, "model")
+            else:
+                source = inst.source
+            rows.append(InstanceRow(inst, cat.name, cat.color, source))
+        return rows
+
+    # ------------------------------------------------------------- changing
+    def accept(self, image_id: int, instance_ids: list[int]) -> int:
+        """Accept pending predictions (provenance kept). Returns how many were accepted."""
+        p = self._need_writable()
+        pending = {i.id for i in p.instances(image_id, state="pending")}
+        ids = [i for i in instance_ids if i in pending]
+        if not ids:
+            return 0
+        with p.transaction():
+            p.accept_instances(ids)
+            self._touch(image_id)
+        self.instances_changed.emit(image_id)
+        return len(ids)
+
+    def accept_all(self, image_id: int) -> int:
+        """Accept every pending prediction of an image."""
+        pending = [i.id for i in self._need().instances(image_id, state="pending")]
+        return self.accept(image_id, pending)
+
+    def delete(self, image_id: int, instance_ids: list[int]) -> int:
+        """Delete instances of an image. Returns how many were deleted."""
+        p = self._need_writable()
+        own = {i.id for i in p.instances(image_id)}
+        ids = [i for i in instance_ids if i in own]
+        if not ids:
+            return 0
+        with p.transaction():
+            p.delete_instances(ids)
+            self._touch(image_id)
+        self.instances_changed.emit(image_id)
+        return len(ids)
+
+    def _touch(self, image_id: int) -> None:
+        """An edited image that is not finished is in review."""
+        p = self._need_writable()
+        if p.image(image_id).status in ("new", "predicted"):
+            p.set_image_status(image_id, "in_review")
+            self.image_status_changed.emit(image_id, "in_review")
+
+    def set_status(self, image_id: int, status: str) -> None:
+        p = self._need_writable()
+        p.set_image_status(image_id, status)
+        self.image_status_changed.emit(image_id, status)
+
+    def mark_reviewed(self, image_id: int) -> int:
+        """Mark an image reviewed. Returns how many pending predictions it still has (they
+        stay pending: not exported, not trained on)."""
+        self.set_status(image_id, "reviewed")
+        return len(self._need().instances(image_id, state="pending"))
+
+    def import_coco(self, json_path: str | Path, images_dir: str | Path | None = None,
+                    status: str = "reviewed") -> ImportReport:
+        p = self._need_writable()
+        report = import_coco(p, json_path, images_dir=images_dir, status=status)
+        self._reload_metadata()
+        self.categories_changed.emit()
+        self.images_changed.emit()
+        return report
+
+    def export_coco(self, out_path: str | Path, *, mask_format: str = "rle",
+                    reviewed_only: bool = True) -> ExportReport:
+        return export_coco(self._need(), out_path, mask_format=mask_format,
+                           reviewed_only=reviewed_only)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False

@@ -1,0 +1,239 @@
+"""Small dialogs and the message boxes of the window.
+
+The window calls these module functions (never QMessageBox/QFileDialog directly), so tests
+replace them with `monkeypatch.setattr(dialogs, "...", ...)` and no modal box ever blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QRadioButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.actions import ACTIONS
+from app.shortcuts import ShortcutConfig
+
+
+# ---------------------------------------------------------------- messages
+def show_error(parent: QWidget | None, title: str, text: str) -> None:
+    QMessageBox.critical(parent, title, text)
+
+
+def show_info(parent: QWidget | None, title: str, text: str) -> None:
+    QMessageBox.information(parent, title, text)
+
+
+def confirm(parent: QWidget | None, title: str, text: str) -> bool:
+    answer = QMessageBox.question(parent, title, text,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def ask_open_read_only(parent: QWidget | None, text: str) -> bool:
+    """The project is locked by another process: open it read-only instead?"""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Project in use", text,
+                      QMessageBox.StandardButton.Cancel, parent)
+    read_only = box.addButton("Open Read-Only", QMessageBox.ButtonRole.AcceptRole)
+    box.exec()
+    return box.clickedButton() is read_only
+
+
+# ---------------------------------------------------------------- file choosers
+def choose_folder(parent: QWidget | None, title: str, start: str = "") -> str | None:
+    folder = QFileDialog.getExistingDirectory(parent, title, start)
+    return folder or None
+
+
+def choose_open_file(parent: QWidget | None, title: str, start: str = "",
+                     filter_: str = "COCO JSON (*.json);;All files (*)") -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, title, start, filter_)
+    return path or None
+
+
+def choose_save_file(parent: QWidget | None, title: str, start: str = "",
+                     filter_: str = "COCO JSON (*.json)") -> str | None:
+    path, _ = QFileDialog.getSaveFileName(parent, title, start, filter_)
+    return path or None
+
+
+def _path_row(edit: QLineEdit, browse) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    button = QPushButton("Browse…")
+    button.clicked.connect(browse)
+    row.addWidget(button)
+    return row
+
+
+# ---------------------------------------------------------------- export
+@dataclass(frozen=True)
+class ExportOptions:
+    path: Path
+    mask_format: str  # "rle" | "polygon"
+    reviewed_only: bool
+
+
+class ExportDialog(QDialog):
+    """Where to write the COCO file, RLE or polygons, reviewed images only or all."""
+
+    def __init__(self, default_path: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export COCO")
+        self.path = QLineEdit(default_path)
+        self.rle = QRadioButton("RLE (exact masks, holes kept)")
+        self.polygon = QRadioButton("Polygons (RLE where a polygon would lose pixels)")
+        self.rle.setChecked(True)
+        self.reviewed_only = QCheckBox("Reviewed images only")
+        self.reviewed_only.setChecked(True)
+        self.reviewed_only.setToolTip("Only images marked reviewed; accepted instances only "
+                                      "(pending predictions are never exported)")
+        form = QFormLayout()
+        form.addRow("File", _path_row(self.path, self._browse))
+        masks = QVBoxLayout()
+        masks.addWidget(self.rle)
+        masks.addWidget(self.polygon)
+        form.addRow("Masks", masks)
+        form.addRow("", self.reviewed_only)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        path = choose_save_file(self, "Export COCO", self.path.text())
+        if path:
+            self.path.setText(path if path.endswith(".json") else path + ".json")
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(Path(self.path.text().strip()),
+                             "polygon" if self.polygon.isChecked() else "rle",
+                             self.reviewed_only.isChecked())
+
+
+def ask_export_options(parent: QWidget | None, default_path: str) -> ExportOptions | None:
+    dialog = ExportDialog(default_path, parent)
+    if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.path.text().strip():
+        return None
+    return dialog.options()
+
+
+# ---------------------------------------------------------------- import
+@dataclass(frozen=True)
+class ImportOptions:
+    path: Path
+    images_dir: Path | None  # None: the JSON file's folder
+    status: str  # "reviewed" | "in_review"
+
+
+class ImportDialog(QDialog):
+    """Which COCO file, where its images are, and what the annotated images become."""
+
+    def __init__(self, start: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Import COCO")
+        self.path = QLineEdit()
+        self.images = QLineEdit()
+        self.images.setPlaceholderText("the JSON file's folder")
+        self.status = QComboBox()
+        self.status.addItem("Reviewed (finished work)", "reviewed")
+        self.status.addItem("In review (to be checked)", "in_review")
+        self._start = start
+        form = QFormLayout()
+        form.addRow("COCO file", _path_row(self.path, self._browse_file))
+        form.addRow("Images folder", _path_row(self.images, self._browse_images))
+        form.addRow("Annotated images are", self.status)
+        note = QLabel("The whole file is checked first and imported in one step: "
+                      "if any record is bad, nothing changes.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def _browse_file(self) -> None:
+        path = choose_open_file(self, "Import COCO", self.path.text() or self._start)
+        if path:
+            self.path.setText(path)
+
+    def _browse_images(self) -> None:
+        folder = choose_folder(self, "Images folder", self.images.text() or self._start)
+        if folder:
+            self.images.setText(folder)
+
+    def options(self) -> ImportOptions:
+        images = self.images.text().strip()
+        return ImportOptions(Path(self.path.text().strip()), Path(images) if images else None,
+                             self.status.currentData())
+
+
+def ask_import_options(parent: QWidget | None, start: str) -> ImportOptions | None:
+    dialog = ImportDialog(start, parent)
+    if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.path.text().strip():
+        return None
+    return dialog.options()
+
+
+# ---------------------------------------------------------------- shortcuts
+class ShortcutsDialog(QDialog):
+    """Every action and its keys, and where to change them."""
+
+    def __init__(self, config: ShortcutConfig, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard Shortcuts")
+        self.resize(560, 560)
+        self.table = QTableWidget(len(ACTIONS), 3)
+        self.table.setHorizontalHeaderLabels(["Action", "Keys", "Name"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, spec in enumerate(ACTIONS):
+            self.table.setItem(row, 0, QTableWidgetItem(spec.text.replace("&", "")))
+            self.table.setItem(row, 1, QTableWidgetItem(config.text(spec.name) or "—"))
+            self.table.setItem(row, 2, QTableWidgetItem(spec.name))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        extra = ("Canvas: mouse wheel zooms · drag with Space held or the middle button to pan"
+                 " · click selects, Ctrl+click adds · drag on empty space selects several")
+        where = (f"To change a shortcut, put {{\"name\": [\"keys\"]}} in "
+                 f"{config.user_path}" if config.user_path else "")
+        text = "\n".join(t for t in (extra, where, *config.warnings) if t)
+        info = QLabel(text)
+        info.setWordWrap(True)
+        info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(info)
+        layout.addWidget(buttons)

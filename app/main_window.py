@@ -1,0 +1,425 @@
+"""The main window. It only wires things: widgets ↔ controller ↔ background jobs.
+
+Seams for the model side (predict, fine-tune): `self.runner` has a "model" lane, the
+controller stores predictions with `Project.replace_predictions` (pending instances, shown
+dashed and fainter by the canvas), and `self.progress.track(job, title)` shows any job's
+progress with Cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QStackedWidget
+
+from app import dialogs
+from app.actions import ACTIONS, build_actions, update_enabled
+from app.canvas import CanvasView
+from app.chrome import build_menus, build_toolbar
+from app.controller import STATUS_LABELS, DocumentController, probe_folder
+from app.image_list import ImageListWidget
+from app.instance_list import InstanceListWidget
+from app.progress import JobProgressWidget
+from app.settings import UiState
+from app.shortcuts import load_shortcuts, user_shortcuts_path
+from app.thumbnails import ThumbnailCache
+from app.welcome import WelcomeWidget
+from app.worker import JobRunner
+from mrcnn.errors import MrcnnError, ProjectLockedError
+
+log = logging.getLogger(__name__)
+
+SAVED_TEXT = "All changes saved"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ui_state: UiState | None = None, shortcuts_path: Path | None = None):
+        super().__init__()
+        self.setWindowTitle("Mask R-CNN Studio")
+        self.resize(1400, 900)
+        self.ui = ui_state or UiState()
+        self.runner = JobRunner(parent=self)
+        self.controller = DocumentController(self)
+        self.thumbnails = ThumbnailCache(self.runner, parent=self)
+        self.shortcuts = load_shortcuts(
+            [spec.name for spec in ACTIONS],
+            user_path=shortcuts_path if shortcuts_path is not None else user_shortcuts_path())
+        self.actions = build_actions(self, self.shortcuts)
+
+        self.canvas = CanvasView(self.runner)
+        self.welcome = WelcomeWidget()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.canvas)
+        self.setCentralWidget(self.stack)
+        self.image_list = ImageListWidget(self.thumbnails)
+        self.instance_list = InstanceListWidget()
+        self.image_dock = self._dock("Images", self.image_list,
+                                     Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.instance_dock = self._dock("Instances", self.instance_list,
+                                        Qt.DockWidgetArea.RightDockWidgetArea)
+        self.image_list.setMinimumWidth(250)
+        self.instance_list.setMinimumWidth(330)
+        self.toolbar, self.opacity = build_toolbar(self, self.actions)
+        self.recent_menu = build_menus(self, self.actions, [self.image_dock, self.instance_dock])
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+
+        self.progress = JobProgressWidget()
+        self.image_info = QLabel()
+        self.zoom_label = QLabel()
+        self.saved_label = QLabel(SAVED_TEXT)
+        self.saved_label.setToolTip("Every change is written to the project the moment you "
+                                    "make it; there is nothing to save.")
+        bar = self.statusBar()
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.image_info)
+        bar.addPermanentWidget(self.zoom_label)
+        bar.addPermanentWidget(self.saved_label)
+
+        self._connect()
+        self.opacity.setValue(self.ui.mask_opacity())
+        self.actions["toggle_predictions"].setChecked(True)
+        self.welcome.set_recent(self.ui.recent_projects())
+        if self.ui.geometry() is not None:
+            self.restoreGeometry(self.ui.geometry())
+        if self.ui.window_state() is not None:
+            self.restoreState(self.ui.window_state())
+        self._update_actions()
+        for warning in self.shortcuts.warnings:
+            self.statusBar().showMessage(warning, 10000)
+
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title.lower()}_dock")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _connect(self) -> None:
+        a, c = self.actions, self.controller
+        a["open_folder"].triggered.connect(self._on_open_folder_triggered)
+        a["open_project"].triggered.connect(self._on_open_project_triggered)
+        a["import_coco"].triggered.connect(self._on_import_triggered)
+        a["export_coco"].triggered.connect(self._on_export_triggered)
+        a["quit"].triggered.connect(self.close)
+        a["next_image"].triggered.connect(lambda: self.image_list.go(+1))
+        a["previous_image"].triggered.connect(lambda: self.image_list.go(-1))
+        a["mark_reviewed"].triggered.connect(self.mark_reviewed_and_next)
+        a["accept_selected"].triggered.connect(self._on_accept_selected_triggered)
+        a["accept_all"].triggered.connect(self._on_accept_all_triggered)
+        a["delete_selected"].triggered.connect(self._on_delete_triggered)
+        a["select_all_instances"].triggered.connect(self.canvas.select_all)
+        a["clear_selection"].triggered.connect(self.canvas.clear_selection)
+        a["toggle_predictions"].toggled.connect(self.canvas.set_show_predictions)
+        a["zoom_in"].triggered.connect(self.canvas.zoom_in)
+        a["zoom_out"].triggered.connect(self.canvas.zoom_out)
+        a["zoom_fit"].triggered.connect(self.canvas.fit)
+        a["zoom_actual"].triggered.connect(self.canvas.actual_size)
+        a["focus_search"].triggered.connect(self._on_focus_search_triggered)
+        a["show_shortcuts"].triggered.connect(self._on_show_shortcuts_triggered)
+        self.opacity.valueChanged.connect(self._on_opacity_changed)
+        self.welcome.open_folder_requested.connect(self._on_open_folder_triggered)
+        self.welcome.open_project_requested.connect(self._on_open_project_triggered)
+        self.welcome.recent_requested.connect(self.open_path)
+        c.project_opened.connect(self._on_project_opened)
+        c.project_closed.connect(self._on_project_closed)
+        c.images_changed.connect(self._on_images_changed)
+        c.image_status_changed.connect(self._on_image_status_changed)
+        c.instances_changed.connect(self._on_instances_changed)
+        self.image_list.current_image_changed.connect(self._on_image_list_current_changed)
+        self.canvas.selection_changed.connect(self.instance_list.select_ids)
+        self.canvas.selection_changed.connect(lambda _ids: self._update_actions())
+        self.instance_list.selection_changed.connect(self._on_instance_list_selection_changed)
+        self.instance_list.instance_activated.connect(self.canvas.center_on_instance)
+        self.canvas.zoom_changed.connect(lambda s: self.zoom_label.setText(f"{s * 100:.0f}%"))
+        self.canvas.load_failed.connect(lambda _id, msg: self._report(msg))
+        self.canvas.warned.connect(self._report)
+
+    # ---------------------------------------------------------------- errors
+    def _report(self, message: str, *, box: bool = False, title: str = "Mask R-CNN Studio"):
+        """Say what went wrong in the status bar (and in a box for what the user asked)."""
+        log.warning(message)
+        self.statusBar().showMessage(message, 15000)
+        if box:
+            dialogs.show_error(self, title, message)
+
+    @contextmanager
+    def _guard(self, title: str) -> Iterator[None]:
+        """Run a user command; a library error becomes a message, never a crash."""
+        try:
+            yield
+        except MrcnnError as exc:
+            self._report(str(exc), box=True, title=title)
+
+    # ---------------------------------------------------------------- opening
+    def open_startup(self, path: str | None) -> None:
+        """What `python main.py [PATH]` opens: PATH, else the last project, else nothing."""
+        if path:
+            self.open_path(path)
+        elif (last := self.ui.last_project()) and Path(last).is_dir():
+            self.open_path(last, quiet=True)
+
+    def open_path(self, path: str | Path, *, quiet: bool = False) -> bool:
+        """Open a project or a folder of images. Errors are shown, never raised."""
+        try:
+            self.controller.open_path(path)
+        except ProjectLockedError as exc:
+            if not dialogs.ask_open_read_only(self, str(exc)):
+                self._report(str(exc))
+                return False
+            with self._guard("Cannot open project"):
+                self.controller.open_path(path, read_only=True)
+                return True
+            return False
+        except MrcnnError as exc:
+            self._report(str(exc), box=not quiet, title="Cannot open")
+            if quiet:
+                self.ui.remove_recent(str(path))
+            return False
+        return True
+
+    def _on_open_folder_triggered(self) -> None:
+        folder = dialogs.choose_folder(self, "Open a folder of images",
+                                       self.ui.last_dir("images"))
+        if folder:
+            self.ui.set_last_dir("images", Path(folder).parent)
+            self.open_path(folder)
+
+    def _on_open_project_triggered(self) -> None:
+        folder = dialogs.choose_folder(self, "Open a project folder", self.ui.last_dir("project"))
+        if folder:
+            self.ui.set_last_dir("project", Path(folder).parent)
+            self.open_path(folder)
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        recent = self.ui.recent_projects()
+        for folder in recent:
+            menu.addAction(folder).triggered.connect(lambda _=False, f=folder: self.open_path(f))
+        if recent:
+            menu.addSeparator()
+            menu.addAction("Clear Recent").triggered.connect(self.ui.clear_recent)
+        else:
+            menu.addAction("No recent projects").setEnabled(False)
+
+    def _on_project_opened(self) -> None:
+        c = self.controller
+        self.ui.add_recent(c.project.folder)
+        self.thumbnails.clear()
+        self.canvas.forget()
+        self.stack.setCurrentWidget(self.canvas)
+        self.setWindowTitle(f"{c.title} — Mask R-CNN Studio"
+                            + (" (read-only)" if c.read_only else ""))
+        self.saved_label.setText("Read-only" if c.read_only else SAVED_TEXT)
+        self._reload_images()
+        if not c.read_only:
+            self._start_scan()
+
+    def _on_project_closed(self) -> None:
+        self.thumbnails.clear()
+        self.canvas.forget()
+        self.image_list.set_images([], {})
+        self.instance_list.set_rows(None)
+        self.welcome.set_recent(self.ui.recent_projects())
+        self.stack.setCurrentWidget(self.welcome)
+        self._update_actions()
+
+    def _start_scan(self) -> None:
+        folder, known = self.controller.scan_args()
+        project = self.controller.project
+        job = self.runner.submit(probe_folder, folder, known, lane="task", name="scanning")
+
+        def done(result) -> None:
+            if self.controller.project is not project:
+                return  # another project was opened meanwhile
+            with self._guard("Cannot add images"):
+                added = self.controller.add_scanned(result)
+                msg = f"Scanned {folder}: {added} new images"
+                if result.skipped:
+                    msg += f", {len(result.skipped)} unreadable files skipped (e.g. " \
+                           f"{Path(result.skipped[0][0]).name}: {result.skipped[0][1]})"
+                self.statusBar().showMessage(msg, 10000)
+
+        job.succeeded.connect(done)
+        job.failed.connect(self._report)
+        self.progress.track(job, "Scanning images")
+
+    def _reload_images(self) -> None:
+        c = self.controller
+        records = c.images()
+        self.image_list.set_images(records, {r.id: c.image_path(r) for r in records})
+        if self.image_list.current_id is None and records:
+            self.image_list.select_image(self.image_list.neighbor(None, +1) or records[0].id)
+        elif not records:
+            self.canvas.clear_image("No images in this folder yet")
+            self.instance_list.set_rows(None)
+        self._update_actions()
+
+    def _on_images_changed(self) -> None:
+        self._reload_images()
+        current = self.image_list.current_id
+        if current is not None:
+            self._on_instances_changed(current)
+
+    # ---------------------------------------------------------------- current image
+    def _on_image_list_current_changed(self, image_id: int) -> None:
+        c = self.controller
+        with self._guard("Cannot show image"):
+            image = c.image(image_id)
+            rows = c.instance_rows(image_id)
+            self.canvas.show_image(image_id, c.image_path(image), rows)
+            self.instance_list.set_rows(rows)
+            self._update_image_info()
+            nxt = self.image_list.neighbor(image_id, +1)
+            if nxt is not None:
+                self.canvas.prefetch(nxt, c.image_path(c.image(nxt)), c.instance_rows(nxt))
+        self._update_actions()
+
+    def _on_instances_changed(self, image_id: int) -> None:
+        if image_id != self.image_list.current_id:
+            return
+        rows = self.controller.instance_rows(image_id)
+        self.canvas.update_instances(rows)
+        self.instance_list.set_rows(rows)
+        self._update_image_info()
+
+    def _on_image_status_changed(self, image_id: int, status: str) -> None:
+        self.image_list.update_status(image_id, status)
+        self._update_image_info()
+
+    def _update_image_info(self) -> None:
+        image_id = self.image_list.current_id
+        if image_id is None or not self.controller.is_open:
+            self.image_info.setText("")
+            return
+        im = self.controller.image(image_id)
+        self.image_info.setText(f"{Path(im.path).name} · {im.width}×{im.height} · "
+                                f"{STATUS_LABELS.get(im.status, im.status)}")
+
+    def _on_instance_list_selection_changed(self, ids: list[int]) -> None:
+        self.canvas.select_ids(ids)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        c = self.controller
+        update_enabled(self.actions, project=c.is_open, writable=not c.read_only,
+                       image=c.is_open and self.image_list.current_id is not None)
+
+    # ---------------------------------------------------------------- editing
+    def _current(self) -> int | None:
+        return self.image_list.current_id
+
+    def _on_accept_selected_triggered(self) -> None:
+        image_id = self._current()
+        if image_id is None:
+            return
+        with self._guard("Cannot accept"):
+            n = self.controller.accept(image_id, self.canvas.selected_ids())
+            self.statusBar().showMessage(f"Accepted {n} predictions" if n else
+                                         "Select pending predictions to accept them", 5000)
+
+    def _on_accept_all_triggered(self) -> None:
+        image_id = self._current()
+        if image_id is None:
+            return
+        with self._guard("Cannot accept"):
+            n = self.controller.accept_all(image_id)
+            self.statusBar().showMessage(f"Accepted {n} predictions" if n else
+                                         "No pending predictions on this image", 5000)
+
+    def _on_delete_triggered(self) -> None:
+        image_id = self._current()
+        ids = self.canvas.selected_ids()
+        if image_id is None or not ids:
+            return
+        items = self.canvas.instance_items()
+        accepted = sum(1 for i in ids if i in items and not items[i].row.pending)
+        if accepted and not dialogs.confirm(
+                self, "Delete instances",
+                f"Delete {len(ids)} selected instances, {accepted} of them accepted? "
+                "This cannot be undone yet."):
+            return
+        with self._guard("Cannot delete"):
+            n = self.controller.delete(image_id, ids)
+            self.statusBar().showMessage(f"Deleted {n} instances", 5000)
+
+    def mark_reviewed_and_next(self) -> None:
+        image_id = self._current()
+        if image_id is None:
+            return
+        nxt = self.image_list.neighbor(image_id, +1)
+        with self._guard("Cannot mark reviewed"):
+            pending = self.controller.mark_reviewed(image_id)
+            msg = f"{Path(self.controller.image(image_id).path).name} marked reviewed"
+            if pending:
+                msg += f" ({pending} pending predictions left unaccepted: not exported)"
+            self.statusBar().showMessage(msg, 8000)
+            if nxt is not None:
+                self.image_list.select_image(nxt)
+
+    # ---------------------------------------------------------------- COCO
+    def _on_import_triggered(self) -> None:
+        options = dialogs.ask_import_options(self, self.ui.last_dir("coco"))
+        if options is None:
+            return
+        self.ui.set_last_dir("coco", options.path.parent)
+        with self._guard("Cannot import COCO"), _busy():
+            r = self.controller.import_coco(options.path, options.images_dir, options.status)
+            self.statusBar().showMessage(
+                f"Imported {r.annotations_added} instances on {r.images_marked} images "
+                f"({r.images_added} new images, {r.categories_added} new categories"
+                + (f", {r.duplicates_skipped} duplicates skipped" if r.duplicates_skipped
+                   else "") + ")", 10000)
+
+    def _on_export_triggered(self) -> None:
+        c = self.controller
+        start = self.ui.last_dir("export") or str(c.project.images_root)
+        options = dialogs.ask_export_options(self, str(Path(start) / "annotations.json"))
+        if options is None:
+            return
+        self.ui.set_last_dir("export", options.path.parent)
+        with self._guard("Cannot export COCO"), _busy():
+            r = c.export_coco(options.path, mask_format=options.mask_format,
+                              reviewed_only=options.reviewed_only)
+            msg = (f"Exported {r.annotations} instances on {r.images} images to {r.path}")
+            if r.rle_fallbacks:
+                msg += f" ({r.rle_fallbacks} kept as RLE: a polygon would lose pixels)"
+            self.statusBar().showMessage(msg, 10000)
+
+    # ---------------------------------------------------------------- view
+    def _on_opacity_changed(self, value: int) -> None:
+        self.canvas.set_fill_opacity(value / 100)
+        self.ui.set_mask_opacity(value)
+
+    def _on_focus_search_triggered(self) -> None:
+        self.image_dock.show()
+        self.image_list.search.setFocus()
+        self.image_list.search.selectAll()
+
+    def _on_show_shortcuts_triggered(self) -> None:
+        dialogs.ShortcutsDialog(self.shortcuts, self).exec()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.ui.save_window(self.saveGeometry(), self.saveState())
+        self.ui.sync()
+        self.canvas.clear_image()
+        self.runner.shutdown()
+        self.controller.close()
+        super().closeEvent(event)
+
+
+@contextmanager
+def _busy() -> Iterator[None]:
+    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    try:
+        yield
+    finally:
+        QApplication.restoreOverrideCursor()

@@ -1,0 +1,73 @@
+"""Progress of a background job in the status bar: what, how far, time left, Cancel."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
+
+from app.worker import Job
+
+
+def format_eta(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class JobProgressWidget(QWidget):
+    """Follows one job at a time; hidden when none runs."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(180)
+        self.bar.setTextVisible(False)
+        self.cancel = QToolButton(text="Cancel")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel)
+        self._job: Job | None = None
+        self._title = ""
+        self._started = 0.0
+        self.cancel.clicked.connect(self._on_cancel_clicked)
+        self.hide()
+
+    def track(self, job: Job, title: str) -> None:
+        self._job, self._title, self._started = job, title, time.monotonic()
+        self.label.setText(f"{title}…")
+        self.bar.setRange(0, 0)  # busy until the first progress report
+        self.cancel.setEnabled(True)
+        job.progressed.connect(lambda d, t, _text, j=job: self._on_job_progressed(j, d, t))
+        job.finished.connect(lambda j=job: self._on_job_finished(j))
+        self.show()
+
+    def _on_job_progressed(self, job: Job, done: int, total: int) -> None:
+        if job is not self._job or total <= 0:
+            return
+        self.bar.setRange(0, total)
+        self.bar.setValue(done)
+        text = f"{self._title} {done}/{total}"
+        elapsed = time.monotonic() - self._started
+        if 0 < done < total and elapsed > 1.0:
+            text += f" · {format_eta(elapsed / done * (total - done))} left"
+        self.label.setText(text)
+
+    def _on_job_finished(self, job: Job) -> None:
+        if job is self._job:
+            self._job = None
+            self.hide()
+
+    def _on_cancel_clicked(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.cancel.setEnabled(False)
+            self.label.setText(f"{self._title}: cancelling…")

@@ -1,0 +1,82 @@
+"""UI state kept between runs: recent projects, window geometry, view preferences.
+
+This is not project data (that lives in the project's database); losing it loses nothing
+but convenience.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION = "MaskRCNNStudio"
+APPLICATION = "Mask R-CNN Studio"
+MAX_RECENT = 10
+
+
+class UiState:
+    """Typed access to the QSettings the window uses."""
+
+    def __init__(self, settings: QSettings | None = None):
+        self._s = settings if settings is not None else QSettings(ORGANIZATION, APPLICATION)
+
+    @classmethod
+    def at(cls, path: str | Path) -> UiState:
+        """UI state stored in an INI file at `path` (tests, portable installs)."""
+        return cls(QSettings(str(path), QSettings.Format.IniFormat))
+
+    # recent projects (project folders), most recent first
+    def recent_projects(self) -> list[str]:
+        value = self._s.value("recent_projects", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    def add_recent(self, folder: str | Path) -> None:
+        folder = str(Path(folder).resolve())
+        recent = [folder] + [r for r in self.recent_projects() if r != folder]
+        self._s.setValue("recent_projects", recent[:MAX_RECENT])
+
+    def remove_recent(self, folder: str | Path) -> None:
+        folder = str(folder)
+        self._s.setValue("recent_projects", [r for r in self.recent_projects() if r != folder])
+
+    def clear_recent(self) -> None:
+        self._s.setValue("recent_projects", [])
+
+    def last_project(self) -> str | None:
+        recent = self.recent_projects()
+        return recent[0] if recent else None
+
+    # window
+    def geometry(self) -> QByteArray | None:
+        v = self._s.value("window/geometry")
+        return v if isinstance(v, QByteArray) else None
+
+    def window_state(self) -> QByteArray | None:
+        v = self._s.value("window/state")
+        return v if isinstance(v, QByteArray) else None
+
+    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
+        self._s.setValue("window/geometry", geometry)
+        self._s.setValue("window/state", state)
+
+    # view preferences
+    def mask_opacity(self) -> int:
+        try:
+            return max(0, min(100, int(self._s.value("view/mask_opacity", 45))))
+        except (TypeError, ValueError):
+            return 45
+
+    def set_mask_opacity(self, value: int) -> None:
+        self._s.setValue("view/mask_opacity", int(value))
+
+    def last_dir(self, key: str) -> str:
+        return str(self._s.value(f"dirs/{key}", "") or "")
+
+    def set_last_dir(self, key: str, folder: str | Path) -> None:
+        self._s.setValue(f"dirs/{key}", str(folder))
+
+    def sync(self) -> None:
+        self._s.sync()

@@ -1,0 +1,34 @@
+"""Helpers shared by the GUI tests (imported as a module: conftest files are not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The photos every GUI test folder holds, in file-name order (see conftest.photos_dir).
+PHOTO_NAMES = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "voc.jpg")
+
+
+def wait_image_shown(qtbot, window, image_id: int | None = None, timeout: int = 10000) -> None:
+    """Wait until the canvas shows `image_id` (default: the current image) with its masks."""
+    def shown() -> bool:
+        target = image_id if image_id is not None else window.image_list.current_id
+        canvas = window.canvas
+        return (target is not None and canvas.image_id == target and canvas.is_loaded
+                and len(canvas.instance_items()) == window.instance_list.row_count())
+
+    qtbot.waitUntil(shown, timeout=timeout)
+
+
+def open_folder(qtbot, window, folder: Path) -> None:
+    """Open a folder of images and wait for the scan to list every photo."""
+    assert window.open_path(folder)
+    qtbot.waitUntil(lambda: window.image_list.model.rowCount() == len(PHOTO_NAMES),
+                    timeout=10000)
+    wait_image_shown(qtbot, window)
+
+
+def image_id(window, name: str) -> int:
+    for r in window.controller.images():
+        if Path(r.path).name == name:
+            return r.id
+    raise KeyError(name)

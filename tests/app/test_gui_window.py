@@ -1,0 +1,128 @@
+"""Opening folders and projects; what the user sees when something is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gui_helpers import PHOTO_NAMES, image_id, open_folder, wait_image_shown
+
+from app import dialogs
+from app.controller import PROJECT_DIRNAME
+from app.image_list import STATUS_ROLE
+from mrcnn.store import Project, is_project
+
+
+def test_empty_state_offers_open_folder(window):
+    assert window.stack.currentWidget() is window.welcome
+    assert window.welcome.open_folder.text() == "Open Folder…"
+    assert window.welcome.open_folder.isVisible()
+    assert not window.actions["export_coco"].isEnabled()
+    assert window.actions["open_folder"].isEnabled()
+
+
+def test_open_folder_lists_photos_with_status_and_thumbnails(qtbot, window, photos_dir):
+    open_folder(qtbot, window, photos_dir)
+    assert is_project(photos_dir / PROJECT_DIRNAME)
+    model = window.image_list.model
+    names = [model.index(r).data() for r in range(model.rowCount())]
+    assert names == list(PHOTO_NAMES)
+    statuses = {model.index(r).data(STATUS_ROLE) for r in range(model.rowCount())}
+    assert statuses == {"new"}
+    assert "4 images" in window.image_list.counts.text()
+    assert "4 new" in window.image_list.counts.text()
+    # the first image is shown; thumbnails arrive in the background for painted rows
+    assert window.canvas.image_id == image_id(window, "astronaut.jpg")
+    qtbot.waitUntil(lambda: all(window.thumbnails.get(i, "") is not None
+                                for i in window.image_list.visible_ids()), timeout=10000)
+    assert window.stack.currentWidget() is window.canvas
+    assert "photos" in window.windowTitle()
+    assert window.saved_label.text() == "All changes saved"
+
+
+def test_reopening_a_folder_adds_only_new_photos(qtbot, make_window, photos_dir):
+    first = make_window()
+    open_folder(qtbot, first, photos_dir)
+    first.close()
+    (photos_dir / "sub").mkdir()
+    (photos_dir / "sub" / "again.jpg").write_bytes((photos_dir / "voc.jpg").read_bytes())
+    second = make_window()
+    assert second.open_path(photos_dir)
+    qtbot.waitUntil(lambda: second.image_list.model.rowCount() == 5, timeout=10000)
+    paths = sorted(r.path for r in second.controller.images())
+    assert paths == sorted([*PHOTO_NAMES, "sub/again.jpg"])
+
+
+def test_no_path_reopens_the_last_project(qtbot, make_window, photos_dir):
+    first = make_window()
+    open_folder(qtbot, first, photos_dir)
+    first.close()
+    second = make_window()  # same UI state file
+    second.open_startup(None)
+    qtbot.waitUntil(lambda: second.controller.is_open, timeout=5000)
+    assert second.controller.project.folder.resolve() == (photos_dir / PROJECT_DIRNAME).resolve()
+    wait_image_shown(qtbot, second)
+
+
+def test_a_project_folder_opens_directly(qtbot, window, photos_dir):
+    Project.create(photos_dir / "elsewhere.proj", photos_dir).close()
+    assert window.open_path(photos_dir / "elsewhere.proj")
+    qtbot.waitUntil(lambda: window.image_list.model.rowCount() == len(PHOTO_NAMES),
+                    timeout=10000)
+    assert window.controller.project.folder == photos_dir / "elsewhere.proj"
+
+
+def test_locked_project_gives_a_message_not_a_crash(qtbot, window, photos_dir, errors,
+                                                     monkeypatch):
+    holder = Project.create(photos_dir / PROJECT_DIRNAME, photos_dir)  # "another process"
+    try:
+        asked = []
+        monkeypatch.setattr(dialogs, "ask_open_read_only",
+                            lambda _p, text: asked.append(text) or False)
+        assert not window.open_path(photos_dir)
+        assert "already open for writing" in asked[0]
+        assert "already open for writing" in window.statusBar().currentMessage()
+        assert not window.controller.is_open
+        assert window.stack.currentWidget() is window.welcome
+
+        # choosing "Open Read-Only" opens it, with every edit disabled
+        monkeypatch.setattr(dialogs, "ask_open_read_only", lambda *_a: True)
+        assert window.open_path(photos_dir)
+        assert window.controller.read_only
+        assert "read-only" in window.windowTitle()
+        assert window.saved_label.text() == "Read-only"
+        assert not window.actions["mark_reviewed"].isEnabled()
+        assert not window.actions["accept_all"].isEnabled()
+        assert len(window.controller.images()) == 0  # nothing scanned into a read-only one
+    finally:
+        holder.close()
+    assert errors == []
+
+
+def test_bad_paths_are_reported(window, tmp_path, errors):
+    assert not window.open_path(tmp_path / "missing")
+    assert "does not exist" in errors[-1][1]
+    file = tmp_path / "a.txt"
+    file.write_text("x")
+    assert not window.open_path(file)
+    assert "not a folder" in errors[-1][1]
+    assert window.isVisible()
+
+
+def test_unreadable_files_are_skipped_and_reported(qtbot, window, photos_dir):
+    (photos_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    open_folder(qtbot, window, photos_dir)
+    qtbot.waitUntil(lambda: "skipped" in window.statusBar().currentMessage(), timeout=5000)
+    assert "broken.jpg" in window.statusBar().currentMessage()
+
+
+def test_image_that_became_unreadable_shows_a_message(qtbot, window, photos_dir):
+    open_folder(qtbot, window, photos_dir)
+    voc = image_id(window, "voc.jpg")
+    Path(photos_dir / "voc.jpg").write_bytes(b"")  # emptied behind our back
+    window.canvas.cache.discard(voc)
+    window.image_list.select_image(voc)
+    qtbot.waitUntil(lambda: "cannot read image" in window.statusBar().currentMessage(),
+                    timeout=5000)
+    assert "voc.jpg" in window.statusBar().currentMessage()
+    window.image_list.go(-1)  # the app keeps working
+    wait_image_shown(qtbot, window, image_id(window, "coffee.jpg"))
