@@ -112,8 +112,9 @@ def test_human_readable_output(make_dataset, tmp_path, capsys):
     proj = tmp_path / "p"
     code, out, _ = run_here("new", proj, "--images", ds.images_dir, capsys=capsys)
     assert code == 0 and "4 images added, 0 skipped" in out
-    code, out, _ = run_here("import-coco", proj, ds.json_path, "--status", "in_review",
-                            capsys=capsys)
+    elsewhere = ds.write(path=tmp_path / "coco.json")  # not beside the images: --images
+    code, out, _ = run_here("import-coco", proj, elsewhere, "--images", ds.images_dir,
+                            "--status", "in_review", capsys=capsys)
     assert code == 0 and f"{len(ds.expected)} annotations on 3 images (marked in_review)" in out
     code, out, _ = run_here("info", proj, capsys=capsys)
     assert code == 0
