@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -66,25 +65,6 @@ def _resolve_image(images_dir: Path, file_name: str, where: str) -> Path:
     return candidate
 
 
-def _check_polygon_extent(seg: object, height: int, width: int) -> None:
-    """Refuse polygon points far outside the image: pycocotools rasterises every edge at 5x
-    resolution in 32-bit integers, so such points exhaust memory or crash the process."""
-    if not isinstance(seg, list):
-        return
-    margin = max(height, width)
-    for poly in seg:
-        if not isinstance(poly, list):
-            return  # malformed: from_coco_segmentation says how
-        for x, y in zip(poly[0::2], poly[1::2], strict=False):
-            try:
-                inside = -margin <= x <= width + margin and -margin <= y <= height + margin
-            except TypeError:
-                return
-            if not inside and math.isfinite(x) and math.isfinite(y):
-                raise ValueError(f"polygon point ({x:g}, {y:g}) lies far outside the "
-                                 f"{width}x{height} image")
-
-
 def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Path | None = None,
                 status: str = "reviewed") -> ImportReport:
     """Import a COCO file into the project, all or nothing.
@@ -121,7 +101,6 @@ def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Pa
     for a in coco.annotations:
         info = files[a.image_id][1]
         try:
-            _check_polygon_extent(a.segmentation, info.height, info.width)
             rle = masks.from_coco_segmentation(a.segmentation, info.height, info.width)
         except ValueError as exc:
             raise CocoFormatError(

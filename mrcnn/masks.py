@@ -76,6 +76,7 @@ def from_coco_segmentation(seg, height: int, width: int) -> Rle:
                 raise ValueError(f"polygon has {len(poly) // 2} points; at least 3 are needed")
             if not all(np.isfinite(poly)):
                 raise ValueError("polygon has a non-finite coordinate")
+            _check_extent(poly, height, width)
             polys.append([float(v) for v in poly])
         r = cocomask.merge(cocomask.frPyObjects(polys, height, width))
         return Rle(height, width, r["counts"].decode("ascii"))
@@ -98,7 +99,9 @@ def from_coco_segmentation(seg, height: int, width: int) -> Rle:
                     f"RLE counts sum to {sum(counts)}, not height*width = {height * width}"
                 )
             r = cocomask.frPyObjects({"size": size, "counts": counts}, height, width)
-            return Rle(height, width, r["counts"].decode("ascii"))
+            # Re-encode: zero-length runs and other non-canonical spellings of the same
+            # pixels must give the same stored counts.
+            return encode(cocomask.decode(r))
         if isinstance(counts, str):
             try:
                 raw = counts.encode("ascii")
@@ -116,6 +119,16 @@ def from_coco_segmentation(seg, height: int, width: int) -> Rle:
             return encode(m)
         raise ValueError("RLE 'counts' must be a string or a list of integers")
     raise ValueError("segmentation must be a polygon list or an RLE object")
+
+
+def _check_extent(poly: list, height: int, width: int) -> None:
+    """Refuse points far outside the image: pycocotools rasterises every edge at 5x
+    resolution in 32-bit integers, so such points exhaust memory or crash the process."""
+    margin = max(height, width)
+    for x, y in zip(poly[0::2], poly[1::2], strict=False):
+        if not (-margin <= x <= width + margin and -margin <= y <= height + margin):
+            raise ValueError(f"polygon point ({x:g}, {y:g}) lies far outside the "
+                             f"{width}x{height} image")
 
 
 def _compressed_total(raw: bytes) -> int:

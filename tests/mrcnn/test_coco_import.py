@@ -156,8 +156,6 @@ def test_an_annotation_equal_to_a_pending_prediction_is_still_imported(make_data
     assert helpers.project_masks(project) == ds.expected_masks()
 
 
-@pytest.mark.xfail(strict=True, reason="masks.from_coco_segmentation keeps uncompressed RLE "
-                   "with zero-length runs as written (not canonical); reported to masks.py")
 def test_rle_with_zero_length_runs_is_the_same_instance_as_its_canonical_form(
         make_dataset, new_project, helpers):
     ds = make_dataset("cvat", photos=("chelsea",))
