@@ -135,12 +135,12 @@ def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Pa
         annotated: set[int] = set()
         for coco_image, coco_cat, rle in rles:
             key = (image_ids[coco_image], cat_ids[coco_cat], rle.counts)
-            annotated.add(key[0])
             if key in seen:
                 report.duplicates_skipped += 1
                 continue
             seen.add(key)
             project.add_instance(key[0], key[1], rle, source="manual", state="accepted")
+            annotated.add(key[0])  # only images that received something change status
             report.annotations_added += 1
         for image_id in annotated:
             if not (status == "in_review" and project.image(image_id).status == "reviewed"):
