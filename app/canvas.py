@@ -87,7 +87,8 @@ class CanvasView(QGraphicsView):
             self._display(entry)
         else:
             self._message = f"Loading {Path(path).name}…"
-            self._start_load(image_id, path, rows)
+        if entry is None and image_id not in self._loads:
+            self._start_load(image_id, path, [])  # pixels first; masks follow in their job
         self.viewport().update()
 
     def prefetch(self, image_id: int, path: Path, rows: list[InstanceRow]) -> None:

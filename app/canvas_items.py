@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QByteArray, QDataStream, QIODevice, QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -25,7 +25,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from app.controller import InstanceRow
-from app.render import InstanceShape, fill_pixels
+from app.render import OUTLINE_LEVELS, InstanceShape, fill_pixels
 
 IMAGE_Z = -1e13  # below every instance (instances use -area: small ones on top)
 
@@ -82,12 +82,25 @@ class CanvasStyle:
     outline_width: float = 2.0
 
 
-def outline_path(shape: InstanceShape) -> QPainterPath:
+def polygon_from_array(points: np.ndarray) -> QPolygonF:
+    """(N, 2) float array → QPolygonF, through QDataStream (10x faster than QPointFs)."""
+    data = np.array([len(points)], ">u4").tobytes() + points.astype(">f8").tobytes()
+    buffer = QByteArray(data)  # must outlive the stream reading it
+    stream = QDataStream(buffer, QIODevice.OpenModeFlag.ReadOnly)
+    polygon = QPolygonF()
+    stream >> polygon
+    if stream.status() != QDataStream.Status.Ok or polygon.size() != len(points):
+        raise ValueError(f"cannot convert a polygon of {len(points)} points")
+    del stream
+    return polygon
+
+
+def outline_path(polygons: list[np.ndarray]) -> QPainterPath:
+    """Closed polygons (parts and holes) → one path; odd-even fill leaves holes empty."""
     path = QPainterPath()
     path.setFillRule(Qt.FillRule.OddEvenFill)
-    for flat in (*shape.outer, *shape.holes):
-        pts = [QPointF(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-        path.addPolygon(QPolygonF(pts))
+    for points in polygons:
+        path.addPolygon(polygon_from_array(points))
         path.closeSubpath()
     return path
 
@@ -102,8 +115,9 @@ class InstanceItem(QGraphicsItem):
         self._style = style
         self._fill = shape.fill
         self._image = qimage_view(self._fill, QImage.Format.Format_ARGB32_Premultiplied)
-        self._path = outline_path(shape)
-        self._bounds = self._path.boundingRect().adjusted(-1, -1, 1, 1)
+        self._paths: dict[int, QPainterPath] = {}  # outline level → path, made when needed
+        h, w = shape.fill.shape[:2]
+        self._bounds = QRectF(shape.x - 1, shape.y - 1, w + 2, h + 2)
         self._hover = False
         self.setZValue(-float(row.instance.area))
         self.setAcceptHoverEvents(True)
@@ -132,8 +146,17 @@ class InstanceItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:
         return self._bounds
 
+    def path(self, scale: float = 1.0) -> QPainterPath:
+        """The outline for a view scale (exact pixel edges when zoomed in far)."""
+        level = next(i for i, (min_scale, _eps) in enumerate(OUTLINE_LEVELS)
+                     if scale >= min_scale)
+        path = self._paths.get(level)
+        if path is None:
+            path = self._paths[level] = outline_path(self.shape_data.outlines[level])
+        return path
+
     def shape(self) -> QPainterPath:
-        return self._path
+        return self.path(1.0)  # hit testing: within a pixel of the exact outline
 
     def hoverEnterEvent(self, event) -> None:
         self._hover = True
@@ -154,7 +177,10 @@ class InstanceItem(QGraphicsItem):
         opacity = style.fill_opacity * (style.pending_factor if pending else 1.0)
         if self._hover or selected:
             opacity = min(1.0, opacity + 0.25)
+        scale = painter.worldTransform().m11() or 1.0
+        path = self.path(scale)
         painter.setOpacity(opacity)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         painter.drawImage(QPointF(self.shape_data.x, self.shape_data.y), self._image)
         painter.setOpacity(1.0)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -163,25 +189,24 @@ class InstanceItem(QGraphicsItem):
             halo = QPen(QColor(255, 255, 255), width + 3)
             halo.setCosmetic(True)
             halo.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-            painter.strokePath(self._path, halo)
+            painter.strokePath(path, halo)
         pen = QPen(QColor(self.row.color), width)
         pen.setCosmetic(True)
         pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
         if pending:
-            self._paint_hatch(painter)
+            self._paint_hatch(painter, path, scale)
             pen.setStyle(Qt.PenStyle.CustomDashLine)
             pen.setDashPattern([3, 2])
             under = QPen(QColor(0, 0, 0, 170), width)
             under.setCosmetic(True)
-            painter.strokePath(self._path, under)
-        painter.strokePath(self._path, pen)
+            painter.strokePath(path, under)
+        painter.strokePath(path, pen)
 
-    def _paint_hatch(self, painter: QPainter) -> None:
+    def _paint_hatch(self, painter: QPainter, path: QPainterPath, scale: float) -> None:
         """Diagonal hatching, spaced in screen pixels whatever the zoom: marks a prediction
         that nobody accepted yet."""
-        scale = painter.worldTransform().m11() or 1.0
         brush = QBrush(QColor(self.row.color), Qt.BrushStyle.BDiagPattern)
         brush.setTransform(QTransform.fromScale(1.5 / scale, 1.5 / scale))
         painter.setOpacity(min(1.0, 0.35 + self._style.fill_opacity))
-        painter.fillPath(self._path, brush)
+        painter.fillPath(path, brush)
         painter.setOpacity(1.0)

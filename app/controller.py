@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from mrcnn.coco_io import ExportReport, ImportReport, export_coco, import_coco
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.imageio import ImageInfo, verify_image
+from mrcnn.masks import Rle
 from mrcnn.records import Category, ImageRecord, Instance
 from mrcnn.scan import find_images
 from mrcnn.store import Project, is_project
@@ -270,6 +271,24 @@ class DocumentController(QObject):
         stay pending: not exported, not trained on)."""
         self.set_status(image_id, "reviewed")
         return len(self._need().instances(image_id, state="pending"))
+
+    def store_predictions(self, image_id: int, model_key: str,
+                          items: list[tuple[int, Rle, float]], *,
+                          model_version_id: int | None = None) -> list[Instance]:
+        """Store a model's predictions for an image as pending instances (replacing its
+        earlier pending ones; accepted instances are never touched). The seam for the
+        model side: a prediction job returns plain (category id, mask, score) items and
+        the GUI thread stores them here."""
+        p = self._need_writable()
+        before = p.image(image_id).status
+        added = p.replace_predictions(image_id, model_key, items,
+                                      model_version_id=model_version_id)
+        self._reload_metadata()  # the model may have added categories or a version
+        self.instances_changed.emit(image_id)
+        after = p.image(image_id).status
+        if after != before:
+            self.image_status_changed.emit(image_id, after)
+        return added
 
     def import_coco(self, json_path: str | Path, images_dir: str | Path | None = None,
                     status: str = "reviewed") -> ImportReport:

@@ -112,12 +112,22 @@ class ImageFilterProxy(QSortFilterProxyModel):
         self._text = ""
 
     def set_statuses(self, statuses: set[str] | None) -> None:
-        self._statuses = statuses
-        self.invalidateFilter()
+        with self._filter_change():
+            self._statuses = statuses
 
     def set_text(self, text: str) -> None:
-        self._text = text.strip().lower()
-        self.invalidateFilter()
+        with self._filter_change():
+            self._text = text.strip().lower()
+
+    @contextmanager
+    def _filter_change(self) -> Iterator[None]:
+        if hasattr(self, "beginFilterChange"):  # Qt 6.10+
+            self.beginFilterChange()
+            yield
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:  # pragma: no cover - older Qt
+            yield
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
         index = self.sourceModel().index(source_row, 0, source_parent)

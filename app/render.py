@@ -23,19 +23,25 @@ from mrcnn.records import Instance
 
 #: Images are kept at full size plus halvings down to this longest side, so that a zoomed-out
 #: view of a 6000x4000 photo paints a small level instead of scaling 24 megapixels.
-PYRAMID_MIN_SIDE = 1500
+PYRAMID_MIN_SIDE = 512
+
+
+#: Outline levels of detail: (smallest view scale the level is drawn at, simplification in
+#: image pixels). Level 0 follows pixel edges exactly (needed when pixels are big on screen);
+#: zoomed out, simplified outlines look the same and paint many times faster.
+OUTLINE_LEVELS = ((1.5, 0.0), (0.3, 0.75), (0.0, 3.0))
 
 
 @dataclass(frozen=True)
 class InstanceShape:
-    """One instance ready to draw: its mask cropped to the bbox, filled with its colour."""
+    """One instance ready to draw: its mask cropped to the bbox, filled with its colour, and
+    its outline (every part and hole) at each level of OUTLINE_LEVELS."""
 
     id: int
     x: int  # top-left of the crop, in image pixels
     y: int
     fill: np.ndarray  # (h, w, 4) BGRA premultiplied: category colour where the mask is
-    outer: list[list[float]]  # flat [x0, y0, x1, y1, ...] polygons in image coordinates
-    holes: list[list[float]]
+    outlines: tuple[list[np.ndarray], ...]  # per level: closed (N, 2) float64 polygons
 
 
 @dataclass
@@ -80,6 +86,15 @@ def fill_pixels(mask: np.ndarray, color: str) -> np.ndarray:
     return out
 
 
+def simplify(polygon: np.ndarray, epsilon: float) -> np.ndarray:
+    """Douglas-Peucker simplification of a closed polygon; never fewer than 3 points."""
+    if epsilon <= 0 or len(polygon) <= 4:
+        return polygon
+    out = cv2.approxPolyDP(polygon.astype(np.float32).reshape(-1, 1, 2), epsilon, True)
+    out = out.reshape(-1, 2).astype(np.float64)
+    return out if len(out) >= 3 else polygon
+
+
 def instance_shape(inst: Instance, color: str) -> InstanceShape | None:
     """Crop an instance's mask to its bbox and trace its outline; None for an empty mask."""
     x, y, w, h = inst.bbox
@@ -92,11 +107,9 @@ def instance_shape(inst: Instance, color: str) -> InstanceShape | None:
         return None
     outer, holes = mask_to_polygons(crop)
     shift = np.array([x0, y0], np.float64)
-
-    def moved(polys: list[list[float]]) -> list[list[float]]:
-        return [(np.asarray(p).reshape(-1, 2) + shift).reshape(-1).tolist() for p in polys]
-
-    return InstanceShape(inst.id, x0, y0, fill_pixels(crop, color), moved(outer), moved(holes))
+    exact = [np.asarray(p, np.float64).reshape(-1, 2) + shift for p in (*outer, *holes)]
+    outlines = tuple([simplify(p, eps) for p in exact] for _scale, eps in OUTLINE_LEVELS)
+    return InstanceShape(inst.id, x0, y0, fill_pixels(crop, color), outlines)
 
 
 def instance_shapes(ctx, instances: list[tuple[Instance, str]]) -> list[InstanceShape]:
