@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QTransform
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
@@ -58,7 +58,7 @@ class CanvasView(QGraphicsView):
         self.setRenderHints(QPainter.RenderHint.Antialiasing)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -280,12 +280,17 @@ class CanvasView(QGraphicsView):
     def scale_factor(self) -> float:
         return self.transform().m11()
 
-    def set_scale(self, scale: float, *, anchor_mouse: bool = False) -> None:
+    def set_scale(self, scale: float, *, anchor: QPoint | None = None) -> None:
+        """Zoom to `scale`, keeping the image point under `anchor` (viewport pixels; default
+        the centre) where it is."""
         scale = max(MIN_SCALE, min(MAX_SCALE, scale))
-        self.setTransformationAnchor(
-            QGraphicsView.ViewportAnchor.AnchorUnderMouse if anchor_mouse
-            else QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        pos = anchor if anchor is not None else self.viewport().rect().center()
+        before = self.mapToScene(pos)
         self.setTransform(QTransform.fromScale(scale, scale))
+        after = self.mapToScene(pos)
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() + round((before.x() - after.x()) * scale))
+        v.setValue(v.value() + round((before.y() - after.y()) * scale))
         self._fit_mode = False
         self.zoom_changed.emit(scale)
 
@@ -314,7 +319,8 @@ class CanvasView(QGraphicsView):
     def wheelEvent(self, event) -> None:
         delta = event.angleDelta().y()
         if delta and self._image_item is not None:
-            self.set_scale(self.scale_factor * (1.0015 ** delta), anchor_mouse=True)
+            self.set_scale(self.scale_factor * (1.0015 ** delta),
+                           anchor=event.position().toPoint())
             event.accept()
         else:
             super().wheelEvent(event)
