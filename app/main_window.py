@@ -242,7 +242,9 @@ class MainWindow(QMainWindow):
                 return  # another project was opened meanwhile
             with self._guard("Cannot add images"):
                 added = self.controller.add_scanned(result)
-                msg = f"Scanned {folder}: {added} new images"
+                if not added and not result.skipped:
+                    return
+                msg = f"Found {added} new images in {folder}"
                 if result.skipped:
                     msg += f", {len(result.skipped)} unreadable files skipped (e.g. " \
                            f"{Path(result.skipped[0][0]).name}: {result.skipped[0][1]})"
@@ -257,11 +259,19 @@ class MainWindow(QMainWindow):
         records = c.images()
         self.image_list.set_images(records, {r.id: c.image_path(r) for r in records})
         if self.image_list.current_id is None and records:
-            self.image_list.select_image(self.image_list.neighbor(None, +1) or records[0].id)
+            self.image_list.select_image(self._where_we_left_off()
+                                         or self.image_list.neighbor(None, +1) or records[0].id)
         elif not records:
             self.canvas.clear_image("No images in this folder yet")
             self.instance_list.set_rows(None)
         self._update_actions()
+
+    def _where_we_left_off(self) -> int | None:
+        path = self.ui.last_image(self.controller.project.folder)
+        for r in self.image_list.model.records():
+            if r.path == path:
+                return r.id
+        return None
 
     def _on_images_changed(self) -> None:
         self._reload_images()
@@ -274,6 +284,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         with self._guard("Cannot show image"):
             image = c.image(image_id)
+            self.ui.set_last_image(c.project.folder, image.path)
             rows = c.instance_rows(image_id)
             self.canvas.show_image(image_id, c.image_path(image), rows)
             self.instance_list.set_rows(rows)

@@ -6,6 +6,7 @@ but convenience.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -48,6 +49,24 @@ class UiState:
     def last_project(self) -> str | None:
         recent = self.recent_projects()
         return recent[0] if recent else None
+
+    # where the user was in each project (image path as the project names it)
+    def last_image(self, project: str | Path) -> str | None:
+        return self._last_images().get(str(Path(project).resolve()))
+
+    def set_last_image(self, project: str | Path, image_path: str) -> None:
+        images = self._last_images()
+        key = str(Path(project).resolve())
+        images.pop(key, None)
+        images[key] = image_path
+        self._s.setValue("last_images", json.dumps(dict(list(images.items())[-MAX_RECENT:])))
+
+    def _last_images(self) -> dict[str, str]:
+        try:
+            value = json.loads(str(self._s.value("last_images", "{}") or "{}"))
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
     # window
     def geometry(self) -> QByteArray | None:

@@ -52,14 +52,16 @@ def test_reopening_a_folder_adds_only_new_photos(qtbot, make_window, photos_dir)
     assert paths == sorted([*PHOTO_NAMES, "sub/again.jpg"])
 
 
-def test_no_path_reopens_the_last_project(qtbot, make_window, photos_dir):
+def test_no_path_reopens_the_last_project_where_we_left_off(qtbot, make_window, photos_dir):
     first = make_window()
     open_folder(qtbot, first, photos_dir)
+    first.image_list.select_image(image_id(first, "coffee.jpg"))
     first.close()
     second = make_window()  # same UI state file
     second.open_startup(None)
     qtbot.waitUntil(lambda: second.controller.is_open, timeout=5000)
     assert second.controller.project.folder.resolve() == (photos_dir / PROJECT_DIRNAME).resolve()
+    assert second.image_list.current_id == image_id(second, "coffee.jpg")
     wait_image_shown(qtbot, second)
 
 
