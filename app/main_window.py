@@ -9,18 +9,17 @@ progress with Cancel.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QStackedWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget
 
 from app import dialogs
 from app.actions import ACTIONS, build_actions, update_enabled
 from app.canvas import CanvasView
 from app.chrome import build_menus, build_toolbar
+from app.commands import Feedback, ReviewCommands
 from app.controller import STATUS_LABELS, DocumentController, probe_folder
 from app.image_list import ImageListWidget
 from app.instance_list import InstanceListWidget
@@ -38,6 +37,11 @@ SAVED_TEXT = "All changes saved"
 
 
 class MainWindow(QMainWindow):
+    """Image list (left), canvas (centre), instance list (right), review toolbar, menus.
+
+    `ui_state` and `shortcuts_path` default to the user's settings and shortcut overrides;
+    tests pass their own."""
+
     def __init__(self, ui_state: UiState | None = None, shortcuts_path: Path | None = None):
         super().__init__()
         self.setWindowTitle("Mask R-CNN Studio")
@@ -81,6 +85,9 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.zoom_label)
         bar.addPermanentWidget(self.saved_label)
 
+        self.feedback = Feedback(self)
+        self.commands = ReviewCommands(self, self.controller, self.canvas, self.image_list,
+                                       self.ui, self.feedback)
         self._connect()
         self.opacity.setValue(self.ui.mask_opacity())
         self.actions["toggle_predictions"].setChecked(True)
@@ -91,7 +98,7 @@ class MainWindow(QMainWindow):
             self.restoreState(self.ui.window_state())
         self._update_actions()
         for warning in self.shortcuts.warnings:
-            self.statusBar().showMessage(warning, 10000)
+            self.feedback.say(warning, 10000)
 
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -106,15 +113,10 @@ class MainWindow(QMainWindow):
         a, c = self.actions, self.controller
         a["open_folder"].triggered.connect(self._on_open_folder_triggered)
         a["open_project"].triggered.connect(self._on_open_project_triggered)
-        a["import_coco"].triggered.connect(self._on_import_triggered)
-        a["export_coco"].triggered.connect(self._on_export_triggered)
         a["quit"].triggered.connect(self.close)
         a["next_image"].triggered.connect(lambda: self.image_list.go(+1))
         a["previous_image"].triggered.connect(lambda: self.image_list.go(-1))
-        a["mark_reviewed"].triggered.connect(self.mark_reviewed_and_next)
-        a["accept_selected"].triggered.connect(self._on_accept_selected_triggered)
-        a["accept_all"].triggered.connect(self._on_accept_all_triggered)
-        a["delete_selected"].triggered.connect(self._on_delete_triggered)
+        self.commands.connect(a)
         a["select_all_instances"].triggered.connect(self.canvas.select_all)
         a["clear_selection"].triggered.connect(self.canvas.clear_selection)
         a["toggle_predictions"].toggled.connect(self.canvas.set_show_predictions)
@@ -139,24 +141,8 @@ class MainWindow(QMainWindow):
         self.instance_list.selection_changed.connect(self._on_instance_list_selection_changed)
         self.instance_list.instance_activated.connect(self.canvas.center_on_instance)
         self.canvas.zoom_changed.connect(lambda s: self.zoom_label.setText(f"{s * 100:.0f}%"))
-        self.canvas.load_failed.connect(lambda _id, msg: self._report(msg))
-        self.canvas.warned.connect(self._report)
-
-    # ---------------------------------------------------------------- errors
-    def _report(self, message: str, *, box: bool = False, title: str = "Mask R-CNN Studio"):
-        """Say what went wrong in the status bar (and in a box for what the user asked)."""
-        log.warning(message)
-        self.statusBar().showMessage(message, 15000)
-        if box:
-            dialogs.show_error(self, title, message)
-
-    @contextmanager
-    def _guard(self, title: str) -> Iterator[None]:
-        """Run a user command; a library error becomes a message, never a crash."""
-        try:
-            yield
-        except MrcnnError as exc:
-            self._report(str(exc), box=True, title=title)
+        self.canvas.load_failed.connect(lambda _id, msg: self.feedback.report(msg))
+        self.canvas.warned.connect(self.feedback.report)
 
     # ---------------------------------------------------------------- opening
     def open_startup(self, path: str | None) -> None:
@@ -172,14 +158,14 @@ class MainWindow(QMainWindow):
             self.controller.open_path(path)
         except ProjectLockedError as exc:
             if not dialogs.ask_open_read_only(self, str(exc)):
-                self._report(str(exc))
+                self.feedback.report(str(exc))
                 return False
-            with self._guard("Cannot open project"):
+            with self.feedback.guard("Cannot open project"):
                 self.controller.open_path(path, read_only=True)
                 return True
             return False
         except MrcnnError as exc:
-            self._report(str(exc), box=not quiet, title="Cannot open")
+            self.feedback.report(str(exc), box=not quiet, title="Cannot open")
             if quiet:
                 self.ui.remove_recent(str(path))
             return False
@@ -240,7 +226,7 @@ class MainWindow(QMainWindow):
         def done(result) -> None:
             if self.controller.project is not project:
                 return  # another project was opened meanwhile
-            with self._guard("Cannot add images"):
+            with self.feedback.guard("Cannot add images"):
                 added = self.controller.add_scanned(result)
                 if not added and not result.skipped:
                     return
@@ -248,10 +234,10 @@ class MainWindow(QMainWindow):
                 if result.skipped:
                     msg += f", {len(result.skipped)} unreadable files skipped (e.g. " \
                            f"{Path(result.skipped[0][0]).name}: {result.skipped[0][1]})"
-                self.statusBar().showMessage(msg, 10000)
+                self.feedback.say(msg, 10000)
 
         job.succeeded.connect(done)
-        job.failed.connect(self._report)
+        job.failed.connect(self.feedback.report)
         self.progress.track(job, "Scanning images")
 
     def _reload_images(self) -> None:
@@ -282,7 +268,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- current image
     def _on_image_list_current_changed(self, image_id: int) -> None:
         c = self.controller
-        with self._guard("Cannot show image"):
+        with self.feedback.guard("Cannot show image"):
             image = c.image(image_id)
             self.ui.set_last_image(c.project.folder, image.path)
             rows = c.instance_rows(image_id)
@@ -324,87 +310,6 @@ class MainWindow(QMainWindow):
         update_enabled(self.actions, project=c.is_open, writable=not c.read_only,
                        image=c.is_open and self.image_list.current_id is not None)
 
-    # ---------------------------------------------------------------- editing
-    def _current(self) -> int | None:
-        return self.image_list.current_id
-
-    def _on_accept_selected_triggered(self) -> None:
-        image_id = self._current()
-        if image_id is None:
-            return
-        with self._guard("Cannot accept"):
-            n = self.controller.accept(image_id, self.canvas.selected_ids())
-            self.statusBar().showMessage(f"Accepted {n} predictions" if n else
-                                         "Select pending predictions to accept them", 5000)
-
-    def _on_accept_all_triggered(self) -> None:
-        image_id = self._current()
-        if image_id is None:
-            return
-        with self._guard("Cannot accept"):
-            n = self.controller.accept_all(image_id)
-            self.statusBar().showMessage(f"Accepted {n} predictions" if n else
-                                         "No pending predictions on this image", 5000)
-
-    def _on_delete_triggered(self) -> None:
-        image_id = self._current()
-        ids = self.canvas.selected_ids()
-        if image_id is None or not ids:
-            return
-        items = self.canvas.instance_items()
-        accepted = sum(1 for i in ids if i in items and not items[i].row.pending)
-        if accepted and not dialogs.confirm(
-                self, "Delete instances",
-                f"Delete {len(ids)} selected instances, {accepted} of them accepted? "
-                "This cannot be undone yet."):
-            return
-        with self._guard("Cannot delete"):
-            n = self.controller.delete(image_id, ids)
-            self.statusBar().showMessage(f"Deleted {n} instances", 5000)
-
-    def mark_reviewed_and_next(self) -> None:
-        image_id = self._current()
-        if image_id is None:
-            return
-        nxt = self.image_list.neighbor(image_id, +1)
-        with self._guard("Cannot mark reviewed"):
-            pending = self.controller.mark_reviewed(image_id)
-            msg = f"{Path(self.controller.image(image_id).path).name} marked reviewed"
-            if pending:
-                msg += f" ({pending} pending predictions left unaccepted: not exported)"
-            self.statusBar().showMessage(msg, 8000)
-            if nxt is not None:
-                self.image_list.select_image(nxt)
-
-    # ---------------------------------------------------------------- COCO
-    def _on_import_triggered(self) -> None:
-        options = dialogs.ask_import_options(self, self.ui.last_dir("coco"))
-        if options is None:
-            return
-        self.ui.set_last_dir("coco", options.path.parent)
-        with self._guard("Cannot import COCO"), _busy():
-            r = self.controller.import_coco(options.path, options.images_dir, options.status)
-            self.statusBar().showMessage(
-                f"Imported {r.annotations_added} instances on {r.images_marked} images "
-                f"({r.images_added} new images, {r.categories_added} new categories"
-                + (f", {r.duplicates_skipped} duplicates skipped" if r.duplicates_skipped
-                   else "") + ")", 10000)
-
-    def _on_export_triggered(self) -> None:
-        c = self.controller
-        start = self.ui.last_dir("export") or str(c.project.images_root)
-        options = dialogs.ask_export_options(self, str(Path(start) / "annotations.json"))
-        if options is None:
-            return
-        self.ui.set_last_dir("export", options.path.parent)
-        with self._guard("Cannot export COCO"), _busy():
-            r = c.export_coco(options.path, mask_format=options.mask_format,
-                              reviewed_only=options.reviewed_only)
-            msg = (f"Exported {r.annotations} instances on {r.images} images to {r.path}")
-            if r.rle_fallbacks:
-                msg += f" ({r.rle_fallbacks} kept as RLE: a polygon would lose pixels)"
-            self.statusBar().showMessage(msg, 10000)
-
     # ---------------------------------------------------------------- view
     def _on_opacity_changed(self, value: int) -> None:
         self.canvas.set_fill_opacity(value / 100)
@@ -425,12 +330,3 @@ class MainWindow(QMainWindow):
         self.runner.shutdown()
         self.controller.close()
         super().closeEvent(event)
-
-
-@contextmanager
-def _busy() -> Iterator[None]:
-    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-    try:
-        yield
-    finally:
-        QApplication.restoreOverrideCursor()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gui_helpers import PHOTO_NAMES, image_id, open_folder, wait_image_shown
+from PySide6.QtWidgets import QPushButton
 
 from app import dialogs
 from app.controller import PROJECT_DIRNAME
@@ -128,3 +129,19 @@ def test_image_that_became_unreadable_shows_a_message(qtbot, window, photos_dir)
     assert "voc.jpg" in window.statusBar().currentMessage()
     window.image_list.go(-1)  # the app keeps working
     wait_image_shown(qtbot, window, image_id(window, "coffee.jpg"))
+
+
+def test_recent_projects_in_the_menu_and_on_the_welcome(qtbot, make_window, photos_dir):
+    first = make_window()
+    open_folder(qtbot, first, photos_dir)
+    project = str((photos_dir / PROJECT_DIRNAME).resolve())
+    first.recent_menu.aboutToShow.emit()
+    assert [a.text() for a in first.recent_menu.actions()][0] == project
+    first.close()
+
+    second = make_window()  # a new window lists it on its welcome screen
+    buttons = [b for b in second.welcome.findChildren(QPushButton) if project in b.text()]
+    assert buttons and "photos" in buttons[0].text()
+    buttons[0].click()
+    qtbot.waitUntil(lambda: second.controller.is_open, timeout=5000)
+    wait_image_shown(qtbot, second)
