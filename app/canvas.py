@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QTransform
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsView, QLineEdit
 
 from app.canvas_items import CanvasStyle, ImageItem, InstanceItem
 from app.controller import InstanceRow
@@ -369,6 +369,13 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+
+    def enterEvent(self, event) -> None:
+        """Take the keyboard when the pointer comes over the canvas (Space-drag to pan),
+        unless the user is typing somewhere."""
+        if not isinstance(QApplication.focusWidget(), QLineEdit):
+            self.setFocus()
+        super().enterEvent(event)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         if not self._message:
