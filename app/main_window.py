@@ -96,9 +96,18 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(self.ui.geometry())
         if self.ui.window_state() is not None:
             self.restoreState(self.ui.window_state())
+        self._show_welcome(True)
         self._update_actions()
         for warning in self.shortcuts.warnings:
             self.feedback.say(warning, 10000)
+
+    def _show_welcome(self, welcome: bool) -> None:
+        """The empty state fills the window; the docks come with a project."""
+        self.stack.setCurrentWidget(self.welcome if welcome else self.canvas)
+        for dock in (self.image_dock, self.instance_dock):
+            dock.setVisible(not welcome)
+        if welcome:
+            self.saved_label.setText("")
 
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -201,7 +210,7 @@ class MainWindow(QMainWindow):
         self.ui.add_recent(c.project.folder)
         self.thumbnails.clear()
         self.canvas.forget()
-        self.stack.setCurrentWidget(self.canvas)
+        self._show_welcome(False)
         self.setWindowTitle(f"{c.title} — Mask R-CNN Studio"
                             + (" (read-only)" if c.read_only else ""))
         self.saved_label.setText("Read-only" if c.read_only else SAVED_TEXT)
@@ -215,7 +224,7 @@ class MainWindow(QMainWindow):
         self.image_list.set_images([], {})
         self.instance_list.set_rows(None)
         self.welcome.set_recent(self.ui.recent_projects())
-        self.stack.setCurrentWidget(self.welcome)
+        self._show_welcome(True)
         self._update_actions()
 
     def _start_scan(self) -> None:
