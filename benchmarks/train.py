@@ -1,0 +1,91 @@
+"""Training throughput: our trainer (train_project) vs a plain torchvision training loop.
+
+Baseline: the loop from torchvision's detection tutorial — fp32, SGD, the same preset,
+images, batch size, input size and augmentation (horizontal flip) — in this process.
+Prints images/s of both (timed after warm-up iterations) and the ratio (target >= 1.0).
+
+    python benchmarks/train.py [--iters 40] [--warmup 5] [--size 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from mrcnn.dataset import (
+    ProjectDataset,
+    collate,
+    project_labels,
+    reviewed_image_ids,
+    train_transform,
+)
+from mrcnn.device import choose_device
+from mrcnn.model import build_model
+from mrcnn.store import Project
+from mrcnn.synthetic import make_synthetic_project
+from mrcnn.train import TrainConfig, train_project
+
+
+def plain_loop(project: Project, *, iters: int, warmup: int, size: int, batch: int) -> float:
+    labels = project_labels(project)
+    ids = reviewed_image_ids(project, "train")
+    ds = ProjectDataset(project, ids, labels=labels, transform=train_transform(flip=True))
+    loader = DataLoader(ds, batch_size=batch, shuffle=True, collate_fn=collate)
+    torch.manual_seed(0)
+    model = build_model(preset="r18", num_classes=labels.num_classes, min_size=size).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    done, start = 0, None
+    while done < warmup + iters:
+        for images, targets in loader:
+            if done == warmup:
+                start = time.perf_counter()
+            loss = sum(model(images, targets).values())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == warmup + iters:
+                break
+    return iters * batch / (time.perf_counter() - start)
+
+
+def ours(project: Project, *, iters: int, warmup: int, size: int, batch: int) -> float:
+    stamps: dict[int, float] = {}
+
+    def progress(event: dict) -> None:
+        if event.get("event") == "step":
+            stamps[event["iteration"]] = time.perf_counter()
+
+    train_project(project, TrainConfig(preset="r18", max_iters=warmup + iters, size=size,
+                                       batch_size=batch, scale_jitter=(1.0, 1.0), seed=0),
+                  progress=progress, evaluate_before=False)
+    return iters * batch / (stamps[warmup + iters] - stamps[warmup])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=40)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=2)
+    args = ap.parse_args()
+    kw = {"iters": args.iters, "warmup": args.warmup, "size": args.size, "batch": args.batch}
+    print(f"device: {choose_device().describe()}; r18 at {args.size} px, batch {args.batch}, "
+          f"{args.iters} timed iterations after {args.warmup} warm-up")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_synthetic_project(Path(tmp) / "synthetic")
+        with Project.open(folder) as project:
+            base = plain_loop(project, **kw)
+            fast = ours(project, **kw)
+    print(f"{'':30}{'images/s':>10}{'ratio':>8}")
+    print(f"{'plain torchvision loop (fp32)':30}{base:>10.2f}{1.0:>8.2f}x")
+    print(f"{'mrcnn trainer':30}{fast:>10.2f}{fast / base:>8.2f}x   (target >= 1.0)")
+
+
+if __name__ == "__main__":
+    main()
