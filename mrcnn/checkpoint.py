@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -42,13 +43,18 @@ def load_state(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is not a readable checkpoint (file is empty, 0 bytes)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found is None:  # not a pickle torch can read at all (JSON, text, a bare pickle...)
+            raise CheckpointError(
+                f"{path} is not a readable checkpoint (not a PyTorch file)") from None
         raise CheckpointError(
-            f"refused to load {path}: it contains Python objects, not plain tensors "
-            f"(weights_only=True: {first})") from None
+            f"refused to load {path}: it contains Python objects ({found.group(1)}), not "
+            "plain tensors (weights_only=True)") from None
     except Exception as exc:  # garbage makes the unpickler fail in many ways (KeyError, ...)
         raise CheckpointError(
             f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None

@@ -82,6 +82,9 @@ def read_coco_json(path: str | Path, *, max_bytes: int | None = None) -> dict:
         ) from None
     except RecursionError:
         raise CocoFormatError(f"{path}: JSON is nested too deeply to be a COCO file") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise CocoFormatError(f"{path}: unreadable JSON number ({str(exc).split(';')[0]})"
+                              ) from None
     if not isinstance(data, dict):
         raise CocoFormatError(f"{path}: top level must be a JSON object, got {_kind(data)}")
     return data
@@ -206,7 +209,7 @@ def _check_bbox(bbox: object, where: str, fail) -> None:
     if (not isinstance(bbox, list) or len(bbox) != 4
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
         raise fail(where, f"'bbox' must be [x, y, width, height], got {bbox!r}")
-    if not all(math.isfinite(v) for v in bbox):
+    if not all(isinstance(v, int) or math.isfinite(v) for v in bbox):
         raise fail(where, f"'bbox' has a non-finite value: {bbox!r}")
     if bbox[2] < 0 or bbox[3] < 0 or bbox[0] < 0 or bbox[1] < 0:
         raise fail(where, f"'bbox' has a negative value: {bbox!r}")

@@ -7,6 +7,7 @@ which is the convention pycocotools rasterises exactly.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -74,7 +75,8 @@ def from_coco_segmentation(seg, height: int, width: int) -> Rle:
                 raise ValueError("polygon has an odd number of coordinates")
             if len(poly) < 6:
                 raise ValueError(f"polygon has {len(poly) // 2} points; at least 3 are needed")
-            if not all(np.isfinite(poly)):
+            # Before any conversion to float: JSON integers can be too big for one.
+            if any(isinstance(v, float) and not math.isfinite(v) for v in poly):
                 raise ValueError("polygon has a non-finite coordinate")
             _check_extent(poly, height, width)
             polys.append([float(v) for v in poly])
@@ -127,8 +129,16 @@ def _check_extent(poly: list, height: int, width: int) -> None:
     margin = max(height, width)
     for x, y in zip(poly[0::2], poly[1::2], strict=False):
         if not (-margin <= x <= width + margin and -margin <= y <= height + margin):
-            raise ValueError(f"polygon point ({x:g}, {y:g}) lies far outside the "
-                             f"{width}x{height} image")
+            raise ValueError(f"polygon point ({_number(x)}, {_number(y)}) lies far outside "
+                             f"the {width}x{height} image")
+
+
+def _number(v: float) -> str:
+    """A coordinate for a message; integers too big for a float are shown by their size."""
+    try:
+        return f"{v:g}"
+    except OverflowError:
+        return f"{'-' if v < 0 else ''}a {len(str(abs(v)))}-digit number"
 
 
 def _compressed_total(raw: bytes) -> int:
