@@ -16,8 +16,9 @@ class ActionSpec:
     name: str
     text: str
     tip: str
-    #: when it is enabled: "" always, "project" with a project open, "writable" with a
-    #: project open for writing and an image shown, "image" with an image shown
+    #: when it is enabled: "" always, "project" with a project open, "editable" with a
+    #: project open for writing, "writable" with that and an image shown, "image" with an
+    #: image shown
     needs: str = ""
     checkable: bool = False
 
@@ -43,6 +44,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Accept every pending prediction on this image", needs="writable"),
     ActionSpec("delete_selected", "&Delete Selected", "Delete the selected instances",
                needs="writable"),
+    ActionSpec("accept_above_threshold", "Accept Abo&ve Threshold",
+               "Accept the pending predictions scoring at least the score threshold",
+               needs="writable"),
+    ActionSpec("predict_image", "&Predict This Image",
+               "Run the model on this image now (again, if it was predicted before)",
+               needs="writable"),
+    ActionSpec("predict_unreviewed", "Predict All &Unreviewed",
+               "Run the model on every unreviewed image it has not predicted yet, in the "
+               "background (progress and Cancel in the status bar)", needs="editable"),
+    ActionSpec("load_checkpoint", "&Load Model Checkpoint…",
+               "Predict with a checkpoint file (.pt) of your choice", needs="editable"),
+    ActionSpec("download_coco", "&Download COCO Weights",
+               "Download torchvision's COCO-pretrained weights (about 180 MB) and predict "
+               "with them", needs="editable"),
     ActionSpec("select_all_instances", "Select All &Instances", "Select every visible instance",
                needs="image"),
     ActionSpec("clear_selection", "Clear Selection", "Select no instance", needs="image"),
@@ -83,6 +98,7 @@ def build_actions(parent: QWidget, shortcuts: ShortcutConfig) -> dict[str, QActi
 
 def update_enabled(actions: dict[str, QAction], *, project: bool, writable: bool,
                    image: bool) -> None:
-    state = {"": True, "project": project, "image": image, "writable": writable and image}
+    state = {"": True, "project": project, "image": image, "editable": project and writable,
+             "writable": writable and image}
     for name, action in actions.items():
         action.setEnabled(state[SPECS[name].needs])

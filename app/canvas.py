@@ -49,6 +49,7 @@ class CanvasView(QGraphicsView):
         self._image_item: ImageItem | None = None
         self._message = "No image"
         self._show_predictions = True
+        self._score_threshold = 0.0
         self._fit_mode = True
         self._quiet = False
         self._space = False
@@ -268,9 +269,25 @@ class CanvasView(QGraphicsView):
     def show_predictions(self) -> bool:
         return self._show_predictions
 
+    def set_score_threshold(self, threshold: float) -> None:
+        """Hide pending predictions scoring below `threshold` (accepted work always shows)."""
+        self._score_threshold = threshold
+        self._apply_visibility()
+
+    @property
+    def score_threshold(self) -> float:
+        return self._score_threshold
+
+    def shows(self, row: InstanceRow) -> bool:
+        """Whether an instance is shown under the current filters."""
+        if not row.pending:
+            return True
+        score = row.instance.score
+        return self._show_predictions and (score is None or score >= self._score_threshold)
+
     def _apply_visibility(self) -> None:
         for item in self._items.values():
-            visible = self._show_predictions or not item.row.pending
+            visible = self.shows(item.row)
             item.setVisible(visible)
             if not visible:
                 item.setSelected(False)

@@ -74,6 +74,7 @@ class ReviewCommands:
         table: dict[str, Callable[[], None]] = {
             "accept_selected": self.accept_selected,
             "accept_all": self.accept_all,
+            "accept_above_threshold": self.accept_above_threshold,
             "delete_selected": self.delete_selected,
             "mark_reviewed": self.mark_reviewed_and_next,
             "import_coco": self.import_coco,
@@ -99,6 +100,20 @@ class ReviewCommands:
             n = self._c.accept_all(image_id)
             self._fb.say(f"Accepted {n} predictions" if n else
                          "No pending predictions on this image")
+
+    def accept_above_threshold(self) -> None:
+        """Accept the pending predictions the score threshold shows (those scoring at least
+        the threshold); the ones below stay pending and hidden."""
+        image_id = self._images.current_id
+        if image_id is None:
+            return
+        t = self._canvas.score_threshold
+        ids = [r.id for r in self._c.instance_rows(image_id)
+               if r.pending and (r.instance.score is None or r.instance.score >= t)]
+        with self._fb.guard("Cannot accept"):
+            n = self._c.accept(image_id, ids)
+            self._fb.say(f"Accepted {n} predictions scoring at least {t:.2f}" if n else
+                         f"No pending predictions score {t:.2f} or more on this image")
 
     def delete_selected(self) -> None:
         image_id = self._images.current_id

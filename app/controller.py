@@ -21,7 +21,7 @@ from mrcnn.coco_io import ExportReport, ImportReport, export_coco, import_coco
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.imageio import ImageInfo, verify_image
 from mrcnn.masks import Rle
-from mrcnn.records import Category, ImageRecord, Instance
+from mrcnn.records import Category, ImageRecord, Instance, ModelVersion
 from mrcnn.scan import find_images
 from mrcnn.store import Project, is_project
 
@@ -283,12 +283,55 @@ class DocumentController(QObject):
         before = p.image(image_id).status
         added = p.replace_predictions(image_id, model_key, items,
                                       model_version_id=model_version_id)
+        self._after_predictions(image_id, before)
+        return added
+
+    def store_named_predictions(self, image_id: int, model_key: str,
+                                items: list[tuple[str, Rle, float]], *,
+                                model_version_id: int | None = None,
+                                adopt_categories: bool = True) -> tuple[list[Instance], int]:
+        """Like `store_predictions`, with categories named as the model names them (what a
+        prediction job returns). Names the project lacks become categories when
+        `adopt_categories`, else those detections are dropped, as `mrcnn predict` does.
+        One transaction. Returns (stored instances, detections dropped)."""
+        p = self._need_writable()
+        before = p.image(image_id).status
+        with p.transaction():
+            ids: dict[str, int | None] = {}
+            for name in dict.fromkeys(n for n, _rle, _score in items):
+                cat = p.category_by_name(name)
+                if cat is None and adopt_categories:
+                    cat = p.add_category(name)
+                ids[name] = cat.id if cat else None
+            kept = [(ids[n], rle, s) for n, rle, s in items if ids[n] is not None]
+            added = p.replace_predictions(image_id, model_key, kept,
+                                          model_version_id=model_version_id)
+        self._after_predictions(image_id, before)
+        return added, len(items) - len(kept)
+
+    def _after_predictions(self, image_id: int, status_before: str) -> None:
+        p = self._need()
+        n_categories = len(self._categories)
         self._reload_metadata()  # the model may have added categories or a version
+        if len(self._categories) != n_categories:
+            self.categories_changed.emit()
         self.instances_changed.emit(image_id)
         after = p.image(image_id).status
-        if after != before:
+        if after != status_before:
             self.image_status_changed.emit(image_id, after)
-        return added
+
+    def predicted_by(self, image_id: int, model_key: str) -> bool:
+        """Whether this model's predictions for the image are stored already."""
+        return self._need().predicted_by(image_id, model_key)
+
+    def has_categories(self) -> bool:
+        return bool(self._categories)
+
+    def active_version(self) -> tuple[ModelVersion, Path] | None:
+        """The project's active model version and its checkpoint file, if it has one."""
+        p = self._need()
+        version = p.active_model_version()
+        return (version, p.folder / version.path) if version else None
 
     def import_coco(self, json_path: str | Path, images_dir: str | Path | None = None,
                     status: str = "reviewed") -> ImportReport:

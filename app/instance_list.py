@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -53,6 +55,8 @@ class InstanceListWidget(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.tree, 1)
         self._items: dict[int, QTreeWidgetItem] = {}
+        self._rows: list[InstanceRow] | None = None
+        self._shows: Callable[[InstanceRow], bool] = lambda _row: True
         self._quiet = False
         self.tree.itemSelectionChanged.connect(self._on_tree_selection_changed)
         self.tree.itemDoubleClicked.connect(
@@ -61,6 +65,7 @@ class InstanceListWidget(QWidget):
     def set_rows(self, rows: list[InstanceRow] | None) -> None:
         """Show these instances (None: no image), keeping the selection of those that stay."""
         selected = set(self.selected_ids())
+        self._rows = rows
         self._quiet = True
         try:
             self.tree.clear()
@@ -72,6 +77,31 @@ class InstanceListWidget(QWidget):
                 item.setSelected(row.id in selected)
         finally:
             self._quiet = False
+        self._apply_filter(selected)
+
+    def set_row_filter(self, shows: Callable[[InstanceRow], bool]) -> None:
+        """Rows for which `shows(row)` is False are hidden (the canvas's filters)."""
+        self._shows = shows
+        self.refilter()
+
+    def refilter(self) -> None:
+        """The filter's settings changed (e.g. the score threshold): re-apply it."""
+        self._apply_filter(set(self.selected_ids()))
+
+    def _apply_filter(self, selected_before: set[int]) -> None:
+        rows = self._rows
+        hidden = 0
+        self._quiet = True
+        try:
+            for row in rows or []:
+                item = self._items[row.id]
+                hide = not self._shows(row)
+                hidden += hide
+                item.setHidden(hide)
+                if hide:
+                    item.setSelected(False)
+        finally:
+            self._quiet = False
         if rows is None:
             self.summary.setText("No image")
         else:
@@ -79,9 +109,14 @@ class InstanceListWidget(QWidget):
             text = f"{len(rows)} instances"
             if pending:
                 text += f" · {pending} pending"
+            if hidden:
+                text += f" ({hidden} hidden)"
             self.summary.setText(text)
-        if set(self.selected_ids()) != selected:
+        if set(self.selected_ids()) != selected_before:
             self.selection_changed.emit(self.selected_ids())
+
+    def visible_count(self) -> int:
+        return sum(not item.isHidden() for item in self._items.values())
 
     def _make_item(self, row: InstanceRow) -> QTreeWidgetItem:
         score = row.instance.score

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from app import dialogs
 from app.actions import ACTIONS, build_actions, update_enabled
@@ -23,6 +23,8 @@ from app.commands import Feedback, ReviewCommands
 from app.controller import STATUS_LABELS, DocumentController, probe_folder
 from app.image_list import ImageListWidget
 from app.instance_list import InstanceListWidget
+from app.model_controller import ModelController, ModelOptions
+from app.model_widgets import ModelBanner, ModelStatus
 from app.progress import JobProgressWidget
 from app.settings import UiState
 from app.shortcuts import load_shortcuts, user_shortcuts_path
@@ -39,10 +41,12 @@ SAVED_TEXT = "All changes saved"
 class MainWindow(QMainWindow):
     """Image list (left), canvas (centre), instance list (right), review toolbar, menus.
 
-    `ui_state` and `shortcuts_path` default to the user's settings and shortcut overrides;
-    tests pass their own."""
+    `ui_state` and `shortcuts_path` default to the user's settings and shortcut overrides,
+    `model_options` to `ModelOptions()` and `model_session` to a new model process; tests
+    pass their own."""
 
-    def __init__(self, ui_state: UiState | None = None, shortcuts_path: Path | None = None):
+    def __init__(self, ui_state: UiState | None = None, shortcuts_path: Path | None = None,
+                 model_options: ModelOptions | None = None, model_session=None):
         super().__init__()
         self.setWindowTitle("Mask R-CNN Studio")
         self.resize(1400, 900)
@@ -60,7 +64,14 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.canvas)
-        self.setCentralWidget(self.stack)
+        self.banner = ModelBanner()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
         self.image_list = ImageListWidget(self.thumbnails)
         self.instance_list = InstanceListWidget()
         self.image_dock = self._dock("Images", self.image_list,
@@ -69,18 +80,22 @@ class MainWindow(QMainWindow):
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         self.image_list.setMinimumWidth(250)
         self.instance_list.setMinimumWidth(330)
-        self.toolbar, self.opacity = build_toolbar(self, self.actions)
+        controls = build_toolbar(self, self.actions)
+        self.toolbar, self.opacity = controls.toolbar, controls.opacity
+        self.threshold, self.threshold_value = controls.threshold, controls.threshold_value
         self.recent_menu = build_menus(self, self.actions, [self.image_dock, self.instance_dock])
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
 
         self.progress = JobProgressWidget()
         self.image_info = QLabel()
         self.zoom_label = QLabel()
+        self.model_status = ModelStatus()
         self.saved_label = QLabel(SAVED_TEXT)
         self.saved_label.setToolTip("Every change is written to the project the moment you "
                                     "make it; there is nothing to save.")
         bar = self.statusBar()
         bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.model_status)
         bar.addPermanentWidget(self.image_info)
         bar.addPermanentWidget(self.zoom_label)
         bar.addPermanentWidget(self.saved_label)
@@ -88,8 +103,15 @@ class MainWindow(QMainWindow):
         self.feedback = Feedback(self)
         self.commands = ReviewCommands(self, self.controller, self.canvas, self.image_list,
                                        self.ui, self.feedback)
+        self.model = ModelController(self, self.runner, self.progress, self.controller,
+                                     self.image_list, self.ui, self.feedback, model_options,
+                                     model_session)
         self._connect()
+        self._connect_model()
         self.opacity.setValue(self.ui.mask_opacity())
+        self.threshold.setValue(self.ui.score_threshold())
+        self._on_threshold_changed(self.threshold.value())
+        self._on_model_state_changed()
         self.actions["toggle_predictions"].setChecked(True)
         self.welcome.set_recent(self.ui.recent_projects())
         if self.ui.geometry() is not None:
@@ -128,7 +150,7 @@ class MainWindow(QMainWindow):
         self.commands.connect(a)
         a["select_all_instances"].triggered.connect(self.canvas.select_all)
         a["clear_selection"].triggered.connect(self.canvas.clear_selection)
-        a["toggle_predictions"].toggled.connect(self.canvas.set_show_predictions)
+        a["toggle_predictions"].toggled.connect(self._on_toggle_predictions_toggled)
         a["zoom_in"].triggered.connect(self.canvas.zoom_in)
         a["zoom_out"].triggered.connect(self.canvas.zoom_out)
         a["zoom_fit"].triggered.connect(self.canvas.fit)
@@ -152,6 +174,19 @@ class MainWindow(QMainWindow):
         self.canvas.zoom_changed.connect(lambda s: self.zoom_label.setText(f"{s * 100:.0f}%"))
         self.canvas.load_failed.connect(lambda _id, msg: self.feedback.report(msg))
         self.canvas.warned.connect(self.feedback.report)
+
+    def _connect_model(self) -> None:
+        m = self.model
+        m.connect(self.actions)
+        m.state_changed.connect(self._on_model_state_changed)
+        m.model_wanted.connect(self._on_model_wanted)
+        self.banner.checkpoint_requested.connect(m.choose_checkpoint)
+        self.banner.download_requested.connect(m.download_coco)
+        self.banner.dismissed.connect(self._on_banner_dismissed)
+        self.threshold.valueChanged.connect(self._on_threshold_changed)
+        self.instance_list.set_row_filter(self.canvas.shows)
+        self.image_list.current_image_changed.connect(m.on_current_image_changed)
+        self._banner_dismissed = False
 
     # ---------------------------------------------------------------- opening
     def open_startup(self, path: str | None) -> None:
@@ -214,11 +249,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{c.title} — Mask R-CNN Studio"
                             + (" (read-only)" if c.read_only else ""))
         self.saved_label.setText("Read-only" if c.read_only else SAVED_TEXT)
+        self._banner_dismissed = False
+        self.model.reset()
         self._reload_images()
         if not c.read_only:
             self._start_scan()
 
     def _on_project_closed(self) -> None:
+        self.model.reset()
         self.thumbnails.clear()
         self.canvas.forget()
         self.image_list.set_images([], {})
@@ -319,6 +357,39 @@ class MainWindow(QMainWindow):
         update_enabled(self.actions, project=c.is_open, writable=not c.read_only,
                        image=c.is_open and self.image_list.current_id is not None)
 
+    # ---------------------------------------------------------------- model
+    def _on_model_state_changed(self) -> None:
+        m = self.model
+        info = m.info
+        tip = (f"{info.source}: {info.preset} preset, {len(info.categories)} categories; "
+               f"predictions stored as {info.key!r}") if info else m.message
+        self.model_status.set_model(m.describe() if self.controller.is_open else "", tip)
+        self.model_status.set_device(info.device if info else "")
+        if m.state in ("missing", "failed") and not self._banner_dismissed:
+            self.banner.show_message(m.message, failed=m.state == "failed")
+        else:
+            self.banner.hide()
+
+    def _on_model_wanted(self) -> None:
+        self._banner_dismissed = False
+        self._on_model_state_changed()
+
+    def _on_banner_dismissed(self) -> None:
+        self._banner_dismissed = True
+        self.feedback.say("Label a few images by hand and mark them reviewed; then fine-tune "
+                          "a model on them. Model ▸ Load Model Checkpoint… brings a model in "
+                          "any time.", 15000)
+
+    def _on_threshold_changed(self, value: int) -> None:
+        self.threshold_value.setText(f"{value / 100:.2f}")
+        self.canvas.set_score_threshold(value / 100)
+        self.instance_list.refilter()
+        self.ui.set_score_threshold(value)
+
+    def _on_toggle_predictions_toggled(self, show: bool) -> None:
+        self.canvas.set_show_predictions(show)
+        self.instance_list.refilter()
+
     # ---------------------------------------------------------------- view
     def _on_opacity_changed(self, value: int) -> None:
         self.canvas.set_fill_opacity(value / 100)
@@ -336,6 +407,7 @@ class MainWindow(QMainWindow):
         self.ui.save_window(self.saveGeometry(), self.saveState())
         self.ui.sync()
         self.canvas.clear_image()
+        self.model.shutdown()
         self.runner.shutdown()
         self.controller.close()
         super().closeEvent(event)

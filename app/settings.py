@@ -91,6 +91,16 @@ class UiState:
     def set_mask_opacity(self, value: int) -> None:
         self._s.setValue("view/mask_opacity", int(value))
 
+    def score_threshold(self) -> int:
+        """Pending predictions scoring below this percentage are hidden (0–100)."""
+        try:
+            return max(0, min(100, int(self._s.value("view/score_threshold", 50))))
+        except (TypeError, ValueError):
+            return 50
+
+    def set_score_threshold(self, value: int) -> None:
+        self._s.setValue("view/score_threshold", int(value))
+
     def last_dir(self, key: str) -> str:
         return str(self._s.value(f"dirs/{key}", "") or "")
 

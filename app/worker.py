@@ -4,12 +4,13 @@
     job.succeeded.connect(self._on_view_loaded)
 
 The callable receives a `JobContext` first: `ctx.progress(done, total, text)` reports progress,
-`ctx.check()` raises `JobCancelled` once `job.cancel()` was called (call it between steps).
+`ctx.check()` raises `JobCancelled` once `job.cancel()` was called (call it between steps),
+`ctx.yield_result(value)` hands over a partial result (`job.yielded`) while the job goes on.
 Only plain data crosses threads: arguments go in, a return value (or an error message) comes
 out through queued signals. A job never touches widgets or the project store.
 
-Every job ends with exactly one of `succeeded(result)`, `failed(message)` or `cancelled()`,
-then `finished()`.
+Partial results arrive in order, before the end. Every job ends with exactly one of
+`succeeded(result)`, `failed(message)` or `cancelled()`, then `finished()`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class JobContext:
         self._last_emit = now
         self._job._post("progressed", (int(done), int(total), str(text)))
 
+    def yield_result(self, value: Any) -> None:
+        """Hand a partial result (plain data) to the GUI thread now: `job.yielded(value)`."""
+        self._job._post("yielded", value)
+
 
 class Job(QObject):
     """A handle on one background job, living in the GUI thread.
@@ -71,6 +76,7 @@ class Job(QObject):
     """
 
     progressed = Signal(int, int, str)  # done, total, text
+    yielded = Signal(object)  # a partial result
     succeeded = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
@@ -99,6 +105,8 @@ class Job(QObject):
     def _on_relay(self, kind: str, payload: Any) -> None:  # GUI thread
         if kind == "progressed":
             self.progressed.emit(*payload)
+        elif kind == "yielded":
+            self.yielded.emit(payload)
         elif kind == "succeeded":
             self.succeeded.emit(payload)
         elif kind == "failed":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,14 @@ log = logging.getLogger(__name__)
 
 #: Predictions are stored down to this score; a viewer hides those below its own threshold.
 STORED_SCORE_FLOOR = 0.05
+#: torchvision's COCO weight files by preset, as named in the torch cache (a test checks
+#: these against `mrcnn.weights.coco_cache_path`).
+COCO_WEIGHT_FILES = {"r50v2": "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+                     "r50": "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"}
+
+
+class ModelCancelled(Exception):
+    """A load (download) was cancelled by its caller."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,38 @@ def model_key(*, kind: str, preset: str, version_name: str | None = None,
     return "scratch"
 
 
+#: The preset whose COCO weights are looked for (mrcnn.model.DEFAULT_PRESET; a test checks).
+DEFAULT_COCO_PRESET = "r50v2"
+
+
+def no_weights_message(reason: str, preset: str = DEFAULT_COCO_PRESET) -> str:
+    """What NoWeightsError says (mrcnn.weights), written without importing torch."""
+    lines = [f"No model weights: {reason}.", "What you can do:",
+             "  - pick a checkpoint file (.pt) of your own;"]
+    name = COCO_WEIGHT_FILES.get(preset)
+    if name:
+        path = torch_hub_dir() / "checkpoints" / name
+        lines += [f"  - copy torchvision's file {name} into {path.parent} (exact path: {path});",
+                  "  - connect this machine to the internet and ask for COCO weights again;"]
+    lines.append("  - label a few images by hand and train a model from scratch.")
+    return "\n".join(lines)
+
+
+def torch_hub_dir() -> Path:
+    """`torch.hub.get_dir()` without importing torch: $TORCH_HOME/hub, where TORCH_HOME
+    defaults to $XDG_CACHE_HOME/torch (~/.cache/torch)."""
+    home = os.getenv("TORCH_HOME",
+                     os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    return Path(os.path.expanduser(home)) / "hub"
+
+
+def cached_coco_weights(preset: str = DEFAULT_COCO_PRESET) -> Path | None:
+    """The preset's COCO weights file when it is in the torch cache (no torch import)."""
+    name = COCO_WEIGHT_FILES.get(preset)
+    path = torch_hub_dir() / "checkpoints" / name if name else None
+    return path if path is not None and path.is_file() else None
+
+
 class ModelSession:
     """Holds one loaded model and its predictor. Safe to call from any one thread at a time
     (a lock serialises calls); loading replaces the model only when it succeeds."""
@@ -122,19 +163,27 @@ class ModelSession:
         return self._info is not None
 
     def load(self, request: ModelRequest,
-             progress: Callable[[int, int | None], None] | None = None) -> ModelInfo:
+             progress: Callable[[int, int | None], None] | None = None,
+             should_cancel: Callable[[], bool] | None = None) -> ModelInfo:
         """Load the requested weights (downloading COCO weights if allowed, with `progress`
-        in bytes). Raises NoWeightsError / CheckpointError; the previous model then stays."""
+        in bytes; `should_cancel` is asked between chunks and raises ModelCancelled).
+        Raises NoWeightsError / CheckpointError; the previous model then stays."""
         from mrcnn.device import choose_device
         from mrcnn.predictor import Predictor
         from mrcnn.weights import load_model
+
+        def report(done: int, total: int | None) -> None:
+            if should_cancel is not None and should_cancel():
+                raise ModelCancelled("loading the model was cancelled")
+            if progress is not None:
+                progress(done, total)
 
         start = time.monotonic()
         with self._lock:
             loaded = load_model(source=request.source, preset=request.preset,
                                 categories=list(request.categories) if request.categories
                                 else None,
-                                allow_download=request.allow_download, progress=progress,
+                                allow_download=request.allow_download, progress=report,
                                 build_kwargs=request.build_kwargs)
             choice = choose_device(request.device, amp=request.amp)
             predictor = Predictor(loaded.model, device=choice,

@@ -40,6 +40,15 @@ def _jpeg(name: str) -> bytes:
     return buf.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def empty_torch_cache(tmp_path_factory, monkeypatch) -> Path:
+    """No COCO weights in the torch cache: a window never loads (or downloads) a big model
+    unless a test gives it one."""
+    home = tmp_path_factory.mktemp("torch_home")
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def photos_dir(tmp_path) -> Path:
     """A folder of four real photos (JPEG)."""
@@ -106,9 +115,10 @@ def make_window(qtbot, tmp_path, errors):
 
     windows = []
 
-    def make(ui_name: str = "ui.ini"):
+    def make(ui_name: str = "ui.ini", model_options=None):
         w = MainWindow(ui_state=UiState.at(tmp_path / ui_name),
-                       shortcuts_path=tmp_path / "user_shortcuts.json")
+                       shortcuts_path=tmp_path / "user_shortcuts.json",
+                       model_options=model_options)
         qtbot.addWidget(w)
         w.resize(1200, 800)
         w.show()

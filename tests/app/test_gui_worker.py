@@ -128,3 +128,19 @@ def test_signals_and_void_calls_do_not_wear_out_none_and_true(qapp):
         p.setObjectName("x")
     assert sys.getrefcount(None) > 1 << 20 or sys.getrefcount(None) >= start_none - 100
     assert sys.getrefcount(True) > 1 << 20 or sys.getrefcount(True) >= start_true - 100
+
+
+def test_partial_results_arrive_in_order_before_the_end(qtbot, runner):
+    def work(ctx, n):
+        for i in range(n):
+            ctx.yield_result({"image": i})
+        ctx.check()
+        return "done"
+
+    job = runner.submit(work, 30)
+    events = []
+    job.yielded.connect(lambda value: events.append(value["image"]))
+    job.succeeded.connect(events.append)
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        pass
+    assert events == [*range(30), "done"]

@@ -1,0 +1,104 @@
+"""What the window shows of the model: a banner when there are no weights, and the model
+and device in the status bar."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+BANNER_STYLE = """
+QFrame#model_banner { background: #3b3422; border: 1px solid #8c7030; border-radius: 4px; }
+QFrame#model_banner QLabel { background: transparent; border: none; }
+"""
+
+CHOICES = ("Choose a checkpoint file of your own, download torchvision's COCO-pretrained "
+           "weights (about 180 MB, needs the internet), or label a few images by hand, mark "
+           "them reviewed and fine-tune a model on them. Everything else works meanwhile.")
+
+
+def reason_of(message: str) -> str:
+    """The first line of a NoWeightsError message, without its "No model weights: "."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return first.removeprefix("No model weights: ").rstrip(".")
+
+
+class ModelBanner(QFrame):
+    """A non-blocking strip above the canvas: why there is no model, and the three ways on."""
+
+    checkpoint_requested = Signal()
+    download_requested = Signal()
+    dismissed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("model_banner")
+        self.setStyleSheet(BANNER_STYLE)
+        self.title = QLabel()
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.reason = QLabel()
+        self.reason.setWordWrap(True)
+        self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.choices = QLabel(CHOICES)
+        self.choices.setWordWrap(True)
+        self.checkpoint = QPushButton("Choose Checkpoint…")
+        self.checkpoint.setToolTip("Predict with a .pt checkpoint file (weights only; a file "
+                                   "that needs Python code to load is refused)")
+        self.download = QPushButton("Download COCO Weights")
+        self.download.setToolTip("Download torchvision's COCO weights into the torch cache "
+                                 "(progress and Cancel in the status bar)")
+        self.by_hand = QPushButton("Label by Hand")
+        self.by_hand.setToolTip("Hide this banner; label and review a few images, then "
+                                "fine-tune a model on them")
+        self.checkpoint.clicked.connect(self.checkpoint_requested)
+        self.download.clicked.connect(self.download_requested)
+        self.by_hand.clicked.connect(self._on_by_hand_clicked)
+        text = QVBoxLayout()
+        text.setSpacing(2)
+        text.addWidget(self.title)
+        text.addWidget(self.reason)
+        text.addWidget(self.choices)
+        buttons = QHBoxLayout()
+        for b in (self.checkpoint, self.download, self.by_hand):
+            buttons.addWidget(b)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.addLayout(text, 1)
+        layout.addLayout(buttons)
+        self.hide()
+
+    def show_message(self, message: str, *, failed: bool = False) -> None:
+        """Show the banner for NoWeightsError's `message` (or a load error when `failed`)."""
+        self.title.setText("The model could not be loaded" if failed
+                           else "No model weights — predictions are off")
+        reason = message if failed else reason_of(message)
+        self.reason.setText(reason[:1].upper() + reason[1:] + ("" if failed else "."))
+        self.setToolTip(message)
+        self.show()
+
+    def _on_by_hand_clicked(self) -> None:
+        self.hide()
+        self.dismissed.emit()
+
+
+class ModelStatus(QWidget):
+    """Status-bar labels: the model (version or source) and the device it runs on, and why."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model_label = QLabel()
+        self.device_label = QLabel()
+        self.device_label.setToolTip("Where the model runs, why there, and in which precision")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.model_label)
+        layout.addWidget(self.device_label)
+
+    def set_model(self, text: str, tooltip: str = "") -> None:
+        self.model_label.setText(text)
+        self.model_label.setToolTip(tooltip)
+
+    def set_device(self, text: str) -> None:
+        self.device_label.setText(text)
+        self.device_label.setVisible(bool(text))
