@@ -325,6 +325,40 @@ class Project:
             if cur.rowcount != 1:
                 raise ProjectError(f"no category with id {category_id}")
 
+    def restore_category(self, category: Category) -> None:
+        """Put back a removed category with its id, name and colour (undo of a removal)."""
+        with self.transaction():
+            if self._q("SELECT 1 FROM categories WHERE id = ?", (category.id,)).fetchone():
+                raise ProjectError(f"category id {category.id} is already taken")
+            if self.category_by_name(category.name):
+                raise ProjectError(f"a category named {category.name!r} already exists")
+            self._q("INSERT INTO categories(id, name, color) VALUES (?, ?, ?)",
+                    (category.id, category.name, category.color))
+
+    def delete_category(self, category_id: int) -> None:
+        """Remove a category that no instance uses."""
+        with self.transaction():
+            self._require_category(category_id)
+            if self._q("SELECT 1 FROM instances WHERE category_id = ? LIMIT 1",
+                       (category_id,)).fetchone():
+                raise ProjectError(f"category {category_id} is still used by instances")
+            self._q("DELETE FROM categories WHERE id = ?", (category_id,))
+
+    def merge_categories(self, source_id: int, target_id: int) -> list[int]:
+        """Move every instance of `source_id` (all images) to `target_id` and remove
+        `source_id`. Returns the ids of the moved instances."""
+        if source_id == target_id:
+            raise ProjectError("cannot merge a category into itself")
+        with self.transaction():
+            self._require_category(source_id)
+            self._require_category(target_id)
+            moved = [r[0] for r in self._q(
+                "SELECT id FROM instances WHERE category_id = ? ORDER BY id", (source_id,))]
+            self._q("UPDATE instances SET category_id = ? WHERE category_id = ?",
+                    (target_id, source_id))
+            self._q("DELETE FROM categories WHERE id = ?", (source_id,))
+        return moved
+
     def _require_category(self, category_id: int) -> None:
         if self._q("SELECT 1 FROM categories WHERE id = ?", (category_id,)).fetchone() is None:
             raise ProjectError(f"no category with id {category_id}")
@@ -429,6 +463,51 @@ class Project:
         with self.transaction():
             self._conn.executemany("DELETE FROM instances WHERE id = ?",
                                    [(i,) for i in instance_ids])
+
+    def restore_instance(self, inst: Instance) -> int:
+        """Put back a removed instance (undo) with its image, category, mask, provenance and
+        state. It keeps its id unless another instance has taken it since; returns the id."""
+        _check(inst.source, SOURCES, "instance source")
+        _check(inst.state, STATES, "instance state")
+        rle = inst.rle
+        area = rle.area
+        if area <= 0:
+            raise ProjectError("an instance mask must cover at least one pixel")
+        x, y, w, h = rle.bbox
+        with self.transaction():
+            img = self.image(inst.image_id)
+            self._require_category(inst.category_id)
+            if (rle.height, rle.width) != (img.height, img.width):
+                raise ProjectError(f"mask size {rle.height}x{rle.width} does not match image "
+                                   f"{img.path} ({img.height}x{img.width})")
+            taken = self._q("SELECT 1 FROM instances WHERE id = ?", (inst.id,)).fetchone()
+            try:
+                cur = self._q(
+                    "INSERT INTO instances(id, image_id, category_id, height, width, counts, "
+                    "bbox_x, bbox_y, bbox_w, bbox_h, area, source, model_version_id, score, "
+                    "state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (None if taken else inst.id, inst.image_id, inst.category_id, rle.height,
+                     rle.width, rle.counts, x, y, w, h, area, inst.source,
+                     inst.model_version_id, inst.score, inst.state, time.time()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ProjectError(f"cannot restore instance {inst.id}: {exc}") from None
+        return int(cur.lastrowid)
+
+    def set_instances_state(self, instance_ids: Iterable[int], state: str) -> None:
+        """Set instances `accepted` or back to `pending`; unknown ids are a ProjectError."""
+        _check(state, STATES, "instance state")
+        with self.transaction():
+            for i in instance_ids:
+                cur = self._q("UPDATE instances SET state = ? WHERE id = ?", (state, i))
+                if cur.rowcount != 1:
+                    raise ProjectError(f"no instance with id {i}")
+
+    def set_instances_category(self, instance_ids: Iterable[int], category_id: int) -> None:
+        """Give several instances one category, in one transaction."""
+        with self.transaction():
+            for i in instance_ids:
+                self.set_instance_category(i, category_id)
 
     def replace_predictions(self, image_id: int, model_key: str,
                             items: Iterable[tuple[int, Rle, float]], *,
