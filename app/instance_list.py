@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
@@ -23,7 +24,9 @@ PENDING_COLOR = QColor("#e0a030")
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+@functools.cache
 def swatch(color: str, size: int = 12) -> QIcon:
+    """A colour square (made once per colour: a hundred rows must not make a hundred)."""
     pixmap = QPixmap(size, size)
     pixmap.fill(QColor(color))
     return QIcon(pixmap)
@@ -54,6 +57,8 @@ class InstanceListWidget(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
         layout.addWidget(self.tree, 1)
+        self._italic = QFont(self.tree.font())
+        self._italic.setItalic(True)
         self._items: dict[int, QTreeWidgetItem] = {}
         self._rows: list[InstanceRow] | None = None
         self._shows: Callable[[InstanceRow], bool] = lambda _row: True
@@ -69,12 +74,10 @@ class InstanceListWidget(QWidget):
         self._quiet = True
         try:
             self.tree.clear()
-            self._items = {}
-            for row in rows or []:
-                item = self._make_item(row)
-                self.tree.addTopLevelItem(item)
-                self._items[row.id] = item
-                item.setSelected(row.id in selected)
+            self._items = {row.id: self._make_item(row) for row in rows or []}
+            self.tree.addTopLevelItems(list(self._items.values()))
+            for iid in selected & self._items.keys():
+                self._items[iid].setSelected(True)
         finally:
             self._quiet = False
         self._apply_filter(selected)
@@ -131,10 +134,8 @@ class InstanceListWidget(QWidget):
         item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         item.setToolTip(0, f"instance {row.id} · area {row.instance.area} px")
         if row.pending:
-            font = QFont(item.font(0))
-            font.setItalic(True)
             for col in range(len(COLUMNS)):
-                item.setFont(col, font)
+                item.setFont(col, self._italic)
             item.setForeground(3, PENDING_COLOR)
         return item
 

@@ -67,7 +67,8 @@ class ModelOptions:
     amp: bool = True
     max_detections: int = 100
     score_floor: float = STORED_SCORE_FLOOR  # stored down to this; the slider hides more
-    lookahead: int = 3  # images after the current one predicted ahead of time
+    lookahead: int = 3  # images after the current one predicted ahead of time (-1: not
+    #                     even the current one)
     auto_load: bool = True  # load the project's model (or COCO's) once a project is open
     auto_load_delay_ms: int = 400  # let the first image and thumbnails go first
     build_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"min_size": 64}
@@ -345,6 +346,7 @@ class ModelController(QObject):
     def _lookahead(self) -> None:
         """Predict the current image and the next few, unless done already."""
         if (self.state != "ready" or self._batch_job is not None or self._ahead_failed
+                or self.options.lookahead < 0
                 or not self._writable(quiet=True) or self._images.current_id is None):
             return
         ids, nxt = [self._images.current_id], self._images.current_id

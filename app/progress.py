@@ -53,13 +53,13 @@ class JobProgressWidget(QWidget):
     def _on_job_progressed(self, job: Job, done: int, total: int) -> None:
         if job is not self._job or total <= 0:
             return
-        self.bar.setRange(0, total)
-        self.bar.setValue(done)
         text = f"{self._title} {done}/{total}"
         elapsed = time.monotonic() - self._started
         if 0 < done < total and elapsed > 1.0:
             text += f" · {format_eta(elapsed / done * (total - done))} left"
-        self.label.setText(text)
+        self.label.setText(text)  # before the bar: its valueChanged sees the new text
+        self.bar.setRange(0, total)
+        self.bar.setValue(done)
 
     def _on_job_finished(self, job: Job) -> None:
         if job is self._job:

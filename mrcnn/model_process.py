@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 #: How often a waiting call checks `should_cancel` and whether the child still lives (s).
 POLL_S = 0.05
 #: Niceness added to the child: the model yields the CPU to the caller's (GUI) threads.
-CHILD_NICENESS = 5
+CHILD_NICENESS = 0
 
 
 class ModelProcessError(MrcnnError):
@@ -141,6 +141,13 @@ class ModelProcess:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+
+    def start(self) -> None:
+        """Start the child now (else the first call starts it); it inherits the environment
+        of this moment (TORCH_HOME, proxies)."""
+        with self._lock:
+            if self._proc is None:
+                self._start()
 
     def load(self, request: ModelRequest,
              progress: Callable[[int, int | None], None] | None = None,

@@ -21,6 +21,7 @@ from app import qt_compat  # noqa: E402
 qt_compat.apply()  # PySide6 6.12 on Python 3.11 under-counts None/True: see app/qt_compat.py
 
 from gui_helpers import PHOTO_NAMES  # noqa: E402
+from model_fixtures import checkpoint, model_process, project_with_model  # noqa: E402, F401
 
 
 @functools.cache
@@ -115,10 +116,10 @@ def make_window(qtbot, tmp_path, errors):
 
     windows = []
 
-    def make(ui_name: str = "ui.ini", model_options=None):
+    def make(ui_name: str = "ui.ini", model_options=None, model_session=None):
         w = MainWindow(ui_state=UiState.at(tmp_path / ui_name),
                        shortcuts_path=tmp_path / "user_shortcuts.json",
-                       model_options=model_options)
+                       model_options=model_options, model_session=model_session)
         qtbot.addWidget(w)
         w.resize(1200, 800)
         w.show()

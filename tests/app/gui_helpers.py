@@ -32,3 +32,9 @@ def image_id(window, name: str) -> int:
         if Path(r.path).name == name:
             return r.id
     raise KeyError(name)
+
+
+def wait_model_ready(qtbot, window, timeout: int = 60000) -> None:
+    """Wait until the window's model is loaded (or it is known that there is none)."""
+    qtbot.waitUntil(lambda: window.model.state in ("ready", "missing", "failed"),
+                    timeout=timeout)
