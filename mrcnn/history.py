@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
+from pycocotools import mask as cocomask
 
 from mrcnn import mask_tools
 from mrcnn.errors import MrcnnError, ProjectError
 from mrcnn.mask_tools import Rect
-from mrcnn.masks import encode
+from mrcnn.masks import Rle
 from mrcnn.records import Category, Instance
 
 if TYPE_CHECKING:
@@ -171,6 +173,28 @@ class Effect:
     categories: bool = False
 
 
+def encode(mask: np.ndarray) -> Rle:
+    """`mrcnn.masks.encode`, the same RLE, several times faster on big masks: OpenCV makes
+    the column-major copy pycocotools needs (numpy's is ~85 ms for 6000x4000)."""
+    if mask.ndim != 2:
+        raise EditError(f"a mask must be 2-D, got shape {mask.shape}")
+    m = np.ascontiguousarray(mask.astype(bool, copy=False)).view(np.uint8)
+    r = cocomask.encode(cv2.transpose(m).T)
+    return Rle(int(mask.shape[0]), int(mask.shape[1]), r["counts"].decode("ascii"))
+
+
+def decode(rle: Rle) -> np.ndarray:
+    """`mrcnn.masks.decode` as a C-ordered (H, W) bool array (OpenCV transposes)."""
+    raw = cocomask.decode(rle._py())  # column-major uint8
+    return cv2.transpose(raw.T).view(bool)
+
+
+def encode_transposed(transposed: np.ndarray) -> Rle:
+    """The RLE of a mask given as its (W, H) C-ordered uint8 transpose (no copy needed)."""
+    r = cocomask.encode(transposed.T)
+    return Rle(int(transposed.shape[1]), int(transposed.shape[0]), r["counts"].decode("ascii"))
+
+
 def _pack(crop: np.ndarray) -> np.ndarray:
     return np.packbits(crop, axis=None)
 
@@ -253,9 +277,7 @@ class MaskEdit(DocCommand):
         current = self.doc._mask_of(self.ref)
         if not np.array_equal(current[self.rect.slices], _unpack(expect, self._crop_shape)):
             raise StaleEditError(f"instance {self.ref.id} was changed outside this history")
-        mask = current.copy()
-        mask[self.rect.slices] = _unpack(put, self._crop_shape)
-        self.doc._write_mask(self.ref, mask)
+        self.doc._write_crop(self.ref, self.rect, _unpack(put, self._crop_shape))
 
     def _do(self) -> None:
         if self.empties:

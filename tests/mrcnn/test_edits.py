@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mrcnn import history
 from mrcnn import mask_tools as mt
 from mrcnn.edits import DocumentChange, EditError, HistoryError, ImageDocument, MaskEdit
 from mrcnn.errors import ProjectError
@@ -284,6 +285,19 @@ def test_a_step_bigger_than_the_budget_is_still_undoable(tmp_path, new_project):
     assert doc.history.undo_count == 1 and doc.undo_label == "brush"
     doc.undo()
     assert doc.mask(iid).sum() == 25 + mt.brush(np.zeros((200, 200), bool), [(10, 10)], 2).sum()
+
+
+def test_the_documents_fast_rle_helpers_match_the_masks_module():
+    rng = np.random.default_rng(3)
+    for shape in ((1, 1), (7, 3), (64, 200)):
+        for p in (0.0, 0.4, 1.0):
+            m = rng.random(shape) < p
+            rle = encode(m)
+            assert history.encode(m) == rle == history.encode(m.astype(np.uint8) * 7)
+            assert history.encode_transposed(np.ascontiguousarray(m.T).view(np.uint8)) == rle
+            back = history.decode(rle)
+            assert back.flags.c_contiguous and back.dtype == bool
+            assert np.array_equal(back, m)
 
 
 # ---------------------------------------------------------------- each command
