@@ -235,13 +235,15 @@ def polygon_mask(polygons: Sequence[Sequence[float]] | np.ndarray, shape: tuple[
                  ) -> np.ndarray:
     """Rasterise polygons: a pixel is inside when its centre is (even-odd rule).
 
-    `polygons` is one polygon (a flat [x0, y0, x1, y1, ...] list or an (N, 2) array) or a list
-    of them (rings; a ring inside another makes a hole). Ties are broken like the top-left rule
-    of GPU rasterisers: rows are sampled half-open in y, a centre exactly on a left edge is
-    inside and on a right edge outside. For polygons along pixel edges (all that
-    `masks.mask_to_polygons` makes) this equals pycocotools' rasterisation exactly; for slanted
-    edges it is the exact centre rule, which pycocotools (5x supersampled edges) and
-    cv2.fillPoly (vertices at pixel centres, boundary pixels included) only approximate.
+    `polygons` is one polygon (a flat [x0, y0, x1, y1, ...] list, or (x, y) points as a list
+    or an (N, 2) array) or a list of them (rings; a ring inside another makes a hole).
+    Ties are broken like the top-left rule of GPU rasterisers: rows are sampled half-open in
+    y, a centre exactly on a left edge is inside and on a right edge outside.
+
+    For polygons along pixel edges (all that `masks.mask_to_polygons` makes) this equals
+    pycocotools' rasterisation exactly; for slanted edges it is the exact centre rule, which
+    pycocotools (5x supersampled edges) and cv2.fillPoly (vertices at pixel centres, boundary
+    pixels included) only approximate.
     """
     h, w = int(shape[0]), int(shape[1])
     rings = _rings(polygons)
@@ -283,16 +285,26 @@ def polygon_mask(polygons: Sequence[Sequence[float]] | np.ndarray, shape: tuple[
 
 
 def _rings(polygons) -> list[np.ndarray]:
-    arr = polygons if isinstance(polygons, np.ndarray) else None
-    if arr is not None and arr.ndim == 2 and arr.shape[1] == 2:
+    """One polygon ((N, 2) points or a flat list) or several, as (N, 2) float arrays."""
+    try:
+        arr = np.asarray(polygons, np.float64)
+    except (TypeError, ValueError):  # ragged: several rings of different lengths
+        arr = None
+    if arr is not None and (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 2)):
         items = [arr]
-    elif len(polygons) and isinstance(polygons[0], (int, float, np.number)):
-        items = [polygons]
+    elif arr is not None and arr.ndim == 3:
+        items = list(arr)
     else:
         items = list(polygons)
     rings = []
     for item in items:
-        ring = np.asarray(item, np.float64).reshape(-1, 2)
+        try:
+            ring = np.asarray(item, np.float64)
+        except (TypeError, ValueError):
+            raise MaskToolError("a polygon must be numbers: (x, y) points or a flat list") from None
+        if ring.size % 2 or ring.ndim > 2 or (ring.ndim == 2 and ring.shape[1] != 2):
+            raise MaskToolError(f"a polygon must be (x, y) points, got shape {ring.shape}")
+        ring = ring.reshape(-1, 2)
         if len(ring) < 3:
             raise MaskToolError(f"a polygon needs at least 3 points, got {len(ring)}")
         if not np.isfinite(ring).all():

@@ -120,6 +120,9 @@ def test_a_polygon_fills_its_interior():
     ref = np.zeros((12, 14), bool)
     ref[3:8, 2:10] = True
     assert np.array_equal(m, ref)
+    assert np.array_equal(mt.polygon_mask([(2, 3), (10, 3), (10, 8), (2, 8)], (12, 14)), ref)
+    two = mt.polygon_mask([[0, 0, 2, 0, 2, 2, 0, 2], [(4, 4), (6, 4), (6, 7)]], (12, 14))
+    assert two.sum() == 4 + 3
     tri = mt.polygon_mask(np.array([[0, 0], [8, 0], [0, 8]]), (8, 8))
     yy, xx = np.mgrid[:8, :8]
     assert np.array_equal(tri, (xx + 0.5) + (yy + 0.5) < 8)  # centres on the slant: outside
@@ -155,8 +158,9 @@ def test_polygon_add_and_cut_touch_only_the_interior():
     assert inside.sum() > 100
     assert np.array_equal(mt.polygon_add(base, poly), base | inside)
     assert np.array_equal(mt.polygon_cut(base, poly), base & ~inside)
-    with pytest.raises(MaskToolError):
-        mt.polygon_mask([1, 2, 3, 4], base.shape)
+    for bad in ([1, 2, 3, 4], [1, 2, 3], [[1, 2, 3], [4, 5, 6]], [], [(0, 0), (1, "x"), (2, 2)]):
+        with pytest.raises(MaskToolError):
+            mt.polygon_mask(bad, base.shape)
 
 
 # ---------------------------------------------------------------- GrabCut and magic wand
