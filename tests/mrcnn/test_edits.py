@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -527,6 +528,51 @@ def test_observer_errors_do_not_break_editing(proj, caplog):
     iid = doc.instances()[0].id
     doc.edit_mask(iid, mt.brush(doc.mask(iid), [(50, 50)], 3), rect=Rect(40, 40, 60, 60))
     assert doc.can_undo and "widget gone" in caplog.text
+
+
+def test_a_live_brush_gesture_commits_one_step_from_its_dirty_rectangle(proj):
+    """What the canvas does: paint segments into a working copy, then commit once."""
+    project, image_a, _b = proj
+    doc = ImageDocument(project, image_a)
+    iid = doc.instances()[0].id
+    shown = doc.mask(iid)
+    before = shown.copy()
+    points = [(2.0, 60.0), (20.5, 66.2), (50.0, 70.0), (90.0, 40.0)]
+    work, dirty = shown.copy(), Rect(0, 0, 0, 0)
+    for a, b in zip(points[:-1], points[1:], strict=True):
+        dirty = dirty.union(mt.paint_stroke(work, [a, b], 4))
+    step = doc.edit_mask(iid, work, rect=dirty, label="brush")
+    expected = mt.brush(before, points, 4)
+    assert step.rect.intersect(dirty) == step.rect and doc.history.undo_count == 1
+    assert np.array_equal(project.instance(iid).rle.decode(), expected)
+    assert np.array_equal(doc.mask(iid), expected) and not doc.mask(iid).flags.writeable
+    assert np.array_equal(shown, expected)  # the document's own copy follows its edits
+    doc.undo()
+    assert np.array_equal(doc.mask(iid), before)
+
+
+def test_the_store_helpers_refuse_what_would_corrupt_the_project(proj):
+    project, image_a, _b = proj
+    dog, cat = project.category_by_name("dog"), project.category_by_name("cat")
+    with pytest.raises(ProjectError):
+        project.delete_category(dog.id)  # still used
+    with pytest.raises(ProjectError):
+        project.restore_category(dog)  # id taken
+    with pytest.raises(ProjectError):
+        project.merge_categories(dog.id, dog.id)
+    with pytest.raises(ProjectError):
+        project.merge_categories(dog.id, 999)
+    with pytest.raises(ProjectError):
+        project.set_instances_state([999], "pending")
+    inst = project.instances(image_a)[0]
+    with pytest.raises(ProjectError):
+        project.restore_instance(replace(inst, state="maybe"))
+    moved = project.merge_categories(cat.id, dog.id)
+    assert moved and all(project.instance(i).category_id == dog.id for i in moved)
+    project.restore_category(cat)
+    assert project.categories()[1] == cat
+    project.set_instances_category(moved, cat.id)
+    assert all(project.instance(i).category_id == cat.id for i in moved)
 
 
 # ---------------------------------------------------------------- crash safety
