@@ -8,8 +8,16 @@ Nothing heavy (torch, torchvision) is imported here: the window appears first.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
+import time
+
+#: Set to "1" to print JSON lines when the window is first shown and when the first image is
+#: on screen ({"event", "time" (epoch seconds), "torch" (imported yet?)}); set to "quit" to
+#: also quit then. benchmarks/gui.py uses it to time `python main.py PATH` from outside.
+STARTUP_REPORT_ENV = "MRCNN_STUDIO_STARTUP_REPORT"
 
 
 def create_window(argv: list[str] | None = None):
@@ -39,8 +47,27 @@ def create_window(argv: list[str] | None = None):
     apply_dark_theme(app)
     window = MainWindow()
     window.show()
+    if os.environ.get(STARTUP_REPORT_ENV):
+        _report_startup(app, window, quit_after=os.environ[STARTUP_REPORT_ENV] == "quit")
     QTimer.singleShot(0, lambda: window.open_startup(args.path))
     return app, window
+
+
+def _report_startup(app, window, *, quit_after: bool) -> None:
+    from PySide6.QtCore import QTimer
+
+    def report(event: str) -> None:
+        print(json.dumps({"event": event, "time": time.time(),
+                          "torch": "torch" in sys.modules}), flush=True)
+
+    def image_shown(_image_id: int) -> None:
+        window.canvas.image_shown.disconnect(image_shown)
+        report("image_shown")
+        if quit_after:
+            QTimer.singleShot(0, window.close)
+
+    QTimer.singleShot(0, lambda: report("shown"))  # after the first paint events
+    window.canvas.image_shown.connect(image_shown)
 
 
 def main(argv: list[str] | None = None) -> int:

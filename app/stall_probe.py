@@ -16,6 +16,7 @@ class StallProbe(QObject):
         super().__init__(parent)
         self.interval_s = interval_ms / 1000
         self.stalls: list[float] = []  # seconds
+        self.since: list[float] = []  # time.perf_counter() when each interval began
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.setInterval(interval_ms)
@@ -24,6 +25,7 @@ class StallProbe(QObject):
 
     def start(self) -> None:
         self.stalls.clear()
+        self.since.clear()
         self._last = time.perf_counter()
         self._timer.start()
 
@@ -33,7 +35,12 @@ class StallProbe(QObject):
     def _on_timer_timeout(self) -> None:
         now = time.perf_counter()
         self.stalls.append(max(0.0, now - self._last - self.interval_s))
+        self.since.append(self._last)
         self._last = now
+
+    def between(self, start: float, end: float) -> list[float]:
+        """The stalls that began between two time.perf_counter() readings."""
+        return [s for s, t in zip(self.stalls, self.since, strict=True) if start <= t < end]
 
     @property
     def max_stall(self) -> float:
@@ -41,8 +48,13 @@ class StallProbe(QObject):
 
     def percentile(self, q: float) -> float:
         """The q-th percentile (0–100) of the stalls, in seconds."""
-        if not self.stalls:
-            return 0.0
-        ordered = sorted(self.stalls)
-        k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-        return ordered[k]
+        return percentile(self.stalls, q)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank q-th percentile (0–100); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
