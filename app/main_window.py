@@ -24,7 +24,7 @@ from app.controller import STATUS_LABELS, DocumentController, probe_folder
 from app.image_list import ImageListWidget
 from app.instance_list import InstanceListWidget
 from app.model_controller import ModelController, ModelOptions
-from app.model_widgets import ModelBanner, ModelStatus
+from app.model_widgets import ModelView
 from app.progress import JobProgressWidget
 from app.settings import UiState
 from app.shortcuts import load_shortcuts, user_shortcuts_path
@@ -64,14 +64,6 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.canvas)
-        self.banner = ModelBanner()
-        central = QWidget()
-        column = QVBoxLayout(central)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(0)
-        column.addWidget(self.banner)
-        column.addWidget(self.stack, 1)
-        self.setCentralWidget(central)
         self.image_list = ImageListWidget(self.thumbnails)
         self.instance_list = InstanceListWidget()
         self.image_dock = self._dock("Images", self.image_list,
@@ -89,29 +81,34 @@ class MainWindow(QMainWindow):
         self.progress = JobProgressWidget()
         self.image_info = QLabel()
         self.zoom_label = QLabel()
-        self.model_status = ModelStatus()
         self.saved_label = QLabel(SAVED_TEXT)
         self.saved_label.setToolTip("Every change is written to the project the moment you "
                                     "make it; there is nothing to save.")
-        bar = self.statusBar()
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.model_status)
-        bar.addPermanentWidget(self.image_info)
-        bar.addPermanentWidget(self.zoom_label)
-        bar.addPermanentWidget(self.saved_label)
-
         self.feedback = Feedback(self)
         self.commands = ReviewCommands(self, self.controller, self.canvas, self.image_list,
                                        self.ui, self.feedback)
         self.model = ModelController(self, self.runner, self.progress, self.controller,
                                      self.image_list, self.ui, self.feedback, model_options,
                                      model_session)
+        self.model_view = ModelView(self.model, self.feedback.say, self)
+        self.banner, self.model_status = self.model_view.banner, self.model_view.status
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        bar = self.statusBar()
+        for widget in (self.progress, self.model_status, self.image_info, self.zoom_label,
+                       self.saved_label):
+            bar.addPermanentWidget(widget)
         self._connect()
         self._connect_model()
         self.opacity.setValue(self.ui.mask_opacity())
         self.threshold.setValue(self.ui.score_threshold())
         self._on_threshold_changed(self.threshold.value())
-        self._on_model_state_changed()
+        self.model_view.refresh()
         self.actions["toggle_predictions"].setChecked(True)
         self.welcome.set_recent(self.ui.recent_projects())
         if self.ui.geometry() is not None:
@@ -176,17 +173,11 @@ class MainWindow(QMainWindow):
         self.canvas.warned.connect(self.feedback.report)
 
     def _connect_model(self) -> None:
-        m = self.model
-        m.connect(self.actions)
-        m.state_changed.connect(self._on_model_state_changed)
-        m.model_wanted.connect(self._on_model_wanted)
-        self.banner.checkpoint_requested.connect(m.choose_checkpoint)
-        self.banner.download_requested.connect(m.download_coco)
-        self.banner.dismissed.connect(self._on_banner_dismissed)
+        self.model.connect(self.actions)
         self.threshold.valueChanged.connect(self._on_threshold_changed)
         self.instance_list.set_row_filter(self.canvas.shows)
-        self.image_list.current_image_changed.connect(m.on_current_image_changed)
-        self._banner_dismissed = False
+        self.image_list.current_image_changed.connect(
+            self.model.predictions.on_current_image_changed)
 
     # ---------------------------------------------------------------- opening
     def open_startup(self, path: str | None) -> None:
@@ -249,7 +240,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{c.title} — Mask R-CNN Studio"
                             + (" (read-only)" if c.read_only else ""))
         self.saved_label.setText("Read-only" if c.read_only else SAVED_TEXT)
-        self._banner_dismissed = False
+        self.model_view.project_opened()
         self.model.reset()
         self._reload_images()
         if not c.read_only:
@@ -358,28 +349,6 @@ class MainWindow(QMainWindow):
                        image=c.is_open and self.image_list.current_id is not None)
 
     # ---------------------------------------------------------------- model
-    def _on_model_state_changed(self) -> None:
-        m = self.model
-        info = m.info
-        tip = (f"{info.source}: {info.preset} preset, {len(info.categories)} categories; "
-               f"predictions stored as {info.key!r}") if info else m.message
-        self.model_status.set_model(m.describe() if self.controller.is_open else "", tip)
-        self.model_status.set_device(info.device if info else "")
-        if m.state in ("missing", "failed") and not self._banner_dismissed:
-            self.banner.show_message(m.message, failed=m.state == "failed")
-        else:
-            self.banner.hide()
-
-    def _on_model_wanted(self) -> None:
-        self._banner_dismissed = False
-        self._on_model_state_changed()
-
-    def _on_banner_dismissed(self) -> None:
-        self._banner_dismissed = True
-        self.feedback.say("Label a few images by hand and mark them reviewed; then fine-tune "
-                          "a model on them. Model ▸ Load Model Checkpoint… brings a model in "
-                          "any time.", 15000)
-
     def _on_threshold_changed(self, value: int) -> None:
         self.threshold_value.setText(f"{value / 100:.2f}")
         self.canvas.set_score_threshold(value / 100)

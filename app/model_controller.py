@@ -1,6 +1,6 @@
-"""The model side of the window: load a model once in the background, predict the current
-image and the next few ahead of time, predict every unreviewed image (progress, Cancel), and
-store what comes back.
+"""The model side of the window: which model is loaded (once, in the background), where it
+runs, and what to say when there is none. What gets predicted when is `PredictionScheduler`'s
+job (`app/prediction_scheduler.py`).
 
 Threading: the loaded model lives in a child process (`mrcnn.model_process.ModelProcess`:
 importing torch in this process would hold the GIL, and so freeze the window, for up to half
@@ -10,10 +10,6 @@ project (which images, which are already predicted by which model key) and store
 through the document controller. Only plain data crosses: paths in, `ModelInfo` /
 `ImagePrediction` out. Whether any weights exist is checked here without torch, so a machine
 without weights never starts the model process just to learn that.
-
-Predictions are stored per (image, model key): an image this model already predicted is
-never predicted again on its own (reopening a project recomputes nothing); "Predict This
-Image" always re-runs.
 """
 
 from __future__ import annotations
@@ -31,22 +27,14 @@ from app import dialogs
 from app.commands import Feedback
 from app.controller import DocumentController
 from app.image_list import ImageListWidget
-from app.model_jobs import (
-    BatchSummary,
-    LoadResult,
-    PredictFailure,
-    Session,
-    load_model_job,
-    predict_job,
-)
+from app.model_jobs import LoadResult, Session, load_model_job
+from app.prediction_scheduler import PredictionScheduler
 from app.progress import JobProgressWidget
 from app.settings import UiState
 from app.worker import Job, JobRunner
-from mrcnn.errors import MrcnnError
 from mrcnn.model_process import ModelProcess
 from mrcnn.model_session import (
     STORED_SCORE_FLOOR,
-    ImagePrediction,
     ModelRequest,
     cached_coco_weights,
     no_weights_message,
@@ -54,7 +42,6 @@ from mrcnn.model_session import (
 
 log = logging.getLogger(__name__)
 
-UNREVIEWED = ("new", "predicted", "in_review")
 STATE_TEXT = {"none": "no model loaded", "loading": "loading…", "missing": "no weights",
               "failed": "failed to load"}
 
@@ -101,22 +88,18 @@ class ModelController(QObject):
         self.state = "none"  # none | loading | ready | missing | failed
         self.info = None  # ModelInfo of the loaded model
         self.message = ""  # why there is no model (NoWeightsError's options, or the error)
-        self._generation = 0  # bumped per project: late results of another one are dropped
-        self._adopt = True
+        self.generation = 0  # bumped per project: late results of another one are dropped
+        self.adopt_categories = True
         self._after_load: list[Callable[[], None]] = []
         self._jobs: set[Job] = set()
-        self._ahead_job: Job | None = None
-        self._in_flight: dict[Job, set[int]] = {}  # images a prediction job still has to do
-        self._when_idle: list[Callable[[], None]] = []
-        self._batch_job: Job | None = None
-        self._ahead_failed = False
-        self._failed: set[tuple[int, str]] = set()  # (image, key) that could not be predicted
+        self.predictions = PredictionScheduler(self, documents, images, progress, feedback)
+        self.predictions_stored = self.predictions.predictions_stored
         self._auto_timer = QTimer(self, singleShot=True)
         self._auto_timer.timeout.connect(self._on_auto_timer_timeout)
 
     def connect(self, actions: dict) -> None:
-        actions["predict_image"].triggered.connect(self.predict_current)
-        actions["predict_unreviewed"].triggered.connect(self.predict_unreviewed)
+        actions["predict_image"].triggered.connect(self.predictions.predict_current)
+        actions["predict_unreviewed"].triggered.connect(self.predictions.predict_unreviewed)
         actions["load_checkpoint"].triggered.connect(self.choose_checkpoint)
         actions["download_coco"].triggered.connect(self.download_coco)
 
@@ -128,7 +111,11 @@ class ModelController(QObject):
 
     @property
     def batch_running(self) -> bool:
-        return self._batch_job is not None
+        return self.predictions.batch_running
+
+    @property
+    def project_open(self) -> bool:
+        return self._docs.is_open
 
     def describe(self) -> str:
         """For the status bar: "Model: v2 (project) · r18", "Model: loading…"."""
@@ -145,15 +132,11 @@ class ModelController(QObject):
     def reset(self) -> None:
         """Another project (or none) is open: stop model work, forget the model, and load the
         new project's model shortly (after its first image had the machine to itself)."""
-        self._generation += 1
+        self.generation += 1
         self._runner.cancel_all("model")
         self._auto_timer.stop()
         self._after_load.clear()
-        self._when_idle.clear()
-        self._ahead_job = self._batch_job = None
-        self._in_flight.clear()
-        self._failed.clear()
-        self._ahead_failed = False
+        self.predictions.reset()
         if self.info is not None:
             self._runner.submit(lambda _ctx, s: s.unload(), self.session, lane="model",
                                 name="unloading the model")
@@ -198,7 +181,7 @@ class ModelController(QObject):
 
     def shutdown(self) -> None:
         """The window closes: stop the model process (a running prediction ends at once)."""
-        self._generation += 1
+        self.generation += 1
         self._auto_timer.stop()
         if self._owns_session:
             self.session.close()
@@ -220,11 +203,11 @@ class ModelController(QObject):
         return self._load(self._request("coco", allow_download=True), "Downloading COCO weights")
 
     def _load(self, request: ModelRequest, title: str | None) -> Job:
-        gen = self._generation
+        gen = self.generation
         had_model = self.info is not None
         if not had_model:
             self._set_state("loading")
-        job = self._submit(load_model_job, self.session, request, name="loading the model")
+        job = self.submit(load_model_job, self.session, request, name="loading the model")
         job.succeeded.connect(lambda r: self._on_load_succeeded(r, gen, request))
         job.failed.connect(lambda msg: self._on_load_failed(msg, gen, box=title is not None))
         job.cancelled.connect(lambda: self._on_load_failed("Loading the model was cancelled",
@@ -234,7 +217,7 @@ class ModelController(QObject):
         return job
 
     def _on_load_succeeded(self, result: LoadResult, gen: int, request: ModelRequest) -> None:
-        if gen != self._generation:
+        if gen != self.generation:
             return
         if result.info is None:
             self._after_load.clear()
@@ -247,16 +230,16 @@ class ModelController(QObject):
         info = self.info = result.info
         self.message = ""
         # a COCO model keeps to the project's own categories once it has some
-        self._adopt = info.kind != "coco" or not self._docs.has_categories()
+        self.adopt_categories = info.kind != "coco" or not self._docs.has_categories()
         self._fb.say(f"Model {info.source} ({info.preset}) ready on {info.device}", 8000)
         self._set_state("ready")
         actions, self._after_load = self._after_load, []
         for action in actions:
             action()
-        self._lookahead()
+        self.predictions.lookahead()
 
     def _on_load_failed(self, message: str, gen: int, *, box: bool) -> None:
-        if gen != self._generation:
+        if gen != self.generation:
             return
         self._after_load.clear()
         self._fb.report(message, box=box, title="Cannot load the model")
@@ -266,7 +249,7 @@ class ModelController(QObject):
         else:
             self.state_changed.emit()
 
-    def _with_model(self, action: Callable[[], None]) -> None:
+    def with_model(self, action: Callable[[], None]) -> None:
         """Run `action` now if a model is ready, else once it is loaded."""
         if self.state == "ready":
             action()
@@ -279,158 +262,9 @@ class ModelController(QObject):
             if self.state == "none":
                 self.load_default()
 
-    # ------------------------------------------------------------------ predicting
-    def predict_current(self) -> None:
-        """Predict the current image now (again, if it was predicted before)."""
-        image_id = self._images.current_id
-        if image_id is not None and self._writable():
-            self._with_model(lambda: self._predict_one(image_id))
-
-    def _predict_one(self, image_id: int) -> None:
-        if self._ahead_job is not None:
-            self._ahead_job.cancel()
-        targets = self._targets([image_id], force=True)
-        job = self._submit_predict(targets, "predicting", priority=1)
-        self._progress.track(job, f"Predicting {Path(targets[0][1]).name}")
-        if self._batch_job is not None:
-            self._fb.say("This image is predicted after the running prediction", 5000)
-
-    def predict_unreviewed(self) -> None:
-        """Predict every unreviewed image this model has not predicted yet, from the current
-        image on, with progress and Cancel; each result is stored as it comes."""
-        if self._writable():
-            self._with_model(lambda: self._after_lookahead(self._start_batch))
-
-    def _start_batch(self) -> None:
-        if self._batch_job is not None or self.state != "ready":
-            return
-        ids = [im.id for im in self._docs.images() if im.status in UNREVIEWED]
-        current = self._images.current_id
-        if current in ids:  # start where the user is: the current image first
-            k = ids.index(current)
-            ids = ids[k:] + ids[:k]
-        targets = self._targets(ids, force=False)
-        key = self.info.key
-        if not targets:
-            self._fb.say(f"All {len(ids)} unreviewed images are predicted by {key} already",
-                         8000)
-            return
-        job = self._submit_predict(targets, "predicting unreviewed images")
-        self._batch_job = job
-        skipped = len(ids) - len(targets)
-        job.succeeded.connect(lambda s: self._on_batch_succeeded(s, skipped, key))
-        job.cancelled.connect(lambda: self._fb.say("Prediction cancelled; the images done so "
-                                                   "far are kept", 8000))
-        job.finished.connect(self._on_batch_finished)
-        self._progress.track(job, "Predicting")
-        self.state_changed.emit()
-
-    def _on_batch_succeeded(self, s: BatchSummary, skipped: int, key: str) -> None:
-        msg = (f"Predicted {s.predicted} images ({s.instances} instances) in "
-               f"{s.seconds:.1f} s with {key}")
-        if skipped:
-            msg += f"; {skipped} were predicted already"
-        if s.failed:
-            msg += f"; {s.failed} could not be read"
-        self._fb.say(msg, 15000)
-
-    def _on_batch_finished(self) -> None:
-        self._batch_job = None
-        self.state_changed.emit()
-        self._lookahead()
-
-    def on_current_image_changed(self, _image_id: int) -> None:
-        self._ahead_failed = False
-        self._lookahead()
-
-    def _lookahead(self) -> None:
-        """Predict the current image and the next few, unless done already."""
-        if (self.state != "ready" or self._batch_job is not None or self._ahead_failed
-                or self.options.lookahead < 0
-                or not self._writable(quiet=True) or self._images.current_id is None):
-            return
-        ids, nxt = [self._images.current_id], self._images.current_id
-        for _ in range(self.options.lookahead):
-            nxt = self._images.neighbor(nxt, +1)
-            if nxt is None:
-                break
-            ids.append(nxt)
-        targets = self._targets(ids, force=False, skip_reviewed=True)
-        if not targets:
-            return
-        if self._ahead_job is not None:
-            self._ahead_job.cancel()  # the user moved on; its end starts the next look-ahead
-            return
-        job = self._submit_predict(targets, "predicting ahead")
-        self._ahead_job = job
-        job.failed.connect(lambda _msg: setattr(self, "_ahead_failed", True))  # no retry loop
-        job.finished.connect(lambda j=job: self._on_ahead_finished(j))
-
-    def _on_ahead_finished(self, job: Job) -> None:
-        if job is not self._ahead_job:
-            return
-        self._ahead_job = None
-        callbacks, self._when_idle = self._when_idle, []
-        for callback in callbacks:
-            callback()
-        self._lookahead()
-
-    def _after_lookahead(self, action: Callable[[], None]) -> None:
-        """Run `action` once no look-ahead job runs (it is cancelled first), so that the two
-        never predict the same image."""
-        if self._ahead_job is None:
-            action()
-        else:
-            self._when_idle.append(action)
-            self._ahead_job.cancel()
-
-    def _targets(self, ids: list[int], *, force: bool,
-                 skip_reviewed: bool = False) -> list[tuple[int, str]]:
-        key = self.info.key if self.info else ""
-        busy = set().union(*self._in_flight.values())
-        out = []
-        for image_id in ids:
-            image = self._docs.image(image_id)
-            if not force and (image_id in busy or self._docs.predicted_by(image_id, key)
-                              or (image_id, key) in self._failed
-                              or (skip_reviewed and image.status == "reviewed")):
-                continue
-            out.append((image_id, str(self._docs.image_path(image))))
-        return out
-
-    def _submit_predict(self, targets: list[tuple[int, str]], name: str,
-                        priority: int = 0) -> Job:
-        gen = self._generation
-        job = self._submit(predict_job, self.session, targets, name=name, priority=priority)
-        self._in_flight[job] = {i for i, _path in targets}
-        job.yielded.connect(lambda result, j=job: self._in_flight.get(j, set()).discard(
-            result.image_id))
-        job.yielded.connect(lambda result: self._on_prediction(result, gen))
-        job.failed.connect(lambda msg: gen == self._generation and self._fb.report(msg))
-        return job
-
-    def _on_prediction(self, result: ImagePrediction | PredictFailure, gen: int) -> None:
-        if gen != self._generation or not self._writable(quiet=True):
-            return
-        key = self.info.key if self.info else ""
-        if isinstance(result, PredictFailure):
-            self._failed.add((result.image_id, key))
-            self._fb.report(result.message)
-            return
-        try:
-            _added, dropped = self._docs.store_named_predictions(
-                result.image_id, result.model_key, result.items,
-                model_version_id=result.version_id, adopt_categories=self._adopt)
-        except MrcnnError as exc:
-            self._failed.add((result.image_id, result.model_key))
-            self._fb.report(f"Predictions not stored: {exc}")
-            return
-        if dropped:
-            log.info("%d detections of categories the project lacks dropped", dropped)
-        self.predictions_stored.emit(result.image_id)
-
     # ------------------------------------------------------------------ jobs
-    def _submit(self, fn, *args, name: str, priority: int = 0) -> Job:
+    def submit(self, fn, *args, name: str, priority: int = 0) -> Job:
+        """Run a job in the model lane (one at a time), counted in `busy`."""
         job = self._runner.submit(fn, *args, lane="model", name=name, priority=priority)
         self._jobs.add(job)
         job.finished.connect(lambda j=job: self._on_job_finished(j))
@@ -439,11 +273,4 @@ class ModelController(QObject):
 
     def _on_job_finished(self, job: Job) -> None:
         self._jobs.discard(job)
-        self._in_flight.pop(job, None)
         self.state_changed.emit()
-
-    def _writable(self, quiet: bool = False) -> bool:
-        ok = self._docs.is_open and not self._docs.read_only
-        if not ok and not quiet:
-            self._fb.say("Open a project for writing to store predictions")
-        return ok

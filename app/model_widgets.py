@@ -1,9 +1,11 @@
 """What the window shows of the model: a banner when there are no weights, and the model
-and device in the status bar."""
+and device in the status bar; `ModelView` keeps both in step with the model controller."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 BANNER_STYLE = """
@@ -102,3 +104,46 @@ class ModelStatus(QWidget):
     def set_device(self, text: str) -> None:
         self.device_label.setText(text)
         self.device_label.setVisible(bool(text))
+
+
+class ModelView(QObject):
+    """The banner and the status-bar labels, following a `ModelController`. The banner shows
+    while there is no model, until the user dismisses it ("Label by Hand"); it comes back when
+    they ask for a prediction, and with each project."""
+
+    def __init__(self, model, say: Callable[[str, int], None], parent: QObject | None = None):
+        super().__init__(parent)
+        self._model = model
+        self._say = say
+        self.banner = ModelBanner()
+        self.status = ModelStatus()
+        self._dismissed = False
+        self.banner.checkpoint_requested.connect(model.choose_checkpoint)
+        self.banner.download_requested.connect(model.download_coco)
+        self.banner.dismissed.connect(self._on_banner_dismissed)
+        model.state_changed.connect(self.refresh)
+        model.model_wanted.connect(self._on_model_wanted)
+
+    def project_opened(self) -> None:
+        self._dismissed = False
+
+    def refresh(self, project_open: bool = True) -> None:
+        m = self._model
+        info = m.info
+        tip = (f"{info.source}: {info.preset} preset, {len(info.categories)} categories; "
+               f"predictions stored as {info.key!r}") if info else m.message
+        self.status.set_model(m.describe() if m.project_open else "", tip)
+        self.status.set_device(info.device if info else "")
+        if m.state in ("missing", "failed") and not self._dismissed:
+            self.banner.show_message(m.message, failed=m.state == "failed")
+        else:
+            self.banner.hide()
+
+    def _on_model_wanted(self) -> None:
+        self._dismissed = False
+        self.refresh()
+
+    def _on_banner_dismissed(self) -> None:
+        self._dismissed = True
+        self._say("Label a few images by hand and mark them reviewed; then fine-tune a model "
+                  "on them. Model ▸ Load Model Checkpoint… brings a model in any time.", 15000)

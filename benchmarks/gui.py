@@ -17,6 +17,7 @@ stalls while the model predicts a batch of real photos.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -196,6 +197,8 @@ def main() -> int:
         window.show()
         window.open_path(photos)
         wait_until(lambda: window.canvas.is_loaded, 60)
+        gc.collect()
+        gc.freeze()  # as main.py does after startup
         probe = StallProbe(10)
         app_load, app_predict, app_s = run_in_app(window, probe)
         device = window.model.info.device

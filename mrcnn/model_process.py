@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 #: How often a waiting call checks `should_cancel` and whether the child still lives (s).
 POLL_S = 0.05
 #: Niceness added to the child: the model yields the CPU to the caller's (GUI) threads.
-CHILD_NICENESS = 0
+CHILD_NICENESS = 5
 
 
 class ModelProcessError(MrcnnError):

@@ -32,13 +32,14 @@ def test_predict_ahead_threshold_accept_review_export(qtbot, make_window, model_
     open_folder(qtbot, w, project_with_model)
     wait_model_ready(qtbot, w)
     assert w.model.state == "ready" and not w.banner.isVisible()
-    assert w.model_status.model_label.text() .startswith("Model: v1 (project) · r18")
+    assert w.model_status.model_label.text().startswith("Model: v1 (project) · r18")
     assert w.model_status.device_label.text().startswith("CPU — requested · ")
 
     # the current image and the next three are predicted without asking
     project = w.controller.project
     ids = [im.id for im in project.images()]
     wait_predicted(qtbot, w, ids)
+    qtbot.waitUntil(lambda: not w.model.busy, timeout=30000)
     first = w.image_list.current_id
     wait_image_shown(qtbot, w)
     rows = w.controller.instance_rows(first)
