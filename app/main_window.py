@@ -1,9 +1,11 @@
 """The main window. It only wires things: widgets ↔ controller ↔ background jobs.
 
-Seams for the model side (predict, fine-tune): `self.runner` has a "model" lane, the
-controller stores predictions with `Project.replace_predictions` (pending instances, shown
-dashed and fainter by the canvas), and `self.progress.track(job, title)` shows any job's
-progress with Cancel.
+The model side is `self.model` (app/model_controller.py: which model, loaded once in a child
+process) with `self.model.predictions` (app/prediction_scheduler.py: what is predicted when)
+and `self.model_view` (banner and status bar). Seams for more (fine-tune): `self.runner` has a
+"model" lane, `self.model.session` holds the loaded model, the controller stores predictions
+(pending instances, shown dashed, hatched and fainter by the canvas), and
+`self.progress.track(job, title)` shows any job's progress with Cancel.
 """
 
 from __future__ import annotations

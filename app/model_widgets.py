@@ -93,7 +93,8 @@ class ModelStatus(QWidget):
         self.device_label = QLabel()
         self.device_label.setToolTip("Where the model runs, why there, and in which precision")
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(0, 0, 10, 0)
+        layout.setSpacing(10)
         layout.addWidget(self.model_label)
         layout.addWidget(self.device_label)
 
