@@ -141,9 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "lose pixels")
     p.add_argument("--reviewed-only", action="store_true", help="only images marked reviewed")
 
-    from mrcnn import cli_model
+    from mrcnn import cli_model, cli_train
 
     cli_model.register(sub, add)
+    cli_train.register(sub, add)
 
     p = add("info", cmd_info, "images per status, instances, categories, model versions")
     p.add_argument("project", type=Path)

@@ -113,12 +113,23 @@ def collate(batch: Sequence[tuple[torch.Tensor, dict]]) -> tuple[list[torch.Tens
 class InfiniteSampler(Sampler[int]):
     """Endless shuffled passes over `n` items. Pass e is the permutation seeded by
     (seed, e), so training resumed at any sample index sees the same order as unbroken
-    training (`start` = number of samples already consumed)."""
+    training (`start` = number of samples already consumed).
 
-    def __init__(self, n: int, *, seed: int = 0, start: int = 0, shuffle: bool = True):
+    Distributed training: process `rank` of `world_size` takes every world_size-th item of
+    the same global stream (the distributed sampler); `start` counts this process's items."""
+
+    def __init__(self, n: int, *, seed: int = 0, start: int = 0, shuffle: bool = True,
+                 rank: int = 0, world_size: int = 1):
         if n <= 0:
             raise ValueError("InfiniteSampler needs at least one item")
         self.n, self.seed, self.start, self.shuffle = n, seed, start, shuffle
+        self.rank, self.world_size = rank, world_size
+
+    def _global(self) -> Iterator[int]:
+        epoch, offset = divmod(self.start * self.world_size, self.n)
+        while True:
+            yield from self._order(epoch)[offset:]
+            epoch, offset = epoch + 1, 0
 
     def _order(self, epoch: int) -> list[int]:
         if not self.shuffle:
@@ -127,7 +138,9 @@ class InfiniteSampler(Sampler[int]):
         return torch.randperm(self.n, generator=g).tolist()
 
     def __iter__(self) -> Iterator[int]:
-        epoch, offset = divmod(self.start, self.n)
-        while True:
-            yield from self._order(epoch)[offset:]
-            epoch, offset = epoch + 1, 0
+        if self.world_size == 1:
+            yield from self._global()
+            return
+        for i, item in enumerate(self._global()):
+            if i % self.world_size == self.rank:
+                yield item

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from mrcnn import distributed
 from mrcnn.checkpoint import CheckpointError, load_state, save_checkpoint
 from mrcnn.convert import LabelMap
 from mrcnn.dataset import (
@@ -35,6 +36,7 @@ from mrcnn.dataset import (
     train_transform,
 )
 from mrcnn.device import DeviceChoice, autocast, choose_device, is_out_of_memory
+from mrcnn.distributed import DistInfo
 from mrcnn.errors import TrainingError
 from mrcnn.hooks import (
     RESUME_FORMAT,
@@ -400,7 +402,8 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
                   hooks: Sequence[HookBase] = (), progress: Progress | None = None,
                   should_cancel: Callable[[], bool] | None = None,
                   evaluate_before: bool | None = None,
-                  resume_from: str | Path | None = None) -> ModelVersion:
+                  resume_from: str | Path | None = None,
+                  dist: DistInfo | None = None) -> ModelVersion | None:
     """Train on the project's reviewed train-split images; save, register and activate the
     result as a new model version.
 
@@ -413,6 +416,9 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     should_cancel: checked before every step; True raises TrainingCancelled.
     evaluate_before: evaluate the starting model on val; None: unless built from scratch.
     resume_from: a state saved by periodic checkpoints (config.checkpoint_period).
+    dist: the process's place in a torchrun job (see mrcnn.distributed): every process
+        trains on its shard with DistributedDataParallel; only rank 0 evaluates, reports,
+        and writes the checkpoint and the store (the others return None).
 
     Cancelled or failed runs register nothing and leave no file behind. Returns the new
     ModelVersion (the checkpoint is `project.folder / version.path`).
@@ -431,7 +437,11 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     if dataset.num_instances == 0:
         raise TrainingError("the reviewed train images have no accepted instances")
     max_iters = config.iterations(len(dataset))
+    dist = dist or DistInfo()
     device = choose_device(config.device, amp=config.amp)
+    if dist.enabled:
+        device = dataclasses.replace(device, device=distributed.device_for(dist, device.device))
+        distributed.init(dist, device.device)
     from_scratch = model is None and init_state is None
 
     seed_everything(config.seed)
@@ -449,14 +459,14 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     model.to(device.device)
     if evaluate_before is None:
         evaluate_before = not from_scratch
-    emit = progress or (lambda event: None)
+    emit = (progress if dist.is_main else None) or (lambda event: None)
     emit({"event": "start", "max_iters": max_iters, "train_images": len(train_ids),
           "val_images": len(val_ids), "device": device.describe(), "preset": config.preset,
-          "size": size})
+          "size": size, "world_size": dist.world_size})
 
     set_input_size(model, size, max_size)
     metrics_before = None
-    if evaluate_before and val_ids:
+    if evaluate_before and val_ids and dist.is_main:
         metrics_before = _evaluate(model, project, labels, val_ids, device)
         emit({"event": "eval", "stage": "before", "iteration": 0, "metrics": metrics_before})
 
@@ -470,7 +480,8 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     loader = DataLoader(
         dataset, batch_size=config.batch_size, collate_fn=collate,
         sampler=InfiniteSampler(len(dataset), seed=config.seed,
-                                start=start_iter * config.batch_size),
+                                start=start_iter * config.batch_size,
+                                rank=dist.rank, world_size=dist.world_size),
         num_workers=config.num_workers, persistent_workers=config.num_workers > 0)
     optimizer = make_optimizer(model, lr=config.base_lr(from_scratch=from_scratch),
                                momentum=config.momentum, weight_decay=config.weight_decay)
@@ -485,20 +496,28 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     all_hooks: list[HookBase] = []
     if should_cancel is not None:
         all_hooks.append(CancelHook(should_cancel))
-    if progress is not None:
+    if progress is not None and dist.is_main:
         all_hooks.append(ProgressHook(progress))
-    if config.eval_period and val_ids:
+    if config.eval_period and val_ids and dist.is_main:
         all_hooks.append(EvalHook(
             config.eval_period, lambda: _evaluate(model, project, labels, val_ids, device),
             lambda it, m: emit({"event": "eval", "stage": "during", "iteration": it,
                                 "metrics": m})))
     resume_path = project.models_dir / RESUME_FILE
-    if config.checkpoint_period:
+    if config.checkpoint_period and dist.is_main:
         all_hooks.append(CheckpointHook(resume_path, config.checkpoint_period, extra={
             "config": config.to_dict(), "categories": labels.names,
             "train_image_ids": train_ids}))
     all_hooks.extend(hooks)
-    trainer = Trainer(model, loader, optimizer, scheduler, max_iters=max_iters, device=device,
+    net: nn.Module = model
+    if dist.enabled:
+        if device.device.type == "cuda":
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        # Mask and box heads see no positives in some batches: their parameters may be unused.
+        net = nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.device] if device.device.type == "cuda" else None,
+            find_unused_parameters=True)
+    trainer = Trainer(net, loader, optimizer, scheduler, max_iters=max_iters, device=device,
                       clip_grad_norm=config.clip_grad_norm, hooks=all_hooks)
     if resume_state is not None:
         if resume_state.get("extra", {}).get("categories", labels.names) != labels.names:
@@ -509,6 +528,8 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     try:
         trainer.train()
         train_seconds = time.perf_counter() - train_start
+        if not dist.is_main:  # rank 0 alone evaluates and writes
+            return None
         set_input_size(model, size, max_size)
         model.eval()
         metrics_after = None
@@ -528,12 +549,15 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
             "iterations": max_iters, "train_seconds": train_seconds,
             "size": size, "max_size": max_size, "from_scratch": from_scratch,
             "final_losses": trainer.losses, "device": device.describe(),
-            "config": config.to_dict(),
+            "config": config.to_dict(), "world_size": dist.world_size,
         }
         version = _save_version(project, model, config.preset, labels, parent_id, metadata)
     except BaseException:
-        resume_path.unlink(missing_ok=True)
+        if dist.is_main:
+            resume_path.unlink(missing_ok=True)
         raise
+    finally:
+        distributed.shutdown(dist)
     resume_path.unlink(missing_ok=True)
     emit({"event": "saved", "version": version.name, "path": version.path})
     return version

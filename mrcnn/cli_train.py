@@ -1,0 +1,128 @@
+"""`python -m mrcnn train`: fine-tune or train from scratch on the reviewed images.
+
+With `--json`, one JSON object per line for every progress event ({"event": "start" |
+"step" | "eval" | "saved" | "done" | "error", ...}), so the GUI can run training as a
+subprocess. Works under `torchrun --nproc_per_node=N` (DistributedDataParallel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mrcnn.store import Project
+
+
+def _printer(args: argparse.Namespace, is_main: bool):
+    def emit(event: dict) -> None:
+        if not is_main:
+            return
+        if args.json:
+            print(json.dumps(event, default=str), flush=True)
+            return
+        kind = event.get("event")
+        if kind == "start":
+            print(f"training {event['preset']} on {event['train_images']} images "
+                  f"({event['val_images']} val) for {event['max_iters']} iterations at "
+                  f"{event['size']} px on {event['device']}", file=sys.stderr)
+        elif kind == "step" and (event["iteration"] % 20 == 0
+                                 or event["iteration"] == event["max_iters"]):
+            print(f"iter {event['iteration']}/{event['max_iters']}  loss "
+                  f"{event['loss']:.3f}  lr {event['lr']:.5f}  eta {event['eta_seconds']:.0f}s",
+                  file=sys.stderr, flush=True)
+        elif kind == "eval":
+            m = event["metrics"]
+            print(f"{event['stage']} training: segm AP {m['segm']['AP']:.3f}, "
+                  f"bbox AP {m['bbox']['AP']:.3f}", file=sys.stderr)
+    return emit
+
+
+def _start_model(project: Project, args: argparse.Namespace):
+    """(model or None, preset, parent version id) for --from."""
+    from mrcnn.weights import find_coco_weights, load_model
+
+    source = args.init
+    if source == "auto":
+        preset = args.preset or "r50v2"
+        if project.active_model_version() is not None:
+            source = "active"
+        elif preset != "r18" and find_coco_weights(preset) is not None:
+            source = "coco"
+        else:
+            source = "scratch"
+    if source == "scratch":
+        return None, args.preset or "r50v2", None
+    cats = [c.name for c in project.categories()]
+    version = next((v for v in project.model_versions() if v.name == source), None)
+    if version is not None:
+        source = project.folder / version.path
+    elif source not in ("active", "coco") and not Path(source).exists():
+        from mrcnn.errors import ProjectError
+
+        raise ProjectError(f"--from {source!r}: not 'active', 'coco', 'scratch', a model "
+                           "version or a checkpoint file")
+    loaded = load_model(project=project, preset=args.preset, source=source, categories=cats,
+                        allow_download=args.download)
+    parent = version.id if version is not None else loaded.version_id
+    return loaded.model, loaded.preset, parent
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mrcnn import distributed
+    from mrcnn.train import TrainConfig, train_project
+
+    info = distributed.from_env()
+    emit = _printer(args, info.is_main)
+    with Project.open(args.project, read_only=not info.is_main) as project:
+        model, preset, parent = _start_model(project, args)
+        config = TrainConfig(preset=preset, max_iters=args.max_iters, epochs=args.epochs,
+                             size=args.size, batch_size=args.batch_size, lr=args.lr,
+                             seed=args.seed, device=args.device, amp=not args.no_amp,
+                             eval_period=args.eval_period,
+                             checkpoint_period=args.checkpoint_period)
+        try:
+            config.validate()
+        except ValueError as exc:
+            from mrcnn.errors import TrainingError
+
+            raise TrainingError(str(exc)) from None
+        version = train_project(project, config, model=model, parent_id=parent,
+                                progress=emit, resume_from=args.resume, dist=info)
+    if info.is_main:
+        after = (version.metadata.get("metrics") or {}).get("after") or {}
+        segm = (after.get("segm") or {}).get("AP")
+        if args.json:
+            emit({"event": "done", "version": version.name, "path": version.path,
+                  "metrics": version.metadata.get("metrics")})
+        else:
+            print(f"saved model version {version.name} ({version.path}), now active"
+                  + (f"; val segm AP {segm:.3f}" if segm is not None else ""))
+    return 0
+
+
+def register(sub, add) -> None:
+    p = add("train", cmd_train, "train a model version on the reviewed images")
+    p.add_argument("project", type=Path)
+    p.add_argument("--preset", choices=("r50v2", "r50", "r18"), default=None,
+                   help="architecture (default: the starting model's, r50v2 from scratch)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--max-iters", type=int, default=None)
+    length.add_argument("--epochs", type=float, default=None)
+    p.add_argument("--size", type=int, default=None,
+                   help="shorter image side in pixels (overrides the preset's)")
+    p.add_argument("--from", dest="init", default="auto",
+                   help="auto (default: the active version, else COCO weights when cached, "
+                        "else scratch) | active | coco | scratch | a version (v2) | a file")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: best)")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--lr", type=float, default=None, help="base learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-amp", action="store_true", help="full fp32, no mixed precision")
+    p.add_argument("--eval-period", type=int, default=0, help="evaluate val every N iterations")
+    p.add_argument("--checkpoint-period", type=int, default=0,
+                   help="save resumable state every N iterations")
+    p.add_argument("--resume", type=Path, default=None, help="resume from a saved state")
+    p.add_argument("--download", action="store_true",
+                   help="allow downloading torchvision's COCO weights for --from coco")
