@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mrcnn.imageio import load_image
+from mrcnn.imageio import load_image, load_thumbnail
 from mrcnn.masks import decode, mask_to_polygons
 from mrcnn.records import Instance
 
@@ -146,11 +146,4 @@ def load_view(ctx, image_id: int, path: Path, instances: list[tuple[Instance, st
 
 def make_thumbnail(ctx, path: Path, size: int) -> np.ndarray:
     """Job: an RGB thumbnail whose longest side is `size` pixels (contiguous uint8)."""
-    rgb = load_image(path)
-    ctx.check()
-    h, w = rgb.shape[:2]
-    scale = size / max(h, w)
-    if scale < 1:
-        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                         interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(rgb)
+    return load_thumbnail(path, size)

@@ -271,6 +271,41 @@ def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageReadError(p, "not enough memory to decode the image") from None
 
 
+def load_thumbnail(path: str | Path, max_side: int, *,
+                   max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A small RGB copy for display, longest side at most `max_side` pixels (never enlarged),
+    as `load_image` shows the image (EXIF orientation applied).
+
+    JPEGs are decoded at 1/2, 1/4 or 1/8 scale when that still covers `max_side` (the
+    decoder's draft mode), which makes a thumbnail of a 24-megapixel photo many times faster
+    than decoding it whole. Raises ImageReadError like `load_image`.
+    """
+    if max_side < 1:
+        raise ValueError(f"max_side must be at least 1, got {max_side}")
+    p = Path(path)
+    data = _read_bytes(p)
+    im = _open(p, data, max_pixels)
+    orientation = _orientation(im, data)
+    try:
+        if im.format in ("JPEG", "MPO"):
+            im.draft(im.mode, (max_side, max_side))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            rgb = _to_rgb(im, data, orientation)
+    except ImageReadError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
+    except MemoryError:
+        raise ImageReadError(p, "not enough memory to decode the image") from None
+    h, w = rgb.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1:
+        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                         interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(rgb)
+
+
 def verify_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     """Check that an image decodes completely (truncation, corrupt data) and return its info.
 

@@ -21,6 +21,7 @@ from mrcnn.imageio import (
     file_sha256,
     is_image_path,
     load_image,
+    load_thumbnail,
     normalize_to_uint8,
     read_image_info,
     verify_image,
@@ -649,3 +650,40 @@ def test_unsupported_format_is_refused(tmp_path):
     with pytest.raises(ImageReadError) as err:
         load_image(p)
     assert_names_file(err.value, p, "unsupported format GIF")
+
+
+# --------------------------------------------------------------------------- thumbnails
+
+
+def test_thumbnail_of_a_big_jpeg_is_decoded_small_and_looks_the_same(tmp_path):
+    path = save(gradient(1500, 2000), tmp_path / "big.jpg", quality=92)
+    thumb = load_thumbnail(path, 96)
+    assert thumb.shape == (72, 96, 3) and thumb.dtype == np.uint8
+    assert thumb.flags["C_CONTIGUOUS"]
+    full = cv2.resize(load_image(path), (96, 72), interpolation=cv2.INTER_AREA)
+    assert np.abs(thumb.astype(int) - full).mean() < 3
+
+
+def test_thumbnail_applies_exif_orientation(tmp_path):
+    path = save(Image.fromarray(gradient(300, 400)), tmp_path / "turned.jpg",
+                exif=exif_with(6), quality=92)
+    thumb = load_thumbnail(path, 100)
+    assert thumb.shape == (100, 75, 3)  # shown upright: taller than wide
+    expected = cv2.resize(load_image(path), (75, 100), interpolation=cv2.INTER_AREA)
+    assert np.abs(thumb.astype(int) - expected).mean() < 3
+
+
+def test_thumbnail_never_enlarges_and_reads_any_format(tmp_path):
+    small = save(noise(20, 30), tmp_path / "small.png")
+    assert np.array_equal(load_thumbnail(small, 96), load_image(small))
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.fromarray(gradient(200, 300)).convert("CMYK").save(cmyk, quality=95)
+    assert load_thumbnail(cmyk, 60).shape == (40, 60, 3)
+
+
+def test_thumbnail_of_a_broken_file_names_it(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(save(gradient(400, 400), tmp_path / "ok.jpg").read_bytes()[:300])
+    with pytest.raises(ImageReadError) as exc:
+        load_thumbnail(broken, 64)
+    assert_names_file(exc.value, broken, "corrupt")
