@@ -387,6 +387,13 @@ def _evaluate(model: nn.Module, project: Project, labels: LabelMap, image_ids: l
     was_training = model.training
     try:
         return evaluate_model(model, project, labels=labels, image_ids=image_ids, device=device)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise TrainingError(
+            f"out of memory on {device.device.type} while evaluating on {len(image_ids)} val "
+            "images: try a smaller image size; the previous model version stays active"
+        ) from None
     finally:
         if device.channels_last:  # the predictor may have changed the backbone's layout
             model.to(memory_format=torch.contiguous_format)

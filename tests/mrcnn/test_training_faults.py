@@ -116,9 +116,6 @@ def test_out_of_memory_while_training_is_a_clear_training_error(project, unchang
         fine_tune(project, oom_when(training=True))
 
 
-@pytest.mark.xfail(strict=True, raises=torch.OutOfMemoryError, reason=(
-    "train.py: out of memory while evaluating the trained model on val escapes as "
-    "torch.OutOfMemoryError (the predictor retries on the CPU only from a GPU)"))
 def test_out_of_memory_while_evaluating_the_new_model_is_a_clear_training_error(
         project, unchanged):
     with pytest.raises(TrainingError, match="out of memory"):
