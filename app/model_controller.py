@@ -66,7 +66,6 @@ class ModelController(QObject):
 
     state_changed = Signal()  # state, info, message or busy changed
     model_wanted = Signal()  # the user asked for a prediction, but there is no model
-    predictions_stored = Signal(int)  # image id
 
     def __init__(self, window: QWidget, runner: JobRunner, progress: JobProgressWidget,
                  documents: DocumentController, images: ImageListWidget, ui: UiState,
@@ -93,7 +92,7 @@ class ModelController(QObject):
         self._after_load: list[Callable[[], None]] = []
         self._jobs: set[Job] = set()
         self.predictions = PredictionScheduler(self, documents, images, progress, feedback)
-        self.predictions_stored = self.predictions.predictions_stored
+        self.predictions_stored = self.predictions.predictions_stored  # (image id)
         self._auto_timer = QTimer(self, singleShot=True)
         self._auto_timer.timeout.connect(self._on_auto_timer_timeout)
 
@@ -253,14 +252,15 @@ class ModelController(QObject):
         """Run `action` now if a model is ready, else once it is loaded."""
         if self.state == "ready":
             action()
-        elif self.state in ("missing", "failed"):
+            return
+        self._after_load.append(action)
+        if self.state in ("none", "missing") and self.load_default() is not None:
+            return  # loading (weights may have appeared since the last look)
+        if self.state in ("missing", "failed"):
+            self._after_load.clear()
             self._fb.say("No model to predict with: load a checkpoint, download COCO "
                          "weights, or label by hand (see the banner)", 10000)
             self.model_wanted.emit()
-        else:
-            self._after_load.append(action)
-            if self.state == "none":
-                self.load_default()
 
     # ------------------------------------------------------------------ jobs
     def submit(self, fn, *args, name: str, priority: int = 0) -> Job:
