@@ -16,15 +16,17 @@ ImageReadError, MrcnnError); `ModelCancelled` when `should_cancel` said so. If t
 dies, `ModelProcessError` says how, and the next call starts a new child and reloads the
 last model that loaded.
 
-The child is started with multiprocessing's "spawn" method, so, as for every such use, the
-main script of the program must keep its top-level code under `if __name__ == "__main__":`.
+The child is started with multiprocessing's "spawn" method (no forked threads or Qt state),
+without re-running the caller's main script.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -121,6 +123,30 @@ def _serve(conn, cancel, log_level: int) -> None:  # pragma: no cover - runs in 
             return
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_script_hidden():
+    """Start a "spawn" child without it running the caller's main script again (which
+    multiprocessing does to find pickled functions defined there): the child needs only
+    `_serve`, and a script without an `if __name__ == "__main__":` guard would otherwise
+    start a second app in it."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    with _MAIN_LOCK:
+        saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+        main.__dict__.pop("__file__", None)
+        main.__spec__ = None
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 class ModelProcess:
     """The parent's handle on the model process (started on the first call)."""
 
@@ -205,7 +231,8 @@ class ModelProcess:
         proc = self._mp.Process(target=_serve, name="mrcnn-model", daemon=True,
                                 args=(child, self._cancel, logging.getLogger().level))
         try:
-            proc.start()
+            with _main_script_hidden():
+                proc.start()
         except OSError as exc:
             raise ModelProcessError(f"cannot start the model process ({exc})") from exc
         child.close()

@@ -93,10 +93,13 @@ def test_errors_come_back_typed_and_the_model_stays(proc, files, tmp_path):
     assert proc.predict_path(1, image).model_key == first.key
 
 
-def test_the_caller_never_imports_torch(files):
+def test_the_caller_never_imports_torch_nor_runs_twice(files, tmp_path):
+    """An unguarded script (no `if __name__ == "__main__":`) is not run again in the child."""
     ckpt, image = files
-    code = textwrap.dedent(f"""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(f"""
         import sys
+        print("script ran", flush=True)
         from mrcnn.model_process import ModelProcess
         from mrcnn.model_session import ModelRequest
         p = ModelProcess()
@@ -104,11 +107,13 @@ def test_the_caller_never_imports_torch(files):
         n = len(p.predict_path(1, {str(image)!r}).items)
         p.close()
         print(n, "torch" in sys.modules)
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=REPO, timeout=300)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         cwd=REPO, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert out.returncode == 0, out.stderr
-    n, imported = out.stdout.split()
+    lines = out.stdout.splitlines()
+    assert lines.count("script ran") == 1
+    n, imported = lines[-1].split()
     assert int(n) > 0 and imported == "False"
 
 
