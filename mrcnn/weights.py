@@ -428,6 +428,16 @@ def _coco_model(state: dict, preset: str, cats: list[str] | None, kwargs: dict, 
     return LoadedModel(model, preset, names, source, kind="coco", path=path)
 
 
+def _use_trained_size(model: nn.Module, metadata: dict, build_kwargs: dict) -> None:
+    """Run a model at the input size it was trained at (unless the caller chose one)."""
+    size, max_size = metadata.get("size"), metadata.get("max_size")
+    if "min_size" in build_kwargs or not isinstance(size, int) or size <= 0:
+        return
+    model.transform.min_size = (size,)
+    if isinstance(max_size, int) and max_size >= size:
+        model.transform.max_size = max_size
+
+
 def _check_categories(found: list[str], wanted: list[str], origin: str) -> None:
     missing = [c for c in wanted if c not in found]
     extra = [c for c in found if c not in wanted]
@@ -463,6 +473,7 @@ def _from_file(path: Path, *, preset: str | None, categories: list[str] | None,
         model = _instantiate(ck_preset, rows, ck["state_dict"], origin=origin,
                              build_kwargs=build_kwargs)
         metadata = ck.get("metadata") if isinstance(ck.get("metadata"), dict) else {}
+        _use_trained_size(model, metadata, build_kwargs)
         log.info("loaded %s (%s, %d categories)", source, ck_preset, len(names))
         return LoadedModel(model, ck_preset, names, source, version_id=version_id, kind=kind,
                            path=path, metadata=metadata)
