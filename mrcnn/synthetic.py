@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 #: The shape categories, in the order they are added to the project.
 SHAPES = ("disc", "square", "ring", "triangle")
 #: Shape radius range in pixels, for a 128-pixel image (scaled with the image size).
-RADIUS = (12.0, 24.0)
+RADIUS = (14.0, 28.0)
+#: Squares and triangles are rotated by at most this angle (radians) from upright.
+MAX_TILT = np.pi / 12
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,12 @@ def _shape_mask(rng: np.random.Generator, name: str, size: int, cy: float, cx: f
         if name == "ring":
             out &= d2 >= (r * rng.uniform(0.45, 0.6)) ** 2
         return out
+    tilt = rng.uniform(-MAX_TILT, MAX_TILT)
     if name == "square":
-        angles = rng.uniform(0, np.pi / 2) + np.arange(4) * np.pi / 2 + np.pi / 4
+        angles = tilt + np.arange(4) * np.pi / 2 + np.pi / 4
         rad = r * 1.05
-    else:  # triangle
-        angles = rng.uniform(0, 2 * np.pi) + np.arange(3) * 2 * np.pi / 3
+    else:  # triangle, pointing up
+        angles = tilt + np.arange(3) * 2 * np.pi / 3 - np.pi / 2
         rad = r * 1.2
     pts = np.stack([cx + rad * np.cos(angles), cy + rad * np.sin(angles)], axis=1)
     cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
