@@ -18,16 +18,20 @@ from pathlib import Path
 from mrcnn import schema
 from mrcnn.errors import ProjectError
 from mrcnn.lock import WriteLock
-from mrcnn.masks import Rle
 from mrcnn.records import (
     IMAGE_STATUSES,
-    SOURCES,
     SPLITS,
     STATES,
     Category,
     ImageRecord,
-    Instance,
     ModelVersion,
+)
+from mrcnn.store_instances import InstanceStore
+from mrcnn.store_rows import (
+    IMAGE_COLS,
+    VERSION_COLS,
+    check_value,
+    version_from_row,
 )
 
 DB_NAME = "project.db"
@@ -51,7 +55,7 @@ def is_project(folder: str | Path) -> bool:
     return (Path(folder) / DB_NAME).is_file()
 
 
-class Project:
+class Project(InstanceStore):
     """An open project. Use `Project.create` or `Project.open`; close it (or use `with`)."""
 
     def __init__(self, folder: Path, conn: sqlite3.Connection, lock: WriteLock | None):
@@ -236,7 +240,7 @@ class Project:
     def add_image(self, path: str | Path, width: int, height: int, sha256: str,
                   status: str = "new") -> ImageRecord:
         """Register an image file (already probed). Returns the existing record if present."""
-        _check(status, IMAGE_STATUSES, "image status")
+        check_value(status, IMAGE_STATUSES, "image status")
         key = self.image_key(path)
         with self.transaction():
             existing = self.image_by_key(key)
@@ -250,32 +254,32 @@ class Project:
             return self.image(cur.lastrowid)
 
     def image(self, image_id: int) -> ImageRecord:
-        row = self._q(f"SELECT {_IMAGE_COLS} FROM images WHERE id = ?", (image_id,)).fetchone()
+        row = self._q(f"SELECT {IMAGE_COLS} FROM images WHERE id = ?", (image_id,)).fetchone()
         if row is None:
             raise ProjectError(f"no image with id {image_id}")
         return ImageRecord(*row)
 
     def image_by_key(self, key: str) -> ImageRecord | None:
-        row = self._q(f"SELECT {_IMAGE_COLS} FROM images WHERE path = ?", (key,)).fetchone()
+        row = self._q(f"SELECT {IMAGE_COLS} FROM images WHERE path = ?", (key,)).fetchone()
         return ImageRecord(*row) if row else None
 
     def images(self, status: str | Iterable[str] | None = None) -> list[ImageRecord]:
         """Images in insertion order, optionally only those with the given status(es)."""
         if status is None:
-            rows = self._q(f"SELECT {_IMAGE_COLS} FROM images ORDER BY id")
+            rows = self._q(f"SELECT {IMAGE_COLS} FROM images ORDER BY id")
         else:
             statuses = [status] if isinstance(status, str) else list(status)
             for s in statuses:
-                _check(s, IMAGE_STATUSES, "image status")
+                check_value(s, IMAGE_STATUSES, "image status")
             marks = ",".join("?" * len(statuses))
             rows = self._q(
-                f"SELECT {_IMAGE_COLS} FROM images WHERE status IN ({marks}) ORDER BY id",
+                f"SELECT {IMAGE_COLS} FROM images WHERE status IN ({marks}) ORDER BY id",
                 statuses,
             )
         return [ImageRecord(*r) for r in rows]
 
     def set_image_status(self, image_id: int, status: str) -> None:
-        _check(status, IMAGE_STATUSES, "image status")
+        check_value(status, IMAGE_STATUSES, "image status")
         with self.transaction():
             cur = self._q("UPDATE images SET status = ? WHERE id = ?", (status, image_id))
             if cur.rowcount != 1:
@@ -283,7 +287,7 @@ class Project:
 
     def set_image_split(self, image_id: int, split: str) -> None:
         """Override an image's split ("train" / "val"), e.g. to fix a validation set."""
-        _check(split, SPLITS, "split")
+        check_value(split, SPLITS, "split")
         with self.transaction():
             cur = self._q("UPDATE images SET split = ? WHERE id = ?", (split, image_id))
             if cur.rowcount != 1:
@@ -363,177 +367,6 @@ class Project:
         if self._q("SELECT 1 FROM categories WHERE id = ?", (category_id,)).fetchone() is None:
             raise ProjectError(f"no category with id {category_id}")
 
-    # ---------------------------------------------------------------- instances
-    def add_instance(
-        self,
-        image_id: int,
-        category_id: int,
-        rle: Rle,
-        *,
-        source: str = "manual",
-        model_version_id: int | None = None,
-        score: float | None = None,
-        state: str = "accepted",
-    ) -> Instance:
-        """Store one instance; bbox and area are derived from its mask."""
-        _check(source, SOURCES, "instance source")
-        _check(state, STATES, "instance state")
-        area = rle.area
-        if area <= 0:
-            raise ProjectError("an instance mask must cover at least one pixel")
-        x, y, w, h = rle.bbox
-        with self.transaction():
-            img = self.image(image_id)
-            self._require_category(category_id)
-            if (rle.height, rle.width) != (img.height, img.width):
-                raise ProjectError(
-                    f"mask size {rle.height}x{rle.width} does not match image {img.path} "
-                    f"({img.height}x{img.width})"
-                )
-            cur = self._q(
-                "INSERT INTO instances(image_id, category_id, height, width, counts, "
-                "bbox_x, bbox_y, bbox_w, bbox_h, area, source, model_version_id, score, state, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (image_id, category_id, rle.height, rle.width, rle.counts, x, y, w, h, area,
-                 source, model_version_id, score, state, time.time()),
-            )
-        return Instance(cur.lastrowid, image_id, category_id, rle, (x, y, w, h), area,
-                        source, model_version_id, score, state)
-
-    def instances(self, image_id: int | None = None, state: str | None = None) -> list[Instance]:
-        where, args = [], []
-        if image_id is not None:
-            where.append("image_id = ?")
-            args.append(image_id)
-        if state is not None:
-            _check(state, STATES, "instance state")
-            where.append("state = ?")
-            args.append(state)
-        sql = f"SELECT {_INSTANCE_COLS} FROM instances"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [_instance(r) for r in self._q(sql + " ORDER BY id", args)]
-
-    def instance_rows(self, state: str = "accepted") -> Iterator[tuple]:
-        """Raw rows for bulk export, cheapest form: (id, image_id, category_id, height, width,
-        counts, bbox_x, bbox_y, bbox_w, bbox_h, area, source, model_version_id, score)."""
-        _check(state, STATES, "instance state")
-        return self._q(
-            "SELECT id, image_id, category_id, height, width, counts, bbox_x, bbox_y, bbox_w, "
-            "bbox_h, area, source, model_version_id, score FROM instances WHERE state = ? "
-            "ORDER BY id", (state,))
-
-    def instance(self, instance_id: int) -> Instance:
-        row = self._q(f"SELECT {_INSTANCE_COLS} FROM instances WHERE id = ?",
-                      (instance_id,)).fetchone()
-        if row is None:
-            raise ProjectError(f"no instance with id {instance_id}")
-        return _instance(row)
-
-    def set_instance_mask(self, instance_id: int, rle: Rle) -> None:
-        area = rle.area
-        if area <= 0:
-            raise ProjectError("an instance mask must cover at least one pixel")
-        x, y, w, h = rle.bbox
-        with self.transaction():
-            cur = self._q(
-                "UPDATE instances SET height = ?, width = ?, counts = ?, bbox_x = ?, bbox_y = ?, "
-                "bbox_w = ?, bbox_h = ?, area = ? WHERE id = ?",
-                (rle.height, rle.width, rle.counts, x, y, w, h, area, instance_id),
-            )
-            if cur.rowcount != 1:
-                raise ProjectError(f"no instance with id {instance_id}")
-
-    def set_instance_category(self, instance_id: int, category_id: int) -> None:
-        with self.transaction():
-            self._require_category(category_id)
-            cur = self._q("UPDATE instances SET category_id = ? WHERE id = ?",
-                          (category_id, instance_id))
-            if cur.rowcount != 1:
-                raise ProjectError(f"no instance with id {instance_id}")
-
-    def accept_instances(self, instance_ids: Iterable[int]) -> None:
-        with self.transaction():
-            self._conn.executemany(
-                "UPDATE instances SET state = 'accepted' WHERE id = ?",
-                [(i,) for i in instance_ids],
-            )
-
-    def delete_instances(self, instance_ids: Iterable[int]) -> None:
-        with self.transaction():
-            self._conn.executemany("DELETE FROM instances WHERE id = ?",
-                                   [(i,) for i in instance_ids])
-
-    def restore_instance(self, inst: Instance) -> int:
-        """Put back a removed instance (undo) with its image, category, mask, provenance and
-        state. It keeps its id unless another instance has taken it since; returns the id."""
-        _check(inst.source, SOURCES, "instance source")
-        _check(inst.state, STATES, "instance state")
-        rle = inst.rle
-        area = rle.area
-        if area <= 0:
-            raise ProjectError("an instance mask must cover at least one pixel")
-        x, y, w, h = rle.bbox
-        with self.transaction():
-            img = self.image(inst.image_id)
-            self._require_category(inst.category_id)
-            if (rle.height, rle.width) != (img.height, img.width):
-                raise ProjectError(f"mask size {rle.height}x{rle.width} does not match image "
-                                   f"{img.path} ({img.height}x{img.width})")
-            taken = self._q("SELECT 1 FROM instances WHERE id = ?", (inst.id,)).fetchone()
-            try:
-                cur = self._q(
-                    "INSERT INTO instances(id, image_id, category_id, height, width, counts, "
-                    "bbox_x, bbox_y, bbox_w, bbox_h, area, source, model_version_id, score, "
-                    "state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (None if taken else inst.id, inst.image_id, inst.category_id, rle.height,
-                     rle.width, rle.counts, x, y, w, h, area, inst.source,
-                     inst.model_version_id, inst.score, inst.state, time.time()),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise ProjectError(f"cannot restore instance {inst.id}: {exc}") from None
-        return int(cur.lastrowid)
-
-    def set_instances_state(self, instance_ids: Iterable[int], state: str) -> None:
-        """Set instances `accepted` or back to `pending`; unknown ids are a ProjectError."""
-        _check(state, STATES, "instance state")
-        with self.transaction():
-            for i in instance_ids:
-                cur = self._q("UPDATE instances SET state = ? WHERE id = ?", (state, i))
-                if cur.rowcount != 1:
-                    raise ProjectError(f"no instance with id {i}")
-
-    def set_instances_category(self, instance_ids: Iterable[int], category_id: int) -> None:
-        """Give several instances one category, in one transaction."""
-        with self.transaction():
-            for i in instance_ids:
-                self.set_instance_category(i, category_id)
-
-    def replace_predictions(self, image_id: int, model_key: str,
-                            items: Iterable[tuple[int, Rle, float]], *,
-                            model_version_id: int | None = None) -> list[Instance]:
-        """Store a model's predictions for an image as pending instances, replacing the
-        image's earlier pending predictions, in one transaction. Accepted (human) instances
-        are never touched. A `new` image becomes `predicted`."""
-        with self.transaction():
-            self._q("DELETE FROM instances WHERE image_id = ? AND state = 'pending'", (image_id,))
-            added = [
-                self.add_instance(image_id, category_id, rle, source="model",
-                                  model_version_id=model_version_id, score=float(score),
-                                  state="pending")
-                for category_id, rle, score in items
-            ]
-            self._q("INSERT OR REPLACE INTO predictions(image_id, model_key, created_at) "
-                    "VALUES (?, ?, ?)", (image_id, model_key, time.time()))
-            self._q("UPDATE images SET status = 'predicted' WHERE id = ? AND status = 'new'",
-                    (image_id,))
-        return added
-
-    def predicted_by(self, image_id: int, model_key: str) -> bool:
-        """True when this model's predictions for the image are already stored."""
-        return self._q("SELECT 1 FROM predictions WHERE image_id = ? AND model_key = ?",
-                       (image_id, model_key)).fetchone() is not None
-
     # ---------------------------------------------------------------- model versions
     def add_model_version(self, path: str, preset: str, *, parent_id: int | None = None,
                           metadata: dict | None = None, activate: bool = False) -> ModelVersion:
@@ -550,19 +383,19 @@ class Project:
             return self.model_version(cur.lastrowid)
 
     def model_versions(self) -> list[ModelVersion]:
-        return [_version(r) for r in self._q(f"SELECT {_VERSION_COLS} FROM model_versions "
+        return [version_from_row(r) for r in self._q(f"SELECT {VERSION_COLS} FROM model_versions "
                                              "ORDER BY id")]
 
     def model_version(self, version_id: int) -> ModelVersion:
-        row = self._q(f"SELECT {_VERSION_COLS} FROM model_versions WHERE id = ?",
+        row = self._q(f"SELECT {VERSION_COLS} FROM model_versions WHERE id = ?",
                       (version_id,)).fetchone()
         if row is None:
             raise ProjectError(f"no model version with id {version_id}")
-        return _version(row)
+        return version_from_row(row)
 
     def active_model_version(self) -> ModelVersion | None:
-        row = self._q(f"SELECT {_VERSION_COLS} FROM model_versions WHERE active = 1").fetchone()
-        return _version(row) if row else None
+        row = self._q(f"SELECT {VERSION_COLS} FROM model_versions WHERE active = 1").fetchone()
+        return version_from_row(row) if row else None
 
     def activate_model_version(self, version_id: int | None) -> None:
         with self.transaction():
@@ -604,26 +437,6 @@ class Project:
 
     def integrity_check(self) -> str:
         return self._q("PRAGMA integrity_check").fetchone()[0]
-
-
-_IMAGE_COLS = "id, path, width, height, sha256, status, split"
-_INSTANCE_COLS = ("id, image_id, category_id, height, width, counts, bbox_x, bbox_y, bbox_w, "
-                  "bbox_h, area, source, model_version_id, score, state")
-_VERSION_COLS = "id, name, path, preset, parent_id, created_at, active, metadata"
-
-
-def _instance(r: tuple) -> Instance:
-    return Instance(r[0], r[1], r[2], Rle(r[3], r[4], r[5]), (r[6], r[7], r[8], r[9]), r[10],
-                    r[11], r[12], r[13], r[14])
-
-
-def _version(r: tuple) -> ModelVersion:
-    return ModelVersion(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), json.loads(r[7]))
-
-
-def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
-    if value not in allowed:
-        raise ProjectError(f"invalid {what} {value!r}; expected one of {', '.join(allowed)}")
 
 
 def _relative_or_absolute(path: Path, base: Path, *, allow_up: bool = False) -> str:
