@@ -1,7 +1,7 @@
 """Annotation edits as undoable commands on one image, and the document that owns them.
 
 `ImageDocument(project, image_id)` is what a GUI (or a script) edits an image through. Every
-edit is a command (see `mrcnn.history`) pushed on the document's one undo stack; `do`, `undo`
+edit is a command (see `mrcnn.edit_steps`) pushed on the document's one undo stack; `do`, `undo`
 and `redo` each write through the `Project` in ONE transaction, committed before they return,
 so an acknowledged edit survives a crash. Steps keep only what changed (a mask edit keeps the
 bit-packed crop of the changed rectangle, before and after), and the history is bounded by
@@ -35,27 +35,29 @@ import cv2
 import numpy as np
 
 from mrcnn import mask_tools
-from mrcnn.errors import ProjectError
-from mrcnn.history import (
-    DEFAULT_BUDGET_BYTES,
+from mrcnn.edit_steps import (
     AddCategory,
     AddInstance,
     ChangeCategory,
     CompositeCommand,
     DeleteInstances,
     DocCommand,
-    EditError,
     Effect,
-    History,
-    HistoryError,
     InstanceRef,
     MaskEdit,
     MergeCategories,
     RenameCategory,
     SetState,
-    StaleEditError,
     decode,
     encode_transposed,
+)
+from mrcnn.errors import ProjectError
+from mrcnn.history import (
+    DEFAULT_BUDGET_BYTES,
+    EditError,
+    History,
+    HistoryError,
+    StaleEditError,
 )
 from mrcnn.mask_tools import Rect
 from mrcnn.masks import Rle

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrcnn import history
+from mrcnn import edit_steps
 from mrcnn import mask_tools as mt
 from mrcnn.edits import DocumentChange, EditError, HistoryError, ImageDocument, MaskEdit
 from mrcnn.errors import ProjectError
@@ -294,9 +294,9 @@ def test_the_documents_fast_rle_helpers_match_the_masks_module():
         for p in (0.0, 0.4, 1.0):
             m = rng.random(shape) < p
             rle = encode(m)
-            assert history.encode(m) == rle == history.encode(m.astype(np.uint8) * 7)
-            assert history.encode_transposed(np.ascontiguousarray(m.T).view(np.uint8)) == rle
-            back = history.decode(rle)
+            assert edit_steps.encode(m) == rle == edit_steps.encode(m.astype(np.uint8) * 7)
+            assert edit_steps.encode_transposed(np.ascontiguousarray(m.T).view(np.uint8)) == rle
+            back = edit_steps.decode(rle)
             assert back.flags.c_contiguous and back.dtype == bool
             assert np.array_equal(back, m)
 
