@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,15 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from mrcnn.masks import Rle
+from mrcnn.weight_files import (  # noqa: F401  (re-exported for the GUI side)
+    COCO_WEIGHT_FILES,
+    DEFAULT_COCO_PRESET,
+    cached_coco_weights,
+    no_weights_message,
+    torch_hub_dir,
+)
 
 log = logging.getLogger(__name__)
 
 #: Predictions are stored down to this score; a viewer hides those below its own threshold.
 STORED_SCORE_FLOOR = 0.05
-#: torchvision's COCO weight files by preset, as named in the torch cache (a test checks
-#: these against `mrcnn.weights.coco_cache_path`).
-COCO_WEIGHT_FILES = {"r50v2": "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
-                     "r50": "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"}
 
 
 class ModelCancelled(Exception):
@@ -111,38 +113,6 @@ def model_key(*, kind: str, preset: str, version_name: str | None = None,
     if path is not None:
         return file_key(path)
     return "scratch"
-
-
-#: The preset whose COCO weights are looked for (mrcnn.model.DEFAULT_PRESET; a test checks).
-DEFAULT_COCO_PRESET = "r50v2"
-
-
-def no_weights_message(reason: str, preset: str = DEFAULT_COCO_PRESET) -> str:
-    """What NoWeightsError says (mrcnn.weights), written without importing torch."""
-    lines = [f"No model weights: {reason}.", "What you can do:",
-             "  - pick a checkpoint file (.pt) of your own;"]
-    name = COCO_WEIGHT_FILES.get(preset)
-    if name:
-        path = torch_hub_dir() / "checkpoints" / name
-        lines += [f"  - copy torchvision's file {name} into {path.parent} (exact path: {path});",
-                  "  - connect this machine to the internet and ask for COCO weights again;"]
-    lines.append("  - label a few images by hand and train a model from scratch.")
-    return "\n".join(lines)
-
-
-def torch_hub_dir() -> Path:
-    """`torch.hub.get_dir()` without importing torch: $TORCH_HOME/hub, where TORCH_HOME
-    defaults to $XDG_CACHE_HOME/torch (~/.cache/torch)."""
-    home = os.getenv("TORCH_HOME",
-                     os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
-    return Path(os.path.expanduser(home)) / "hub"
-
-
-def cached_coco_weights(preset: str = DEFAULT_COCO_PRESET) -> Path | None:
-    """The preset's COCO weights file when it is in the torch cache (no torch import)."""
-    name = COCO_WEIGHT_FILES.get(preset)
-    path = torch_hub_dir() / "checkpoints" / name if name else None
-    return path if path is not None and path.is_file() else None
 
 
 class ModelSession:

@@ -33,6 +33,7 @@ from mrcnn.convert import LabelMap
 from mrcnn.download import DownloadError, Progress, download_file, hash_prefix, url_file_name
 from mrcnn.errors import NoWeightsError
 from mrcnn.model import DEFAULT_PRESET, PRESETS, build_model, get_preset
+from mrcnn.weight_files import no_weights_message
 
 if TYPE_CHECKING:
     from mrcnn.store import Project
@@ -93,20 +94,7 @@ def find_coco_weights(preset: str = DEFAULT_PRESET) -> Path | None:
 
 
 def _no_weights_message(preset: str, reason: str) -> str:
-    lines = [f"No model weights: {reason}.", "What you can do:",
-             "  - pick a checkpoint file (.pt) of your own;"]
-    if get_preset(preset).coco_weights is not None:
-        path = coco_cache_path(preset)
-        lines += [
-            f"  - copy torchvision's file {path.name} into {path.parent} "
-            f"(exact path: {path});",
-            "  - connect this machine to the internet and ask for COCO weights again;",
-        ]
-    else:
-        names = ", ".join(n for n, p in PRESETS.items() if p.coco_weights)
-        lines.append(f"  - choose a preset with COCO weights ({names});")
-    lines.append("  - label a few images by hand and train a model from scratch.")
-    return "\n".join(lines)
+    return no_weights_message(reason, preset)
 
 
 # ---------------------------------------------------------------- download
