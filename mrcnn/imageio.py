@@ -250,25 +250,32 @@ def read_image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageI
     return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), im.format)
 
 
-def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Load an image as it should be displayed: (H, W, 3) uint8 RGB, EXIF orientation applied.
-
-    Raises ImageReadError naming the file and the reason for anything unreadable.
-    """
-    p = Path(path)
-    data = _read_bytes(p)
-    im = _open(p, data, max_pixels)
+def _decode(path: Path, *, max_pixels: int, draft_side: int | None = None) -> np.ndarray:
+    """Open and decode to RGB uint8 (EXIF applied); JPEGs at reduced scale when `draft_side`
+    still covers it. Every failure becomes an ImageReadError naming the file."""
+    data = _read_bytes(path)
+    im = _open(path, data, max_pixels)
     orientation = _orientation(im, data)
     try:
+        if draft_side is not None and im.format in ("JPEG", "MPO"):
+            im.draft(im.mode, (draft_side, draft_side))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return _to_rgb(im, data, orientation)
     except ImageReadError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
+        raise ImageReadError(path, f"corrupt or truncated image data ({exc})") from None
     except MemoryError:
-        raise ImageReadError(p, "not enough memory to decode the image") from None
+        raise ImageReadError(path, "not enough memory to decode the image") from None
+
+
+def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Load an image as it should be displayed: (H, W, 3) uint8 RGB, EXIF orientation applied.
+
+    Raises ImageReadError naming the file and the reason for anything unreadable.
+    """
+    return _decode(Path(path), max_pixels=max_pixels)
 
 
 def load_thumbnail(path: str | Path, max_side: int, *,
@@ -282,22 +289,7 @@ def load_thumbnail(path: str | Path, max_side: int, *,
     """
     if max_side < 1:
         raise ValueError(f"max_side must be at least 1, got {max_side}")
-    p = Path(path)
-    data = _read_bytes(p)
-    im = _open(p, data, max_pixels)
-    orientation = _orientation(im, data)
-    try:
-        if im.format in ("JPEG", "MPO"):
-            im.draft(im.mode, (max_side, max_side))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            rgb = _to_rgb(im, data, orientation)
-    except ImageReadError:
-        raise
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
-    except MemoryError:
-        raise ImageReadError(p, "not enough memory to decode the image") from None
+    rgb = _decode(Path(path), max_pixels=max_pixels, draft_side=max_side)
     h, w = rgb.shape[:2]
     scale = max_side / max(h, w)
     if scale < 1:
