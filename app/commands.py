@@ -120,16 +120,9 @@ class ReviewCommands:
         ids = self._canvas.selected_ids()
         if image_id is None or not ids:
             return
-        items = self._canvas.instance_items()
-        accepted = sum(1 for i in ids if i in items and not items[i].row.pending)
-        if accepted and not dialogs.confirm(
-                self._window, "Delete instances",
-                f"Delete {len(ids)} selected instances, {accepted} of them accepted? "
-                "This cannot be undone yet."):
-            return
         with self._fb.guard("Cannot delete"):
             n = self._c.delete(image_id, ids)
-            self._fb.say(f"Deleted {n} instances")
+            self._fb.say(f"Deleted {n} instances (Edit ▸ Undo brings them back)")
 
     def mark_reviewed_and_next(self) -> None:
         image_id = self._images.current_id

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from app.documents import DocumentSet
 from mrcnn.coco_io import ExportReport, ImportReport, export_coco, import_coco
+from mrcnn.edits import DocumentChange, ImageDocument
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.imageio import ImageInfo, verify_image
 from mrcnn.masks import Rle
@@ -99,10 +101,12 @@ class DocumentController(QObject):
     image_status_changed = Signal(int, str)  # image id, new status
     instances_changed = Signal(int)  # image id
     categories_changed = Signal()
+    document_changed = Signal(int, object)  # image id, mrcnn.edits.DocumentChange
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.project: Project | None = None
+        self.documents = DocumentSet(self._on_document_changed)
         self._categories: dict[int, Category] = {}
         self._versions: dict[int, str] = {}
 
@@ -135,6 +139,7 @@ class DocumentController(QObject):
             project = Project.open(folder, read_only=read_only)
         self.close()
         self.project = project
+        self.documents.reset(project)
         self._reload_metadata()
         log.info("opened project %s (read-only: %s)", folder, project.read_only)
         self.project_opened.emit()
@@ -143,6 +148,7 @@ class DocumentController(QObject):
     def close(self) -> None:
         if self.project is None:
             return
+        self.documents.reset(None)
         self.project.close()
         self.project = None
         self._categories = {}
@@ -223,17 +229,30 @@ class DocumentController(QObject):
         return rows
 
     # ------------------------------------------------------------- changing
+    def document(self, image_id: int) -> ImageDocument:
+        """The image's editable document: every annotation edit goes through it (one undo
+        stack per image, each step durable when it returns)."""
+        self._need_writable()
+        return self.documents.get(image_id)
+
+    def _on_document_changed(self, image_id: int, change: DocumentChange) -> None:
+        if change.categories_changed:
+            self._reload_metadata()
+            self.categories_changed.emit()
+        if change.action == "do" and (change.added or change.removed or change.changed):
+            self._touch(image_id)
+        self.instances_changed.emit(image_id)
+        self.document_changed.emit(image_id, change)
+
     def accept(self, image_id: int, instance_ids: list[int]) -> int:
-        """Accept pending predictions (provenance kept). Returns how many were accepted."""
+        """Accept pending predictions (provenance kept; undoable). Returns how many were
+        accepted."""
         p = self._need_writable()
         pending = {i.id for i in p.instances(image_id, state="pending")}
         ids = [i for i in instance_ids if i in pending]
         if not ids:
             return 0
-        with p.transaction():
-            p.accept_instances(ids)
-            self._touch(image_id)
-        self.instances_changed.emit(image_id)
+        self.document(image_id).accept_instances(ids)
         return len(ids)
 
     def accept_all(self, image_id: int) -> int:
@@ -242,16 +261,15 @@ class DocumentController(QObject):
         return self.accept(image_id, pending)
 
     def delete(self, image_id: int, instance_ids: list[int]) -> int:
-        """Delete instances of an image. Returns how many were deleted."""
+        """Delete instances of an image (undoable; pending ones alone are a "reject").
+        Returns how many were deleted."""
         p = self._need_writable()
-        own = {i.id for i in p.instances(image_id)}
+        own = {i.id: i for i in p.instances(image_id)}
         ids = [i for i in instance_ids if i in own]
         if not ids:
             return 0
-        with p.transaction():
-            p.delete_instances(ids)
-            self._touch(image_id)
-        self.instances_changed.emit(image_id)
+        label = "reject" if all(own[i].state == "pending" for i in ids) else "delete"
+        self.document(image_id).delete_instances(ids, label=label)
         return len(ids)
 
     def _touch(self, image_id: int) -> None:

@@ -135,6 +135,16 @@ class ImageDocument:
         paint on)."""
         return self._mask_of(self._ref(instance_id))
 
+    def cached_mask(self, instance_id: int, rle: Rle) -> np.ndarray | None:
+        """The instance's mask if the document holds it decoded for exactly `rle` (no store
+        read, no decoding), else None: to show a just-edited mask at once. Read-only."""
+        hit = self._cache.get(instance_id)
+        return hit[1] if hit is not None and hit[0] == rle.counts else None
+
+    def drop_cache(self) -> None:
+        """Forget the decoded masks (the history stays), e.g. when another image is shown."""
+        self._cache.clear()
+
     # ---------------------------------------------------------------- observers
     def subscribe(self, callback: Callable[[DocumentChange], None]) -> Callable[[], None]:
         """Call `callback(change)` after every change; returns a function that unsubscribes."""
