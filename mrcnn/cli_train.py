@@ -69,36 +69,95 @@ def _start_model(project: Project, args: argparse.Namespace):
     return loaded.model, loaded.preset, parent
 
 
+def _evaluate_baseline(project: Project, args: argparse.Namespace, parent: int | None,
+                       emit) -> None:
+    """--baseline VERSION: score the version that was active before this run on the val
+    split first (unless it is the starting model, which training scores anyway)."""
+    from mrcnn.dataset import reviewed_image_ids
+    from mrcnn.device import choose_device
+    from mrcnn.errors import MrcnnError
+    from mrcnn.evaluate import evaluate_model
+    from mrcnn.weights import load_model
+
+    version = next((v for v in project.model_versions() if v.name == args.baseline), None)
+    if version is None or version.id == parent:
+        return
+    val_ids = reviewed_image_ids(project, "val")
+    if not val_ids:
+        return
+    try:
+        loaded = load_model(project=project, source=project.folder / version.path,
+                            categories=[c.name for c in project.categories()])
+        metrics = evaluate_model(loaded.model, project, labels=loaded.label_map(),
+                                 image_ids=val_ids, device=choose_device(args.device,
+                                                                         amp=not args.no_amp))
+    except MrcnnError as exc:  # e.g. it knows other categories: no comparison, still train
+        emit({"event": "eval", "stage": "baseline", "version": version.name, "metrics": None,
+              "error": str(exc)})
+        return
+    emit({"event": "eval", "stage": "baseline", "version": version.name, "iteration": 0,
+          "metrics": metrics})
+
+
+def _cancel_on_sigterm() -> None:
+    """SIGTERM (how the app's Cancel stops training) raises TrainingCancelled in the main
+    thread, so the cleanup paths run: no partial checkpoint and no version remain."""
+    import signal
+    import threading
+
+    from mrcnn.train import TrainingCancelled
+
+    def handler(_signum, _frame):
+        raise TrainingCancelled("training cancelled (terminated)")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from mrcnn import distributed
     from mrcnn.train import TrainConfig, train_project
 
     info = distributed.from_env()
     emit = _printer(args, info.is_main)
-    with Project.open(args.project, read_only=not info.is_main) as project:
+    _cancel_on_sigterm()
+    staged = args.stage is not None
+    with Project.open(args.project, read_only=staged or not info.is_main) as project:
         model, preset, parent = _start_model(project, args)
         config = TrainConfig(preset=preset, max_iters=args.max_iters, epochs=args.epochs,
                              size=args.size, batch_size=args.batch_size, lr=args.lr,
                              seed=args.seed, device=args.device, amp=not args.no_amp,
                              eval_period=args.eval_period,
                              checkpoint_period=args.checkpoint_period)
+        if args.warmup_iters is not None:
+            config.warmup_iters = args.warmup_iters
         try:
             config.validate()
         except ValueError as exc:
             from mrcnn.errors import TrainingError
 
             raise TrainingError(str(exc)) from None
+        if args.baseline and info.is_main:
+            _evaluate_baseline(project, args, parent, emit)
         version = train_project(project, config, model=model, parent_id=parent,
-                                progress=emit, resume_from=args.resume, dist=info)
-    if info.is_main:
-        after = (version.metadata.get("metrics") or {}).get("after") or {}
-        segm = (after.get("segm") or {}).get("AP")
+                                progress=emit, resume_from=args.resume, dist=info,
+                                stage_to=args.stage)
+    if not info.is_main:
+        return 0
+    if staged:
         if args.json:
-            emit({"event": "done", "version": version.name, "path": version.path,
-                  "metrics": version.metadata.get("metrics")})
+            emit({"event": "done", "staged": str(args.stage)})
         else:
-            print(f"saved model version {version.name} ({version.path}), now active"
-                  + (f"; val segm AP {segm:.3f}" if segm is not None else ""))
+            print(f"trained model written to {args.stage} (not registered)")
+        return 0
+    after = (version.metadata.get("metrics") or {}).get("after") or {}
+    segm = (after.get("segm") or {}).get("AP")
+    if args.json:
+        emit({"event": "done", "version": version.name, "path": version.path,
+              "metrics": version.metadata.get("metrics")})
+    else:
+        print(f"saved model version {version.name} ({version.path}), now active"
+              + (f"; val segm AP {segm:.3f}" if segm is not None else ""))
     return 0
 
 
@@ -124,5 +183,12 @@ def register(sub, add) -> None:
     p.add_argument("--checkpoint-period", type=int, default=0,
                    help="save resumable state every N iterations")
     p.add_argument("--resume", type=Path, default=None, help="resume from a saved state")
+    p.add_argument("--warmup-iters", type=int, default=None,
+                   help="iterations of linear learning-rate warmup (default 100)")
+    p.add_argument("--stage", type=Path, default=None,
+                   help="write the trained checkpoint to this file and register nothing "
+                        "(the project is only read: another program may hold it open)")
+    p.add_argument("--baseline", default=None, metavar="VERSION",
+                   help="also score this version on val before training, for comparison")
     p.add_argument("--download", action="store_true",
                    help="allow downloading torchvision's COCO weights for --from coco")

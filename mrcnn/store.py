@@ -403,6 +403,25 @@ class Project(InstanceStore):
                 self.model_version(version_id)
             self._q("UPDATE model_versions SET active = (id IS ?)", (version_id,))
 
+    def delete_model_version(self, version_id: int) -> ModelVersion:
+        """Forget a model version that is not active, in one transaction: its row, its
+        pending predictions and the record of which images it predicted. Accepted instances
+        it once proposed stay (they are human work) and only lose the link. Versions trained
+        from it lose their parent. The checkpoint file is the caller's to remove (see
+        `mrcnn.versions.delete_version`). Returns the deleted record."""
+        with self.transaction():
+            version = self.model_version(version_id)
+            if version.active:
+                raise ProjectError(f"{version.name} is the active model version: activate "
+                                   "another one before deleting it")
+            self._q("UPDATE instances SET model_version_id = NULL "
+                    "WHERE model_version_id = ? AND state = 'accepted'", (version_id,))
+            self._q("DELETE FROM instances WHERE model_version_id = ? AND state = 'pending'",
+                    (version_id,))
+            self._q("DELETE FROM predictions WHERE model_key = ?", (version.name,))
+            self._q("DELETE FROM model_versions WHERE id = ?", (version_id,))
+        return version
+
     # ---------------------------------------------------------------- summary
     def summary(self) -> dict:
         """Counts for `info`: images per status, instances, categories, model versions."""

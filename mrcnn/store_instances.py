@@ -187,3 +187,16 @@ class InstanceStore:
         """True when this model's predictions for the image are already stored."""
         return self._q("SELECT 1 FROM predictions WHERE image_id = ? AND model_key = ?",
                        (image_id, model_key)).fetchone() is not None
+
+    def pending_scores(self) -> dict[int, list[float]]:
+        """Scores of the pending (model) instances, per image id; images the model predicted
+        nothing for are absent (see `predicted_image_ids`)."""
+        out: dict[int, list[float]] = {}
+        for image_id, score in self._q("SELECT image_id, score FROM instances "
+                                       "WHERE state = 'pending' AND score IS NOT NULL"):
+            out.setdefault(image_id, []).append(float(score))
+        return out
+
+    def predicted_image_ids(self) -> set[int]:
+        """Images some model's predictions are stored for."""
+        return {r[0] for r in self._q("SELECT DISTINCT image_id FROM predictions")}

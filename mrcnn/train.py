@@ -233,7 +233,8 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
                   should_cancel: Callable[[], bool] | None = None,
                   evaluate_before: bool | None = None,
                   resume_from: str | Path | None = None,
-                  dist: DistInfo | None = None) -> ModelVersion | None:
+                  dist: DistInfo | None = None,
+                  stage_to: str | Path | None = None) -> ModelVersion | None:
     """Train on the project's reviewed train-split images; save, register and activate the
     result as a new model version.
 
@@ -249,6 +250,10 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     dist: the process's place in a torchrun job (see mrcnn.distributed): every process
         trains on its shard with DistributedDataParallel; only rank 0 evaluates, reports,
         and writes the checkpoint and the store (the others return None).
+    stage_to: write the checkpoint (atomically) to this file instead, register nothing and
+        return None; the "saved" event then carries {"staged": path, "preset", "parent_id",
+        "metadata"} for the caller to register (`mrcnn.versions.register_staged`). This lets
+        a process that holds the project open read-only train for the one that writes it.
 
     Cancelled or failed runs register nothing and leave no file behind. Returns the new
     ModelVersion (the checkpoint is `project.folder / version.path`).
@@ -381,7 +386,12 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
             "final_losses": trainer.losses, "device": device.describe(),
             "config": config.to_dict(), "world_size": dist.world_size,
         }
-        version = _save_version(project, model, config.preset, labels, parent_id, metadata)
+        if stage_to is not None:
+            _stage_version(Path(stage_to), model, config.preset, labels, metadata)
+            version = None
+        else:
+            version = _save_version(project, model, config.preset, labels, parent_id,
+                                    metadata)
     except BaseException:
         if dist.is_main:
             resume_path.unlink(missing_ok=True)
@@ -389,8 +399,26 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     finally:
         distributed.shutdown(dist)
     resume_path.unlink(missing_ok=True)
+    if version is None:
+        emit({"event": "saved", "staged": str(stage_to), "preset": config.preset,
+              "parent_id": parent_id, "metadata": metadata})
+        return None
     emit({"event": "saved", "version": version.name, "path": version.path})
     return version
+
+
+def _stage_version(path: Path, model: nn.Module, preset: str, labels: LabelMap,
+                   metadata: dict) -> None:
+    """Write the checkpoint to `path` (atomically; removed again on any failure)."""
+    model = getattr(model, "module", model)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(path, state_dict=model.state_dict(), preset=preset,
+                        categories=labels.names, metadata=metadata)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    log.info("staged the trained model at %s", path)
 
 
 def _save_version(project: Project, model: nn.Module, preset: str, labels: LabelMap,
