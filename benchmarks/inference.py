@@ -2,7 +2,8 @@
 
 Baseline: `model.eval(); model([image])` under torch.inference_mode, fp32, in this process.
 Prints (1) speed, median of several runs over real photos, as a ratio to the baseline, and
-(2) agreement on the synthetic validation set with a model trained here from scratch: mean
+(2) agreement on the synthetic validation set with a model trained here from scratch with the
+learning test's recipe (r18, 128 px, batch 4, lr 0.04, 300 iterations): mean
 mask IoU of matched detections and segm/bbox AP of both (difference in AP points).
 Targets on this CPU: >= 2x faster, mask IoU >= 0.98, AP within 0.5 points.
 
@@ -105,11 +106,14 @@ def main() -> None:
 
     # 2. agreement on the synthetic val set, with a model trained here from scratch
     with tempfile.TemporaryDirectory() as tmp:
-        folder = make_synthetic_project(Path(tmp) / "synthetic")
+        folder = make_synthetic_project(Path(tmp) / "synthetic", n_train=40, n_val=10,
+                                            size=128, seed=0)
         with Project.open(folder) as project:
             t = time.perf_counter()
-            train_project(project, TrainConfig(preset="r18", max_iters=args.train_iters,
-                                               size=128, seed=0), evaluate_before=False)
+            recipe = TrainConfig(preset="r18", max_iters=args.train_iters, size=128,
+                                 batch_size=4, lr=0.04, warmup_iters=50, schedule="cosine",
+                                 scale_jitter=(1.0, 1.0), seed=0)
+            train_project(project, recipe, evaluate_before=False)
             t_train = time.perf_counter() - t
             loaded = load_model(project=project, source="active")
             labels = project_labels(project)

@@ -17,9 +17,11 @@ from torchvision.models.detection import (
     maskrcnn_resnet50_fpn,
     maskrcnn_resnet50_fpn_v2,
 )
+from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 
@@ -97,7 +99,13 @@ R18_WIDTH = 128
 
 def _build_r18(num_classes: int, size: dict, kwargs: dict) -> MaskRCNN:
     """ResNet-18 + FPN, GroupNorm everywhere (trainable from scratch), slim heads and
-    fewer proposals, so that it trains at a useful speed on a CPU."""
+    fewer proposals, so that it trains at a useful speed on a CPU.
+
+    Anchors start at 16 px (small inputs hold small objects); proposals, sampled RoIs and
+    RoIAlign samples are cut (about 1.7x faster per iteration than torchvision's defaults);
+    the box head is a GroupNorm conv head (as in r50v2), which learns to tell categories
+    apart from scratch far sooner than the two-layer MLP head (synthetic shapes, 300
+    iterations: val segm AP ~0.35 with the MLP head, ~0.6 with this one)."""
     w = R18_WIDTH
     trunk = resnet18(weights=None, norm_layer=_group_norm)
     backbone = BackboneWithFPN(
@@ -108,16 +116,21 @@ def _build_r18(num_classes: int, size: dict, kwargs: dict) -> MaskRCNN:
         extra_blocks=LastLevelMaxPool(),
         norm_layer=_group_norm,
     )
+    sizes = ((16,), (32,), (64,), (128,), (256,))
+    levels = ["0", "1", "2", "3"]
     defaults = {
-        "rpn_pre_nms_top_n_train": 1000, "rpn_post_nms_top_n_train": 500,
+        "rpn_anchor_generator": AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes)),
+        "rpn_pre_nms_top_n_train": 500, "rpn_post_nms_top_n_train": 200,
         "rpn_pre_nms_top_n_test": 500, "rpn_post_nms_top_n_test": 300,
-        "box_batch_size_per_image": 128,
+        "box_batch_size_per_image": 64,
+        "box_roi_pool": MultiScaleRoIAlign(levels, 7, sampling_ratio=1),
+        "mask_roi_pool": MultiScaleRoIAlign(levels, 14, sampling_ratio=1),
     }
     defaults.update(kwargs)
     return MaskRCNN(
         backbone,
         num_classes=None,
-        box_head=TwoMLPHead(w * 7 * 7, 512),
+        box_head=FastRCNNConvFCHead((w, 7, 7), [w, w], [512], norm_layer=_group_norm),
         box_predictor=FastRCNNPredictor(512, num_classes),
         mask_head=MaskRCNNHeads(w, [w] * 4, 1, norm_layer=_group_norm),
         mask_predictor=MaskRCNNPredictor(w, w, num_classes),

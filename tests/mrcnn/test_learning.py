@@ -10,15 +10,12 @@ import time
 
 import pytest
 from torch import nn
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead
-from torchvision.ops import MultiScaleRoIAlign
 
 from mrcnn.checkpoint import load_checkpoint
 from mrcnn.dataset import project_labels, reviewed_image_ids
 from mrcnn.device import choose_device
 from mrcnn.evaluate import evaluate_model
-from mrcnn.model import R18_WIDTH, build_model
+from mrcnn.model import build_model
 from mrcnn.store import Project
 from mrcnn.synthetic import make_synthetic_project
 from mrcnn.train import TrainConfig, train_project
@@ -29,23 +26,8 @@ SIZE = 128
 
 
 def small_image_r18(num_classes: int) -> nn.Module:
-    """The r18 preset set up for 128-px images and a CPU: anchors from 16 px; fewer
-    proposals, sampled RoIs and RoIAlign samples (about 1.7x faster per iteration); and a
-    GroupNorm conv box head (as r50v2 has), which learns to tell the shapes apart from
-    scratch far sooner than the two-layer MLP head (val segm AP ~0.35 -> ~0.6 here)."""
-    sizes = ((16,), (32,), (64,), (128,), (256,))
-    levels = ["0", "1", "2", "3"]
-    model = build_model(
-        preset="r18", num_classes=num_classes, min_size=SIZE,
-        rpn_anchor_generator=AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes)),
-        rpn_pre_nms_top_n_train=500, rpn_post_nms_top_n_train=200,
-        box_batch_size_per_image=64,
-        box_roi_pool=MultiScaleRoIAlign(levels, 7, sampling_ratio=1),
-        mask_roi_pool=MultiScaleRoIAlign(levels, 14, sampling_ratio=1))
-    model.roi_heads.box_head = FastRCNNConvFCHead(
-        (R18_WIDTH, 7, 7), [R18_WIDTH, R18_WIDTH], [512],
-        norm_layer=lambda c: nn.GroupNorm(32, c))
-    return model
+    """The r18 preset at the test's image size: exactly what `train_project` builds."""
+    return build_model(preset="r18", num_classes=num_classes, min_size=SIZE)
 
 
 CONFIG = TrainConfig(preset="r18", max_iters=300, size=SIZE, batch_size=4, lr=0.04,
@@ -61,8 +43,7 @@ def test_r18_learns_the_synthetic_shapes_from_scratch(tmp_path):
         labels = project_labels(project)
         val = reviewed_image_ids(project, "val")
         assert len(val) == 10 and len(reviewed_image_ids(project, "train")) == 40
-        version = train_project(project, CONFIG, model=small_image_r18(labels.num_classes),
-                                evaluate_before=True)
+        version = train_project(project, CONFIG, evaluate_before=True)
         trained = time.perf_counter()
 
         metrics = version.metadata["metrics"]
