@@ -70,6 +70,44 @@ ACTIONS: tuple[ActionSpec, ...] = (
                needs="image"),
     ActionSpec("focus_search", "&Search Images", "Search images by file name", needs="project"),
     ActionSpec("show_shortcuts", "&Keyboard Shortcuts", "List every keyboard shortcut"),
+    *(  # mask correction (app/edit_wiring.py)
+        ActionSpec("tool_select", "&Select Tool", "Click or drag to select instances",
+                   checkable=True),
+        ActionSpec("tool_brush", "&Brush", "Paint onto the selected instance (nothing selected: "
+                   "a new instance); size with [ and ] or Ctrl+wheel", needs="writable",
+                   checkable=True),
+        ActionSpec("tool_eraser", "&Eraser", "Erase from the selected instance",
+                   needs="writable", checkable=True),
+        ActionSpec("tool_polygon", "&Polygon", "Click points, close (first point, double-click "
+                   "or Enter) for a new instance; hold Shift to add to the selected one, Alt "
+                   "to cut from it", needs="writable", checkable=True),
+        ActionSpec("tool_grabcut", "Box → &GrabCut", "Drag a box around an object: GrabCut "
+                   "makes it a new instance", needs="writable", checkable=True),
+        ActionSpec("tool_wand", "Magic &Wand", "Click a region of one colour: a new instance; "
+                   "Shift adds it to the selected one, Alt subtracts it", needs="writable",
+                   checkable=True),
+        ActionSpec("brush_smaller", "Smaller Brush", "Make the brush smaller", needs="image"),
+        ActionSpec("brush_larger", "Larger Brush", "Make the brush larger", needs="image"),
+        ActionSpec("fill_holes", "Fill &Holes", "Fill the holes of the selected instances",
+                   needs="writable"),
+        ActionSpec("remove_specks", "Remove Spec&ks", "Drop the parts of the selected "
+                   "instances smaller than the speck area", needs="writable"),
+        ActionSpec("split_instance", "Spli&t into Instances", "Make each disconnected part of "
+                   "the selected instance an instance of its own", needs="writable"),
+        ActionSpec("merge_instances", "&Merge Selected", "Merge the selected instances into "
+                   "one", needs="writable"),
+        ActionSpec("undo", "&Undo", "Undo the last change to this image", needs="writable"),
+        ActionSpec("redo", "&Redo", "Redo the last undone change to this image",
+                   needs="writable"),
+        ActionSpec("new_category", "&New Category…", "Add a category (and give it to the "
+                   "selected instances)", needs="writable"),
+        ActionSpec("rename_category", "Re&name Category…", "Rename a category in the whole "
+                   "project (undoable)", needs="writable"),
+        ActionSpec("merge_categories", "Merge &Categories…", "Merge one category into another "
+                   "in the whole project (undoable)", needs="writable"),
+        *(ActionSpec(f"category_{k}", f"Category {k}", f"Give the selected instances the "
+                     f"{k}th category of the list", needs="writable") for k in range(1, 10)),
+    ),
 )
 
 SPECS = {spec.name: spec for spec in ACTIONS}

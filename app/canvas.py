@@ -1,5 +1,9 @@
 """The canvas: one image with its instances; zoom, pan, hover, click to select.
 
+Editing tools plug in through `set_tool` (see `app/tools/`): while one is set, left-button
+mouse gestures, the wheel and keys go to it first. `shape_provider` may hand over an
+instance's shape at once (a just-edited mask) instead of a background job making it.
+
 Pixels are loaded and masks prepared in background jobs (`app/render.py` through
 `app/worker.py`); the GUI thread only wraps the finished arrays and places items. Results
 that arrive for an image no longer shown go to the cache (prefetch) and nowhere else.
@@ -7,6 +11,7 @@ that arrive for an image no longer shown go to the cache (prefetch) and nowhere 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QRectF, Qt, Signal
@@ -14,6 +19,7 @@ from PySide6.QtGui import QColor, QPainter, QTransform
 from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsView, QLineEdit
 
 from app.canvas_items import CanvasStyle, ImageItem, InstanceItem
+from app.canvas_tools import ToolHostMixin
 from app.controller import InstanceRow
 from app.render import ImageView, InstanceShape, instance_shapes, load_view
 from app.view_cache import CachedImage, ViewCache
@@ -24,7 +30,7 @@ KEY_ZOOM = 1.25
 BACKGROUND = QColor(38, 40, 44)
 
 
-class CanvasView(QGraphicsView):
+class CanvasView(ToolHostMixin, QGraphicsView):
     """Shows the current image; widgets talk to it with image ids and instance ids."""
 
     selection_changed = Signal(list)  # ids of the selected instances
@@ -54,6 +60,10 @@ class CanvasView(QGraphicsView):
         self._quiet = False
         self._space = False
         self._middle_pos = None
+        self._tool = None  # an app.tools.CanvasTool, or None for plain selection
+        #: (image id, row) → the instance's shape now, or None (then a job makes it)
+        self.shape_provider: Callable[[int, InstanceRow], InstanceShape | None] | None = None
+        self._reselect: set[int] = set()  # selected ids whose item is being remade
         self._scene.selectionChanged.connect(self._on_scene_selection_changed)
         self.setBackgroundBrush(BACKGROUND)
         self.setRenderHints(QPainter.RenderHint.Antialiasing)
@@ -163,8 +173,11 @@ class CanvasView(QGraphicsView):
             for iid, item in list(self._items.items()):
                 row = wanted.get(iid)
                 if row is None or row.instance.rle != entry.masks.get(iid):
+                    if row is not None and item.isSelected():
+                        self._reselect.add(iid)  # same instance, new mask: stays selected
                     self._scene.removeItem(item)
                     del self._items[iid]
+            self._reselect &= wanted.keys()
             missing = []
             for row in self._rows:
                 item = self._items.get(row.id)
@@ -172,10 +185,17 @@ class CanvasView(QGraphicsView):
                     item.set_row(row)
                     continue
                 shape = entry.shape_for(row.id, row.instance.rle)
+                if shape is None and self.shape_provider is not None:
+                    shape = self.shape_provider(self._image_id, row)
+                    if shape is not None:
+                        entry.add_shapes([shape], {row.id: row.instance.rle})
                 if shape is None:
                     missing.append(row)
                 else:
                     self._add_item(row, shape)
+                    if row.id in self._reselect:
+                        self._reselect.discard(row.id)
+                        self._items[row.id].setSelected(True)
         finally:
             self._quiet = False
         self._apply_visibility()
@@ -213,6 +233,9 @@ class CanvasView(QGraphicsView):
             self._shape_job = None
 
     def _clear_scene(self) -> None:
+        if self._tool is not None:
+            self._tool.cancel()  # its overlay items go before the scene is cleared
+        self._reselect.clear()
         self._quiet = True
         had_selection = bool(self._scene.selectedItems())
         self._scene.clear()
@@ -334,6 +357,9 @@ class CanvasView(QGraphicsView):
             self.fit()
 
     def wheelEvent(self, event) -> None:
+        if self._tool_takes() and self._tool.wheel(event):
+            event.accept()
+            return
         delta = event.angleDelta().y()
         if delta and self._image_item is not None:
             self.set_scale(self.scale_factor * (1.0015 ** delta),
@@ -349,13 +375,16 @@ class CanvasView(QGraphicsView):
             self.setInteractive(False)
             event.accept()
             return
+        if self._tool_takes() and self._tool.key_press(event):
+            event.accept()
+            return
         super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = False
             self.setInteractive(True)
-            self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
+            self._reset_pointer()
             event.accept()
             return
         super().keyReleaseEvent(event)
@@ -364,6 +393,9 @@ class CanvasView(QGraphicsView):
         if event.button() == Qt.MouseButton.MiddleButton:
             self._middle_pos = event.position()
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        if self._tool_takes() and self._tool.mouse_press(event):
             event.accept()
             return
         super().mousePressEvent(event)
@@ -377,15 +409,22 @@ class CanvasView(QGraphicsView):
             v.setValue(v.value() - round(delta.y()))
             event.accept()
             return
+        if self._tool_takes() and self._tool.mouse_move(event):
+            event.accept()
+            return
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.MiddleButton and self._middle_pos is not None:
             self._middle_pos = None
-            self.viewport().unsetCursor()
+            self._reset_pointer()
+            event.accept()
+            return
+        if self._tool_takes() and self._tool.mouse_release(event):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+
 
     def enterEvent(self, event) -> None:
         """Take the keyboard when the pointer comes over the canvas (Space-drag to pan),

@@ -36,10 +36,17 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
     file.addAction(a["quit"])
 
     edit = bar.addMenu("&Edit")
-    for name in ("accept_selected", "accept_all", "accept_above_threshold", "delete_selected",
-                 None,
+    for name in ("undo", "redo", None,
+                 "accept_selected", "accept_all", "accept_above_threshold", "delete_selected",
+                 None, "fill_holes", "remove_specks", "split_instance", "merge_instances",
+                 None, "new_category", "rename_category", "merge_categories", None,
                  "select_all_instances", "clear_selection"):
         edit.addSeparator() if name is None else edit.addAction(a[name])
+
+    tools_menu = bar.addMenu("&Tools")
+    for name in ("tool_select", "tool_brush", "tool_eraser", "tool_polygon", "tool_grabcut",
+                 "tool_wand", None, "brush_smaller", "brush_larger"):
+        tools_menu.addSeparator() if name is None else tools_menu.addAction(a[name])
 
     image = bar.addMenu("&Image")
     for name in ("next_image", "previous_image", None, "mark_reviewed", None, "focus_search"):

@@ -23,6 +23,7 @@ from app.canvas import CanvasView
 from app.chrome import build_menus, build_toolbar
 from app.commands import Feedback, ReviewCommands
 from app.controller import STATUS_LABELS, DocumentController, probe_folder
+from app.edit_wiring import install_edit_tools
 from app.image_list import ImageListWidget
 from app.instance_list import InstanceListWidget
 from app.model_controller import ModelController, ModelOptions
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self.feedback = Feedback(self)
         self.commands = ReviewCommands(self, self.controller, self.canvas, self.image_list,
                                        self.ui, self.feedback)
+        self.edits = install_edit_tools(self)  # mask correction tools (app/edit_wiring.py)
         self.model = ModelController(self, self.runner, self.progress, self.controller,
                                      self.image_list, self.ui, self.feedback, model_options,
                                      model_session)

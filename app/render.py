@@ -98,18 +98,28 @@ def simplify(polygon: np.ndarray, epsilon: float) -> np.ndarray:
 def instance_shape(inst: Instance, color: str) -> InstanceShape | None:
     """Crop an instance's mask to its bbox and trace its outline; None for an empty mask."""
     x, y, w, h = inst.bbox
+    if w <= 0 or h <= 0:
+        return None
+    return mask_shape(inst.id, decode(inst.rle), inst.bbox, color)
+
+
+def mask_shape(instance_id: int, mask: np.ndarray, bbox: tuple[float, float, float, float],
+               color: str) -> InstanceShape | None:
+    """The shape of an instance given its full (H, W) bool mask and its bbox (x, y, w, h);
+    None for an empty mask."""
+    x, y, w, h = bbox
     x0, y0 = int(math.floor(x)), int(math.floor(y))
     x1, y1 = int(math.ceil(x + w)), int(math.ceil(y + h))
     if x1 <= x0 or y1 <= y0:
         return None
-    crop = decode(inst.rle)[y0:y1, x0:x1]
+    crop = mask[y0:y1, x0:x1]
     if not crop.any():
         return None
     outer, holes = mask_to_polygons(crop)
     shift = np.array([x0, y0], np.float64)
     exact = [np.asarray(p, np.float64).reshape(-1, 2) + shift for p in (*outer, *holes)]
     outlines = tuple([simplify(p, eps) for p in exact] for _scale, eps in OUTLINE_LEVELS)
-    return InstanceShape(inst.id, x0, y0, fill_pixels(crop, color), outlines)
+    return InstanceShape(instance_id, x0, y0, fill_pixels(crop, color), outlines)
 
 
 def instance_shapes(ctx, instances: list[tuple[Instance, str]]) -> list[InstanceShape]:
