@@ -76,6 +76,8 @@ def install_edit_tools(window: QMainWindow) -> EditTools:
         a[name].toggled.connect(
             lambda on, n=name: on and window.canvas.set_tool(tools.get(n)))
     a["tool_select"].setChecked(True)
+    window.controller.project_opened.connect(
+        lambda: window.controller.read_only and a["tool_select"].setChecked(True))
 
     opts = edits.options
     size = _spin(int(MIN_RADIUS), int(MAX_RADIUS), round(opts.brush_radius), " px",

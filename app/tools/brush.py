@@ -9,6 +9,8 @@ Size: `[` and `]`, or Ctrl+wheel.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6.QtCore import Qt
 
@@ -71,7 +73,8 @@ class BrushTool(CanvasTool):
         if doc is None:
             return True
         at = self.point(event)
-        self._target = self.host.selected_one("erase from" if self.erase else "paint on")
+        self._target = self.host.selected_one("erase from" if self.erase else "paint on",
+                                              required=self.erase)
         if self._target is None:
             if self.erase or self.canvas.selected_ids():
                 return True  # host said why
@@ -82,14 +85,16 @@ class BrushTool(CanvasTool):
             color = self.host.category_color(self._category)
         else:
             work = doc.mask(self._target).copy()
-            items = self.canvas.instance_items()
-            self._hidden = items.get(self._target)
+            self._hidden = self.canvas.instance_items().get(self._target)
             color = self._hidden.row.color if self._hidden else "#ff00ff"
         self._work = work
         self._preview = MaskPreviewItem(doc.shape, color,
                                         min(1.0, self.canvas.style_.fill_opacity + 0.3))
         self.canvas.scene().addItem(self._preview)
-        self._preview.show_region(work, Rect.of_mask(work))
+        if self._target is not None:
+            x, y, w, h = doc.instance(self._target).bbox
+            self._preview.show_region(work, Rect(math.floor(x), math.floor(y),
+                                                 math.ceil(x + w), math.ceil(y + h)))
         if self._hidden is not None:
             self._hidden.setOpacity(0.0)
         self.canvas.set_exact_updates(True)

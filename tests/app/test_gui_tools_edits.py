@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gui_helpers import wait_image_shown
 from PySide6.QtCore import Qt
 from tool_helpers import box, disc, make_tool_scene
 
@@ -167,3 +168,19 @@ def test_new_rename_and_merge_categories_are_undoable(qtbot, tool_scene, monkeyp
     assert s.stored_categories()[iid] == cat.id
     assert {c.name for c in project.categories()} == {"thing", "cat"}
     assert "cat" in [combo.itemText(i).split()[-1] for i in range(combo.count())]
+
+
+def test_each_image_has_its_own_undo_history(qtbot, window, tmp_path):
+    s = make_tool_scene(qtbot, window, tmp_path, images=2)
+    first = s.image_id
+    iid = s.add(qtbot, box(20, 20, 60, 60))
+    s.key(qtbot, K.Key_D)  # next image
+    second = window.image_list.current_id
+    assert second != first
+    wait_image_shown(qtbot, window, second)
+    s.key(qtbot, K.Key_Z, MOD.ControlModifier)  # nothing done here: nothing undone anywhere
+    assert iid in s.stored()
+    s.key(qtbot, K.Key_A)  # back to the first image
+    wait_image_shown(qtbot, window, first)
+    s.key(qtbot, K.Key_Z, MOD.ControlModifier)
+    assert s.stored() == {}

@@ -124,13 +124,16 @@ class ToolScene:
             project.close()
 
 
-def make_tool_scene(qtbot, window, tmp_path) -> ToolScene:
-    """The window on a folder holding only the synthetic image (PNG: lossless)."""
+def make_tool_scene(qtbot, window, tmp_path, *, images: int = 1) -> ToolScene:
+    """The window on a folder holding the synthetic image (PNG: lossless), shown, and
+    `images - 1` copies of it (shapes_2.png, ...) after it in the list."""
     folder = tmp_path / "synthetic"
     folder.mkdir()
     Image.fromarray(synthetic_rgb()).save(folder / "shapes.png")
+    for k in range(2, images + 1):
+        Image.fromarray(synthetic_rgb()).save(folder / f"shapes_{k}.png")
     assert window.open_path(folder)
-    qtbot.waitUntil(lambda: window.image_list.model.rowCount() == 1, timeout=10000)
+    qtbot.waitUntil(lambda: window.image_list.model.rowCount() == images, timeout=10000)
     wait_image_shown(qtbot, window)
     window.canvas.set_scale(2.0)  # two screen pixels per image pixel
     window.canvas.centerOn(W / 2, H / 2)
