@@ -26,9 +26,9 @@ def cosmetic_pen(color: QColor | str, width: float, style=Qt.PenStyle.SolidLine)
 
 class MaskPreviewItem(QGraphicsItem):
     """The mask being painted, shown in its colour. It holds pixels only where something
-    was shown (256x256 tiles, made when first touched; its bounds are those tiles), so a big
-    image costs nothing up front, and `show_region` re-colours and repaints exactly the
-    rectangle it is given."""
+    was shown (256x256 tiles, made when first touched), so a big image costs nothing up
+    front, and `show_region` re-colours and repaints exactly the rectangle it is given. Its
+    bounds are the whole image from the start: bounds that grew would repaint all of them."""
 
     def __init__(self, shape: tuple[int, int], color: str, opacity: float):
         super().__init__()
@@ -36,7 +36,7 @@ class MaskPreviewItem(QGraphicsItem):
         r, g, b = hex_to_rgb(color)
         self._color = (b, g, r, 255)  # premultiplied BGRA, opaque; the item is translucent
         self._tiles: dict[tuple[int, int], tuple[np.ndarray, QImage]] = {}
-        self._bounds = QRectF()
+        self._bounds = QRectF(0, 0, self._w, self._h)
         self.setZValue(OVERLAY_Z)
         self.setOpacity(opacity)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
@@ -66,8 +66,6 @@ class MaskPreviewItem(QGraphicsItem):
             h = min(TILE, self._h - ty * TILE)
             w = min(TILE, self._w - tx * TILE)
             arr = np.zeros((h, w, 4), np.uint8)
-            self.prepareGeometryChange()
-            self._bounds = self._bounds.united(QRectF(tx * TILE, ty * TILE, w, h))
             hit = self._tiles[(tx, ty)] = (arr, qimage_view(
                 arr, QImage.Format.Format_ARGB32_Premultiplied))
         return hit[0]
