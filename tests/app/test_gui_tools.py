@@ -135,6 +135,9 @@ def test_brush_drag_repaints_only_the_changed_region(qtbot, tool_scene):
         qtbot.mousePress(port, Qt.MouseButton.LeftButton, pos=s.vp(50, 140))
         qtbot.waitUntil(lambda: bool(spy.rects), timeout=3000)  # the press shows the mask
         spy.rects.clear()
+        # mid-gesture: not acknowledged, and nothing half-done in the store
+        assert s.window.saved_label.text().startswith("Editing")
+        assert np.array_equal(s.stored()[iid], box(20, 120, 60, 160))
         for x in (55, 60, 65):
             qtbot.mouseMove(port, s.vp(x, 141))
             qtbot.waitUntil(lambda: bool(spy.rects), timeout=3000)
@@ -144,7 +147,7 @@ def test_brush_drag_repaints_only_the_changed_region(qtbot, tool_scene):
     whole = port.rect().width() * port.rect().height()
     painted = max(r.width() * r.height() for r in spy.rects)
     assert painted < whole / 100  # a brush-sized patch, not the whole view
-    assert s.stored()[iid][140, 62]
+    assert s.stored()[iid][140, 62] and s.window.saved_label.text() == "All changes saved"
 
 
 def test_polygon_fills_its_interior_as_a_new_instance(qtbot, tool_scene):
