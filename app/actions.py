@@ -58,6 +58,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("download_coco", "&Download COCO Weights",
                "Download torchvision's COCO-pretrained weights (about 180 MB) and predict "
                "with them", needs="editable"),
+    ActionSpec("fine_tune", "&Fine-tune", "Train a new model version on the reviewed images "
+               "in the background (progress, loss curves and Cancel in the Training panel)",
+               needs="editable"),
+    ActionSpec("show_training", "&Training Panel", "Show fine-tune options, the running "
+               "training and the model versions", needs="project"),
+    ActionSpec("next_uncertain", "Next Most &Uncertain",
+               "Go to the unreviewed image whose predictions the model is least sure of",
+               needs="project"),
     ActionSpec("select_all_instances", "Select All &Instances", "Select every visible instance",
                needs="image"),
     ActionSpec("clear_selection", "Clear Selection", "Select no instance", needs="image"),
@@ -139,4 +147,5 @@ def update_enabled(actions: dict[str, QAction], *, project: bool, writable: bool
     state = {"": True, "project": project, "image": image, "editable": project and writable,
              "writable": writable and image}
     for name, action in actions.items():
-        action.setEnabled(state[SPECS[name].needs])
+        # an owner may hold an action back (e.g. fine-tune until enough images are reviewed)
+        action.setEnabled(state[SPECS[name].needs] and action.property("ready") is not False)

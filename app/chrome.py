@@ -54,6 +54,7 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
 
     model = bar.addMenu("&Model")
     for name in ("predict_image", "predict_unreviewed", None, "accept_above_threshold", None,
+                 "fine_tune", "show_training", "next_uncertain", None,
                  "load_checkpoint", "download_coco"):
         model.addSeparator() if name is None else model.addAction(a[name])
 
@@ -113,7 +114,7 @@ def build_toolbar(window: QMainWindow, a: dict[str, QAction]) -> ToolbarControls
         a[name].setIconText(text)
     for name in ("open_folder", None, "predict_image", "predict_unreviewed", None,
                  "accept_all", "accept_above_threshold", "accept_selected", "delete_selected",
-                 "mark_reviewed", None, "toggle_predictions"):
+                 "mark_reviewed", None, "toggle_predictions", None, "fine_tune"):
         tools.addSeparator() if name is None else tools.addAction(a[name])
     threshold = _slider("Hide pending predictions scoring below this (the model is not "
                         "run again)")

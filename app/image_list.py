@@ -43,6 +43,8 @@ STATUS_COLORS = {"new": "#8a8f98", "predicted": "#5b8def", "in_review": "#e0a030
 FILTERS = {"All images": None, "New": {"new"}, "Predicted": {"predicted"},
            "In review": {"in_review"}, "Reviewed": {"reviewed"},
            "Not reviewed": {"new", "predicted", "in_review"}}
+#: List orders: key → label ("uncertain": unreviewed images the model is least sure of first).
+ORDERS = {"file": "File order", "uncertain": "Most uncertain first"}
 ROW_HEIGHT = 58
 THUMB = 48
 
@@ -110,6 +112,21 @@ class ImageFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._statuses: set[str] | None = None
         self._text = ""
+        self._rank: dict[int, int] | None = None  # image id → place; None: file order
+
+    def set_rank(self, rank: dict[int, int] | None) -> None:
+        """Order rows by `rank` (unranked ones after, in file order); None: file order."""
+        self._rank = rank
+        self.invalidate()
+        self.sort(0 if rank is not None else -1)
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+        if self._rank is None:
+            return left.row() < right.row()
+        far = len(self._rank)
+        a = (self._rank.get(left.data(ID_ROLE), far), left.row())
+        b = (self._rank.get(right.data(ID_ROLE), far), right.row())
+        return a < b
 
     def set_statuses(self, statuses: set[str] | None) -> None:
         with self._filter_change():
@@ -212,6 +229,7 @@ class ImageListWidget(QWidget):
     """The project's images; emits the id of the image the user moves to."""
 
     current_image_changed = Signal(int)
+    order_changed = Signal(str)  # a key of ORDERS
 
     def __init__(self, thumbnails: ThumbnailCache, parent=None):
         super().__init__(parent)
@@ -232,9 +250,15 @@ class ImageListWidget(QWidget):
         self.view.setUniformItemSizes(True)
         self.view.setSelectionMode(QListView.SelectionMode.SingleSelection)
         self.view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.order_box = QComboBox()
+        for key, label in ORDERS.items():
+            self.order_box.addItem(label, key)
+        self.order_box.setToolTip("Order of the list (Most uncertain first: the unreviewed "
+                                  "images whose predictions are most borderline)")
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.status_filter)
+        top.addWidget(self.order_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
@@ -244,6 +268,8 @@ class ImageListWidget(QWidget):
         self._quiet = False
         self.search.textChanged.connect(self._on_search_text_changed)
         self.status_filter.currentTextChanged.connect(self._on_status_filter_changed)
+        self.order_box.currentIndexChanged.connect(
+            lambda _i: self.order_changed.emit(self.order))
         self.view.selectionModel().currentChanged.connect(self._on_view_current_changed)
         thumbnails.thumbnail_ready.connect(self.model.refresh_row)
 
@@ -261,6 +287,16 @@ class ImageListWidget(QWidget):
             self.model.update_status(image_id, status)
         self._select_in_view(self._current)
         self._update_counts()
+
+    @property
+    def order(self) -> str:
+        return self.order_box.currentData()
+
+    def set_rank(self, rank: dict[int, int] | None) -> None:
+        """Show the images in this order (see ImageFilterProxy.set_rank)."""
+        with self._quietly():
+            self.proxy.set_rank(rank)
+        self._select_in_view(self._current)
 
     def visible_ids(self) -> list[int]:
         return [self.proxy.index(r, 0).data(ID_ROLE) for r in range(self.proxy.rowCount())]

@@ -24,6 +24,7 @@ from app.chrome import build_menus, build_toolbar
 from app.commands import Feedback, ReviewCommands
 from app.controller import STATUS_LABELS, DocumentController, probe_folder
 from app.edit_wiring import install_edit_tools
+from app.finetune_controller import FinetuneController
 from app.image_list import ImageListWidget
 from app.instance_list import InstanceListWidget
 from app.model_controller import ModelController, ModelOptions
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(widget)
         self._connect()
         self._connect_model()
+        self.finetune = FinetuneController(self)  # Training and Model Versions docks
         self.opacity.setValue(self.ui.mask_opacity())
         self.threshold.setValue(self.ui.score_threshold())
         self._on_threshold_changed(self.threshold.value())
@@ -380,6 +382,7 @@ class MainWindow(QMainWindow):
         self.ui.save_window(self.saveGeometry(), self.saveState())
         self.ui.sync()
         self.canvas.clear_image()
+        self.finetune.shutdown()
         self.model.shutdown()
         self.runner.shutdown()
         self.controller.close()

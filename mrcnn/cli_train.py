@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -121,6 +122,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     info = distributed.from_env()
     emit = _printer(args, info.is_main)
     _cancel_on_sigterm()
+    if args.nice and hasattr(os, "nice"):
+        os.nice(args.nice)
     staged = args.stage is not None
     with Project.open(args.project, read_only=staged or not info.is_main) as project:
         model, preset, parent = _start_model(project, args)
@@ -190,5 +193,7 @@ def register(sub, add) -> None:
                         "(the project is only read: another program may hold it open)")
     p.add_argument("--baseline", default=None, metavar="VERSION",
                    help="also score this version on val before training, for comparison")
+    p.add_argument("--nice", type=int, default=0,
+                   help="lower this process's CPU priority by N (keeps a desktop responsive)")
     p.add_argument("--download", action="store_true",
                    help="allow downloading torchvision's COCO weights for --from coco")

@@ -71,6 +71,7 @@ class FinetuneOptions:
     device: str = "auto"
     start: str = "auto"  # auto | active | coco | scratch
     activate: str = "if-better"  # see mrcnn.versions.ACTIVATE_POLICIES
+    nice: int = 10  # CPU priority of the training process lowered by this (the window first)
     extra: list[str] = field(default_factory=list)  # more CLI arguments (tests, experts)
 
     def validate(self) -> None:
@@ -112,6 +113,8 @@ def train_command(project_folder: str | Path, options: FinetuneOptions, *, stage
         argv += ["--device", options.device]
     if baseline:
         argv += ["--baseline", baseline]
+    if options.nice:
+        argv += ["--nice", str(options.nice)]
     return argv + list(options.extra)
 
 

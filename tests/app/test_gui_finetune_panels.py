@@ -1,0 +1,95 @@
+"""Around fine-tuning, without training: the action waits for enough reviewed images (and
+says how many), the Model Versions panel activates, rolls back and deletes, and the review
+queue offers the most uncertain unreviewed image first."""
+
+from __future__ import annotations
+
+from finetune_fixtures import WINDOW_OPTIONS, add_random_version, make_project, open_project
+
+from mrcnn.store import Project
+
+
+def test_fine_tune_waits_for_enough_reviewed_images(qtbot, make_window, tmp_path):
+    project_dir = make_project(tmp_path, n_train=7, n_val=3, unreviewed=1, weak_v1=False)
+    w = make_window(model_options=WINDOW_OPTIONS)
+    action = w.actions["fine_tune"]
+    assert not action.isEnabled()  # no project
+    open_project(qtbot, w, project_dir)
+    assert not action.isEnabled()
+    assert action.text() == "&Fine-tune (needs 1 more reviewed image)"
+    assert w.finetune.panel.start_button.text() == "Fine-tune (needs 1 more reviewed image)"
+    w.image_list.select_image(w.controller.images()[0].id)  # the unreviewed one
+    w.actions["mark_reviewed"].trigger()
+    qtbot.waitUntil(action.isEnabled, timeout=5000)
+    assert action.text() == "&Fine-tune"
+    w.finetune.refresh()
+    w._update_actions()  # the window's own refresh keeps it enabled
+    assert action.isEnabled()
+
+
+def test_versions_panel_activate_rollback_delete(qtbot, make_window, tmp_path):
+    project_dir = make_project(tmp_path, weak_v1=False)
+    with Project.open(project_dir) as p:
+        v1 = add_random_version(p)
+        v2 = add_random_version(p, seed=1)  # active
+        p.activate_model_version(v2.id)
+    w = make_window(model_options=WINDOW_OPTIONS)
+    open_project(qtbot, w, project_dir)
+    panel = w.finetune.versions
+    assert panel.names() == ["v2", "v1"] and panel.active_name() == "v2"
+    assert panel.table.item(0, 0).text() == "●" and panel.table.item(1, 0).text() == ""
+    # the active one can be neither activated nor deleted
+    panel.select(v2.id)
+    assert not panel.activate_button.isEnabled() and not panel.delete_button.isEnabled()
+    assert panel.rollback_button.isEnabled()
+
+    panel.rollback_button.click()  # v2 has no parent: the one before it
+    assert panel.active_name() == "v1"
+    assert w.controller.project.active_model_version().id == v1.id
+    qtbot.waitUntil(lambda: w.model.info is not None and w.model.info.key == "v1",
+                    timeout=60000)  # the model process switched too
+
+    panel.select(v2.id)
+    panel.activate_button.click()
+    assert panel.active_name() == "v2"
+
+    panel.select(v1.id)
+    assert panel.delete_button.isEnabled()
+    panel.delete_button.click()  # confirmed (the test fixture answers yes)
+    assert panel.names() == ["v2"]
+    project = w.controller.project
+    assert [v.name for v in project.model_versions()] == ["v2"]
+    assert not (project.folder / "models/v1.pt").exists()
+    assert not panel.rollback_button.isEnabled()
+
+
+def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
+    project_dir = make_project(tmp_path, unreviewed=4)
+    with Project.open(project_dir) as p:
+        ims = p.images()[:4]
+        cat = p.categories()[0].id
+        rle = p.instances(p.images()[10].id)[0].rle  # any mask of the same (square) size
+        for im, scores in zip(ims, ([0.97], [0.55, 0.99], [0.6], []), strict=True):
+            p.replace_predictions(im.id, "v1", [(cat, rle, s) for s in scores],
+                                  model_version_id=p.active_model_version().id)
+        # ims[3]: predicted, nothing found; uncertainty ims[1] > ims[2] > ims[3] > ims[0]
+    w = make_window(model_options=WINDOW_OPTIONS)
+    open_project(qtbot, w, project_dir)
+    first = w.image_list.visible_ids()[0]
+    assert first == ims[0].id
+    w.actions["next_uncertain"].trigger()
+    assert w.image_list.current_id == ims[1].id
+    w.actions["next_uncertain"].trigger()  # again: down the queue
+    assert w.image_list.current_id == ims[2].id
+    w.actions["next_uncertain"].trigger()
+    assert w.image_list.current_id == ims[3].id
+    w.image_list.select_image(ims[2].id)
+
+    w.image_list.order_box.setCurrentIndex(w.image_list.order_box.findData("uncertain"))
+    order = w.image_list.visible_ids()
+    assert order[:4] == [ims[1].id, ims[2].id, ims[3].id, ims[0].id]
+    assert len(order) == len(w.controller.images())  # reviewed ones follow
+    assert w.image_list.current_id == ims[2].id  # moving the rows keeps the current image
+    assert w.image_list.neighbor(ims[2].id, +1) == ims[3].id  # D follows the order
+    w.image_list.order_box.setCurrentIndex(w.image_list.order_box.findData("file"))
+    assert w.image_list.visible_ids()[0] == ims[0].id
