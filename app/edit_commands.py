@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel
 
 from app.canvas import CanvasView
@@ -191,7 +191,3 @@ class EditCommands(QObject):
             self.saved_label.setText(SAVED_TEXT)
             if change is not None:
                 self.say(f"{'Undid' if which == 'undo' else 'Redid'} {change.label}")
-
-    def schedule(self, fn: Callable[[], None]) -> None:
-        """Run `fn` once control is back in the event loop."""
-        QTimer.singleShot(0, fn)
