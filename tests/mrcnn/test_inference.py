@@ -131,3 +131,33 @@ def test_unreadable_image_reported_others_predicted(project, model, tmp_path):
     assert report.failed == [(bad.path, report.failed[0][1])]
     assert "recognised image" in report.failed[0][1]
     assert project.image(bad.id).status == "new"
+
+
+def test_mixed_precision_keeps_the_output_layers_in_fp32():
+    """Under bf16 autocast the network's heavy layers run in bf16, but objectness, box
+    deltas, class scores and mask logits come out of fp32 layers (bf16 rounding there
+    shifted boxes and masks); the state dict (what a checkpoint saves) is unchanged."""
+    import copy
+
+    from mrcnn.device import DeviceChoice
+    from mrcnn.predictor import output_layers
+
+    torch.manual_seed(0)
+    net = build_model(preset="r18", num_classes=3, min_size=64, max_size=96)
+    keys = list(net.state_dict())
+    bf16 = DeviceChoice(torch.device("cpu"), "test", torch.bfloat16, False)
+    predictor = Predictor(net, device=bf16)
+    Predictor(net, device=bf16)  # a second wrap changes nothing
+    assert list(net.state_dict()) == keys
+    rpn_cls, rpn_box, box_predictor, mask_predictor = output_layers(copy.deepcopy(net))
+    feature = torch.randn(1, net.backbone.out_channels, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert net.backbone.fpn.layer_blocks[0](feature).dtype == torch.bfloat16
+        assert rpn_cls(feature).dtype == torch.float32
+        assert rpn_box(feature).dtype == torch.float32
+        assert mask_predictor(feature).dtype == torch.float32
+        scores, deltas = box_predictor(torch.randn(4, 512))
+        assert scores.dtype == deltas.dtype == torch.float32
+    assert rpn_cls(feature).dtype == torch.float32  # outside autocast: plain fp32
+    out = predictor.predict_one(np.zeros((48, 64, 3), np.uint8))
+    assert out.masks.shape[1:] == (48, 64)
