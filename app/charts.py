@@ -49,11 +49,12 @@ class LossChartView(QChartView):
     """Loss (total and parts, log scale) and learning rate (right axis) per iteration."""
 
     def __init__(self, parent=None):
-        super().__init__(_chart("Training loss"), parent)
+        super().__init__(_chart("Training loss and learning rate"), parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setMinimumHeight(220)
         self.series: dict[str, QLineSeries] = {}
         c = self.chart()
+        c.legend().setAlignment(Qt.AlignmentFlag.AlignRight)
         self.x_axis = QValueAxis()
         self.x_axis.setTitleText("iteration")
         self.x_axis.setLabelFormat("%d")
@@ -116,10 +117,18 @@ class LossChartView(QChartView):
         if lr > self._lr_high:
             self._lr_high = lr
             self.lr_axis.setRange(0, lr * 1.1)
+            self.lr_axis.applyNiceNumbers()
 
     def points(self, key: str = "loss") -> list[tuple[float, float]]:
         s = self.lr if key == "lr" else self.series.get(key)
         return [(p.x(), p.y()) for p in s.points()] if s is not None else []
+
+
+def short_label(label: str) -> str:
+    """"segm AP50" → "mask AP50", "bbox AP" → "box AP", "segm AP · disc" → "disc"."""
+    if " · " in label:
+        return label.split(" · ", 1)[1]
+    return label.replace("segm", "mask").replace("bbox", "box")
 
 
 class MetricsChartView(QChartView):
@@ -148,9 +157,10 @@ class MetricsChartView(QChartView):
         self.bars.append(after)
         c.addSeries(self.bars)
         x = QBarCategoryAxis()
-        x.append([r.label.replace("segm AP · ", "") for r in rows])
+        x.append([short_label(r.label) for r in rows])
         y = QValueAxis()
         y.setRange(0, 1)
+        y.setTickCount(6)
         y.setLabelFormat("%.1f")
         c.addAxis(x, Qt.AlignmentFlag.AlignBottom)
         c.addAxis(y, Qt.AlignmentFlag.AlignLeft)

@@ -56,7 +56,7 @@ class FinetuneController(QObject):
         dock = QDockWidget(title, self._w)
         dock.setObjectName(title.lower().replace(" ", "_") + "_dock")
         dock.setWidget(widget)
-        self._w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self._w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         dock.hide()
         return dock
 
@@ -105,8 +105,11 @@ class FinetuneController(QObject):
                                    is not None)
 
     def show_panel(self) -> None:
+        self.versions_dock.show()
         self.training_dock.show()
         self.training_dock.raise_()
+        if self.training_dock.height() < 300:
+            self._w.resizeDocks([self.training_dock], [340], Qt.Orientation.Vertical)
 
     def _on_project_changed(self) -> None:
         if self.running:
@@ -170,6 +173,8 @@ class FinetuneController(QObject):
                                   f"{event.get('device')}")
         elif kind == "step":
             self.panel.show_step(event)
+            if event["iteration"] == event["max_iters"]:
+                self.panel.set_status("Scoring the new version on the validation images…")
         elif kind == "eval" and event.get("stage") in ("baseline", "before"):
             name = event.get("version") or self._baseline_name or "the starting model"
             ap = versions.metric(event.get("metrics"))

@@ -31,7 +31,7 @@ def test_fine_tune_learns_activates_and_repredicts(qtbot, make_window, model_pro
     gc.freeze()  # as main.py does (this test process also holds torch)
     probe = StallProbe(10)
     probe.start()
-    with qtbot.waitSignal(w.finetune.run_ended, timeout=300000) as ended:
+    with qtbot.waitSignal(w.finetune.run_ended, timeout=600000) as ended:
         action.trigger()  # one click
         assert w.finetune.running and w.finetune.training_dock.isVisible()
         assert not action.isEnabled()
