@@ -12,7 +12,7 @@ from mrcnn.finetune import FinetuneOptions
 from mrcnn.store import Project
 from mrcnn.synthetic import make_synthetic_project
 
-SIZE = 96
+SIZE = 64
 #: Small and quick: the tests pass their own iterations.
 OPTIONS = FinetuneOptions(preset="r18", max_iters=4, size=SIZE, batch_size=4, lr=0.04,
                           device="cpu", start="auto", activate="if-better",
