@@ -67,7 +67,8 @@ def _fp32_forward(forward: Callable, *args):
 def output_layers(model: nn.Module) -> list[nn.Module]:
     """The layers of a torchvision MaskRCNN that produce its raw outputs."""
     rpn_head, roi = model.rpn.head, model.roi_heads
-    return [rpn_head.cls_logits, rpn_head.bbox_pred, roi.box_predictor, roi.mask_predictor]
+    return [rpn_head.cls_logits, rpn_head.bbox_pred, roi.box_predictor,
+            roi.mask_predictor.mask_fcn_logits]
 
 
 def keep_outputs_fp32(model: nn.Module) -> None:

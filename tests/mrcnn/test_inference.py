@@ -149,13 +149,13 @@ def test_mixed_precision_keeps_the_output_layers_in_fp32():
     predictor = Predictor(net, device=bf16)
     Predictor(net, device=bf16)  # a second wrap changes nothing
     assert list(net.state_dict()) == keys
-    rpn_cls, rpn_box, box_predictor, mask_predictor = output_layers(copy.deepcopy(net))
+    rpn_cls, rpn_box, box_predictor, mask_logits = output_layers(copy.deepcopy(net))
     feature = torch.randn(1, net.backbone.out_channels, 8, 8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert net.backbone.fpn.layer_blocks[0](feature).dtype == torch.bfloat16
         assert rpn_cls(feature).dtype == torch.float32
         assert rpn_box(feature).dtype == torch.float32
-        assert mask_predictor(feature).dtype == torch.float32
+        assert mask_logits(feature).dtype == torch.float32
         scores, deltas = box_predictor(torch.randn(4, 512))
         assert scores.dtype == deltas.dtype == torch.float32
     assert rpn_cls(feature).dtype == torch.float32  # outside autocast: plain fp32
