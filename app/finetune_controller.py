@@ -36,7 +36,7 @@ class FinetuneController(QObject):
         self._w = window
         self._docs = window.controller
         self._fb = window.feedback
-        self.options = options or finetune.FinetuneOptions()
+        self.options = options or finetune.restore(window.ui.finetune_choices())
         self.panel = TrainingPanel()
         self.panel.set_options(self.options)
         self.versions = VersionsPanel()
@@ -128,6 +128,7 @@ class FinetuneController(QObject):
             return
         project = self._docs.project
         self.options = self.panel.read_options(self.options)
+        self._remember()
         active = project.active_model_version()
         self._baseline_name = active.name if active else None
         stage = versions.staging_path(project)
@@ -156,8 +157,14 @@ class FinetuneController(QObject):
         if self.running:
             self.process.cancel()
 
+    def _remember(self) -> None:
+        self._w.ui.set_finetune_choices(finetune.remembered(self.options))
+
     def shutdown(self) -> None:
-        """The window closes: stop a run (nothing is registered)."""
+        """The window closes: remember the options; stop a run (nothing is registered)."""
+        if not self.running:
+            self.options = self.panel.read_options(self.options)
+        self._remember()
         if self.process is not None:
             self.cancel()
             self.process.process.waitForFinished(3000)

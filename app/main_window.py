@@ -379,10 +379,10 @@ class MainWindow(QMainWindow):
         dialogs.ShortcutsDialog(self.shortcuts, self).exec()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.finetune.shutdown()  # stops a run, remembers the fine-tune options
         self.ui.save_window(self.saveGeometry(), self.saveState())
         self.ui.sync()
         self.canvas.clear_image()
-        self.finetune.shutdown()
         self.model.shutdown()
         self.runner.shutdown()
         self.controller.close()

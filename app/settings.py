@@ -101,6 +101,17 @@ class UiState:
     def set_score_threshold(self, value: int) -> None:
         self._s.setValue("view/score_threshold", int(value))
 
+    def finetune_choices(self) -> dict:
+        """The fine-tune options last used (plain data; mrcnn.finetune.restore checks it)."""
+        try:
+            value = json.loads(str(self._s.value("finetune/options", "{}") or "{}"))
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def set_finetune_choices(self, choices: dict) -> None:
+        self._s.setValue("finetune/options", json.dumps(choices))
+
     def last_dir(self, key: str) -> str:
         return str(self._s.value(f"dirs/{key}", "") or "")
 

@@ -6,7 +6,7 @@ No torch and no Qt here (the window imports this).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mrcnn.store import Project
@@ -90,6 +90,37 @@ class FinetuneOptions:
         if self.warmup_iters is not None:
             return self.warmup_iters
         return min(50, self.max_iters // 5) if self.epochs is None else 50
+
+
+#: The options a user picks in the panel, remembered between sessions.
+REMEMBERED = ("preset", "max_iters", "size", "device", "start", "activate")
+
+
+def remembered(options: FinetuneOptions) -> dict:
+    """The user's choices, as plain data to keep in the settings."""
+    return {name: getattr(options, name) for name in REMEMBERED}
+
+
+def restore(saved: object, base: FinetuneOptions | None = None) -> FinetuneOptions:
+    """`base` (default: the defaults) with the remembered choices that are still valid;
+    anything unreadable or invalid keeps its default (a broken settings file never stops
+    fine-tuning)."""
+    options = base or FinetuneOptions()
+    if not isinstance(saved, dict):
+        return options
+    for name in REMEMBERED:
+        if name not in saved:
+            continue
+        value = saved[name]
+        try:
+            if name in ("max_iters", "size"):
+                value = int(value)
+            candidate = replace(options, **{name: value})
+            candidate.validate()
+        except (TypeError, ValueError):
+            continue
+        options = candidate
+    return options
 
 
 def train_command(project_folder: str | Path, options: FinetuneOptions, *, stage: Path,

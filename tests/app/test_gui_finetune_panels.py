@@ -93,3 +93,19 @@ def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
     assert w.image_list.neighbor(ims[2].id, +1) == ims[3].id  # D follows the order
     w.image_list.order_box.setCurrentIndex(w.image_list.order_box.findData("file"))
     assert w.image_list.visible_ids()[0] == ims[0].id
+
+
+def test_fine_tune_options_are_remembered_between_sessions(qtbot, make_window, tmp_path):
+    w = make_window(model_options=WINDOW_OPTIONS)
+    panel = w.finetune.panel
+    panel.iterations.setValue(77)
+    panel.size.setValue(192)
+    panel.start_from.setCurrentIndex(panel.start_from.findData("scratch"))
+    panel.activate.setCurrentIndex(panel.activate.findData("always"))
+    w.close()
+
+    again = make_window(model_options=WINDOW_OPTIONS)  # same settings file
+    p = again.finetune.panel
+    assert (p.iterations.value(), p.size.value()) == (77, 192)
+    assert (p.start_from.currentData(), p.activate.currentData()) == ("scratch", "always")
+    assert again.finetune.options.max_iters == 77

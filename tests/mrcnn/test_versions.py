@@ -157,3 +157,18 @@ def test_training_run_follows_the_events():
     assert (run.max_iters, run.iteration, run.eta_seconds) == (2, 1, 3.0)
     assert run.baseline["segm"]["AP"] == 0.1 and run.baseline_name == "v1"
     assert run.after["segm"]["AP"] == 0.4 and run.saved["staged"] == "x.pt"
+
+
+def test_remembered_options_restore_and_bad_values_keep_defaults():
+    chosen = finetune.FinetuneOptions(preset="r50", max_iters=120, size=320, device="cpu",
+                                      start="scratch", activate="always")
+    saved = finetune.remembered(chosen)
+    assert finetune.restore(saved) == finetune.restore(dict(saved)) == chosen
+    # a settings file edited by hand or written by another version: bad entries are ignored
+    broken = dict(saved, preset="r999", max_iters="many", size=-5, start=None)
+    got = finetune.restore(broken)
+    default = finetune.FinetuneOptions()
+    assert (got.preset, got.max_iters, got.size, got.start) == (
+        default.preset, default.max_iters, default.size, default.start)
+    assert (got.device, got.activate) == ("cpu", "always")
+    assert finetune.restore("not a dict") == default
