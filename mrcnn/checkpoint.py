@@ -23,6 +23,10 @@ class CheckpointError(MrcnnError):
     """A checkpoint cannot be used (unsafe, corrupt, wrong architecture, wrong categories)."""
 
 
+class CategoryMismatchError(CheckpointError):
+    """A checkpoint was trained for other categories than the ones asked for."""
+
+
 def save_checkpoint(path: str | Path, *, state_dict: dict, preset: str, categories: list[str],
                     metadata: dict | None = None) -> None:
     """Write atomically: a crash or a full disk never leaves a half-written checkpoint."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
 from mrcnn.store import Project
+
+log = logging.getLogger(__name__)
 
 
 def _printer(args: argparse.Namespace, is_main: bool):
@@ -42,6 +45,9 @@ def _printer(args: argparse.Namespace, is_main: bool):
 
 def _start_model(project: Project, args: argparse.Namespace):
     """(model or None, preset, parent version id) for --from."""
+    from mrcnn.checkpoint import CategoryMismatchError
+    from mrcnn.class_rows import remap_categories
+    from mrcnn.model import build_model
     from mrcnn.weights import find_coco_weights, load_model
 
     source = args.init
@@ -64,10 +70,21 @@ def _start_model(project: Project, args: argparse.Namespace):
 
         raise ProjectError(f"--from {source!r}: not 'active', 'coco', 'scratch', a model "
                            "version or a checkpoint file")
-    loaded = load_model(project=project, preset=args.preset, source=source, categories=cats,
-                        allow_download=args.download)
+    try:
+        loaded = load_model(project=project, preset=args.preset, source=source, categories=cats,
+                            allow_download=args.download)
+    except CategoryMismatchError:  # categories added, renamed or removed since: adapt
+        loaded = load_model(project=project, preset=args.preset, source=source)
+    model = loaded.model
+    if cats and loaded.categories != cats:  # other categories, or the same in another order
+        state, kept = remap_categories(model.state_dict(), loaded.preset, loaded.categories,
+                                       cats)
+        model = build_model(preset=loaded.preset, num_classes=len(cats) + 1)
+        model.load_state_dict(state)
+        log.info("starting model re-laid for the project's categories; kept the rows of: %s",
+                 ", ".join(kept) or "none")
     parent = version.id if version is not None else loaded.version_id
-    return loaded.model, loaded.preset, parent
+    return model, loaded.preset, parent
 
 
 def _evaluate_baseline(project: Project, args: argparse.Namespace, parent: int | None,

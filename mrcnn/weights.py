@@ -28,7 +28,8 @@ import torch
 import torchvision.models.detection as tv_detection
 from torch import nn
 
-from mrcnn.checkpoint import CheckpointError, check_checkpoint, load_state
+from mrcnn.checkpoint import CategoryMismatchError, CheckpointError, check_checkpoint, load_state
+from mrcnn.class_rows import copy_class_rows
 from mrcnn.convert import LabelMap
 from mrcnn.download import DownloadError, Progress, download_file, hash_prefix, url_file_name
 from mrcnn.errors import NoWeightsError
@@ -48,14 +49,6 @@ SOURCES = ("auto", "active", "coco", "scratch")
 _NBT = "num_batches_tracked"
 _CLS = "roi_heads.box_predictor.cls_score.weight"
 #: Predictor tensors with one block of rows per class: name -> rows per class.
-_PER_CLASS_ROWS = {
-    "roi_heads.box_predictor.cls_score.weight": 1,
-    "roi_heads.box_predictor.cls_score.bias": 1,
-    "roi_heads.box_predictor.bbox_pred.weight": 4,
-    "roi_heads.box_predictor.bbox_pred.bias": 4,
-    "roi_heads.mask_predictor.mask_fcn_logits.weight": 1,
-    "roi_heads.mask_predictor.mask_fcn_logits.bias": 1,
-}
 
 
 # ---------------------------------------------------------------- COCO weights on disk
@@ -279,12 +272,7 @@ def adapt_coco_state(coco_state: Mapping[str, torch.Tensor], preset: str,
         if label is not None:
             pairs.append((i + 1, label))
             matched.append(name)
-    for key, rows in _PER_CLASS_ROWS.items():
-        target = fresh[key].clone()
-        source = state[key]
-        for ours, theirs in pairs:
-            target[ours * rows:(ours + 1) * rows] = source[theirs * rows:(theirs + 1) * rows]
-        state[key] = target
+    copy_class_rows(state, fresh, pairs)
     log.info("COCO weights adapted to %d categories; kept COCO rows for: %s",
              len(project_names), ", ".join(matched) or "none")
     return state, matched
@@ -435,7 +423,8 @@ def _check_categories(found: list[str], wanted: list[str], origin: str) -> None:
             parts.append(f"missing {', '.join(repr(c) for c in missing)}")
         if extra:
             parts.append(f"extra {', '.join(repr(c) for c in extra)}")
-        raise CheckpointError(f"{origin} was trained for other categories than the project's: "
+        raise CategoryMismatchError(f"{origin} was trained for other categories than the "
+                                    f"project's: "
                               f"{'; '.join(parts)}")
 
 
