@@ -128,15 +128,16 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         job = self._runner.submit(load_view, image_id, Path(path), pairs, lane="image",
                                   name=f"loading {Path(path).name}")
         masks = {r.id: r.instance.rle for r in rows}
-        job.succeeded.connect(lambda view: self._on_view_loaded(view, masks))
+        colors = {r.id: r.color for r in rows}
+        job.succeeded.connect(lambda view: self._on_view_loaded(view, masks, colors))
         job.failed.connect(lambda msg: self._on_load_failed(image_id, msg))
         job.finished.connect(lambda: self._loads.pop(image_id, None)
                              if self._loads.get(image_id) is job else None)
         self._loads[image_id] = job
 
-    def _on_view_loaded(self, view: ImageView, masks: dict) -> None:
+    def _on_view_loaded(self, view: ImageView, masks: dict, colors: dict) -> None:
         entry = CachedImage(view)
-        entry.add_shapes(view.shapes, masks)
+        entry.add_shapes(view.shapes, masks, colors)
         self.cache.put(entry)
         if view.image_id == self._image_id and self._image_item is None:
             for w in view.warnings:
@@ -184,11 +185,12 @@ class CanvasView(ToolHostMixin, QGraphicsView):
                 if item is not None:
                     item.set_row(row)
                     continue
-                shape = entry.shape_for(row.id, row.instance.rle)
+                shape = entry.shape_for(row.id, row.instance.rle, row.color)
                 if shape is None and self.shape_provider is not None:
                     shape = self.shape_provider(self._image_id, row)
                     if shape is not None:
-                        entry.add_shapes([shape], {row.id: row.instance.rle})
+                        entry.add_shapes([shape], {row.id: row.instance.rle},
+                                         {row.id: row.color})
                 if shape is None:
                     missing.append(row)
                 else:
@@ -215,11 +217,12 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self._cancel_shape_job()
         image_id, entry = self._image_id, self._entry
         masks = {r.id: r.instance.rle for r in rows}
+        colors = {r.id: r.color for r in rows}
         job = self._runner.submit(instance_shapes, [(r.instance, r.color) for r in rows],
                                   lane="image", name="preparing masks")
 
         def done(shapes: list[InstanceShape]) -> None:
-            entry.add_shapes(shapes, masks)
+            entry.add_shapes(shapes, masks, colors)
             if self._image_id == image_id and self._entry is entry:
                 self._sync_items()
 

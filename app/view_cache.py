@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from app.render import ImageView, InstanceShape
+from app.render import ImageView, InstanceShape, fill_pixels
 from mrcnn.masks import Rle
 
 #: Pixels kept for images that are not on screen (a 6000x4000 photo takes ~130 MB).
@@ -20,22 +20,29 @@ class CachedImage:
     view: ImageView
     shapes: dict[int, InstanceShape] = field(default_factory=dict)
     masks: dict[int, Rle] = field(default_factory=dict)
+    colors: dict[int, str] = field(default_factory=dict)  # the colour each fill was made in
 
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self.view.levels) + sum(
             s.fill.nbytes for s in self.shapes.values())
 
-    def shape_for(self, instance_id: int, rle: Rle) -> InstanceShape | None:
-        if self.masks.get(instance_id) == rle:
-            return self.shapes.get(instance_id)
-        return None
+    def shape_for(self, instance_id: int, rle: Rle, color: str) -> InstanceShape | None:
+        """The cached shape for this mask, its fill in `color` (a category changed while
+        the image was off screen: the fill is repainted, the outlines kept)."""
+        shape = self.shapes.get(instance_id) if self.masks.get(instance_id) == rle else None
+        if shape is not None and self.colors.get(instance_id) != color:
+            shape = replace(shape, fill=fill_pixels(shape.fill[..., 3] > 0, color))
+            self.shapes[instance_id], self.colors[instance_id] = shape, color
+        return shape
 
-    def add_shapes(self, shapes: list[InstanceShape], masks: dict[int, Rle]) -> None:
+    def add_shapes(self, shapes: list[InstanceShape], masks: dict[int, Rle],
+                   colors: dict[int, str]) -> None:
         for s in shapes:
             if s.id in masks:
                 self.shapes[s.id] = s
                 self.masks[s.id] = masks[s.id]
+                self.colors[s.id] = colors.get(s.id, "")
 
 
 class ViewCache:

@@ -235,9 +235,20 @@ class ImageDocument:
     def edit_mask(self, instance_id: int, new_mask: np.ndarray, *, rect: Rect | None = None,
                   label: str = "edit mask") -> MaskEdit | None:
         """Give an instance a new mask. `rect`, when given, promises that nothing changed
-        outside it (faster for a big image). An empty mask deletes the instance."""
+        outside it (faster for a big image). An empty mask deletes the instance. A pending
+        prediction that is corrected becomes accepted in the same step (it is human work
+        now: new predictions must not replace it)."""
         cmd = MaskEdit(self, instance_id, new_mask, rect=rect, label=label)
-        return cmd if self.execute(cmd) else None
+        return cmd if self.execute(self._accepting(cmd, [instance_id], cmd.empties)) else None
+
+    def _accepting(self, cmd: DocCommand, instance_ids: list[int], gone: bool) -> DocCommand:
+        """`cmd`, plus accepting those of `instance_ids` that are pending predictions."""
+        if gone or cmd.noop:
+            return cmd
+        accept = SetState(self, instance_ids, "accepted")
+        if accept.noop:
+            return cmd
+        return CompositeCommand(self, [cmd, accept], label=cmd.label)
 
     def apply(self, instance_id: int, tool: Callable[..., np.ndarray], *args,
               label: str | None = None, **kwargs) -> MaskEdit | None:
@@ -272,8 +283,11 @@ class ImageDocument:
 
     def set_category(self, instance_ids: Iterable[int], category_id: int
                      ) -> ChangeCategory | None:
-        cmd = ChangeCategory(self, instance_ids, category_id)
-        return cmd if self.execute(cmd) else None
+        """Give instances another category; pending predictions among them become accepted
+        (a corrected prediction is human work)."""
+        ids = list(instance_ids)
+        cmd = ChangeCategory(self, ids, category_id)
+        return cmd if self.execute(self._accepting(cmd, ids, False)) else None
 
     def split_instance(self, instance_id: int, *, connectivity: int = 8) -> list[int]:
         """Split an instance into its connected parts: it keeps the largest part (and its id),

@@ -465,7 +465,7 @@ def test_an_outside_change_makes_undo_fail_cleanly_and_clear_the_history(proj):
     doc.subscribe(seen.append)
     pending = doc.instances(state="pending")[0]
     doc.apply(pending.id, mt.brush, [(3, 3)], 4)
-    project.replace_predictions(image_a, "another-model", [])  # the pending layer is replaced
+    project.delete_instances([pending.id])  # changed behind the history's back
     before = snapshot(project)
     with pytest.raises(HistoryError):
         doc.undo()
@@ -651,3 +651,28 @@ def test_every_acknowledged_edit_survives_sigkill(tmp_path):
             assert p.integrity_check() == "ok"
         # Every acknowledged step is there; the step in flight may or may not be.
         assert on_disk in (digests[acked], digests[acked + 1]), (k, acked)
+
+
+def test_a_corrected_prediction_is_accepted_and_survives_new_predictions(proj):
+    """Painting on (or relabelling) a pending prediction makes it human work in the same
+    step: a new model run replaces only the untouched predictions; undo gives back the
+    prediction as it was, pending."""
+    project, image_a, _b = proj
+    doc = ImageDocument(project, image_a)
+    first, second, *_ = doc.instances(state="pending")
+    old_mask = doc.mask(first.id).copy()
+    doc.apply(first.id, mt.brush, [(3, 3)], 4)
+    assert doc.instance(first.id).state == "accepted"
+    other = next(c for c in project.categories() if c.id != second.category_id)
+    doc.set_category([second.id], other.id)
+    assert doc.instance(second.id).state == "accepted"
+    corrected = doc.mask(first.id).copy()
+    project.replace_predictions(image_a, "another-model", [])  # re-predict: nothing new
+    assert {i.id for i in project.instances(image_a)} >= {first.id, second.id}
+    assert np.array_equal(doc.mask(first.id), corrected)
+    doc.undo()
+    doc.undo()
+    assert doc.instance(first.id).state == "pending"
+    assert np.array_equal(doc.mask(first.id), old_mask)
+    assert doc.instance(second.id).state == "pending"
+    assert doc.instance(second.id).category_id == second.category_id
