@@ -167,9 +167,14 @@ class EditCommands(QObject):
         if len(ids) < 2:
             self.say("Select two or more instances to merge")
             return
+        items = self.canvas.instance_items()
+        # the largest one is kept: its category (and id) is what the merged instance keeps
+        ids.sort(key=lambda i: -items[i].row.instance.area if i in items else 0)
         kept = self.commit("Merge", lambda d: d.merge_instances(ids))
         if kept is not None:
-            self.say(f"Merged {len(ids)} instances into one")
+            item = items.get(kept)
+            into = f" ({item.row.category}, the category of the largest)" if item else ""
+            self.say(f"Merged {len(ids)} instances into one{into}")
 
     # ---------------------------------------------------------------- undo and redo
     def undo(self) -> None:

@@ -61,13 +61,14 @@ def test_split_makes_each_part_an_instance(qtbot, tool_scene):
 def test_merge_selected_makes_one_instance(qtbot, tool_scene):
     s = tool_scene
     a, b = box(20, 20, 50, 50), box(100, 30, 130, 90)
-    first = s.add(qtbot, a)
-    s.add(qtbot, b)
+    s.add(qtbot, a)
+    larger = s.add(qtbot, b)
     s.key(qtbot, K.Key_A, MOD.ControlModifier)  # select all
     assert len(s.canvas.selected_ids()) == 2
     s.key(qtbot, K.Key_M)
     stored = s.stored()
-    assert list(stored) == [first] and np.array_equal(stored[first], a | b)
+    # one instance, the union, kept under the largest one's id (and category)
+    assert list(stored) == [larger] and np.array_equal(stored[larger], a | b)
 
 
 def test_digit_keys_and_dropdown_change_the_category(qtbot, tool_scene):
