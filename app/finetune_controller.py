@@ -209,7 +209,9 @@ class FinetuneController(QObject):
         ap = versions.metric(run.after)
         text = f"{version.name} saved (mask AP {'—' if ap is None else f'{ap:.3f}'})"
         if activate:
-            text += ", now active; re-predicting the unreviewed images"
+            left = len(project.images(("new", "predicted", "in_review")))
+            text += (f", now active; predicting the {left} unreviewed image"
+                     f"{'s' if left != 1 else ''} again" if left else ", now active")
         else:
             text += f"; {self._baseline_name} stays active (it scores at least as well)"
         self.panel.set_status(text)

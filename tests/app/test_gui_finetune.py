@@ -69,6 +69,8 @@ def test_fine_tune_learns_activates_and_repredicts(qtbot, make_window, model_pro
     # the model process loads v2 and every unreviewed image is predicted with it
     unreviewed = [im.id for im in project.images(UNREVIEWED)]
     assert len(unreviewed) == 3
+    assert "now active; predicting the 3 unreviewed images again" in \
+        w.finetune.panel.status.text()
     qtbot.waitUntil(lambda: all(project.predicted_by(i, "v2") for i in unreviewed),
                     timeout=120000)
     assert w.model.info.key == "v2"
