@@ -2,168 +2,38 @@
 
 The property test makes 200 random edits (every kind of command) on a project image, undoes
 them all and compares the project, reopened from disk, with the original; then redoes them all
-and compares with the final state. A child process editing through the document is killed
-(SIGKILL) right after an acknowledgement, and the reopened project holds every acknowledged
-edit. This module doubles as the child's library (`random_edit`, `digest`): keep it importable.
+and compares with the final state. The SIGKILL test is in test_edits_crash.py; shared helpers
+in edit_helpers.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
-import shutil
-import signal
-import subprocess
-import sys
-from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from edit_helpers import (
+    OPS,
+    OTHER_SHAPE,
+    SHAPE,
+    _box,
+    counting_transactions,
+    disk_snapshot,
+    make_project,
+    random_edit,
+    snapshot,
+    synthetic_rgb,
+)
 
 from mrcnn import edit_steps
 from mrcnn import mask_tools as mt
 from mrcnn.edits import DocumentChange, EditError, HistoryError, ImageDocument, MaskEdit
 from mrcnn.errors import ProjectError
 from mrcnn.history import STEP_OVERHEAD_BYTES
-from mrcnn.mask_tools import MaskToolError, Rect
+from mrcnn.mask_tools import Rect
 from mrcnn.masks import encode
 from mrcnn.store import Project
-
-REPO = Path(__file__).resolve().parents[2]
-SHAPE = (72, 96)  # the edited image (H, W)
-OTHER_SHAPE = (30, 40)  # a second image, for project-wide category edits
-
-
-# ---------------------------------------------------------------- a small project
-def synthetic_rgb(h: int, w: int) -> np.ndarray:
-    """Flat 8x8 blocks from a small palette (the wand's regions) plus a noisy band."""
-    rng = np.random.default_rng(7)
-    palette = rng.integers(0, 256, (5, 3))
-    blocks = rng.integers(0, 5, ((h + 7) // 8, (w + 7) // 8))
-    rgb = palette[np.kron(blocks, np.ones((8, 8), int))[:h, :w]].astype(np.int16)
-    rgb[h // 2:h // 2 + 6] += rng.integers(-20, 21, (6, w, 3))
-    return np.clip(rgb, 0, 255).astype(np.uint8)
-
-
-def _box(shape, y0, y1, x0, x1) -> np.ndarray:
-    m = np.zeros(shape, bool)
-    m[y0:y1, x0:x1] = True
-    return m
-
-
-def make_project(folder: Path, images: Path) -> tuple[int, int]:
-    """A project with two images; returns (edited image id, other image id). Closed after."""
-    images.mkdir(parents=True, exist_ok=True)
-    with Project.create(folder, images) as p:
-        a = p.add_image(images / "a.png", SHAPE[1], SHAPE[0], "a" * 64)
-        b = p.add_image(images / "b.png", OTHER_SHAPE[1], OTHER_SHAPE[0], "b" * 64)
-        dog, cat, bird = (p.add_category(n).id for n in ("dog", "cat", "bird"))
-        v1 = p.add_model_version("models/v1.pt", "resnet18_fpn").id
-        ring = _box(SHAPE, 5, 30, 5, 35) & ~_box(SHAPE, 12, 20, 14, 24)
-        two = _box(SHAPE, 40, 50, 10, 20) | _box(SHAPE, 55, 70, 25, 45)
-        p.add_instance(a.id, dog, encode(ring))
-        p.add_instance(a.id, cat, encode(two))
-        p.add_instance(a.id, bird, encode(_box(SHAPE, 20, 60, 60, 90)))
-        for k, (box, cid) in enumerate([((0, 10, 50, 70), dog), ((35, 45, 40, 80), cat),
-                                        ((60, 72, 0, 12), bird)]):
-            p.add_instance(a.id, cid, encode(_box(SHAPE, *box)), source="model",
-                           model_version_id=v1, score=0.9 - 0.1 * k, state="pending")
-        p.add_instance(b.id, dog, encode(_box(OTHER_SHAPE, 2, 10, 3, 30)))
-        p.add_instance(b.id, cat, encode(_box(OTHER_SHAPE, 12, 28, 5, 15)))
-    return a.id, b.id
-
-
-def snapshot(project: Project) -> tuple:
-    """Everything a user could see: categories, and every instance with its decoded mask."""
-    cats = tuple((c.id, c.name, c.color) for c in project.categories())
-    insts = tuple(
-        (i.id, i.image_id, i.category_id, np.packbits(i.rle.decode()).tobytes(), i.bbox,
-         i.area, i.source, i.model_version_id, i.score, i.state)
-        for i in project.instances())
-    return cats, insts
-
-
-def disk_snapshot(folder: Path) -> tuple:
-    """The snapshot as a fresh connection reads it from disk."""
-    with Project.open(folder, read_only=True) as p:
-        return snapshot(p)
-
-
-def digest(project: Project) -> str:
-    """A short fingerprint of `snapshot` (RLE counts are canonical, so they stand for masks)."""
-    cats = [(c.id, c.name, c.color) for c in project.categories()]
-    insts = [(i.id, i.image_id, i.category_id, i.rle.counts, i.source, i.model_version_id,
-              i.score, i.state) for i in project.instances()]
-    return hashlib.sha256(repr((cats, insts)).encode()).hexdigest()[:20]
-
-
-OPS = ("brush", "brush", "erase", "poly_add", "poly_cut", "poly_new", "wand", "wand_cut",
-       "fill_holes", "specks", "grabcut", "delete", "reject", "accept", "recat", "split",
-       "merge", "rename", "merge_cat", "new_cat")
-
-
-def random_edit(doc: ImageDocument, rng: random.Random, rgb: np.ndarray, n: int) -> str | None:
-    """One random user edit through the document; the op's name if a step was recorded."""
-    h, w = doc.shape
-    insts = doc.instances()
-    ids = [i.id for i in insts]
-    pending = [i.id for i in insts if i.state == "pending"]
-    cats = [c.id for c in doc.project.categories()]
-    op = rng.choice(OPS)
-    if not ids and op not in ("poly_new", "grabcut", "rename", "merge_cat", "new_cat"):
-        op = "poly_new"
-
-    def point() -> tuple[float, float]:
-        return rng.uniform(-3, w + 3), rng.uniform(-3, h + 3)
-
-    before = doc.history.next_undo()
-    try:
-        if op in ("brush", "erase"):
-            doc.apply(rng.choice(ids), mt.brush if op == "brush" else mt.erase,
-                      [point() for _ in range(rng.randint(1, 3))], rng.uniform(0.5, 7),
-                      label=op)
-        elif op in ("poly_add", "poly_cut"):
-            doc.apply(rng.choice(ids), mt.polygon_add if op == "poly_add" else mt.polygon_cut,
-                      np.array([point() for _ in range(rng.randint(3, 6))]), label=op)
-        elif op == "poly_new":
-            poly = np.array([point() for _ in range(rng.randint(3, 6))])
-            doc.add_instance(mt.polygon_mask(poly, (h, w)), rng.choice(cats), label="polygon")
-        elif op in ("wand", "wand_cut"):
-            seed = (rng.uniform(0, w - 1e-6), rng.uniform(0, h - 1e-6))
-            doc.apply(rng.choice(ids), mt.magic_wand_edit, rgb, seed, rng.randint(0, 40),
-                      subtract=op == "wand_cut", label=op)
-        elif op == "fill_holes":
-            doc.apply(rng.choice(ids), mt.fill_holes, label=op)
-        elif op == "specks":
-            doc.apply(rng.choice(ids), mt.remove_specks, rng.randint(2, 60), label=op)
-        elif op == "grabcut":
-            x0, y0 = rng.uniform(0, w / 2), rng.uniform(0, h / 2)
-            box = (x0, y0, x0 + rng.uniform(8, w / 2), y0 + rng.uniform(8, h / 2))
-            doc.add_instance(mt.grabcut(rgb, box, iterations=2), rng.choice(cats), label=op)
-        elif op == "delete":
-            doc.delete_instances(rng.sample(ids, min(len(ids), rng.randint(1, 2))))
-        elif op == "reject" and pending:
-            doc.reject_predictions([rng.choice(pending)])
-        elif op == "accept" and pending:
-            doc.accept_instances(rng.sample(pending, min(len(pending), 2)))
-        elif op == "recat":
-            doc.set_category(rng.sample(ids, min(len(ids), rng.randint(1, 3))), rng.choice(cats))
-        elif op == "split":
-            doc.split_instance(rng.choice(ids))
-        elif op == "merge" and len(ids) >= 2:
-            doc.merge_instances(rng.sample(ids, rng.randint(2, min(3, len(ids)))))
-        elif op == "rename":
-            doc.rename_category(rng.choice(cats), f"name-{n}")
-        elif op == "merge_cat" and len(cats) >= 2:
-            doc.merge_categories(*rng.sample(cats, 2))
-        elif op in ("new_cat", "merge_cat"):
-            doc.add_category(f"new-{n}")
-    except (EditError, MaskToolError):
-        return None  # e.g. a polygon or GrabCut that selects nothing
-    return op if doc.history.next_undo() is not before else None
 
 
 @pytest.fixture
@@ -173,24 +43,6 @@ def proj(tmp_path, open_projects):
     p = Project.open(folder)
     open_projects.append(p)
     return p, image_a, image_b
-
-
-@contextmanager
-def counting_transactions(project: Project, monkeypatch):
-    """Count the outermost store transactions opened inside the block."""
-    real = project.transaction
-    seen = []
-
-    @contextmanager
-    def counted():
-        if project._depth == 0:
-            seen.append(1)
-        with real():
-            yield
-
-    monkeypatch.setattr(project, "transaction", counted)
-    yield seen
-    monkeypatch.setattr(project, "transaction", real)
 
 
 # ---------------------------------------------------------------- the property test
@@ -573,84 +425,6 @@ def test_the_store_helpers_refuse_what_would_corrupt_the_project(proj):
     assert project.categories()[1] == cat
     project.set_instances_category(moved, cat.id)
     assert all(project.instance(i).category_id == cat.id for i in moved)
-
-
-# ---------------------------------------------------------------- crash safety
-CHILD = """
-import random, sys
-sys.path.insert(0, {tests!r})
-from test_edits import digest, random_edit, synthetic_rgb
-from mrcnn.edits import ImageDocument
-from mrcnn.store import Project
-
-folder, image_id, seed, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-project = Project.open(folder)
-doc = ImageDocument(project, image_id)
-rng = random.Random(seed)
-rgb = synthetic_rgb(*doc.shape)
-print("ready", digest(project), flush=True)
-n = 0
-while limit < 0 or n < limit:
-    n += 1
-    r = rng.random()
-    if r < 0.15:
-        doc.undo()
-    elif r < 0.2:
-        doc.redo()
-    else:
-        random_edit(doc, rng, rgb, n)
-    print("ack", n, digest(project), flush=True)
-"""
-KILLS = 4
-DRY_STEPS = 90
-
-
-def _child(folder: Path, image_id: int, limit: int) -> list[str]:
-    code = CHILD.format(tests=str(Path(__file__).parent))
-    return [sys.executable, "-c", code, str(folder), str(image_id), "11", str(limit)]
-
-
-def test_every_acknowledged_edit_survives_sigkill(tmp_path):
-    base = tmp_path / "base"
-    image_a, _b = make_project(base, tmp_path / "images")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    # A full run tells what the project holds after each step (the child is deterministic).
-    shutil.copytree(base, tmp_path / "dry")
-    dry = subprocess.run(_child(tmp_path / "dry", image_a, DRY_STEPS), capture_output=True,
-                         text=True, env=env, timeout=300)
-    assert dry.returncode == 0, dry.stderr[-3000:]
-    digests = [line.split()[-1] for line in dry.stdout.splitlines()]
-    assert len(digests) == DRY_STEPS + 1 and len(set(digests)) > DRY_STEPS // 2
-
-    rng = random.Random(5)
-    for k in range(KILLS):
-        folder = tmp_path / f"run{k}"
-        shutil.copytree(base, folder)
-        child = subprocess.Popen(_child(folder, image_a, -1), stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            assert child.stdout.readline().split() == ["ready", digests[0]]
-            target, acked = rng.randint(1, DRY_STEPS - 30), 0
-            while acked < target:
-                _ack, n, d = child.stdout.readline().split()
-                acked = int(n)
-                assert d == digests[acked]
-        finally:
-            child.send_signal(signal.SIGKILL)  # right after an acknowledgement
-            rest = child.stdout.read()
-            child.wait()
-            child.stdout.close()
-            child.stderr.close()
-        for line in rest.splitlines():
-            parts = line.split()
-            if len(parts) == 3:  # a line cut short by the kill is ignored
-                acked = int(parts[1])
-        assert acked + 1 <= DRY_STEPS, "the child ran too far ahead of the reader"
-        with Project.open(folder) as p:
-            on_disk = digest(p)
-            assert p.integrity_check() == "ok"
-        # Every acknowledged step is there; the step in flight may or may not be.
-        assert on_disk in (digests[acked], digests[acked + 1]), (k, acked)
 
 
 def test_a_corrected_prediction_is_accepted_and_survives_new_predictions(proj):
