@@ -13,12 +13,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QLabel, QMainWindow, QSpinBox, QToolBar
 
-from app.category_box import CategoryCommands
-from app.edit_commands import EditCommands
-from app.tools.base import MAX_RADIUS, MIN_RADIUS, CanvasTool
-from app.tools.brush import BrushTool, EraserTool
-from app.tools.shapes import BoxGrabCutTool, PolygonTool
-from app.tools.wand import MagicWandTool
+from app.canvas.tools.base import MAX_RADIUS, MIN_RADIUS, CanvasTool
+from app.canvas.tools.brush import BrushTool, EraserTool
+from app.canvas.tools.shapes import BoxGrabCutTool, PolygonTool
+from app.canvas.tools.wand import MagicWandTool
+from app.controllers.edit_commands import EditCommands
+from app.panels.category_box import CategoryCommands
 
 #: Tool action name → tool class (None: plain selection).
 TOOL_ACTIONS: dict[str, type[CanvasTool] | None] = {

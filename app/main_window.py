@@ -1,7 +1,8 @@
 """The main window. It only wires things: widgets ↔ controller ↔ background jobs.
 
-The model side is `self.model` (app/model_controller.py: which model, loaded once in a child
-process) with `self.model.predictions` (app/prediction_scheduler.py: what is predicted when)
+The model side is `self.model` (app/controllers/model.py: which model, loaded once in a child
+process) with `self.model.predictions` (app/controllers/prediction_scheduler.py: what is predicted
+when)
 and `self.model_view` (banner and status bar). Seams for more (fine-tune): `self.runner` has a
 "model" lane, `self.model.session` holds the loaded model, the controller stores predictions
 (pending instances, shown dashed, hatched and fainter by the canvas), and
@@ -19,21 +20,21 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget, 
 
 from app import dialogs
 from app.actions import ACTIONS, build_actions, update_enabled
-from app.canvas import CanvasView
+from app.canvas.canvas import CanvasView
 from app.chrome import build_menus, build_toolbar
-from app.commands import Feedback, ReviewCommands
-from app.controller import STATUS_LABELS, DocumentController, probe_folder
+from app.controllers.commands import Feedback, ReviewCommands
+from app.controllers.finetune import FinetuneController
+from app.controllers.model import ModelController, ModelOptions
+from app.controllers.project import STATUS_LABELS, DocumentController, probe_folder
 from app.edit_wiring import install_edit_tools
-from app.finetune_controller import FinetuneController
-from app.image_list import ImageListWidget
-from app.instance_list import InstanceListWidget
-from app.model_controller import ModelController, ModelOptions
-from app.model_widgets import ModelView
-from app.progress import JobProgressWidget
+from app.panels.image_list import ImageListWidget
+from app.panels.instance_list import InstanceListWidget
+from app.panels.model_widgets import ModelView
+from app.panels.progress import JobProgressWidget
+from app.panels.thumbnails import ThumbnailCache
+from app.panels.welcome import WelcomeWidget
 from app.settings import UiState
 from app.shortcuts import load_shortcuts, user_shortcuts_path
-from app.thumbnails import ThumbnailCache
-from app.welcome import WelcomeWidget
 from app.worker import JobRunner
 from mrcnn.errors import MrcnnError, ProjectLockedError
 

@@ -102,7 +102,8 @@ class UiState:
         self._s.setValue("view/score_threshold", int(value))
 
     def finetune_choices(self) -> dict:
-        """The fine-tune options last used (plain data; mrcnn.finetune.restore checks it)."""
+        """The fine-tune options last used (plain data; mrcnn.training.launcher.restore checks
+        it)."""
         try:
             value = json.loads(str(self._s.value("finetune/options", "{}") or "{}"))
         except ValueError:

@@ -22,11 +22,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mrcnn import mask_tools
-from mrcnn.edits import ImageDocument
-from mrcnn.mask_tools import EMPTY, Rect
+from mrcnn.editing import mask_tools
+from mrcnn.editing.document import ImageDocument
+from mrcnn.editing.mask_tools import EMPTY, Rect
 from mrcnn.masks import encode
-from mrcnn.store import Project
+from mrcnn.store.project import Project
 
 WIDTH, HEIGHT = 6000, 4000
 COLOR = (40, 200, 240, 255)  # premultiplied BGRA, as the canvas holds it

@@ -37,8 +37,8 @@ PHOTOS = ("voc", "astronaut", "coffee", "chelsea")
 CATEGORIES = ["person", "cat", "cup"]
 MAKE_CHECKPOINT = """
 import sys, torch
-from mrcnn.checkpoint import save_checkpoint
-from mrcnn.model import build_model
+from mrcnn.model.checkpoint import save_checkpoint
+from mrcnn.model.presets import build_model
 torch.manual_seed(0)
 model = build_model(preset="r18", num_classes={n})
 save_checkpoint(sys.argv[1], state_dict=model.state_dict(), preset="r18", categories={cats!r})
@@ -117,7 +117,7 @@ def run_on_gui_thread(window, probe, request) -> tuple[list[float], list[float],
     """The baseline: load and predict on the GUI thread, one image per event-loop turn."""
     from PySide6.QtCore import QTimer
 
-    from mrcnn.model_session import ModelSession
+    from mrcnn.serving.session import ModelSession
 
     docs = window.controller
     todo = [(im.id, str(docs.image_path(im))) for im in docs.images()]
@@ -174,13 +174,13 @@ def main() -> int:
 
         qt_compat.apply()
         app = QApplication.instance() or QApplication([])
-        from app.controller import PROJECT_DIRNAME
+        from app.controllers.model import ModelOptions
+        from app.controllers.project import PROJECT_DIRNAME
         from app.main_window import MainWindow
-        from app.model_controller import ModelOptions
         from app.settings import UiState
         from app.stall_probe import StallProbe
-        from mrcnn.model_session import ModelRequest
-        from mrcnn.store import Project
+        from mrcnn.serving.session import ModelRequest
+        from mrcnn.store.project import Project
 
         ckpt = tmp / "r18.pt"
         subprocess.run([sys.executable, "-c", MAKE_CHECKPOINT.format(

@@ -24,17 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mrcnn.convert import image_to_tensor
-from mrcnn.dataset import project_labels, reviewed_image_ids
-from mrcnn.device import choose_device
-from mrcnn.evaluate import evaluate_coco, ground_truth, prediction_results
-from mrcnn.imageio import load_image
-from mrcnn.model import build_model
-from mrcnn.predictor import Prediction, Predictor, output_to_prediction
-from mrcnn.store import Project
-from mrcnn.synthetic import make_synthetic_project
-from mrcnn.train import TrainConfig, train_project
-from mrcnn.weights import load_model
+from mrcnn.io.images import load_image
+from mrcnn.model.convert import image_to_tensor
+from mrcnn.model.device import choose_device
+from mrcnn.model.predictor import Prediction, Predictor, output_to_prediction
+from mrcnn.model.presets import build_model
+from mrcnn.model.weights import load_model
+from mrcnn.store.project import Project
+from mrcnn.testing.synthetic import make_synthetic_project
+from mrcnn.training.dataset import project_labels, reviewed_image_ids
+from mrcnn.training.evaluate import evaluate_coco, ground_truth, prediction_results
+from mrcnn.training.train import TrainConfig, train_project
 
 
 def photos() -> list[np.ndarray]:

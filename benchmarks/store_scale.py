@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from mrcnn import masks
-from mrcnn.coco_io import build_coco, export_coco, import_coco
-from mrcnn.store import Project
+from mrcnn.coco.io import build_coco, export_coco, import_coco
+from mrcnn.store.project import Project
 
 
 def make_dataset(root: Path, n_images: int, per_image: int, size=(160, 120)) -> Path:

@@ -17,18 +17,18 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from mrcnn.dataset import (
+from mrcnn.model.device import choose_device
+from mrcnn.model.presets import build_model
+from mrcnn.store.project import Project
+from mrcnn.testing.synthetic import make_synthetic_project
+from mrcnn.training.dataset import (
     ProjectDataset,
     collate,
     project_labels,
     reviewed_image_ids,
     train_transform,
 )
-from mrcnn.device import choose_device
-from mrcnn.model import build_model
-from mrcnn.store import Project
-from mrcnn.synthetic import make_synthetic_project
-from mrcnn.train import TrainConfig, train_project
+from mrcnn.training.train import TrainConfig, train_project
 
 
 def plain_loop(project: Project, *, iters: int, warmup: int, size: int, batch: int) -> float:

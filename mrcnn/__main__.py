@@ -1,3 +1,3 @@
-from mrcnn.cli import main
+from mrcnn.cli.main import main
 
 raise SystemExit(main())

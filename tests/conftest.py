@@ -229,7 +229,7 @@ def open_projects():
 @pytest.fixture
 def new_project(tmp_path, open_projects):
     """Factory: a new, empty project over `images_dir` (open for writing)."""
-    from mrcnn.store import Project
+    from mrcnn.store.project import Project
 
     counter = iter(range(1000))
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from model_fixtures import FAST
 
-from mrcnn.finetune import FinetuneOptions
-from mrcnn.store import Project
-from mrcnn.synthetic import make_synthetic_project
+from mrcnn.store.project import Project
+from mrcnn.testing.synthetic import make_synthetic_project
+from mrcnn.training.launcher import FinetuneOptions
 
 SIZE = 64
 #: Small and quick: the tests pass their own iterations.
@@ -40,8 +40,8 @@ def add_random_version(p: Project, seed: int = 0, activate: bool = True):
     """A random-init r18 checkpoint for the project's categories as the next version."""
     import torch
 
-    from mrcnn.checkpoint import save_checkpoint
-    from mrcnn.model import build_model
+    from mrcnn.model.checkpoint import save_checkpoint
+    from mrcnn.model.presets import build_model
 
     cats = [c.name for c in p.categories()]
     torch.manual_seed(seed)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.model_controller import ModelOptions
+from app.controllers.model import ModelOptions
 
 #: Categories of the test checkpoint (a random-weight r18: every detection scores ~0.4).
 CATEGORIES = ["person", "cat"]
@@ -22,7 +22,7 @@ FAST = ModelOptions(device="cpu", max_detections=30,
 def model_process(tmp_path_factory):
     """One model process for all GUI model tests (each window loads its own model into it).
     Its downloads go through a proxy nobody listens on: this machine is "offline"."""
-    from mrcnn.model_process import ModelProcess
+    from mrcnn.serving.process import ModelProcess
 
     saved = {k: os.environ.get(k) for k in ("TORCH_HOME", "https_proxy", "HTTPS_PROXY",
                                             "no_proxy", "NO_PROXY")}
@@ -48,8 +48,8 @@ def checkpoint(tmp_path_factory) -> Path:
     """A random-weight r18 checkpoint for CATEGORIES (weights only, as training writes)."""
     import torch
 
-    from mrcnn.checkpoint import save_checkpoint
-    from mrcnn.model import build_model
+    from mrcnn.model.checkpoint import save_checkpoint
+    from mrcnn.model.presets import build_model
 
     torch.manual_seed(0)
     model = build_model(preset="r18", num_classes=len(CATEGORIES) + 1, min_size=64)
@@ -62,9 +62,9 @@ def checkpoint(tmp_path_factory) -> Path:
 def project_with_model(photos_dir, checkpoint) -> Path:
     """The photos' project (made as `python main.py photos` would), its images scanned and
     the checkpoint registered as its active model version v1."""
-    from app.controller import PROJECT_DIRNAME
-    from mrcnn.scan import scan_folder
-    from mrcnn.store import Project
+    from app.controllers.project import PROJECT_DIRNAME
+    from mrcnn.store.project import Project
+    from mrcnn.store.scan import scan_folder
 
     with Project.create(photos_dir / PROJECT_DIRNAME, photos_dir) as project:
         scan_folder(project)

@@ -14,8 +14,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.canvas_items import ImageItem
-from app.render import pyramid, to_bgra
+from app.canvas.items import ImageItem
+from app.canvas.render import pyramid, to_bgra
 from mrcnn import masks
 
 

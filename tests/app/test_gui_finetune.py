@@ -10,7 +10,7 @@ import pytest
 from finetune_fixtures import WINDOW_OPTIONS, make_project, open_project, set_options
 
 from app.stall_probe import StallProbe
-from mrcnn.store import Project
+from mrcnn.store.project import Project
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

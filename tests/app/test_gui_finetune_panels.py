@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from finetune_fixtures import WINDOW_OPTIONS, add_random_version, make_project, open_project
 
-from mrcnn.store import Project
+from mrcnn.store.project import Project
 
 
 def test_fine_tune_waits_for_enough_reviewed_images(qtbot, make_window, tmp_path):

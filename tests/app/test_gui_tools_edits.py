@@ -11,7 +11,7 @@ from gui_helpers import wait_image_shown
 from PySide6.QtCore import Qt
 from tool_helpers import box, disc, make_tool_scene
 
-from app import category_box
+from app.panels import category_box
 from mrcnn import masks
 
 K = Qt.Key

@@ -8,9 +8,9 @@ from gui_helpers import PHOTO_NAMES, image_id, open_folder, wait_image_shown
 from PySide6.QtWidgets import QPushButton
 
 from app import dialogs
-from app.controller import PROJECT_DIRNAME
-from app.image_list import STATUS_ROLE
-from mrcnn.store import Project, is_project
+from app.controllers.project import PROJECT_DIRNAME
+from app.panels.image_list import STATUS_ROLE
+from mrcnn.store.project import Project, is_project
 
 
 def test_empty_state_offers_open_folder(window):

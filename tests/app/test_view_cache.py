@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.render import ImageView, InstanceShape, fill_pixels, hex_to_rgb
-from app.view_cache import CachedImage
+from app.canvas.render import ImageView, InstanceShape, fill_pixels, hex_to_rgb
+from app.canvas.view_cache import CachedImage
 from mrcnn.masks import encode
 
 

@@ -12,9 +12,9 @@ from gui_helpers import wait_image_shown
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from app.controller import PROJECT_DIRNAME
+from app.controllers.project import PROJECT_DIRNAME
 from mrcnn.masks import decode
-from mrcnn.store import Project
+from mrcnn.store.project import Project
 
 W, H = 240, 200
 BACKGROUND = (90, 90, 90)

@@ -42,15 +42,17 @@ import pytest
 import torch
 from PIL import Image
 
-from mrcnn import coco_validate, imageio, masks
-from mrcnn.checkpoint import CheckpointError, save_checkpoint
-from mrcnn.cli import main
-from mrcnn.coco_io import export_coco, import_coco
+from mrcnn import masks
+from mrcnn.cli.main import main
+from mrcnn.coco import validate as coco_validate
+from mrcnn.coco.io import export_coco, import_coco
 from mrcnn.errors import CocoFormatError
-from mrcnn.imageio import load_image
-from mrcnn.scan import scan_folder
-from mrcnn.store import Project
-from mrcnn.weights import load_model
+from mrcnn.io import images as imageio
+from mrcnn.io.images import load_image
+from mrcnn.model.checkpoint import CheckpointError, save_checkpoint
+from mrcnn.model.weights import load_model
+from mrcnn.store.project import Project
+from mrcnn.store.scan import scan_folder
 
 REPO = Path(__file__).resolve().parents[2]
 ORIENTATION = 0x0112
@@ -433,7 +435,7 @@ class Payload:
 @pytest.fixture(scope="module")
 def r18_state() -> dict[str, torch.Tensor]:
     torch.manual_seed(2)
-    from mrcnn.model import build_model
+    from mrcnn.model.presets import build_model
 
     return build_model(preset="r18", num_classes=3).state_dict()
 

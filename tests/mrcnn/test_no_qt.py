@@ -59,9 +59,10 @@ def test_every_mrcnn_module_imports_with_qt_unimportable():
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     imported = set(r.stdout.split())
-    on_disk = {f"mrcnn.{p.stem}" for p in (REPO / "mrcnn").glob("*.py") if p.stem != "__init__"}
+    on_disk = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+               for p in (REPO / "mrcnn").rglob("*.py")} - {"mrcnn"}
     assert on_disk <= imported, on_disk - imported
-    assert {"mrcnn.store", "mrcnn.coco_io", "mrcnn.cli", "mrcnn.__main__"} <= imported
+    assert {"mrcnn.store.project", "mrcnn.coco.io", "mrcnn.cli.main", "mrcnn.__main__"} <= imported
 
 
 def test_no_mrcnn_source_file_imports_qt():

@@ -1,0 +1,2 @@
+"""The canvas: the shown image and its instances, the editing tools, rendering and the view
+cache."""

@@ -1,0 +1,167 @@
+"""What the review and COCO actions do: a user gesture → a controller call → one status line.
+
+Errors from `mrcnn` become a message box and a status line (`Feedback.guard`), never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMainWindow
+
+from app import dialogs
+from app.canvas.canvas import CanvasView
+from app.controllers.project import DocumentController
+from app.panels.image_list import ImageListWidget
+from app.settings import UiState
+from mrcnn.errors import MrcnnError
+
+log = logging.getLogger(__name__)
+
+
+class Feedback:
+    """Status-bar messages and error boxes for one window."""
+
+    def __init__(self, window: QMainWindow):
+        self._window = window
+
+    def say(self, message: str, ms: int = 5000) -> None:
+        self._window.statusBar().showMessage(message, ms)
+
+    def report(self, message: str, *, box: bool = False,
+               title: str = "Mask R-CNN Studio") -> None:
+        """Say what went wrong in the status bar (and in a box for what the user asked)."""
+        log.warning(message)
+        self.say(message, 15000)
+        if box:
+            dialogs.show_error(self._window, title, message)
+
+    @contextmanager
+    def guard(self, title: str) -> Iterator[None]:
+        """Run a user command; a library error becomes a message, never a crash."""
+        try:
+            yield
+        except MrcnnError as exc:
+            self.report(str(exc), box=True, title=title)
+
+
+@contextmanager
+def busy() -> Iterator[None]:
+    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    try:
+        yield
+    finally:
+        QApplication.restoreOverrideCursor()
+
+
+class ReviewCommands:
+    """Accept, delete, mark reviewed; import and export COCO."""
+
+    def __init__(self, window: QMainWindow, controller: DocumentController, canvas: CanvasView,
+                 image_list: ImageListWidget, ui: UiState, feedback: Feedback):
+        self._window = window
+        self._c = controller
+        self._canvas = canvas
+        self._images = image_list
+        self._ui = ui
+        self._fb = feedback
+
+    def connect(self, actions: dict) -> None:
+        table: dict[str, Callable[[], None]] = {
+            "accept_selected": self.accept_selected,
+            "accept_all": self.accept_all,
+            "accept_above_threshold": self.accept_above_threshold,
+            "delete_selected": self.delete_selected,
+            "mark_reviewed": self.mark_reviewed_and_next,
+            "import_coco": self.import_coco,
+            "export_coco": self.export_coco,
+        }
+        for name, slot in table.items():
+            actions[name].triggered.connect(slot)
+
+    def accept_selected(self) -> None:
+        image_id = self._images.current_id
+        if image_id is None:
+            return
+        with self._fb.guard("Cannot accept"):
+            n = self._c.accept(image_id, self._canvas.selected_ids())
+            self._fb.say(f"Accepted {n} predictions" if n else
+                         "Select pending predictions to accept them")
+
+    def accept_all(self) -> None:
+        image_id = self._images.current_id
+        if image_id is None:
+            return
+        with self._fb.guard("Cannot accept"):
+            n = self._c.accept_all(image_id)
+            self._fb.say(f"Accepted {n} predictions" if n else
+                         "No pending predictions on this image")
+
+    def accept_above_threshold(self) -> None:
+        """Accept the pending predictions the score threshold shows (those scoring at least
+        the threshold); the ones below stay pending and hidden."""
+        image_id = self._images.current_id
+        if image_id is None:
+            return
+        t = self._canvas.score_threshold
+        ids = [r.id for r in self._c.instance_rows(image_id)
+               if r.pending and (r.instance.score is None or r.instance.score >= t)]
+        with self._fb.guard("Cannot accept"):
+            n = self._c.accept(image_id, ids)
+            self._fb.say(f"Accepted {n} predictions scoring at least {t:.2f}" if n else
+                         f"No pending predictions score {t:.2f} or more on this image")
+
+    def delete_selected(self) -> None:
+        image_id = self._images.current_id
+        ids = self._canvas.selected_ids()
+        if image_id is None or not ids:
+            return
+        with self._fb.guard("Cannot delete"):
+            n = self._c.delete(image_id, ids)
+            self._fb.say(f"Deleted {n} instances (Edit ▸ Undo brings them back)")
+
+    def mark_reviewed_and_next(self) -> None:
+        image_id = self._images.current_id
+        if image_id is None:
+            return
+        nxt = self._images.neighbor(image_id, +1)
+        with self._fb.guard("Cannot mark reviewed"):
+            pending = self._c.mark_reviewed(image_id)
+            msg = f"{Path(self._c.image(image_id).path).name} marked reviewed"
+            if pending:
+                msg += f" ({pending} pending predictions left unaccepted: not exported)"
+            self._fb.say(msg, 8000)
+            if nxt is not None:
+                self._images.select_image(nxt)
+
+    def import_coco(self) -> None:
+        options = dialogs.ask_import_options(self._window, self._ui.last_dir("coco"))
+        if options is None:
+            return
+        self._ui.set_last_dir("coco", options.path.parent)
+        with self._fb.guard("Cannot import COCO"), busy():
+            r = self._c.import_coco(options.path, options.images_dir, options.status)
+            msg = (f"Imported {r.annotations_added} instances on {r.images_marked} images "
+                   f"({r.images_added} new images, {r.categories_added} new categories")
+            if r.duplicates_skipped:
+                msg += f", {r.duplicates_skipped} duplicates skipped"
+            self._fb.say(msg + ")", 10000)
+
+    def export_coco(self) -> None:
+        c = self._c
+        start = self._ui.last_dir("export") or str(c.project.images_root)
+        options = dialogs.ask_export_options(self._window, str(Path(start) / "annotations.json"))
+        if options is None:
+            return
+        self._ui.set_last_dir("export", options.path.parent)
+        with self._fb.guard("Cannot export COCO"), busy():
+            r = c.export_coco(options.path, mask_format=options.mask_format,
+                              reviewed_only=options.reviewed_only)
+            msg = f"Exported {r.annotations} instances on {r.images} images to {r.path}"
+            if r.rle_fallbacks:
+                msg += f" ({r.rle_fallbacks} kept as RLE: a polygon would lose pixels)"
+            self._fb.say(msg, 10000)

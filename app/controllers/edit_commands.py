@@ -1,0 +1,199 @@
+"""Mask correction commands: a tool's gesture or an Edit-menu action → one call on the
+current image's `mrcnn.editing.document.ImageDocument` → one durable undo step → "All changes
+saved".
+
+`EditCommands` is also the `ToolHost` the canvas tools use (`app/canvas/tools/base.py`). Errors
+from `mrcnn` become a message (`Feedback.guard`), never a crash, and change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QLabel
+
+from app.canvas.canvas import CanvasView
+from app.canvas.render import InstanceShape, mask_shape
+from app.canvas.tools.base import ToolOptions
+from app.controllers.commands import Feedback
+from app.controllers.project import DocumentController, InstanceRow
+from app.panels.image_list import ImageListWidget
+from app.worker import JobRunner
+from mrcnn.editing import mask_tools
+from mrcnn.editing.document import ImageDocument
+
+log = logging.getLogger(__name__)
+
+SAVED_TEXT = "All changes saved"
+EDITING_TEXT = "Editing… (saved when you let go)"
+
+
+class EditCommands(QObject):
+    """The current image's edits: tool gestures, mask actions, categories, undo and redo."""
+
+    def __init__(self, controller: DocumentController, canvas: CanvasView,
+                 image_list: ImageListWidget, runner: JobRunner, feedback: Feedback,
+                 saved_label: QLabel, parent: QObject | None = None):
+        super().__init__(parent)
+        self.controller = controller
+        self.canvas = canvas
+        self.images = image_list
+        self.runner = runner
+        self.feedback = feedback
+        self.saved_label = saved_label
+        self.options = ToolOptions()
+        self.current_category: int | None = None  # for new instances
+        self._select_pending: int | None = None
+        self.on_brush_radius_changed: Callable[[], None] = lambda: None
+        canvas.shape_provider = self.shape_for
+        canvas.image_shown.connect(lambda _id: self._select_if_shown())
+        controller.instances_changed.connect(lambda _id: self._select_if_shown())
+
+    # ---------------------------------------------------------------- host for the tools
+    def document(self) -> ImageDocument | None:
+        """The shown image's document (None, with a message, when there is none to edit)."""
+        image_id = self.canvas.image_id
+        if image_id is None or not self.canvas.is_loaded:
+            return None
+        with self.feedback.guard("Cannot edit"):
+            return self.controller.document(image_id)
+        return None
+
+    def selected_one(self, purpose: str, required: bool = True) -> int | None:
+        ids = self.canvas.selected_ids()
+        if len(ids) == 1:
+            return ids[0]
+        if ids:
+            self.say(f"Select only one instance to {purpose} ({len(ids)} are selected)")
+        elif required:
+            self.say(f"Select an instance to {purpose} first")
+        return None
+
+    def new_category_id(self) -> int | None:
+        """The category a new instance gets: the one chosen last, else the first one."""
+        cats = self.controller.project.categories() if self.controller.is_open else []
+        ids = [c.id for c in cats]
+        if self.current_category in ids:
+            return self.current_category
+        if ids:
+            return ids[0]
+        self.say("Make a category first: Edit ▸ New Category…", 8000)
+        return None
+
+    def category_color(self, category_id: int) -> str:
+        return self.controller.category(category_id).color
+
+    def commit(self, title: str, edit: Callable[[ImageDocument], Any]) -> Any:
+        """Run one edit on the shown image's document; returns its result once it is
+        durable (None when it failed: the message is shown and nothing changed)."""
+        doc = self.document()
+        if doc is None:
+            return None
+        with self.feedback.guard(f"Cannot {title.lower()}"):
+            result = edit(doc)
+            self.saved_label.setText(SAVED_TEXT)
+            if doc.undo_label:
+                self.say(f"{doc.undo_label.capitalize()}: saved")
+            return result
+        return None
+
+    def gesture_started(self) -> None:
+        self.saved_label.setText(EDITING_TEXT)
+
+    def gesture_ended(self) -> None:
+        self.saved_label.setText(SAVED_TEXT)
+
+    def select_new(self, instance_id: int | None) -> None:
+        """Select an instance just made, as soon as the canvas shows it."""
+        self._select_pending = instance_id
+        self._select_if_shown()
+
+    def _select_if_shown(self) -> None:
+        iid = self._select_pending
+        item = self.canvas.instance_items().get(iid) if iid is not None else None
+        if item is not None:
+            self._select_pending = None
+            self.canvas.clear_selection()
+            item.setSelected(True)
+
+    def say(self, message: str, ms: int = 5000) -> None:
+        self.feedback.say(message, ms)
+
+    def report(self, message: str) -> None:
+        self.feedback.report(message)
+
+    def brush_radius_changed(self) -> None:
+        self.say(f"Brush size: {self.options.brush_radius:.0f} px", 2000)
+        self.on_brush_radius_changed()
+
+    def shape_for(self, image_id: int, row: InstanceRow) -> InstanceShape | None:
+        """The shape of a mask the document has just written (no decoding, no waiting)."""
+        doc = self.controller.documents.peek(image_id)
+        mask = doc.cached_mask(row.id, row.instance.rle) if doc is not None else None
+        if mask is None:
+            return None
+        return mask_shape(row.id, mask, row.instance.bbox, row.color)
+
+    # ---------------------------------------------------------------- mask actions
+    def _each_selected(self, title: str, tool, *args, **kwargs) -> None:
+        ids = self.canvas.selected_ids()
+        if not ids:
+            self.say(f"Select instances to {title.lower()}")
+            return
+        changed = self.commit(title, lambda d: sum(
+            d.apply(i, tool, *args, label=title.lower(), **kwargs) is not None for i in ids))
+        if changed is not None:
+            self.say(f"{title}: {changed} of {len(ids)} instances changed")
+
+    def fill_holes(self) -> None:
+        self._each_selected("Fill holes", mask_tools.fill_holes)
+
+    def remove_specks(self) -> None:
+        self._each_selected("Remove specks", mask_tools.remove_specks, self.options.speck_area)
+
+    def split(self) -> None:
+        iid = self.selected_one("split")
+        if iid is None:
+            return
+        ids = self.commit("Split", lambda d: d.split_instance(iid))
+        if ids is not None:
+            self.say(f"Split into {len(ids)} instances" if len(ids) > 1
+                     else "That instance is in one piece; nothing to split")
+
+    def merge(self) -> None:
+        ids = self.canvas.selected_ids()
+        if len(ids) < 2:
+            self.say("Select two or more instances to merge")
+            return
+        items = self.canvas.instance_items()
+        # the largest one is kept: its category (and id) is what the merged instance keeps
+        ids.sort(key=lambda i: -items[i].row.instance.area if i in items else 0)
+        kept = self.commit("Merge", lambda d: d.merge_instances(ids))
+        if kept is not None:
+            item = items.get(kept)
+            into = f" ({item.row.category}, the category of the largest)" if item else ""
+            self.say(f"Merged {len(ids)} instances into one{into}")
+
+    # ---------------------------------------------------------------- undo and redo
+    def undo(self) -> None:
+        self._step("undo")
+
+    def redo(self) -> None:
+        self._step("redo")
+
+    def _step(self, which: str) -> None:
+        if self.canvas.tool is not None:
+            self.canvas.tool.cancel()  # a half-drawn shape is not a step
+        image_id = self.canvas.image_id
+        doc = self.controller.documents.peek(image_id) if image_id is not None else None
+        if doc is None or not (doc.can_undo if which == "undo" else doc.can_redo):
+            self.say(f"Nothing to {which} on this image")
+            return
+        with self.feedback.guard(f"Cannot {which}"):
+            change = doc.undo() if which == "undo" else doc.redo()
+            self.saved_label.setText(SAVED_TEXT)
+            if change is not None:
+                self.say(f"{'Undid' if which == 'undo' else 'Redid'} {change.label}")

@@ -1,0 +1,319 @@
+"""Fine-tune from the window, and what follows: the Training and Model Versions docks, the
+training process, registering and activating the new version, reloading the model and
+re-predicting the unreviewed images, and the uncertainty-first review queue.
+
+Domain work is `mrcnn`'s (finetune, versions, uncertainty); training runs in its own
+process (`app/controllers/training_job.py`); this object lives on the GUI thread and only wires.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QDockWidget, QMainWindow
+
+from app import dialogs
+from app.controllers.training_job import TrainingProcess
+from app.panels.training import TrainingPanel
+from app.panels.versions import VersionsPanel
+from mrcnn.errors import MrcnnError
+from mrcnn.store import review_queue as uncertainty
+from mrcnn.store import versions
+from mrcnn.training import launcher as finetune
+
+log = logging.getLogger(__name__)
+
+FINE_TUNE_TEXT = "&Fine-tune"
+
+
+class FinetuneController(QObject):
+    """Owns the Training and Model Versions docks and at most one training run."""
+
+    version_added = Signal(str)  # name of a version a run registered
+    run_ended = Signal(str)  # "succeeded" | "failed" | "cancelled"
+
+    def __init__(self, window: QMainWindow, options: finetune.FinetuneOptions | None = None):
+        super().__init__(window)
+        self._w = window
+        self._docs = window.controller
+        self._fb = window.feedback
+        self.options = options or finetune.restore(window.ui.finetune_choices())
+        self.panel = TrainingPanel()
+        self.panel.set_options(self.options)
+        self.versions = VersionsPanel()
+        self.training_dock = self._dock("Training", self.panel)
+        self.versions_dock = self._dock("Model Versions", self.versions)
+        window.tabifyDockWidget(self.training_dock, self.versions_dock)
+        self.training_dock.raise_()
+        self.process: TrainingProcess | None = None
+        self.run: finetune.TrainingRun | None = None
+        self._baseline_name: str | None = None
+        self._readiness = finetune.Readiness(0, 0)
+        self._order_timer = QTimer(self, singleShot=True, interval=300)
+        self._order_timer.timeout.connect(self._apply_order)
+        self._connect()
+
+    def _dock(self, title: str, widget) -> QDockWidget:
+        dock = QDockWidget(title, self._w)
+        dock.setObjectName(title.lower().replace(" ", "_") + "_dock")
+        dock.setWidget(widget)
+        self._w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        dock.hide()
+        return dock
+
+    def _connect(self) -> None:
+        a, d = self._w.actions, self._docs
+        a["fine_tune"].triggered.connect(self.start)
+        a["next_uncertain"].triggered.connect(self.next_uncertain)
+        a["show_training"].triggered.connect(self.show_panel)
+        self.panel.start_requested.connect(self.start)
+        self.panel.cancel_requested.connect(self.cancel)
+        self.versions.activate_requested.connect(self.activate)
+        self.versions.rollback_requested.connect(self.rollback)
+        self.versions.delete_requested.connect(self.delete)
+        d.project_opened.connect(self._on_project_changed)
+        d.project_closed.connect(self._on_project_changed)
+        d.image_status_changed.connect(lambda _id, _status: self.refresh())
+        d.images_changed.connect(self.refresh)
+        self._w.model.predictions_stored.connect(lambda _id: self._schedule_order())
+        self._w.image_list.order_changed.connect(lambda _key: self._apply_order())
+        self.refresh()
+
+    # ---------------------------------------------------------------- state
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.running
+
+    def _writable(self) -> bool:
+        return self._docs.is_open and not self._docs.read_only
+
+    def refresh(self) -> None:
+        """Readiness (the action's text and state) and the versions table."""
+        p = self._docs.project if self._docs.is_open else None
+        self._readiness = finetune.readiness(p) if p else finetune.Readiness(0, 0)
+        need = self._readiness.describe()
+        action = self._w.actions["fine_tune"]
+        ready = self._readiness.ready and not self.running
+        action.setProperty("ready", ready)
+        action.setEnabled(ready and self._writable())
+        action.setIconText("Fine-tune" + (f" ({need})" if need else ""))
+        action.setText(FINE_TUNE_TEXT + (f" ({need})" if need else ""))
+        self.panel.start_button.setEnabled(ready and self._writable())
+        self.panel.start_button.setText("Fine-tune" + (f" ({need})" if need else ""))
+        rows = versions.summarize(p) if p else []
+        self.versions.set_versions(rows, writable=self._writable() and not self.running,
+                                   can_rollback=bool(p) and versions.rollback_target(p)
+                                   is not None)
+
+    def show_panel(self) -> None:
+        self.versions_dock.show()
+        self.training_dock.show()
+        self.training_dock.raise_()
+        if self.training_dock.height() < 300:
+            self._w.resizeDocks([self.training_dock], [340], Qt.Orientation.Vertical)
+
+    def _on_project_changed(self) -> None:
+        if self.running:
+            self.cancel()
+        self.refresh()
+        self._apply_order()
+
+    # ---------------------------------------------------------------- a run
+    def start(self) -> None:
+        """Fine-tune with the panel's options (one click: the defaults)."""
+        if self.running or not self._writable():
+            return
+        self.refresh()
+        if not self._readiness.ready:
+            self._fb.say(f"Fine-tune {self._readiness.describe()}", 8000)
+            return
+        project = self._docs.project
+        self.options = self.panel.read_options(self.options)
+        self._remember()
+        active = project.active_model_version()
+        self._baseline_name = active.name if active else None
+        stage = versions.staging_path(project)
+        try:
+            argv = finetune.train_command(project.folder, self.options, stage=stage,
+                                          baseline=self._baseline_name)
+        except ValueError as exc:
+            self._fb.report(str(exc), box=True, title="Cannot fine-tune")
+            return
+        self.run = finetune.TrainingRun()
+        self.process = TrainingProcess(argv, stage, self)
+        self.process.event.connect(self._on_training_event)
+        self.process.succeeded.connect(self._on_training_succeeded)
+        self.process.failed.connect(self._on_training_failed)
+        self.process.cancelled.connect(self._on_training_cancelled)
+        self.show_panel()
+        self.panel.run_started(self.options.max_iters)
+        self.panel.set_status(f"Starting: {self.options.preset}, "
+                              f"{self._readiness.train} training and {self._readiness.val} "
+                              "validation images…")
+        self.process.start()
+        self.refresh()
+        self._w.actions["fine_tune"].setEnabled(False)
+
+    def cancel(self) -> None:
+        if self.running:
+            self.process.cancel()
+
+    def _remember(self) -> None:
+        self._w.ui.set_finetune_choices(finetune.remembered(self.options))
+
+    def shutdown(self) -> None:
+        """The window closes: remember the options; stop a run (nothing is registered)."""
+        if not self.running:
+            self.options = self.panel.read_options(self.options)
+        self._remember()
+        if self.process is not None:
+            self.cancel()
+            self.process.process.waitForFinished(3000)
+            self.process.stage.unlink(missing_ok=True)
+
+    def _on_training_event(self, event: dict) -> None:
+        self.run.update(event)
+        kind = event.get("event")
+        if kind == "start":
+            self.panel.run_started(self.run.max_iters)
+            self.panel.set_status(f"Training {event.get('preset')} on {event.get('train_images')}"
+                                  f" images ({event.get('val_images')} for validation) on "
+                                  f"{event.get('device')}")
+        elif kind == "step":
+            self.panel.show_step(event)
+            if event["iteration"] == event["max_iters"]:
+                self.panel.set_status("Scoring the new version on the validation images…")
+        elif kind == "eval" and event.get("stage") in ("baseline", "before"):
+            name = event.get("version") or self._baseline_name or "the starting model"
+            ap = versions.metric(event.get("metrics"))
+            self.panel.set_status(f"{name} on validation: mask AP "
+                                  f"{'—' if ap is None else f'{ap:.3f}'}; training…")
+        elif kind == "eval" and event.get("stage") == "after":
+            self.panel.set_status("Saving the new version…")
+
+    def _on_training_succeeded(self) -> None:
+        run, saved = self.run, self.run.saved or {}
+        project = self._docs.project
+        activate = versions.should_activate(self.options.activate, run.baseline, run.after)
+        metadata = dict(saved.get("metadata") or {})
+        metadata["baseline"] = {"version": self._baseline_name, "metrics": run.baseline}
+        try:
+            version = versions.register_staged(
+                project, saved["staged"], preset=saved.get("preset", self.options.preset),
+                parent_id=saved.get("parent_id"), metadata=metadata, activate=activate)
+        except (MrcnnError, OSError, KeyError) as exc:
+            self._on_training_failed(f"the trained model could not be saved: {exc}")
+            return
+        before = self._baseline_name or "before"
+        self.panel.show_comparison(versions.compare(run.baseline, run.after), before,
+                                   version.name)
+        ap = versions.metric(run.after)
+        text = f"{version.name} saved (mask AP {'—' if ap is None else f'{ap:.3f}'})"
+        if activate:
+            left = len(project.images(("new", "predicted", "in_review")))
+            text += (f", now active; predicting the {left} unreviewed image"
+                     f"{'s' if left != 1 else ''} again" if left else ", now active")
+        else:
+            text += f"; {self._baseline_name} stays active (it scores at least as well)"
+        self.panel.set_status(text)
+        self._fb.say(text, 15000)
+        self.panel.set_running(False)
+        self.refresh()
+        self.version_added.emit(version.name)
+        if activate:
+            self._reload_model(predict=True)
+        self.run_ended.emit("succeeded")
+
+    def _on_training_failed(self, message: str) -> None:
+        self.panel.set_running(False)
+        self.panel.set_status(f"Training failed: {message}")
+        self._fb.report(f"Training failed: {message}", box=True, title="Training failed")
+        self.refresh()
+        self.run_ended.emit("failed")
+
+    def _on_training_cancelled(self) -> None:
+        self.panel.set_running(False)
+        active = self._docs.project.active_model_version() if self._docs.is_open else None
+        text = "Training cancelled; nothing was saved" + (
+            f", {active.name} stays active" if active else "")
+        self.panel.set_status(text)
+        self._fb.say(text, 10000)
+        self.refresh()
+        self.run_ended.emit("cancelled")
+
+    def _reload_model(self, *, predict: bool) -> None:
+        """The model process loads the (new) active version; then, optionally, every
+        unreviewed image is predicted with it in the background."""
+        model = self._w.model
+        job = model.load_default()
+        if job is not None and predict:
+            job.succeeded.connect(lambda _r: model.predictions.predict_unreviewed())
+
+    # ---------------------------------------------------------------- versions
+    def activate(self, version_id: int) -> None:
+        with self._fb.guard("Cannot activate"):
+            self._docs.project.activate_model_version(version_id)
+            self._after_switch()
+
+    def rollback(self) -> None:
+        with self._fb.guard("Cannot roll back"):
+            target = versions.rollback_target(self._docs.project)
+            if target is None:
+                self._fb.say("There is no earlier version to roll back to")
+                return
+            self._docs.project.activate_model_version(target.id)
+            self._after_switch()
+
+    def _after_switch(self) -> None:
+        active = self._docs.project.active_model_version()
+        self._fb.say(f"{active.name} is now the active model version", 8000)
+        self.refresh()
+        self._reload_model(predict=False)
+
+    def delete(self, version_id: int) -> None:
+        project = self._docs.project
+        with self._fb.guard("Cannot delete"):
+            v = project.model_version(version_id)
+            if not dialogs.confirm(self._w, "Delete model version",
+                                   f"Delete {v.name} and its checkpoint file {v.path}? Its "
+                                   "pending predictions go too; accepted instances stay."):
+                return
+            versions.delete_version(project, version_id)
+            self._fb.say(f"Deleted {v.name}", 8000)
+            self.refresh()
+            self._docs.images_changed.emit()
+
+    # ---------------------------------------------------------------- review queue
+    def next_uncertain(self) -> None:
+        """Go to the unreviewed image the model is least sure about (after the current one,
+        when that is in the queue: pressing again walks down the queue)."""
+        if not self._docs.is_open:
+            return
+        project = self._docs.project
+        scores = uncertainty.uncertainties(project)
+        queue = [i for i in uncertainty.review_queue(project) if scores[i] is not None]
+        current = self._w.image_list.current_id
+        if current in queue:
+            k = queue.index(current)
+            queue = queue[k + 1:] + queue[:k]
+        if not queue:
+            self._fb.say("No other predicted unreviewed image: predict the unreviewed images "
+                         "first (Model ▸ Predict All Unreviewed)", 8000)
+            return
+        self._w.image_list.select_image(queue[0])
+        self._fb.say(f"Most uncertain unreviewed image next (uncertainty "
+                     f"{scores[queue[0]]:.2f})", 5000)
+
+    def _schedule_order(self) -> None:
+        if self._w.image_list.order == "uncertain":
+            self._order_timer.start()
+
+    def _apply_order(self) -> None:
+        """The image list in uncertainty order, when the user chose that order."""
+        images = self._w.image_list
+        if images.order != "uncertain" or not self._docs.is_open:
+            images.set_rank(None)
+            return
+        queue = uncertainty.review_queue(self._docs.project)
+        images.set_rank({image_id: k for k, image_id in enumerate(queue)})

@@ -1,0 +1,219 @@
+"""Which images the model predicts, and when: the current image and the next few ahead of
+time (look-ahead), every unreviewed image on request (a batch with progress and Cancel), or
+the current image again on request; each result is stored as it comes.
+
+Works with a `ModelController` (the loaded model, its jobs); lives on the GUI thread. An image
+is never given to two prediction jobs at once, and an image this model already predicted is
+never predicted again on its own (stored per image and model key).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from app.controllers.commands import Feedback
+from app.controllers.model_jobs import BatchSummary, PredictFailure, predict_job
+from app.controllers.project import DocumentController
+from app.panels.image_list import ImageListWidget
+from app.panels.progress import JobProgressWidget
+from app.worker import Job
+from mrcnn.errors import MrcnnError
+from mrcnn.serving.session import ImagePrediction
+
+log = logging.getLogger(__name__)
+
+UNREVIEWED = ("new", "predicted", "in_review")
+
+
+class PredictionScheduler(QObject):
+    """Predict ahead, predict all unreviewed, predict this image; store the results."""
+
+    predictions_stored = Signal(int)  # image id
+
+    def __init__(self, model, documents: DocumentController, images: ImageListWidget,
+                 progress: JobProgressWidget, feedback: Feedback):
+        super().__init__(model)
+        self._m = model  # the ModelController
+        self._docs = documents
+        self._images = images
+        self._progress = progress
+        self._fb = feedback
+        self._ahead_job: Job | None = None
+        self._ahead_failed = False
+        self._batch_job: Job | None = None
+        self._in_flight: dict[Job, set[int]] = {}  # images a prediction job still has to do
+        self._when_idle: list[Callable[[], None]] = []
+        self._failed: set[tuple[int, str]] = set()  # (image, key) that could not be predicted
+
+    @property
+    def batch_running(self) -> bool:
+        return self._batch_job is not None
+
+    def reset(self) -> None:
+        """Another project: forget every job and failure (the jobs were cancelled)."""
+        self._ahead_job = self._batch_job = None
+        self._ahead_failed = False
+        self._in_flight.clear()
+        self._when_idle.clear()
+        self._failed.clear()
+
+    def predict_current(self) -> None:
+        """Predict the current image now (again, if it was predicted before)."""
+        image_id = self._images.current_id
+        if image_id is not None and self._writable():
+            self._m.with_model(lambda: self._predict_one(image_id))
+
+    def _predict_one(self, image_id: int) -> None:
+        if self._ahead_job is not None:
+            self._ahead_job.cancel()
+        targets = self._targets([image_id], force=True)
+        job = self._submit_predict(targets, "predicting", priority=1)
+        self._progress.track(job, f"Predicting {Path(targets[0][1]).name}")
+        if self._batch_job is not None:
+            self._fb.say("This image is predicted after the running prediction", 5000)
+
+    def predict_unreviewed(self) -> None:
+        """Predict every unreviewed image this model has not predicted yet, from the current
+        image on, with progress and Cancel; each result is stored as it comes."""
+        if self._writable():
+            self._m.with_model(lambda: self._after_lookahead(self._start_batch))
+
+    def _start_batch(self) -> None:
+        if self._batch_job is not None or self._m.state != "ready":
+            return
+        ids = [im.id for im in self._docs.images() if im.status in UNREVIEWED]
+        current = self._images.current_id
+        if current in ids:  # start where the user is: the current image first
+            k = ids.index(current)
+            ids = ids[k:] + ids[:k]
+        targets = self._targets(ids, force=False)
+        key = self._m.info.key
+        if not targets:
+            self._fb.say(f"All {len(ids)} unreviewed images are predicted by {key} already",
+                         8000)
+            return
+        job = self._submit_predict(targets, "predicting unreviewed images")
+        self._batch_job = job
+        skipped = len(ids) - len(targets)
+        job.succeeded.connect(lambda s: self._on_batch_succeeded(s, skipped, key))
+        job.cancelled.connect(lambda: self._fb.say("Prediction cancelled; the images done so "
+                                                   "far are kept", 8000))
+        job.finished.connect(self._on_batch_finished)
+        self._progress.track(job, "Predicting")
+        self._m.state_changed.emit()
+
+    def _on_batch_succeeded(self, s: BatchSummary, skipped: int, key: str) -> None:
+        msg = (f"Predicted {s.predicted} images ({s.instances} instances) in "
+               f"{s.seconds:.1f} s with {key}")
+        if skipped:
+            msg += f"; {skipped} were predicted already"
+        if s.failed:
+            msg += f"; {s.failed} could not be read"
+        self._fb.say(msg, 15000)
+
+    def _on_batch_finished(self) -> None:
+        self._batch_job = None
+        self._m.state_changed.emit()
+        self.lookahead()
+
+    def on_current_image_changed(self, _image_id: int) -> None:
+        self._ahead_failed = False
+        self.lookahead()
+
+    def lookahead(self) -> None:
+        """Predict the current image and the next few, unless done already."""
+        if (self._m.state != "ready" or self._batch_job is not None or self._ahead_failed
+                or self._m.options.lookahead < 0
+                or not self._writable(quiet=True) or self._images.current_id is None):
+            return
+        ids, nxt = [self._images.current_id], self._images.current_id
+        for _ in range(self._m.options.lookahead):
+            nxt = self._images.neighbor(nxt, +1)
+            if nxt is None:
+                break
+            ids.append(nxt)
+        targets = self._targets(ids, force=False, skip_reviewed=True)
+        if not targets:
+            return
+        if self._ahead_job is not None:
+            self._ahead_job.cancel()  # the user moved on; its end starts the next look-ahead
+            return
+        job = self._submit_predict(targets, "predicting ahead")
+        self._ahead_job = job
+        job.failed.connect(lambda _msg: setattr(self, "_ahead_failed", True))  # no retry loop
+        job.finished.connect(lambda j=job: self._on_ahead_finished(j))
+
+    def _on_ahead_finished(self, job: Job) -> None:
+        if job is not self._ahead_job:
+            return
+        self._ahead_job = None
+        callbacks, self._when_idle = self._when_idle, []
+        for callback in callbacks:
+            callback()
+        self.lookahead()
+
+    def _after_lookahead(self, action: Callable[[], None]) -> None:
+        """Run `action` once no look-ahead job runs (it is cancelled first), so that the two
+        never predict the same image."""
+        if self._ahead_job is None:
+            action()
+        else:
+            self._when_idle.append(action)
+            self._ahead_job.cancel()
+
+    def _targets(self, ids: list[int], *, force: bool,
+                 skip_reviewed: bool = False) -> list[tuple[int, str]]:
+        key = self._m.info.key if self._m.info else ""
+        busy = set().union(*self._in_flight.values())
+        out = []
+        for image_id in ids:
+            image = self._docs.image(image_id)
+            if not force and (image_id in busy or self._docs.predicted_by(image_id, key)
+                              or (image_id, key) in self._failed
+                              or (skip_reviewed and image.status == "reviewed")):
+                continue
+            out.append((image_id, str(self._docs.image_path(image))))
+        return out
+
+    def _submit_predict(self, targets: list[tuple[int, str]], name: str,
+                        priority: int = 0) -> Job:
+        gen = self._m.generation
+        job = self._m.submit(predict_job, self._m.session, targets, name=name,
+                             priority=priority)
+        self._in_flight[job] = {i for i, _path in targets}
+        job.finished.connect(lambda j=job: self._in_flight.pop(j, None))
+        job.yielded.connect(lambda result, j=job: self._in_flight.get(j, set()).discard(
+            result.image_id))
+        job.yielded.connect(lambda result: self._on_prediction(result, gen))
+        job.failed.connect(lambda msg: gen == self._m.generation and self._fb.report(msg))
+        return job
+
+    def _on_prediction(self, result: ImagePrediction | PredictFailure, gen: int) -> None:
+        if gen != self._m.generation or not self._writable(quiet=True):
+            return
+        key = self._m.info.key if self._m.info else ""
+        if isinstance(result, PredictFailure):
+            self._failed.add((result.image_id, key))
+            self._fb.report(result.message)
+            return
+        try:
+            _added, dropped = self._docs.store_named_predictions(
+                result.image_id, result.model_key, result.items,
+                model_version_id=result.version_id, adopt_categories=self._m.adopt_categories)
+        except MrcnnError as exc:
+            self._failed.add((result.image_id, result.model_key))
+            self._fb.report(f"Predictions not stored: {exc}")
+            return
+        if dropped:
+            log.info("%d detections of categories the project lacks dropped", dropped)
+        self.predictions_stored.emit(result.image_id)
+
+    def _writable(self, quiet: bool = False) -> bool:
+        ok = self._docs.is_open and not self._docs.read_only
+        if not ok and not quiet:
+            self._fb.say("Open a project for writing to store predictions")
+        return ok

@@ -1,0 +1,373 @@
+"""The document controller: the open project, as the widgets see it.
+
+Widgets call these methods and subscribe to the signals; every change goes through `mrcnn`
+(the same `Project` methods and COCO functions the command line uses) and is durable when
+the method returns. The project's SQLite connection is used on the GUI thread only; background
+jobs get plain data (paths, records) and return plain data.
+
+Errors are `mrcnn.errors.MrcnnError` subclasses with a message written for the user; the main
+window shows them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from app.controllers.documents import DocumentSet
+from mrcnn.coco.io import ExportReport, ImportReport, export_coco, import_coco
+from mrcnn.editing.document import DocumentChange, ImageDocument
+from mrcnn.errors import ImageReadError, ProjectError
+from mrcnn.io.images import ImageInfo, verify_image
+from mrcnn.masks import Rle
+from mrcnn.store.project import Project, is_project
+from mrcnn.store.records import Category, ImageRecord, Instance, ModelVersion
+from mrcnn.store.scan import find_images
+
+log = logging.getLogger(__name__)
+
+#: Where a project made over a folder of images lives (hidden, so scans skip it).
+PROJECT_DIRNAME = ".mrcnn-project"
+
+STATUS_LABELS = {"new": "New", "predicted": "Predicted", "in_review": "In review",
+                 "reviewed": "Reviewed"}
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    """What the instance list and the canvas show for one instance."""
+
+    instance: Instance
+    category: str
+    color: str
+    source: str  # "manual", or the model version's name ("v3"), or "model"
+
+    @property
+    def id(self) -> int:
+        return self.instance.id
+
+    @property
+    def pending(self) -> bool:
+        return self.instance.state == "pending"
+
+
+@dataclass
+class ScanResult:
+    """What a folder scan found, ready to be added on the GUI thread."""
+
+    probed: list[tuple[Path, ImageInfo]]
+    skipped: list[tuple[str, str]]  # (path, reason)
+
+
+def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
+    """(project folder, images folder to create it over, or None when it exists) for a PATH
+    that is a project or a folder of images."""
+    path = Path(path).expanduser()
+    if is_project(path):
+        return path, None
+    if is_project(path / PROJECT_DIRNAME):
+        return path / PROJECT_DIRNAME, None
+    if not path.exists():
+        raise ProjectError(f"{path} does not exist")
+    if not path.is_dir():
+        raise ProjectError(f"{path} is not a folder; open a folder of images or a project")
+    return path / PROJECT_DIRNAME, path
+
+
+def probe_folder(ctx, folder: Path, known: set[str]) -> ScanResult:
+    """Job: find the image files under `folder` not in `known` (resolved paths) and check
+    that each one decodes. Touches no project."""
+    result = ScanResult([], [])
+    paths = [p for p in find_images(folder) if str(p.resolve()) not in known]
+    for i, path in enumerate(paths):
+        ctx.check()
+        try:
+            result.probed.append((path, verify_image(path)))
+        except ImageReadError as exc:
+            result.skipped.append((str(path), exc.reason))
+        ctx.progress(i + 1, len(paths), f"checking {path.name}")
+    return result
+
+
+class DocumentController(QObject):
+    """The open project (at most one) and the operations the window offers on it."""
+
+    project_opened = Signal()
+    project_closed = Signal()
+    images_changed = Signal()  # images were added (scan, import)
+    image_status_changed = Signal(int, str)  # image id, new status
+    instances_changed = Signal(int)  # image id
+    categories_changed = Signal()
+    document_changed = Signal(int, object)  # image id, mrcnn.editing.document.DocumentChange
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.documents = DocumentSet(self._on_document_changed)
+        self._categories: dict[int, Category] = {}
+        self._versions: dict[int, str] = {}
+
+    # ------------------------------------------------------------- opening and closing
+    @property
+    def is_open(self) -> bool:
+        return self.project is not None
+
+    @property
+    def read_only(self) -> bool:
+        return self.project is None or self.project.read_only
+
+    def open_path(self, path: str | Path, *, read_only: bool = False) -> Project:
+        """Open the project at PATH, or the one over the image folder PATH (made if needed).
+
+        Raises ProjectLockedError when another process writes it (the caller may retry with
+        `read_only=True`) and ProjectError when PATH is not usable.
+        """
+        folder, images_dir = project_folder_for(path)
+        if self.project is not None and _same(self.project.folder, folder) and (
+                self.project.read_only == read_only):
+            return self.project
+        if images_dir is not None:
+            if read_only:
+                raise ProjectError(f"{images_dir} has no project yet; open it for writing once")
+            project = Project.create(folder, images_dir)
+        else:
+            if self.project is not None and _same(self.project.folder, folder):
+                self.close()  # reopening the same project in another mode
+            project = Project.open(folder, read_only=read_only)
+        self.close()
+        self.project = project
+        self.documents.reset(project)
+        self._reload_metadata()
+        log.info("opened project %s (read-only: %s)", folder, project.read_only)
+        self.project_opened.emit()
+        return project
+
+    def close(self) -> None:
+        if self.project is None:
+            return
+        self.documents.reset(None)
+        self.project.close()
+        self.project = None
+        self._categories = {}
+        self._versions = {}
+        self.project_closed.emit()
+
+    def _reload_metadata(self) -> None:
+        p = self._need()
+        self._categories = {c.id: c for c in p.categories()}
+        self._versions = {v.id: v.name for v in p.model_versions()}
+
+    def _need(self) -> Project:
+        if self.project is None:
+            raise ProjectError("no project is open")
+        return self.project
+
+    def _need_writable(self) -> Project:
+        p = self._need()
+        if p.read_only:
+            raise ProjectError(f"project {p.folder} is open read-only; nothing was changed")
+        return p
+
+    @property
+    def title(self) -> str:
+        """A short name for the open project: its images folder's name."""
+        if self.project is None:
+            return ""
+        return self.project.images_root.name or str(self.project.images_root)
+
+    # ------------------------------------------------------------- scanning
+    def scan_args(self) -> tuple[Path, set[str]]:
+        """Arguments for `probe_folder`: the images root and the images already known."""
+        p = self._need()
+        return p.images_root, {str(p.image_path(im).resolve()) for im in p.images()}
+
+    def add_scanned(self, result: ScanResult) -> int:
+        """Add what a scan found, in one transaction. Returns how many images were added."""
+        p = self._need_writable()
+        before = len(p.images())
+        with p.transaction():
+            for path, info in result.probed:
+                p.add_image(path, info.width, info.height, info.sha256)
+        added = len(p.images()) - before
+        if added:
+            self.images_changed.emit()
+        return added
+
+    # ------------------------------------------------------------- reading
+    def images(self) -> list[ImageRecord]:
+        return self._need().images() if self.project else []
+
+    def image(self, image_id: int) -> ImageRecord:
+        return self._need().image(image_id)
+
+    def image_path(self, image: ImageRecord) -> Path:
+        return self._need().image_path(image)
+
+    def status_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUS_LABELS, 0)
+        for im in self.images():
+            counts[im.status] = counts.get(im.status, 0) + 1
+        return counts
+
+    def category(self, category_id: int) -> Category:
+        cat = self._categories.get(category_id)
+        return cat or Category(category_id, f"category {category_id}", "#ff00ff")
+
+    def instance_rows(self, image_id: int) -> list[InstanceRow]:
+        """The image's instances (accepted and pending), in the order they were made."""
+        rows = []
+        for inst in self._need().instances(image_id):
+            cat = self.category(inst.category_id)
+            if inst.source == "model":
+                source = self._versions.get(inst.model_version_id, "model")
+            else:
+                source = inst.source
+            rows.append(InstanceRow(inst, cat.name, cat.color, source))
+        return rows
+
+    # ------------------------------------------------------------- changing
+    def document(self, image_id: int) -> ImageDocument:
+        """The image's editable document: every annotation edit goes through it (one undo
+        stack per image, each step durable when it returns)."""
+        self._need_writable()
+        return self.documents.get(image_id)
+
+    def _on_document_changed(self, image_id: int, change: DocumentChange) -> None:
+        if change.categories_changed:
+            self._reload_metadata()
+            self.categories_changed.emit()
+        if change.action == "do" and (change.added or change.removed or change.changed):
+            self._touch(image_id)
+        self.instances_changed.emit(image_id)
+        self.document_changed.emit(image_id, change)
+
+    def accept(self, image_id: int, instance_ids: list[int]) -> int:
+        """Accept pending predictions (provenance kept; undoable). Returns how many were
+        accepted."""
+        p = self._need_writable()
+        pending = {i.id for i in p.instances(image_id, state="pending")}
+        ids = [i for i in instance_ids if i in pending]
+        if not ids:
+            return 0
+        self.document(image_id).accept_instances(ids)
+        return len(ids)
+
+    def accept_all(self, image_id: int) -> int:
+        """Accept every pending prediction of an image."""
+        pending = [i.id for i in self._need().instances(image_id, state="pending")]
+        return self.accept(image_id, pending)
+
+    def delete(self, image_id: int, instance_ids: list[int]) -> int:
+        """Delete instances of an image (undoable; pending ones alone are a "reject").
+        Returns how many were deleted."""
+        p = self._need_writable()
+        own = {i.id: i for i in p.instances(image_id)}
+        ids = [i for i in instance_ids if i in own]
+        if not ids:
+            return 0
+        label = "reject" if all(own[i].state == "pending" for i in ids) else "delete"
+        self.document(image_id).delete_instances(ids, label=label)
+        return len(ids)
+
+    def _touch(self, image_id: int) -> None:
+        """An edited image that is not finished is in review."""
+        p = self._need_writable()
+        if p.image(image_id).status in ("new", "predicted"):
+            p.set_image_status(image_id, "in_review")
+            self.image_status_changed.emit(image_id, "in_review")
+
+    def set_status(self, image_id: int, status: str) -> None:
+        p = self._need_writable()
+        p.set_image_status(image_id, status)
+        self.image_status_changed.emit(image_id, status)
+
+    def mark_reviewed(self, image_id: int) -> int:
+        """Mark an image reviewed. Returns how many pending predictions it still has (they
+        stay pending: not exported, not trained on)."""
+        self.set_status(image_id, "reviewed")
+        return len(self._need().instances(image_id, state="pending"))
+
+    def store_predictions(self, image_id: int, model_key: str,
+                          items: list[tuple[int, Rle, float]], *,
+                          model_version_id: int | None = None) -> list[Instance]:
+        """Store a model's predictions for an image as pending instances (replacing its
+        earlier pending ones; accepted instances are never touched). The seam for the
+        model side: a prediction job returns plain (category id, mask, score) items and
+        the GUI thread stores them here."""
+        p = self._need_writable()
+        before = p.image(image_id).status
+        added = p.replace_predictions(image_id, model_key, items,
+                                      model_version_id=model_version_id)
+        self._after_predictions(image_id, before)
+        return added
+
+    def store_named_predictions(self, image_id: int, model_key: str,
+                                items: list[tuple[str, Rle, float]], *,
+                                model_version_id: int | None = None,
+                                adopt_categories: bool = True) -> tuple[list[Instance], int]:
+        """Like `store_predictions`, with categories named as the model names them (what a
+        prediction job returns). Names the project lacks become categories when
+        `adopt_categories`, else those detections are dropped, as `mrcnn predict` does.
+        One transaction. Returns (stored instances, detections dropped)."""
+        p = self._need_writable()
+        before = p.image(image_id).status
+        with p.transaction():
+            ids: dict[str, int | None] = {}
+            for name in dict.fromkeys(n for n, _rle, _score in items):
+                cat = p.category_by_name(name)
+                if cat is None and adopt_categories:
+                    cat = p.add_category(name)
+                ids[name] = cat.id if cat else None
+            kept = [(ids[n], rle, s) for n, rle, s in items if ids[n] is not None]
+            added = p.replace_predictions(image_id, model_key, kept,
+                                          model_version_id=model_version_id)
+        self._after_predictions(image_id, before)
+        return added, len(items) - len(kept)
+
+    def _after_predictions(self, image_id: int, status_before: str) -> None:
+        p = self._need()
+        n_categories = len(self._categories)
+        self._reload_metadata()  # the model may have added categories or a version
+        if len(self._categories) != n_categories:
+            self.categories_changed.emit()
+        self.instances_changed.emit(image_id)
+        after = p.image(image_id).status
+        if after != status_before:
+            self.image_status_changed.emit(image_id, after)
+
+    def predicted_by(self, image_id: int, model_key: str) -> bool:
+        """Whether this model's predictions for the image are stored already."""
+        return self._need().predicted_by(image_id, model_key)
+
+    def has_categories(self) -> bool:
+        return bool(self._categories)
+
+    def active_version(self) -> tuple[ModelVersion, Path] | None:
+        """The project's active model version and its checkpoint file, if it has one."""
+        p = self._need()
+        version = p.active_model_version()
+        return (version, p.folder / version.path) if version else None
+
+    def import_coco(self, json_path: str | Path, images_dir: str | Path | None = None,
+                    status: str = "reviewed") -> ImportReport:
+        p = self._need_writable()
+        report = import_coco(p, json_path, images_dir=images_dir, status=status)
+        self._reload_metadata()
+        self.categories_changed.emit()
+        self.images_changed.emit()
+        return report
+
+    def export_coco(self, out_path: str | Path, *, mask_format: str = "rle",
+                    reviewed_only: bool = True) -> ExportReport:
+        return export_coco(self._need(), out_path, mask_format=mask_format,
+                           reviewed_only=reviewed_only)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False

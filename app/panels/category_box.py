@@ -1,0 +1,158 @@
+"""Categories while correcting: the toolbar's category dropdown, digit keys 1–9, and the
+New / Rename / Merge Category dialogs. Every change is an undoable step on the shown image's
+document (renaming and merging act on the whole project)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QComboBox, QInputDialog, QWidget
+
+from app.controllers.edit_commands import EditCommands
+from app.panels.instance_list import swatch
+from mrcnn.store.records import Category
+
+NEW_ITEM = "New category…"
+
+
+def ask_category_name(parent: QWidget | None, title: str, label: str, text: str = ""
+                      ) -> str | None:
+    name, ok = QInputDialog.getText(parent, title, label, text=text)
+    return name.strip() if ok and name.strip() else None
+
+
+def ask_category(parent: QWidget | None, title: str, label: str, names: list[str]
+                 ) -> str | None:
+    name, ok = QInputDialog.getItem(parent, title, label, names, 0, False)
+    return name if ok and name else None
+
+
+class CategoryCommands(QObject):
+    """Keeps the dropdown in step with the project and the selection; applies choices."""
+
+    def __init__(self, edits: EditCommands, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.edits = edits
+        self._parent = parent
+        self.box = QComboBox()
+        self.box.setMinimumContentsLength(14)
+        self.box.setToolTip("Category of the selected instances (and of new ones); digit keys "
+                            "1–9 pick the first nine")
+        self._quiet = False
+        self.box.activated.connect(self._on_box_activated)
+        c = edits.controller
+        c.categories_changed.connect(self.refresh)
+        c.project_opened.connect(self.refresh)
+        c.project_closed.connect(self.refresh)
+        c.instances_changed.connect(lambda _id: self.refresh())
+        edits.canvas.selection_changed.connect(lambda _ids: self.refresh())
+
+    def categories(self) -> list[Category]:
+        c = self.edits.controller
+        return c.project.categories() if c.is_open else []
+
+    def refresh(self) -> None:
+        """List the project's categories and show the selection's (or the current) one."""
+        cats = self.categories()
+        shown = self._shown_category(cats)
+        self._quiet = True
+        try:
+            self.box.clear()
+            for k, cat in enumerate(cats):
+                key = f"{k + 1}  " if k < 9 else "   "
+                self.box.addItem(swatch(cat.color), key + cat.name, cat.id)
+            self.box.addItem(NEW_ITEM, None)
+            index = self.box.findData(shown) if shown is not None else -1
+            self.box.setCurrentIndex(index)
+        finally:
+            self._quiet = False
+
+    def _shown_category(self, cats: list[Category]) -> int | None:
+        items = self.edits.canvas.instance_items()
+        chosen = {items[i].row.instance.category_id for i in self.edits.canvas.selected_ids()
+                  if i in items}
+        if len(chosen) == 1:
+            return chosen.pop()
+        if chosen:
+            return None  # several categories selected: show none
+        ids = [c.id for c in cats]
+        current = self.edits.current_category
+        return current if current in ids else (ids[0] if ids else None)
+
+    def _on_box_activated(self, index: int) -> None:
+        if self._quiet:
+            return
+        category_id = self.box.itemData(index)
+        if category_id is None:
+            self.new_category()
+        else:
+            self.choose(category_id)
+
+    def choose(self, category_id: int) -> None:
+        """Give the selected instances this category; it is also the one for new instances."""
+        edits = self.edits
+        edits.current_category = category_id
+        ids = edits.canvas.selected_ids()
+        name = edits.controller.category(category_id).name
+        if ids:
+            changed = edits.commit("Change category",
+                                   lambda d: d.set_category(ids, category_id))
+            if changed is not None:
+                edits.say(f"{len(ids)} instances are now {name!r}")
+        else:
+            edits.say(f"New instances will be {name!r}")
+        self.refresh()
+
+    def choose_number(self, number: int) -> None:
+        """Digit key `number` (1–9): the number-th category."""
+        cats = self.categories()
+        if 1 <= number <= len(cats):
+            self.choose(cats[number - 1].id)
+        else:
+            self.edits.say(f"There is no category {number} (the project has {len(cats)})")
+
+    def new_category(self) -> None:
+        edits = self.edits
+        name = ask_category_name(self._parent, "New category", "Name of the new category:")
+        if name is None:
+            self.refresh()
+            return
+        cat = edits.commit("Add category", lambda d: d.add_category(name))
+        if cat is not None:
+            self.choose(cat.id)
+
+    def rename_category(self) -> None:
+        cats = self.categories()
+        if not cats:
+            self.edits.say("This project has no categories yet")
+            return
+        old = ask_category(self._parent, "Rename category", "Category to rename:",
+                           [c.name for c in cats])
+        cat = next((c for c in cats if c.name == old), None)
+        if cat is None:
+            return
+        new = ask_category_name(self._parent, "Rename category",
+                                f"New name for {cat.name!r} (all images):", cat.name)
+        if new is not None and self.edits.commit(
+                "Rename category", lambda d: d.rename_category(cat.id, new)) is not None:
+            self.edits.say(f"Renamed {cat.name!r} to {new!r} in the whole project")
+
+    def merge_categories(self) -> None:
+        cats = self.categories()
+        if len(cats) < 2:
+            self.edits.say("Merging needs two categories")
+            return
+        names = [c.name for c in cats]
+        source = ask_category(self._parent, "Merge categories",
+                              "Merge this category (it goes away):", names)
+        if source is None:
+            return
+        target = ask_category(self._parent, "Merge categories",
+                              f"into this one (every {source!r} instance, all images):",
+                              [n for n in names if n != source])
+        by_name = {c.name: c for c in cats}
+        if target is None or target not in by_name:
+            return
+        step = self.edits.commit("Merge categories", lambda d: d.merge_categories(
+            by_name[source].id, by_name[target].id))
+        if step is not None:
+            self.edits.say(f"Merged {source!r} into {target!r} ({len(step.moved)} instances)")

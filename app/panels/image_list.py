@@ -1,0 +1,397 @@
+"""The image list (left dock): thumbnails, file names, status marks, filter, search, counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QEvent,
+    QModelIndex,
+    QRect,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.controllers.project import STATUS_LABELS
+from app.panels.thumbnails import ThumbnailCache
+from mrcnn.store.records import ImageRecord
+
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
+PATH_ROLE = Qt.ItemDataRole.UserRole + 3
+
+STATUS_COLORS = {"new": "#8a8f98", "predicted": "#5b8def", "in_review": "#e0a030",
+                 "reviewed": "#3fb27f"}
+#: Status filter choices: label → statuses shown (None: all).
+FILTERS = {"All images": None, "New": {"new"}, "Predicted": {"predicted"},
+           "In review": {"in_review"}, "Reviewed": {"reviewed"},
+           "Not reviewed": {"new", "predicted", "in_review"}}
+#: List orders: key → label ("uncertain": unreviewed images the model is least sure of first).
+ORDERS = {"file": "File order", "uncertain": "Most uncertain first"}
+ROW_HEIGHT = 58
+THUMB = 48
+
+
+class ImageListModel(QAbstractListModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[ImageRecord] = []
+        self._paths: dict[int, Path] = {}
+        self._index: dict[int, int] = {}
+
+    def set_images(self, records: list[ImageRecord], paths: dict[int, Path]) -> None:
+        self.beginResetModel()
+        self._rows = list(records)
+        self._paths = dict(paths)
+        self._index = {r.id: i for i, r in enumerate(self._rows)}
+        self.endResetModel()
+
+    def records(self) -> list[ImageRecord]:
+        return list(self._rows)
+
+    def row_of(self, image_id: int) -> int:
+        return self._index.get(image_id, -1)
+
+    def update_status(self, image_id: int, status: str) -> None:
+        row = self.row_of(image_id)
+        if row < 0:
+            return
+        r = self._rows[row]
+        self._rows[row] = ImageRecord(r.id, r.path, r.width, r.height, r.sha256, status, r.split)
+        index = self.index(row)
+        self.dataChanged.emit(index, index)
+
+    def refresh_row(self, image_id: int) -> None:
+        row = self.row_of(image_id)
+        if row >= 0:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return Path(r.path).name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (f"{self._paths.get(r.id, r.path)}\n{r.width}×{r.height} · "
+                    f"{STATUS_LABELS.get(r.status, r.status)} · {r.split} split")
+        if role == ID_ROLE:
+            return r.id
+        if role == STATUS_ROLE:
+            return r.status
+        if role == PATH_ROLE:
+            return str(self._paths.get(r.id, r.path))
+        return None
+
+
+class ImageFilterProxy(QSortFilterProxyModel):
+    """Rows whose status is in the chosen set and whose file name contains the search."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._statuses: set[str] | None = None
+        self._text = ""
+        self._rank: dict[int, int] | None = None  # image id → place; None: file order
+
+    def set_rank(self, rank: dict[int, int] | None) -> None:
+        """Order rows by `rank` (unranked ones after, in file order); None: file order."""
+        self._rank = rank
+        self.invalidate()
+        self.sort(0 if rank is not None else -1)
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+        if self._rank is None:
+            return left.row() < right.row()
+        far = len(self._rank)
+        a = (self._rank.get(left.data(ID_ROLE), far), left.row())
+        b = (self._rank.get(right.data(ID_ROLE), far), right.row())
+        return a < b
+
+    def set_statuses(self, statuses: set[str] | None) -> None:
+        with self._filter_change():
+            self._statuses = statuses
+
+    def set_text(self, text: str) -> None:
+        with self._filter_change():
+            self._text = text.strip().lower()
+
+    @contextmanager
+    def _filter_change(self) -> Iterator[None]:
+        if hasattr(self, "beginFilterChange"):  # Qt 6.10+
+            self.beginFilterChange()
+            yield
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:  # pragma: no cover - older Qt
+            yield
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
+        index = self.sourceModel().index(source_row, 0, source_parent)
+        if self._statuses is not None and index.data(STATUS_ROLE) not in self._statuses:
+            return False
+        return not self._text or self._text in str(index.data(PATH_ROLE)).lower()
+
+
+class ImageDelegate(QStyledItemDelegate):
+    """Thumbnail, file name and a coloured status mark."""
+
+    def __init__(self, thumbnails: ThumbnailCache, parent=None):
+        super().__init__(parent)
+        self._thumbs = thumbnails
+
+    def sizeHint(self, option, index) -> QSize:
+        return QSize(200, ROW_HEIGHT)
+
+    def paint(self, painter: QPainter, option, index: QModelIndex) -> None:
+        painter.save()
+        style = option.widget.style() if option.widget else None
+        if style is not None:
+            style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter,
+                                option.widget)
+        rect: QRect = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        thumb_rect = QRect(rect.x() + 6, rect.y() + (rect.height() - THUMB) // 2, THUMB, THUMB)
+        image_id = index.data(ID_ROLE)
+        pixmap = self._thumbs.get(image_id, index.data(PATH_ROLE))
+        painter.fillRect(thumb_rect, QColor(60, 62, 66))
+        if pixmap is not None:
+            scaled = pixmap.size().scaled(thumb_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, scaled.width(), scaled.height())
+            target.moveCenter(thumb_rect.center())
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawPixmap(target, pixmap)
+        elif self._thumbs.failed(image_id):
+            painter.setPen(QColor("#e05050"))
+            painter.drawText(thumb_rect, Qt.AlignmentFlag.AlignCenter, "!")
+        text_x = thumb_rect.right() + 10
+        text_rect = QRect(text_x, rect.y() + 8, rect.right() - text_x - 6, 20)
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.setPen(option.palette.color(role))
+        font = QFont(option.font)
+        font.setBold(True)
+        painter.setFont(font)
+        name = painter.fontMetrics().elidedText(index.data(Qt.ItemDataRole.DisplayRole),
+                                                Qt.TextElideMode.ElideMiddle, text_rect.width())
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         name)
+        status = index.data(STATUS_ROLE)
+        painter.setFont(option.font)
+        label = STATUS_LABELS.get(status, status)
+        color = QColor(STATUS_COLORS.get(status, "#999999"))
+        pill_w = painter.fontMetrics().horizontalAdvance(label) + 16
+        pill = QRect(text_x, rect.y() + 31, pill_w, 18)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(color)
+        painter.drawRoundedRect(pill, 9, 9)
+        painter.setPen(QColor("white"))
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, label)
+        painter.restore()
+
+
+class SearchLineEdit(QLineEdit):
+    """A line edit that keeps the window's single-key shortcuts (Enter, Delete...) for
+    itself while it has the focus."""
+
+    _OWN_KEYS = {Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Delete, Qt.Key.Key_Backspace,
+                 Qt.Key.Key_Escape, Qt.Key.Key_Home, Qt.Key.Key_End}
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and (
+                event.key() in self._OWN_KEYS or event.matches(QKeySequence.StandardKey.SelectAll)):
+            event.accept()
+            return True
+        return super().event(event)
+
+
+class ImageListWidget(QWidget):
+    """The project's images; emits the id of the image the user moves to."""
+
+    current_image_changed = Signal(int)
+    order_changed = Signal(str)  # a key of ORDERS
+
+    def __init__(self, thumbnails: ThumbnailCache, parent=None):
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.model = ImageListModel(self)
+        self.proxy = ImageFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.search = SearchLineEdit(placeholderText="Search file names…", clearButtonEnabled=True)
+        self.status_filter = QComboBox()
+        self.status_filter.addItems(list(FILTERS))
+        self.counts = QLabel()
+        self.counts.setWordWrap(True)
+        self.counts.setTextFormat(Qt.TextFormat.RichText)
+        self.counts.setStyleSheet("padding: 2px 2px;")
+        self.view = QListView()
+        self.view.setModel(self.proxy)
+        self.view.setItemDelegate(ImageDelegate(thumbnails, self.view))
+        self.view.setUniformItemSizes(True)
+        self.view.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        self.view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.order_box = QComboBox()
+        for key, label in ORDERS.items():
+            self.order_box.addItem(label, key)
+        self.order_box.setToolTip("Order of the list (Most uncertain first: the unreviewed "
+                                  "images whose predictions are most borderline)")
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.status_filter)
+        top.addWidget(self.order_box)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.counts)
+        layout.addWidget(self.view, 1)
+        self._current: int | None = None
+        self._quiet = False
+        self.search.textChanged.connect(self._on_search_text_changed)
+        self.status_filter.currentTextChanged.connect(self._on_status_filter_changed)
+        self.order_box.currentIndexChanged.connect(
+            lambda _i: self.order_changed.emit(self.order))
+        self.view.selectionModel().currentChanged.connect(self._on_view_current_changed)
+        thumbnails.thumbnail_ready.connect(self.model.refresh_row)
+
+    # ---------------------------------------------------------------- contents
+    def set_images(self, records: list[ImageRecord], paths: dict[int, Path]) -> None:
+        with self._quietly():
+            self.model.set_images(records, paths)
+        if self._current is not None and self.model.row_of(self._current) < 0:
+            self._current = None
+        self._select_in_view(self._current)
+        self._update_counts()
+
+    def update_status(self, image_id: int, status: str) -> None:
+        with self._quietly():
+            self.model.update_status(image_id, status)
+        self._select_in_view(self._current)
+        self._update_counts()
+
+    @property
+    def order(self) -> str:
+        return self.order_box.currentData()
+
+    def set_rank(self, rank: dict[int, int] | None) -> None:
+        """Show the images in this order (see ImageFilterProxy.set_rank)."""
+        with self._quietly():
+            self.proxy.set_rank(rank)
+        self._select_in_view(self._current)
+
+    def visible_ids(self) -> list[int]:
+        return [self.proxy.index(r, 0).data(ID_ROLE) for r in range(self.proxy.rowCount())]
+
+    def _update_counts(self) -> None:
+        records = self.model.records()
+        per = dict.fromkeys(STATUS_LABELS, 0)
+        for r in records:
+            per[r.status] = per.get(r.status, 0) + 1
+        shown = self.proxy.rowCount()
+        head = f"<b>{len(records)} images</b>"
+        if shown != len(records):
+            head += f" · showing {shown}"
+        chips = " &nbsp; ".join(
+            f"<span style='color:{STATUS_COLORS[s]}'>●</span> {n} {STATUS_LABELS[s].lower()}"
+            for s, n in per.items())
+        self.counts.setText(f"{head}<br>{chips}")
+
+    # ---------------------------------------------------------------- current image
+    @property
+    def current_id(self) -> int | None:
+        return self._current
+
+    def select_image(self, image_id: int | None) -> None:
+        """Make `image_id` the current image and tell the window (once)."""
+        if image_id is None or self.model.row_of(image_id) < 0:
+            return
+        changed = image_id != self._current
+        self._current = image_id
+        self._select_in_view(image_id)
+        if changed:
+            self.current_image_changed.emit(image_id)
+
+    def neighbor(self, image_id: int | None, step: int) -> int | None:
+        """The next (step > 0) or previous visible image from `image_id`, in list order;
+        works also when `image_id` itself is filtered out."""
+        visible = self.visible_ids()
+        if not visible:
+            return None
+        if image_id is None:
+            return visible[0] if step > 0 else visible[-1]
+        here = self.model.row_of(image_id)
+        rows = [(self.model.row_of(i), i) for i in visible]
+        if step > 0:
+            after = [i for r, i in rows if r > here]
+            return after[0] if after else None
+        before = [i for r, i in rows if r < here]
+        return before[-1] if before else None
+
+    def go(self, step: int) -> bool:
+        target = self.neighbor(self._current, step)
+        if target is None:
+            return False
+        self.select_image(target)
+        return True
+
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        """Changes made here are not the user moving to another image."""
+        old, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = old
+
+    def _select_in_view(self, image_id: int | None) -> None:
+        with self._quietly():
+            index = QModelIndex()
+            if image_id is not None:
+                index = self.proxy.mapFromSource(self.model.index(self.model.row_of(image_id)))
+            if index.isValid():
+                self.view.setCurrentIndex(index)
+                self.view.scrollTo(index)
+            else:
+                self.view.selectionModel().clear()
+
+    def _on_view_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if self._quiet or not current.isValid():
+            return
+        image_id = current.data(ID_ROLE)
+        if image_id != self._current:
+            self._current = image_id
+            self.current_image_changed.emit(image_id)
+
+    def _on_search_text_changed(self, text: str) -> None:
+        with self._quietly():
+            self.proxy.set_text(text)
+        self._select_in_view(self._current)
+        self._update_counts()
+
+    def _on_status_filter_changed(self, label: str) -> None:
+        with self._quietly():
+            self.proxy.set_statuses(FILTERS.get(label))
+        self._select_in_view(self._current)
+        self._update_counts()
+
+    def set_status_filter(self, label: str) -> None:
+        self.status_filter.setCurrentText(label)

@@ -1,0 +1,175 @@
+"""The Training panel: fine-tune options, a live run (progress, time left, loss curves and
+learning rate, Cancel) and the result (before/after table and bars). Shows what
+`FinetuneController` tells it; holds no logic of its own."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.panels.charts import LossChartView, MetricsChartView
+from app.panels.progress import format_eta
+from mrcnn.store.versions import MetricRow
+from mrcnn.training.launcher import DEVICES, PRESETS, FinetuneOptions
+
+START_TEXT = {"auto": "Active version (else scratch)", "active": "Active version",
+              "coco": "COCO weights", "scratch": "Scratch (random init)"}
+ACTIVATE_TEXT = {"if-better": "When its mask AP is higher", "always": "Always"}
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+class TrainingPanel(QWidget):
+    """Options, progress, charts, results."""
+
+    start_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.start_button = QPushButton("Fine-tune")
+        self.start_button.clicked.connect(self.start_requested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.status = QLabel("Review images, then fine-tune the model on them.")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%v / %m iterations")
+        self.eta = QLabel()
+        self.eta.setMinimumWidth(self.eta.fontMetrics().horizontalAdvance("00 min 00 s left"))
+
+        self.preset = QComboBox()
+        self.preset.addItems(list(PRESETS))
+        self.iterations = QSpinBox(minimum=1, maximum=1_000_000, singleStep=50)
+        self.size = QSpinBox(minimum=32, maximum=2048, singleStep=32, suffix=" px")
+        self.device = QComboBox()
+        self.device.addItems(list(DEVICES))
+        self.start_from = QComboBox()
+        for key, text in START_TEXT.items():
+            self.start_from.addItem(text, key)
+        self.activate = QComboBox()
+        for key, text in ACTIVATE_TEXT.items():
+            self.activate.addItem(text, key)
+        self.options_box = QGroupBox("Options")
+        form = QFormLayout(self.options_box)
+        form.addRow("Preset", self.preset)
+        form.addRow("Iterations", self.iterations)
+        form.addRow("Image size", self.size)
+        form.addRow("Device", self.device)
+        form.addRow("Start from", self.start_from)
+        form.addRow("Make it active", self.activate)
+
+        self.loss_chart = LossChartView()
+        self.metrics_chart = MetricsChartView()
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Metric (val)", "Before", "After", "Change"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        results = QWidget()
+        rcol = QHBoxLayout(results)
+        rcol.setContentsMargins(0, 0, 0, 0)
+        rcol.addWidget(self.table, 2)
+        rcol.addWidget(self.metrics_chart, 3)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.loss_chart, "Loss")
+        self.tabs.addTab(results, "Before / after")
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.eta)
+        controls = QWidget()
+        controls.setMaximumWidth(380)
+        column = QVBoxLayout(controls)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(buttons)
+        column.addWidget(self.status)
+        column.addLayout(bar)
+        column.addWidget(self.options_box)
+        column.addStretch(1)
+        layout = QHBoxLayout(self)  # controls left, charts right (a wide, low dock)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(controls)
+        layout.addWidget(self.tabs, 1)
+        self.set_running(False)
+
+    # ---------------------------------------------------------------- options
+    def set_options(self, o: FinetuneOptions) -> None:
+        self.preset.setCurrentText(o.preset)
+        self.iterations.setValue(o.max_iters)
+        self.size.setValue(o.size or 256)
+        self.device.setCurrentText(o.device)
+        self.start_from.setCurrentIndex(max(0, self.start_from.findData(o.start)))
+        self.activate.setCurrentIndex(max(0, self.activate.findData(o.activate)))
+
+    def read_options(self, base: FinetuneOptions) -> FinetuneOptions:
+        """`base` with what the user set here."""
+        from dataclasses import replace
+
+        return replace(base, preset=self.preset.currentText(), max_iters=self.iterations.value(),
+                       size=self.size.value(), device=self.device.currentText(),
+                       start=self.start_from.currentData(), activate=self.activate.currentData())
+
+    # ---------------------------------------------------------------- a run
+    def set_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        self.options_box.setEnabled(not running)
+        self.progress.setVisible(running or self.progress.value() > 0)
+        self.eta.setVisible(running)
+
+    def run_started(self, max_iters: int) -> None:
+        self.loss_chart.reset(max_iters)
+        self.progress.setRange(0, max(1, max_iters))
+        self.progress.setValue(0)
+        self.eta.setText("")
+        self.tabs.setCurrentWidget(self.loss_chart)
+        self.set_running(True)
+
+    def show_step(self, event: dict) -> None:
+        self.progress.setMaximum(int(event["max_iters"]))
+        self.progress.setValue(int(event["iteration"]))
+        self.eta.setText(f"{format_eta(float(event['eta_seconds']))} left")
+        self.loss_chart.add_step(event)
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def show_comparison(self, rows: list[MetricRow], before_name: str, after_name: str) -> None:
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            delta = "" if r.delta is None else f"{r.delta:+.3f}"
+            for j, text in enumerate((r.label, _fmt(r.before), _fmt(r.after), delta)):
+                item = QTableWidgetItem(text)
+                if j:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                if j == 3 and r.delta is not None and r.delta != 0:
+                    item.setForeground(Qt.GlobalColor.darkGreen if r.delta > 0
+                                       else Qt.GlobalColor.darkRed)
+                self.table.setItem(i, j, item)
+        self.table.setHorizontalHeaderLabels(["Metric (val)", before_name, after_name, "Change"])
+        self.metrics_chart.show_rows(rows, before_name, after_name)
+        self.tabs.setCurrentIndex(1)

@@ -1,6 +1,0 @@
-"""Canvas tools for correcting masks (brush, eraser, polygon, Box → GrabCut, magic wand).
-
-Each tool turns mouse gestures into one undoable, durable edit of the shown image's
-`mrcnn.edits.ImageDocument`; the mask work itself is `mrcnn.mask_tools`. Wired into the
-window by `app/edit_wiring.py`.
-"""

@@ -1,0 +1,1 @@
+"""The command line (`python -m mrcnn ...`): argument parsing and printing only."""

@@ -1,0 +1,179 @@
+"""Command line: `python -m mrcnn COMMAND ...`. The same functions the GUI calls.
+
+Errors print one line on stderr and exit non-zero; the project is left unchanged.
+`--json` prints machine-readable output on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sqlite3
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from mrcnn import __version__
+from mrcnn.errors import MrcnnError
+
+log = logging.getLogger("mrcnn")
+
+EXIT_ERROR = 1
+
+
+def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, default=str))
+    else:
+        print(text)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from mrcnn.store.project import Project
+    from mrcnn.store.scan import scan_folder
+
+    with Project.create(args.project, args.images) as project:
+        report = scan_folder(project)
+        for path, reason in report.skipped:
+            print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+        _emit(args, {"project": str(project.folder), "images_root": str(project.images_root),
+                     "added": report.added,
+                     "skipped": [{"path": p, "reason": r} for p, r in report.skipped]},
+              f"created project {project.folder} over {project.images_root}: "
+              f"{report.added} images added, {len(report.skipped)} skipped")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from mrcnn.coco.io import import_coco
+    from mrcnn.store.project import Project
+
+    with Project.open(args.project) as project:
+        r = import_coco(project, args.file, images_dir=args.images, status=args.status)
+    text = (f"imported {args.file}: {r.annotations_added} annotations on {r.images_marked} "
+            f"images (marked {r.status}), {r.images_added} new images, "
+            f"{r.categories_added} new categories")
+    if r.duplicates_skipped:
+        text += f", {r.duplicates_skipped} duplicates skipped"
+    if r.empty_skipped:
+        text += f", {r.empty_skipped} empty masks skipped"
+    _emit(args, asdict(r), text)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from mrcnn.coco.io import export_coco
+    from mrcnn.store.project import Project
+
+    with Project.open(args.project, read_only=True) as project:
+        r = export_coco(project, args.out, mask_format=args.masks,
+                        reviewed_only=args.reviewed_only)
+    text = (f"exported {r.annotations} annotations on {r.images} images, {r.categories} "
+            f"categories to {r.path} (verified with pycocotools)")
+    if r.masks == "polygon":
+        text += (f"; {r.rle_fallbacks} instances kept as RLE because a polygon would lose "
+                 "pixels" if r.rle_fallbacks else "; every instance fits a polygon exactly")
+    _emit(args, asdict(r), text)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from mrcnn.store.project import Project
+
+    with Project.open(args.project, read_only=True) as project:
+        s = project.summary()
+    lines = [
+        f"project      {s['project']}",
+        f"images root  {s['images_root']}",
+        "images       " + ", ".join(
+            f"{k} {v}" for k, v in s["images"].items()) + f"  (val split {s['splits']['val']})",
+        "instances    " + ", ".join(f"{k} {v}" for k, v in s["instances"].items()),
+        f"categories   {len(s['categories'])}"
+        + "".join(f"\n  {c['id']:>4}  {c['name']}  ({c['instances']})" for c in s["categories"]),
+        f"models       {len(s['model_versions'])}, active: {s['active_model'] or 'none'}",
+    ]
+    _emit(args, s, "\n".join(lines))
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are errors too: one line on stderr, pointing at --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m mrcnn",
+        description="Mask R-CNN Studio on the command line: projects, COCO import/export, "
+        "prediction, training and evaluation.",
+    )
+    parser.add_argument("--version", action="version", version=f"mrcnn {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("new", cmd_new, "create a project over a folder of images (recursive)")
+    p.add_argument("project", type=Path, help="project folder to create")
+    p.add_argument("--images", type=Path, required=True, help="folder of images")
+
+    p = add("import-coco", cmd_import, "import a COCO file (all or nothing)")
+    p.add_argument("project", type=Path)
+    p.add_argument("file", type=Path, help="COCO .json file")
+    p.add_argument("--images", type=Path, default=None,
+                   help="folder the file names are relative to (default: the JSON's folder)")
+    p.add_argument("--status", choices=("reviewed", "in_review"), default="reviewed",
+                   help="status of images that arrive with annotations (default: reviewed)")
+
+    p = add("export-coco", cmd_export, "export accepted instances as COCO JSON")
+    p.add_argument("project", type=Path)
+    p.add_argument("out", type=Path, help="output .json file (written atomically)")
+    p.add_argument("--masks", choices=("rle", "polygon"), default="rle",
+                   help="segmentation format; polygon falls back to RLE where it would "
+                   "lose pixels")
+    p.add_argument("--reviewed-only", action="store_true", help="only images marked reviewed")
+
+    from mrcnn.cli import model as cli_model
+    from mrcnn.cli import train as cli_train
+
+    cli_model.register(sub, add)
+    cli_train.register(sub, add)
+
+    p = add("info", cmd_info, "images per status, instances, categories, model versions")
+    p.add_argument("project", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except MrcnnError as exc:
+        # One line, whatever the message: scripts read the first line of stderr.
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # disk full, permission denied, ...: not a bug, still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except sqlite3.Error as exc:
+        print(f"error: project database: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was changed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

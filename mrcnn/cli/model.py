@@ -1,0 +1,159 @@
+"""Model commands of the CLI: predict, eval (train lives in cli_train.py)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from mrcnn.store.project import Project
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None,
+                   help="model version (v3), checkpoint file, or 'coco' (default: the project's "
+                        "active version, else COCO weights in the torch cache)")
+    p.add_argument("--preset", default=None, help="architecture for 'coco' (default r50v2)")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: best)")
+    p.add_argument("--no-amp", action="store_true", help="full fp32, no mixed precision")
+    p.add_argument("--download", action="store_true",
+                   help="allow downloading torchvision's COCO weights when not cached")
+
+
+def _progress_printer(args: argparse.Namespace):
+    if not args.json:
+        return None
+
+    def emit(done: int, total: int | None) -> None:
+        print(json.dumps({"event": "download", "bytes": done, "total": total}), flush=True)
+    return emit
+
+
+def resolve_model(project: Project, args: argparse.Namespace, *, for_predict: bool):
+    """The model named on the command line and a stable key identifying its weights."""
+    from mrcnn.model.weights import load_model
+
+    spec = args.model
+    version = None
+    if spec and spec not in ("coco", "active", "scratch") and not Path(spec).exists():
+        version = next((v for v in project.model_versions() if v.name == spec), None)
+        if version is None:
+            from mrcnn.errors import ProjectError
+
+            names = ", ".join(v.name for v in project.model_versions()) or "none"
+            raise ProjectError(f"{spec!r} is neither a model version of this project "
+                               f"(versions: {names}) nor a checkpoint file")
+    if version is not None:
+        source = project.folder / version.path
+    else:
+        source = spec or "auto"
+    project_cats = [c.name for c in project.categories()]
+    # Predicting maps the model's categories onto the project's by name, so any model can
+    # propose; evaluating needs the model to know the project's categories.
+    categories = None if for_predict else project_cats or None
+    loaded = load_model(project=project, preset=args.preset, source=source,
+                        categories=categories, allow_download=args.download,
+                        progress=_progress_printer(args))
+    if version is not None:
+        loaded.version_id = version.id
+        key = version.name
+    elif loaded.version_id is not None:
+        key = project.model_version(loaded.version_id).name
+    elif loaded.kind == "coco":
+        key = f"coco-{loaded.preset}"
+    elif loaded.path is not None:
+        key = "file-" + _file_hash(loaded.path)
+    else:
+        key = "scratch"
+    return loaded, key
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mrcnn.model.device import choose_device
+    from mrcnn.serving.predict import predict_project, select_images
+
+    with Project.open(args.project) as project:
+        loaded, key = resolve_model(project, args, for_predict=True)
+        choice = choose_device(args.device, amp=not args.no_amp)
+        ids = select_images(project, args.images)
+        adopt = not project.categories()
+
+        def progress(done: int, total: int) -> None:
+            if args.json:
+                print(json.dumps({"event": "progress", "done": done, "total": total}),
+                      flush=True)
+            else:
+                print(f"\rpredicted {done}/{total}", end="", file=sys.stderr, flush=True)
+
+        report = predict_project(project, loaded.model, loaded.categories, model_key=key,
+                                 image_ids=ids, model_version_id=loaded.version_id,
+                                 device=choice, score_threshold=args.score_threshold,
+                                 force=args.force, adopt_categories=adopt, progress=progress)
+    if not args.json:
+        print(file=sys.stderr)
+    for path, reason in report.failed:
+        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    data = {"event": "done", "model": loaded.source, "model_key": key, **report.__dict__}
+    if args.json:
+        print(json.dumps(data, default=str))
+    else:
+        print(f"{loaded.source} on {report.device}: predicted {report.predicted} images "
+              f"({report.instances} instances) in {report.seconds:.1f} s; "
+              f"{report.cached} already predicted by {key}, {len(report.failed)} unreadable")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from mrcnn.model.device import choose_device
+    from mrcnn.training.dataset import reviewed_image_ids
+    from mrcnn.training.evaluate import evaluate_model
+
+    with Project.open(args.project, read_only=True) as project:
+        loaded, key = resolve_model(project, args, for_predict=False)
+        split = None if args.split == "all" else args.split
+        ids = reviewed_image_ids(project, split)
+        if not ids:
+            from mrcnn.errors import ProjectError
+
+            raise ProjectError(f"no reviewed images in split {args.split!r} to evaluate on")
+        metrics = evaluate_model(loaded.model, project, labels=loaded.label_map(),
+                                 image_ids=ids, device=choose_device(args.device,
+                                                                     amp=not args.no_amp))
+    if args.json:
+        print(json.dumps({"model": loaded.source, "model_key": key, "split": args.split,
+                          "images": len(ids), **metrics}))
+        return 0
+    print(f"{loaded.source} on {len(ids)} reviewed {args.split} images")
+    print(f"{'':6}{'AP':>7}{'AP50':>7}{'AP75':>7}{'APs':>7}{'APm':>7}{'APl':>7}")
+    for kind in ("bbox", "segm"):
+        m = metrics[kind]
+        print(f"{kind:<6}" + "".join(f"{m[k]:>7.3f}" for k in ("AP", "AP50", "AP75", "APs",
+                                                               "APm", "APl")))
+    print("per-class segm AP: " + ", ".join(f"{n} {v:.3f}"
+                                            for n, v in metrics["segm"]["per_class"].items()))
+    return 0
+
+
+def register(sub, add) -> None:
+    """Add the model commands to the CLI's subparsers (`add` makes one with --json)."""
+    p = add("predict", cmd_predict, "predict images; results are stored as pending instances")
+    p.add_argument("project", type=Path)
+    add_model_options(p)
+    p.add_argument("--images", default="unreviewed", choices=("all", "unreviewed"))
+    p.add_argument("--score-threshold", type=float, default=0.05)
+    p.add_argument("--force", action="store_true", help="re-predict images already predicted")
+
+    p = add("eval", cmd_eval, "COCO metrics of a model on the project's reviewed images")
+    p.add_argument("project", type=Path)
+    add_model_options(p)
+    p.add_argument("--split", default="val", choices=("val", "train", "all"))

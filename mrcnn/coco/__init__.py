@@ -1,0 +1,1 @@
+"""COCO files: validation, import and export. Torch-free."""

@@ -1,0 +1,1 @@
+"""Correcting masks: mask tools, the image document (undo/redo) and its steps. Torch-free."""

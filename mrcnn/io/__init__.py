@@ -1,0 +1,1 @@
+"""Files and bytes: image reading, atomic writes, downloads. Torch-free."""

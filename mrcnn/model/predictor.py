@@ -1,0 +1,149 @@
+"""Running a Mask R-CNN on RGB images, fast: the network under bf16/fp16 autocast with
+channels_last where the device supports it; the layers that produce the outputs (objectness,
+box deltas, class scores, mask logits), resizing, mask pasting and thresholds in fp32.
+
+Why the output layers: rounding objectness and box deltas to bf16 reorders near-equal
+proposals and shifts boxes, and pasted masks shift with their boxes. On the synthetic val
+set (benchmarks/inference.py) a model under whole-network bf16 agreed with fp32 at mean mask
+IoU 0.958; with these few, cheap layers in fp32 it agrees at 0.989, at the same speed."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from mrcnn.model.convert import image_to_tensor
+from mrcnn.model.device import DeviceChoice, autocast, choose_device, is_out_of_memory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """Detections for one image. Index with a boolean array to keep a subset."""
+
+    boxes: np.ndarray  # (N, 4) float32, xyxy pixels
+    labels: np.ndarray  # (N,) int64, model labels 1..K
+    scores: np.ndarray  # (N,) float32, descending
+    masks: np.ndarray  # (N, H, W) bool
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, keep) -> Prediction:
+        return Prediction(self.boxes[keep], self.labels[keep], self.scores[keep], self.masks[keep])
+
+    @classmethod
+    def empty(cls, height: int, width: int) -> Prediction:
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.int64),
+                   np.zeros((0,), np.float32), np.zeros((0, height, width), bool))
+
+
+def output_to_prediction(out: dict[str, torch.Tensor], mask_threshold: float = 0.5) -> Prediction:
+    """torchvision's output dict for one image → Prediction (on the CPU, numpy)."""
+    return Prediction(
+        out["boxes"].detach().float().cpu().numpy(),
+        out["labels"].detach().cpu().numpy().astype(np.int64),
+        out["scores"].detach().float().cpu().numpy(),
+        (out["masks"][:, 0] > mask_threshold).cpu().numpy(),
+    )
+
+
+def _fp32_forward(forward: Callable, *args):
+    device_type = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+    if not torch.is_autocast_enabled(device_type):
+        return forward(*args)
+    with torch.autocast(device_type, enabled=False):
+        return forward(*(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point()
+                         else a for a in args))
+
+
+def output_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers of a torchvision MaskRCNN that produce its raw outputs."""
+    rpn_head, roi = model.rpn.head, model.roi_heads
+    return [rpn_head.cls_logits, rpn_head.bbox_pred, roi.box_predictor,
+            roi.mask_predictor.mask_fcn_logits]
+
+
+def keep_outputs_fp32(model: nn.Module) -> None:
+    """Make the output layers compute in fp32 inside autocast regions (idempotent; outside
+    autocast nothing changes; the state dict is untouched)."""
+    for layer in output_layers(model):
+        if not getattr(layer, "_mrcnn_fp32", False):
+            layer.forward = functools.partial(_fp32_forward, layer.forward)
+            layer._mrcnn_fp32 = True
+
+
+class Predictor:
+    """Wraps a torchvision MaskRCNN for inference. The model is put in eval mode on `device`
+    (under mixed precision its output layers are set to compute in fp32: `keep_outputs_fp32`)."""
+
+    def __init__(self, model: nn.Module, *, device: DeviceChoice | None = None,
+                 score_threshold: float = 0.05, max_detections: int = 100,
+                 mask_threshold: float = 0.5):
+        self.choice = device or choose_device()
+        self.model = model.eval().to(self.choice.device)
+        self.model.roi_heads.score_thresh = score_threshold
+        self.model.roi_heads.detections_per_img = max_detections
+        self.mask_threshold = mask_threshold
+        if self.choice.channels_last:
+            self.model.backbone.to(memory_format=torch.channels_last)
+        if self.choice.amp_dtype is not None:
+            keep_outputs_fp32(self.model)
+
+    @torch.inference_mode()
+    def _forward(self, tensors: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        m = self.model
+        original_sizes = [tuple(t.shape[-2:]) for t in tensors]
+        images, _ = m.transform(tensors)
+        x = images.tensors
+        if self.choice.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.choice):
+            features = m.backbone(x)
+            proposals, _ = m.rpn(images, features)
+            detections, _ = m.roi_heads(features, proposals, images.image_sizes)
+        detections = [{k: v.float() if v.is_floating_point() else v for k, v in d.items()}
+                      for d in detections]
+        return m.transform.postprocess(detections, images.image_sizes, original_sizes)
+
+    def predict(self, images: Sequence[np.ndarray], *, batch_size: int = 1,
+                should_cancel: Callable[[], bool] | None = None,
+                on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+        """Predict (H, W, 3) uint8 RGB images. Cancellation is checked between batches
+        (the predictions made so far are returned)."""
+        results: list[Prediction] = []
+        for start in range(0, len(images), batch_size):
+            if should_cancel and should_cancel():
+                break
+            batch = images[start:start + batch_size]
+            outputs = self._run(batch)
+            results.extend(output_to_prediction(o, self.mask_threshold) for o in outputs)
+            if on_progress:
+                on_progress(len(results), len(images))
+        return results
+
+    def predict_one(self, image: np.ndarray) -> Prediction:
+        return self.predict([image])[0]
+
+    def _run(self, batch: Sequence[np.ndarray]) -> list[dict[str, torch.Tensor]]:
+        tensors = [image_to_tensor(im).to(self.choice.device) for im in batch]
+        try:
+            return self._forward(tensors)
+        except Exception as exc:
+            if not (is_out_of_memory(exc) and self.choice.device.type != "cpu"):
+                raise
+            log.warning("%s out of memory; retrying on the CPU", self.choice.device)
+            if self.choice.device.type == "cuda":
+                torch.cuda.empty_cache()
+            cpu = choose_device("cpu")
+            self.choice = DeviceChoice(cpu.device, f"{self.choice.device.type.upper()} out of "
+                                       "memory, retried on CPU", cpu.amp_dtype, cpu.channels_last)
+            self.model.to(self.choice.device)
+            return self._forward([t.cpu() for t in tensors])

@@ -1,0 +1,1 @@
+"""Running the model: the model session, its child process, and predicting a project."""

@@ -1,0 +1,95 @@
+"""Predicting project images and storing the results as pending instances."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from mrcnn import masks
+from mrcnn.errors import ImageReadError
+from mrcnn.io.images import load_image
+from mrcnn.model.device import DeviceChoice
+from mrcnn.model.predictor import Predictor
+from mrcnn.store.project import Project
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictReport:
+    predicted: int = 0
+    cached: int = 0  # already predicted by this model: not recomputed
+    instances: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (image path, reason)
+    cancelled: bool = False
+    device: str = ""
+    seconds: float = 0.0
+
+
+def select_images(project: Project, which: str | Sequence[int]) -> list[int]:
+    """"all", "unreviewed", or explicit image ids."""
+    if which == "all":
+        return [im.id for im in project.images()]
+    if which == "unreviewed":
+        return [im.id for im in project.images(("new", "predicted", "in_review"))]
+    if isinstance(which, str):
+        raise ValueError(f"images must be 'all', 'unreviewed' or a list of ids, got {which!r}")
+    return list(which)
+
+
+def predict_project(project: Project, model: nn.Module, categories: Sequence[str], *,
+                    model_key: str, image_ids: Sequence[int], model_version_id: int | None = None,
+                    device: DeviceChoice | None = None, score_threshold: float = 0.05,
+                    max_detections: int = 100, force: bool = False,
+                    adopt_categories: bool = True,
+                    should_cancel: Callable[[], bool] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> PredictReport:
+    """Predict images and store each image's detections as pending instances (one transaction
+    per image). Images this `model_key` already predicted are skipped unless `force`.
+    Model label i is the category named categories[i - 1]. Categories the project lacks are
+    created when `adopt_categories`, else those detections are dropped (e.g. a COCO model run
+    on a project with its own categories keeps only the names they share)."""
+    predictor = Predictor(model, device=device, score_threshold=score_threshold,
+                          max_detections=max_detections)
+    report = PredictReport(device=predictor.choice.describe())
+    start = time.monotonic()
+    cat_ids: dict[int, int | None] = {}
+    for done, image_id in enumerate(image_ids, 1):
+        if should_cancel and should_cancel():
+            report.cancelled = True
+            break
+        if not force and project.predicted_by(image_id, model_key):
+            report.cached += 1
+        else:
+            record = project.image(image_id)
+            try:
+                image = load_image(project.image_path(record))
+            except ImageReadError as exc:
+                report.failed.append((record.path, exc.reason))
+                continue
+            pred = predictor.predict_one(image)
+            items = []
+            for label, score, mask in zip(pred.labels, pred.scores, pred.masks, strict=True):
+                if not mask.any():
+                    continue
+                label = int(label)
+                if label not in cat_ids:
+                    name = categories[label - 1]
+                    known = project.category_by_name(name)
+                    cat_ids[label] = (known.id if known else
+                                      project.add_category(name).id if adopt_categories else None)
+                if cat_ids[label] is not None:
+                    items.append((cat_ids[label], masks.encode(mask), float(score)))
+            project.replace_predictions(image_id, model_key, items,
+                                        model_version_id=model_version_id)
+            report.predicted += 1
+            report.instances += len(items)
+        if progress:
+            progress(done, len(image_ids))
+    report.seconds = time.monotonic() - start
+    report.device = predictor.choice.describe()
+    return report

@@ -1,0 +1,216 @@
+"""A model loaded once and kept for predicting images one at a time (a GUI's background
+worker, a watch-folder script). Plain data in and out: no project store, no Qt.
+
+    session = ModelSession()
+    info = session.load(ModelRequest(source="models/v3.pt", version_id=3, version_name="v3"))
+    result = session.predict_path(image_id, path)   # ImagePrediction: plain masks and names
+
+The caller resolves what a project knows (its active version's file, name and id) before
+loading, and stores the returned items itself (`Project.replace_predictions`, mapping
+category names to ids) in the thread that owns the project. torch is imported only when a
+model is loaded, so importing this module stays cheap.
+
+Model keys are those of the command line (`mrcnn.cli.model.resolve_model`): the version name
+("v3"), "coco-<preset>" for torchvision's COCO weights, "file-<sha256 prefix>" for another
+checkpoint file, "scratch" for random weights. Predictions are stored per (image, key), so
+the same weights never predict the same image twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mrcnn.masks import Rle
+from mrcnn.model.weight_files import (  # noqa: F401  (re-exported for the GUI side)
+    COCO_WEIGHT_FILES,
+    DEFAULT_COCO_PRESET,
+    cached_coco_weights,
+    no_weights_message,
+    torch_hub_dir,
+)
+
+log = logging.getLogger(__name__)
+
+#: Predictions are stored down to this score; a viewer hides those below its own threshold.
+STORED_SCORE_FLOOR = 0.05
+
+
+class ModelCancelled(Exception):
+    """A load (download) was cancelled by its caller."""
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Which weights to load and how to run them.
+
+    `source`: a checkpoint path, "coco" (torchvision's COCO weights), or "scratch".
+    `version_id` / `version_name`: set when the path is a project's model version.
+    `build_kwargs` go to `build_model` (e.g. {"min_size": 64} for a small, fast input size).
+    """
+
+    source: str
+    preset: str | None = None
+    version_id: int | None = None
+    version_name: str | None = None
+    categories: tuple[str, ...] | None = None
+    allow_download: bool = False
+    device: str | None = None  # "cuda", "mps", "cpu"; None: the best available
+    amp: bool = True
+    score_threshold: float = STORED_SCORE_FLOOR
+    max_detections: int = 100
+    build_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a loaded model is, for people and for storing its predictions."""
+
+    key: str  # the model key predictions are stored under
+    source: str  # "v3 (project)", "COCO weights (torch cache)", "file x.pt", ...
+    preset: str
+    kind: str  # "version" | "checkpoint" | "coco" | "scratch"
+    version_id: int | None
+    categories: tuple[str, ...]  # name of model label i + 1
+    device: str  # DeviceChoice.describe(), e.g. "CPU — no CUDA device found · bf16"
+    path: str | None = None
+    load_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    """One image's detections as plain data: (category name, mask, score), best first."""
+
+    image_id: int
+    model_key: str
+    version_id: int | None
+    items: list[tuple[str, Rle, float]]
+    seconds: float
+
+
+def file_key(path: str | Path) -> str:
+    """"file-<first 16 hex digits of the file's sha256>", as the command line names it."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "file-" + h.hexdigest()[:16]
+
+
+def model_key(*, kind: str, preset: str, version_name: str | None = None,
+              path: str | Path | None = None) -> str:
+    """The key a model's predictions are stored under (see the module docstring)."""
+    if version_name:
+        return version_name
+    if kind == "coco":
+        return f"coco-{preset}"
+    if path is not None:
+        return file_key(path)
+    return "scratch"
+
+
+class ModelSession:
+    """Holds one loaded model and its predictor. Safe to call from any one thread at a time
+    (a lock serialises calls); loading replaces the model only when it succeeds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._predictor = None
+        self._info: ModelInfo | None = None
+
+    @property
+    def info(self) -> ModelInfo | None:
+        return self._info
+
+    @property
+    def loaded(self) -> bool:
+        return self._info is not None
+
+    def load(self, request: ModelRequest,
+             progress: Callable[[int, int | None], None] | None = None,
+             should_cancel: Callable[[], bool] | None = None) -> ModelInfo:
+        """Load the requested weights (downloading COCO weights if allowed, with `progress`
+        in bytes; `should_cancel` is asked between chunks and raises ModelCancelled).
+        Raises NoWeightsError / CheckpointError; the previous model then stays."""
+        from mrcnn.model.device import choose_device
+        from mrcnn.model.predictor import Predictor
+        from mrcnn.model.weights import load_model
+
+        def report(done: int, total: int | None) -> None:
+            if should_cancel is not None and should_cancel():
+                raise ModelCancelled("loading the model was cancelled")
+            if progress is not None:
+                progress(done, total)
+
+        start = time.monotonic()
+        with self._lock:
+            loaded = load_model(source=request.source, preset=request.preset,
+                                categories=list(request.categories) if request.categories
+                                else None,
+                                allow_download=request.allow_download, progress=report,
+                                build_kwargs=request.build_kwargs)
+            choice = choose_device(request.device, amp=request.amp)
+            predictor = Predictor(loaded.model, device=choice,
+                                  score_threshold=request.score_threshold,
+                                  max_detections=request.max_detections)
+            version_id = request.version_id if request.version_id is not None \
+                else loaded.version_id
+            kind = "version" if request.version_name else loaded.kind
+            key = model_key(kind=kind, preset=loaded.preset, version_name=request.version_name,
+                            path=loaded.path)
+            source = f"{request.version_name} (project)" if request.version_name \
+                else loaded.source
+            info = ModelInfo(key, source, loaded.preset, kind, version_id,
+                             tuple(loaded.categories), choice.describe(),
+                             str(loaded.path) if loaded.path else None,
+                             time.monotonic() - start)
+            self._predictor, self._info = predictor, info
+        log.info("model %s (%s) ready on %s in %.1f s", info.key, info.source, info.device,
+                 info.load_seconds)
+        return info
+
+    def unload(self) -> None:
+        with self._lock:
+            self._predictor, self._info = None, None
+
+    def predict_path(self, image_id: int, path: str | Path) -> ImagePrediction:
+        """Load an image file and predict it. Raises ImageReadError for unreadable files and
+        RuntimeError when no model is loaded."""
+        from mrcnn.io.images import load_image
+
+        return self.predict_array(image_id, load_image(path))
+
+    def predict_array(self, image_id: int, rgb) -> ImagePrediction:
+        """Predict an (H, W, 3) uint8 RGB image: (category name, RLE, score) per detection
+        with a non-empty mask, highest score first."""
+        from mrcnn.masks import encode
+
+        with self._lock:
+            if self._predictor is None or self._info is None:
+                raise RuntimeError("no model is loaded")
+            info = self._info
+            start = time.monotonic()
+            pred = self._predictor.predict_one(rgb)
+            self._info = _with_device(info, self._predictor.choice.describe())
+        items = []
+        for label, score, mask in zip(pred.labels, pred.scores, pred.masks, strict=True):
+            if mask.any():
+                items.append((info.categories[int(label) - 1], encode(mask), float(score)))
+        return ImagePrediction(image_id, info.key, info.version_id, items,
+                               time.monotonic() - start)
+
+
+def _with_device(info: ModelInfo, device: str) -> ModelInfo:
+    """The same info with the device the predictor now runs on (it may have fallen back to
+    the CPU after running out of GPU memory)."""
+    if device == info.device:
+        return info
+    from dataclasses import replace
+
+    return replace(info, device=device)

@@ -1,0 +1,2 @@
+"""The project: its database, images, instances, categories, model versions and review queue.
+Torch-free."""

@@ -1,0 +1,202 @@
+"""The instance part of the project store (a mixin of `mrcnn.store.project.Project`): instances,
+predictions and their provenance. Every method that changes data is one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+
+from mrcnn.errors import ProjectError
+from mrcnn.masks import Rle
+from mrcnn.store.records import SOURCES, STATES, Instance
+from mrcnn.store.rows import INSTANCE_COLS, check_value, instance_from_row
+
+
+class InstanceStore:
+    """Instances of a project's images. Needs `_q`, `transaction`, `image`, `category` and
+    `add_category` from the Project it is mixed into."""
+
+    # ---------------------------------------------------------------- instances
+    def add_instance(
+        self,
+        image_id: int,
+        category_id: int,
+        rle: Rle,
+        *,
+        source: str = "manual",
+        model_version_id: int | None = None,
+        score: float | None = None,
+        state: str = "accepted",
+    ) -> Instance:
+        """Store one instance; bbox and area are derived from its mask."""
+        check_value(source, SOURCES, "instance source")
+        check_value(state, STATES, "instance state")
+        area = rle.area
+        if area <= 0:
+            raise ProjectError("an instance mask must cover at least one pixel")
+        x, y, w, h = rle.bbox
+        with self.transaction():
+            img = self.image(image_id)
+            self._require_category(category_id)
+            if (rle.height, rle.width) != (img.height, img.width):
+                raise ProjectError(
+                    f"mask size {rle.height}x{rle.width} does not match image {img.path} "
+                    f"({img.height}x{img.width})"
+                )
+            cur = self._q(
+                "INSERT INTO instances(image_id, category_id, height, width, counts, "
+                "bbox_x, bbox_y, bbox_w, bbox_h, area, source, model_version_id, score, state, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (image_id, category_id, rle.height, rle.width, rle.counts, x, y, w, h, area,
+                 source, model_version_id, score, state, time.time()),
+            )
+        return Instance(cur.lastrowid, image_id, category_id, rle, (x, y, w, h), area,
+                        source, model_version_id, score, state)
+
+    def instances(self, image_id: int | None = None, state: str | None = None) -> list[Instance]:
+        where, args = [], []
+        if image_id is not None:
+            where.append("image_id = ?")
+            args.append(image_id)
+        if state is not None:
+            check_value(state, STATES, "instance state")
+            where.append("state = ?")
+            args.append(state)
+        sql = f"SELECT {INSTANCE_COLS} FROM instances"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [instance_from_row(r) for r in self._q(sql + " ORDER BY id", args)]
+
+    def instance_rows(self, state: str = "accepted") -> Iterator[tuple]:
+        """Raw rows for bulk export, cheapest form: (id, image_id, category_id, height, width,
+        counts, bbox_x, bbox_y, bbox_w, bbox_h, area, source, model_version_id, score)."""
+        check_value(state, STATES, "instance state")
+        return self._q(
+            "SELECT id, image_id, category_id, height, width, counts, bbox_x, bbox_y, bbox_w, "
+            "bbox_h, area, source, model_version_id, score FROM instances WHERE state = ? "
+            "ORDER BY id", (state,))
+
+    def instance(self, instance_id: int) -> Instance:
+        row = self._q(f"SELECT {INSTANCE_COLS} FROM instances WHERE id = ?",
+                      (instance_id,)).fetchone()
+        if row is None:
+            raise ProjectError(f"no instance with id {instance_id}")
+        return instance_from_row(row)
+
+    def set_instance_mask(self, instance_id: int, rle: Rle) -> None:
+        area = rle.area
+        if area <= 0:
+            raise ProjectError("an instance mask must cover at least one pixel")
+        x, y, w, h = rle.bbox
+        with self.transaction():
+            cur = self._q(
+                "UPDATE instances SET height = ?, width = ?, counts = ?, bbox_x = ?, bbox_y = ?, "
+                "bbox_w = ?, bbox_h = ?, area = ? WHERE id = ?",
+                (rle.height, rle.width, rle.counts, x, y, w, h, area, instance_id),
+            )
+            if cur.rowcount != 1:
+                raise ProjectError(f"no instance with id {instance_id}")
+
+    def set_instance_category(self, instance_id: int, category_id: int) -> None:
+        with self.transaction():
+            self._require_category(category_id)
+            cur = self._q("UPDATE instances SET category_id = ? WHERE id = ?",
+                          (category_id, instance_id))
+            if cur.rowcount != 1:
+                raise ProjectError(f"no instance with id {instance_id}")
+
+    def accept_instances(self, instance_ids: Iterable[int]) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                "UPDATE instances SET state = 'accepted' WHERE id = ?",
+                [(i,) for i in instance_ids],
+            )
+
+    def delete_instances(self, instance_ids: Iterable[int]) -> None:
+        with self.transaction():
+            self._conn.executemany("DELETE FROM instances WHERE id = ?",
+                                   [(i,) for i in instance_ids])
+
+    def restore_instance(self, inst: Instance) -> int:
+        """Put back a removed instance (undo) with its image, category, mask, provenance and
+        state. It keeps its id unless another instance has taken it since; returns the id."""
+        check_value(inst.source, SOURCES, "instance source")
+        check_value(inst.state, STATES, "instance state")
+        rle = inst.rle
+        area = rle.area
+        if area <= 0:
+            raise ProjectError("an instance mask must cover at least one pixel")
+        x, y, w, h = rle.bbox
+        with self.transaction():
+            img = self.image(inst.image_id)
+            self._require_category(inst.category_id)
+            if (rle.height, rle.width) != (img.height, img.width):
+                raise ProjectError(f"mask size {rle.height}x{rle.width} does not match image "
+                                   f"{img.path} ({img.height}x{img.width})")
+            taken = self._q("SELECT 1 FROM instances WHERE id = ?", (inst.id,)).fetchone()
+            try:
+                cur = self._q(
+                    "INSERT INTO instances(id, image_id, category_id, height, width, counts, "
+                    "bbox_x, bbox_y, bbox_w, bbox_h, area, source, model_version_id, score, "
+                    "state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (None if taken else inst.id, inst.image_id, inst.category_id, rle.height,
+                     rle.width, rle.counts, x, y, w, h, area, inst.source,
+                     inst.model_version_id, inst.score, inst.state, time.time()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ProjectError(f"cannot restore instance {inst.id}: {exc}") from None
+        return int(cur.lastrowid)
+
+    def set_instances_state(self, instance_ids: Iterable[int], state: str) -> None:
+        """Set instances `accepted` or back to `pending`; unknown ids are a ProjectError."""
+        check_value(state, STATES, "instance state")
+        with self.transaction():
+            for i in instance_ids:
+                cur = self._q("UPDATE instances SET state = ? WHERE id = ?", (state, i))
+                if cur.rowcount != 1:
+                    raise ProjectError(f"no instance with id {i}")
+
+    def set_instances_category(self, instance_ids: Iterable[int], category_id: int) -> None:
+        """Give several instances one category, in one transaction."""
+        with self.transaction():
+            for i in instance_ids:
+                self.set_instance_category(i, category_id)
+
+    def replace_predictions(self, image_id: int, model_key: str,
+                            items: Iterable[tuple[int, Rle, float]], *,
+                            model_version_id: int | None = None) -> list[Instance]:
+        """Store a model's predictions for an image as pending instances, replacing the
+        image's earlier pending predictions, in one transaction. Accepted (human) instances
+        are never touched. A `new` image becomes `predicted`."""
+        with self.transaction():
+            self._q("DELETE FROM instances WHERE image_id = ? AND state = 'pending'", (image_id,))
+            added = [
+                self.add_instance(image_id, category_id, rle, source="model",
+                                  model_version_id=model_version_id, score=float(score),
+                                  state="pending")
+                for category_id, rle, score in items
+            ]
+            self._q("INSERT OR REPLACE INTO predictions(image_id, model_key, created_at) "
+                    "VALUES (?, ?, ?)", (image_id, model_key, time.time()))
+            self._q("UPDATE images SET status = 'predicted' WHERE id = ? AND status = 'new'",
+                    (image_id,))
+        return added
+
+    def predicted_by(self, image_id: int, model_key: str) -> bool:
+        """True when this model's predictions for the image are already stored."""
+        return self._q("SELECT 1 FROM predictions WHERE image_id = ? AND model_key = ?",
+                       (image_id, model_key)).fetchone() is not None
+
+    def pending_scores(self) -> dict[int, list[float]]:
+        """Scores of the pending (model) instances, per image id; images the model predicted
+        nothing for are absent (see `predicted_image_ids`)."""
+        out: dict[int, list[float]] = {}
+        for image_id, score in self._q("SELECT image_id, score FROM instances "
+                                       "WHERE state = 'pending' AND score IS NOT NULL"):
+            out.setdefault(image_id, []).append(float(score))
+        return out
+
+    def predicted_image_ids(self) -> set[int]:
+        """Images some model's predictions are stored for."""
+        return {r[0] for r in self._q("SELECT DISTINCT image_id FROM predictions")}

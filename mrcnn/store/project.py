@@ -1,0 +1,469 @@
+"""The project store: a folder with `project.db` (SQLite, WAL) and `models/`.
+
+Every public method that changes data is one transaction, committed (and fsynced) before it
+returns: that is the autosave. `Project.transaction()` groups several changes into one.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mrcnn.errors import ProjectError
+from mrcnn.store import schema
+from mrcnn.store.instances import InstanceStore
+from mrcnn.store.lock import WriteLock
+from mrcnn.store.records import (
+    IMAGE_STATUSES,
+    SPLITS,
+    STATES,
+    Category,
+    ImageRecord,
+    ModelVersion,
+)
+from mrcnn.store.rows import (
+    IMAGE_COLS,
+    VERSION_COLS,
+    check_value,
+    version_from_row,
+)
+
+DB_NAME = "project.db"
+MODELS_DIR = "models"
+#: Fraction of images that go to the validation split (decided once, by content hash).
+VAL_FRACTION = 0.2
+
+
+def split_for(sha256: str) -> str:
+    """The stable split of an image, from its content hash."""
+    return "val" if int(sha256[:8], 16) % 1000 < VAL_FRACTION * 1000 else "train"
+
+
+def category_color(index: int) -> str:
+    """A distinct, readable colour for the index-th category (golden-ratio hues)."""
+    r, g, b = colorsys.hsv_to_rgb((index * 0.618033988749895) % 1.0, 0.75, 0.95)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def is_project(folder: str | Path) -> bool:
+    return (Path(folder) / DB_NAME).is_file()
+
+
+class Project(InstanceStore):
+    """An open project. Use `Project.create` or `Project.open`; close it (or use `with`)."""
+
+    def __init__(self, folder: Path, conn: sqlite3.Connection, lock: WriteLock | None):
+        self.folder = folder
+        self._conn = conn
+        self._lock = lock
+        self._depth = 0
+        self.read_only = lock is None
+        self.images_root = folder.resolve()
+        self._load_images_root()
+
+    def _load_images_root(self) -> None:
+        root = self.meta("images_root")
+        if root:
+            self.images_root = (self.folder / root).resolve()
+
+    # ---------------------------------------------------------------- opening
+    @classmethod
+    def create(cls, folder: str | Path, images_root: str | Path) -> Project:
+        """Make a new project in `folder` over the images under `images_root`."""
+        folder = Path(folder)
+        if is_project(folder):
+            raise ProjectError(f"a project already exists in {folder}")
+        if folder.exists() and not folder.is_dir():
+            raise ProjectError(f"{folder} exists and is not a folder")
+        images_root = Path(images_root)
+        if not images_root.is_dir():
+            raise ProjectError(f"images folder {images_root} does not exist")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / MODELS_DIR).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"cannot create project folder {folder}: "
+                               f"{exc.strerror or exc}") from None
+        project = cls._connect(folder, read_only=False)
+        try:
+            root = _relative_or_absolute(images_root.resolve(), folder.resolve(), allow_up=True)
+            with project.transaction():
+                project._set_meta("images_root", root)
+                project._set_meta("created_at", repr(time.time()))
+            project._load_images_root()
+        except BaseException:
+            project.close()
+            raise
+        return project
+
+    @classmethod
+    def open(cls, folder: str | Path, *, read_only: bool = False) -> Project:
+        """Open an existing project. Raises ProjectLockedError when another process writes it."""
+        folder = Path(folder)
+        if not is_project(folder):
+            raise ProjectError(f"{folder} is not a project (no {DB_NAME} in it)")
+        return cls._connect(folder, read_only=read_only)
+
+    @classmethod
+    def _connect(cls, folder: Path, *, read_only: bool) -> Project:
+        lock = None
+        if not read_only:
+            lock = WriteLock(folder)
+            lock.acquire()
+        conn = None
+        try:
+            db = folder / DB_NAME
+            try:
+                if read_only:
+                    conn = sqlite3.connect(
+                        f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+                    )
+                else:
+                    conn = sqlite3.connect(db, isolation_level=None)
+                conn.execute("PRAGMA busy_timeout = 5000")
+                conn.execute("PRAGMA foreign_keys = ON")
+                version = schema.schema_version(conn)
+                if version > schema.LATEST:
+                    raise ProjectError(
+                        f"project {folder} has schema version {version}, made by a newer "
+                        f"program; this one understands up to {schema.LATEST}"
+                    )
+                if not read_only:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA synchronous = FULL")
+                    try:
+                        schema.migrate(conn)
+                    except sqlite3.Error as exc:
+                        raise ProjectError(
+                            f"cannot upgrade project {folder} from schema version {version} "
+                            f"({exc}); it was left as it was"
+                        ) from None
+                elif version < schema.LATEST:
+                    raise ProjectError(
+                        f"project {folder} needs an upgrade; open it once for writing"
+                    )
+            except sqlite3.Error as exc:
+                raise ProjectError(f"{db} is not a readable project database ({exc})") from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            if lock:
+                lock.release()
+            raise
+        return cls(folder, conn, lock)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def db_path(self) -> Path:
+        return self.folder / DB_NAME
+
+    @property
+    def models_dir(self) -> Path:
+        return self.folder / MODELS_DIR
+
+    # ---------------------------------------------------------------- transactions
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic, durable unit of change. Nested calls join the outer transaction."""
+        if self.read_only:
+            raise ProjectError(f"project {self.folder} is open read-only")
+        if self._conn is None:
+            raise ProjectError("project is closed")
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._conn.execute("COMMIT")
+
+    def _q(self, sql: str, args: Iterable = ()) -> sqlite3.Cursor:
+        if self._conn is None:
+            raise ProjectError("project is closed")
+        return self._conn.execute(sql, tuple(args))
+
+    # ---------------------------------------------------------------- meta
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._q("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._q("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # ---------------------------------------------------------------- images
+    def image_key(self, path: str | Path) -> str:
+        """How the store names an image file: relative to the images root where possible.
+
+        A symbolic link inside the images folder (git-annex, DVC, hand-made links to a shared
+        store) keeps its own name there rather than the target's."""
+        absolute = Path(os.path.abspath(path))
+        for candidate in (absolute, absolute.parent.resolve() / absolute.name):
+            try:
+                return candidate.relative_to(self.images_root).as_posix()
+            except ValueError:
+                pass
+        return _relative_or_absolute(absolute.resolve(), self.images_root)
+
+    def image_path(self, image: ImageRecord) -> Path:
+        """The absolute path of an image file."""
+        return self.images_root / image.path
+
+    def add_image(self, path: str | Path, width: int, height: int, sha256: str,
+                  status: str = "new") -> ImageRecord:
+        """Register an image file (already probed). Returns the existing record if present."""
+        check_value(status, IMAGE_STATUSES, "image status")
+        key = self.image_key(path)
+        with self.transaction():
+            existing = self.image_by_key(key)
+            if existing:
+                return existing
+            cur = self._q(
+                "INSERT INTO images(path, width, height, sha256, status, split, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, width, height, sha256, status, split_for(sha256), time.time()),
+            )
+            return self.image(cur.lastrowid)
+
+    def image(self, image_id: int) -> ImageRecord:
+        row = self._q(f"SELECT {IMAGE_COLS} FROM images WHERE id = ?", (image_id,)).fetchone()
+        if row is None:
+            raise ProjectError(f"no image with id {image_id}")
+        return ImageRecord(*row)
+
+    def image_by_key(self, key: str) -> ImageRecord | None:
+        row = self._q(f"SELECT {IMAGE_COLS} FROM images WHERE path = ?", (key,)).fetchone()
+        return ImageRecord(*row) if row else None
+
+    def images(self, status: str | Iterable[str] | None = None) -> list[ImageRecord]:
+        """Images in insertion order, optionally only those with the given status(es)."""
+        if status is None:
+            rows = self._q(f"SELECT {IMAGE_COLS} FROM images ORDER BY id")
+        else:
+            statuses = [status] if isinstance(status, str) else list(status)
+            for s in statuses:
+                check_value(s, IMAGE_STATUSES, "image status")
+            marks = ",".join("?" * len(statuses))
+            rows = self._q(
+                f"SELECT {IMAGE_COLS} FROM images WHERE status IN ({marks}) ORDER BY id",
+                statuses,
+            )
+        return [ImageRecord(*r) for r in rows]
+
+    def set_image_status(self, image_id: int, status: str) -> None:
+        check_value(status, IMAGE_STATUSES, "image status")
+        with self.transaction():
+            cur = self._q("UPDATE images SET status = ? WHERE id = ?", (status, image_id))
+            if cur.rowcount != 1:
+                raise ProjectError(f"no image with id {image_id}")
+
+    def set_image_split(self, image_id: int, split: str) -> None:
+        """Override an image's split ("train" / "val"), e.g. to fix a validation set."""
+        check_value(split, SPLITS, "split")
+        with self.transaction():
+            cur = self._q("UPDATE images SET split = ? WHERE id = ?", (split, image_id))
+            if cur.rowcount != 1:
+                raise ProjectError(f"no image with id {image_id}")
+
+    # ---------------------------------------------------------------- categories
+    def categories(self) -> list[Category]:
+        return [Category(*r) for r in self._q("SELECT id, name, color FROM categories ORDER BY id")]
+
+    def category_by_name(self, name: str) -> Category | None:
+        row = self._q("SELECT id, name, color FROM categories WHERE name = ?", (name,)).fetchone()
+        return Category(*row) if row else None
+
+    def add_category(self, name: str, color: str | None = None) -> Category:
+        """Add a category (or return the one with this name)."""
+        name = name.strip()
+        if not name:
+            raise ProjectError("a category needs a non-empty name")
+        with self.transaction():
+            existing = self.category_by_name(name)
+            if existing:
+                return existing
+            count = self._q("SELECT COUNT(*) FROM categories").fetchone()[0]
+            cur = self._q(
+                "INSERT INTO categories(name, color) VALUES (?, ?)",
+                (name, color or category_color(count)),
+            )
+            return Category(cur.lastrowid, name, color or category_color(count))
+
+    def rename_category(self, category_id: int, name: str) -> None:
+        name = name.strip()
+        if not name:
+            raise ProjectError("a category needs a non-empty name")
+        with self.transaction():
+            other = self.category_by_name(name)
+            if other and other.id != category_id:
+                raise ProjectError(f"a category named {name!r} already exists")
+            cur = self._q("UPDATE categories SET name = ? WHERE id = ?", (name, category_id))
+            if cur.rowcount != 1:
+                raise ProjectError(f"no category with id {category_id}")
+
+    def restore_category(self, category: Category) -> None:
+        """Put back a removed category with its id, name and colour (undo of a removal)."""
+        with self.transaction():
+            if self._q("SELECT 1 FROM categories WHERE id = ?", (category.id,)).fetchone():
+                raise ProjectError(f"category id {category.id} is already taken")
+            if self.category_by_name(category.name):
+                raise ProjectError(f"a category named {category.name!r} already exists")
+            self._q("INSERT INTO categories(id, name, color) VALUES (?, ?, ?)",
+                    (category.id, category.name, category.color))
+
+    def delete_category(self, category_id: int) -> None:
+        """Remove a category that no instance uses."""
+        with self.transaction():
+            self._require_category(category_id)
+            if self._q("SELECT 1 FROM instances WHERE category_id = ? LIMIT 1",
+                       (category_id,)).fetchone():
+                raise ProjectError(f"category {category_id} is still used by instances")
+            self._q("DELETE FROM categories WHERE id = ?", (category_id,))
+
+    def merge_categories(self, source_id: int, target_id: int) -> list[int]:
+        """Move every instance of `source_id` (all images) to `target_id` and remove
+        `source_id`. Returns the ids of the moved instances."""
+        if source_id == target_id:
+            raise ProjectError("cannot merge a category into itself")
+        with self.transaction():
+            self._require_category(source_id)
+            self._require_category(target_id)
+            moved = [r[0] for r in self._q(
+                "SELECT id FROM instances WHERE category_id = ? ORDER BY id", (source_id,))]
+            self._q("UPDATE instances SET category_id = ? WHERE category_id = ?",
+                    (target_id, source_id))
+            self._q("DELETE FROM categories WHERE id = ?", (source_id,))
+        return moved
+
+    def _require_category(self, category_id: int) -> None:
+        if self._q("SELECT 1 FROM categories WHERE id = ?", (category_id,)).fetchone() is None:
+            raise ProjectError(f"no category with id {category_id}")
+
+    # ---------------------------------------------------------------- model versions
+    def add_model_version(self, path: str, preset: str, *, parent_id: int | None = None,
+                          metadata: dict | None = None, activate: bool = False) -> ModelVersion:
+        """Register a checkpoint already written under models/. Names are v1, v2, ..."""
+        with self.transaction():
+            n = self._q("SELECT COALESCE(MAX(id), 0) + 1 FROM model_versions").fetchone()[0]
+            cur = self._q(
+                "INSERT INTO model_versions(name, path, preset, parent_id, created_at, metadata) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (f"v{n}", path, preset, parent_id, time.time(), json.dumps(metadata or {})),
+            )
+            if activate:
+                self.activate_model_version(cur.lastrowid)
+            return self.model_version(cur.lastrowid)
+
+    def model_versions(self) -> list[ModelVersion]:
+        return [version_from_row(r) for r in self._q(f"SELECT {VERSION_COLS} FROM model_versions "
+                                             "ORDER BY id")]
+
+    def model_version(self, version_id: int) -> ModelVersion:
+        row = self._q(f"SELECT {VERSION_COLS} FROM model_versions WHERE id = ?",
+                      (version_id,)).fetchone()
+        if row is None:
+            raise ProjectError(f"no model version with id {version_id}")
+        return version_from_row(row)
+
+    def active_model_version(self) -> ModelVersion | None:
+        row = self._q(f"SELECT {VERSION_COLS} FROM model_versions WHERE active = 1").fetchone()
+        return version_from_row(row) if row else None
+
+    def activate_model_version(self, version_id: int | None) -> None:
+        with self.transaction():
+            if version_id is not None:
+                self.model_version(version_id)
+            self._q("UPDATE model_versions SET active = (id IS ?)", (version_id,))
+
+    def delete_model_version(self, version_id: int) -> ModelVersion:
+        """Forget a model version that is not active, in one transaction: its row, its
+        pending predictions and the record of which images it predicted. Accepted instances
+        it once proposed stay (they are human work) and only lose the link. Versions trained
+        from it lose their parent. The checkpoint file is the caller's to remove (see
+        `mrcnn.store.versions.delete_version`). Returns the deleted record."""
+        with self.transaction():
+            version = self.model_version(version_id)
+            if version.active:
+                raise ProjectError(f"{version.name} is the active model version: activate "
+                                   "another one before deleting it")
+            self._q("UPDATE instances SET model_version_id = NULL "
+                    "WHERE model_version_id = ? AND state = 'accepted'", (version_id,))
+            self._q("DELETE FROM instances WHERE model_version_id = ? AND state = 'pending'",
+                    (version_id,))
+            self._q("DELETE FROM predictions WHERE model_key = ?", (version.name,))
+            self._q("DELETE FROM model_versions WHERE id = ?", (version_id,))
+        return version
+
+    # ---------------------------------------------------------------- summary
+    def summary(self) -> dict:
+        """Counts for `info`: images per status, instances, categories, model versions."""
+        status = dict.fromkeys(IMAGE_STATUSES, 0)
+        status.update(dict(self._q("SELECT status, COUNT(*) FROM images GROUP BY status")))
+        splits = dict.fromkeys(SPLITS, 0)
+        splits.update(dict(self._q("SELECT split, COUNT(*) FROM images GROUP BY split")))
+        states = dict.fromkeys(STATES, 0)
+        states.update(dict(self._q("SELECT state, COUNT(*) FROM instances GROUP BY state")))
+        per_cat = dict(self._q(
+            "SELECT category_id, COUNT(*) FROM instances WHERE state = 'accepted' "
+            "GROUP BY category_id"))
+        active = self.active_model_version()
+        return {
+            "project": str(self.folder),
+            "images_root": str(self.images_root),
+            "schema_version": schema.schema_version(self._conn),
+            "images": {"total": sum(status.values()), **status},
+            "splits": splits,
+            "instances": {"total": sum(states.values()), **states},
+            "categories": [
+                {"id": c.id, "name": c.name, "color": c.color, "instances": per_cat.get(c.id, 0)}
+                for c in self.categories()
+            ],
+            "model_versions": [
+                {"name": v.name, "preset": v.preset, "active": v.active,
+                 "created_at": v.created_at}
+                for v in self.model_versions()
+            ],
+            "active_model": active.name if active else None,
+        }
+
+    def integrity_check(self) -> str:
+        return self._q("PRAGMA integrity_check").fetchone()[0]
+
+
+def _relative_or_absolute(path: Path, base: Path, *, allow_up: bool = False) -> str:
+    """`path` relative to `base` (POSIX separators) when inside it (or, with `allow_up`,
+    anywhere on the same drive), else absolute."""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        if allow_up and path.drive == base.drive:
+            return Path(os.path.relpath(path, base)).as_posix()
+        return str(path)

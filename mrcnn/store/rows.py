@@ -1,0 +1,29 @@
+"""Row layouts of the project database and their conversion to records (used by the store
+only)."""
+
+from __future__ import annotations
+
+import json
+
+from mrcnn.errors import ProjectError
+from mrcnn.masks import Rle
+from mrcnn.store.records import Instance, ModelVersion
+
+IMAGE_COLS = "id, path, width, height, sha256, status, split"
+INSTANCE_COLS = ("id, image_id, category_id, height, width, counts, bbox_x, bbox_y, bbox_w, "
+                  "bbox_h, area, source, model_version_id, score, state")
+VERSION_COLS = "id, name, path, preset, parent_id, created_at, active, metadata"
+
+
+def instance_from_row(r: tuple) -> Instance:
+    return Instance(r[0], r[1], r[2], Rle(r[3], r[4], r[5]), (r[6], r[7], r[8], r[9]), r[10],
+                    r[11], r[12], r[13], r[14])
+
+
+def version_from_row(r: tuple) -> ModelVersion:
+    return ModelVersion(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), json.loads(r[7]))
+
+
+def check_value(value: str, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise ProjectError(f"invalid {what} {value!r}; expected one of {', '.join(allowed)}")

@@ -1,0 +1,176 @@
+"""Model versions as the user manages them: register a trained checkpoint, compare metrics,
+decide which version is active, roll back, delete. Plain data, no torch, no Qt — the window
+calls these while the model itself lives in other processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mrcnn.errors import ProjectError
+from mrcnn.store.project import Project
+from mrcnn.store.records import ModelVersion
+
+log = logging.getLogger(__name__)
+
+#: How a newly trained version becomes active: only when it scores better than the version
+#: that was active before ("if-better"), or in any case ("always").
+ACTIVATE_POLICIES = ("if-better", "always")
+#: The metric that decides "better": mask AP on the validation split.
+DECIDING_METRIC = ("segm", "AP")
+
+
+def staging_path(project: Project) -> Path:
+    """A fresh file name under models/ for a training process to write its checkpoint to
+    (hidden, so it is never taken for a version)."""
+    return project.models_dir / f".staged-{os.getpid()}-{time.time_ns()}.pt"
+
+
+def register_staged(project: Project, staged: str | Path, *, preset: str,
+                    parent_id: int | None, metadata: dict,
+                    activate: bool = True) -> ModelVersion:
+    """Move a checkpoint written by `train --stage` to models/vN.pt and register it, as one
+    unit: on any failure neither the row nor the models/vN.pt file remains (the staged file
+    is removed too)."""
+    staged = Path(staged)
+    if not staged.is_file():
+        raise ProjectError(f"the trained checkpoint {staged} is missing")
+    target: Path | None = None
+    try:
+        with project.transaction():
+            if parent_id is not None:
+                try:
+                    project.model_version(parent_id)
+                except ProjectError:
+                    parent_id = None  # deleted while training ran
+            n = max((v.id for v in project.model_versions()), default=0) + 1
+            rel = f"{project.models_dir.name}/v{n}.pt"
+            target = project.folder / rel
+            os.replace(staged, target)
+            version = project.add_model_version(rel, preset, parent_id=parent_id,
+                                                metadata=metadata, activate=activate)
+            if version.name != f"v{n}":  # pragma: no cover - ids and names always agree
+                raise ProjectError(f"model version named {version.name}, expected v{n}")
+    except BaseException:
+        if target is not None:
+            target.unlink(missing_ok=True)
+        staged.unlink(missing_ok=True)
+        raise
+    log.info("registered model version %s (%s)", version.name, rel)
+    return version
+
+
+def delete_version(project: Project, version_id: int) -> ModelVersion:
+    """Delete a version that is not active: its record (see `Project.delete_model_version`)
+    and then its checkpoint file."""
+    version = project.delete_model_version(version_id)
+    path = project.folder / version.path
+    if path.parent == project.models_dir:  # never remove a file the user keeps elsewhere
+        path.unlink(missing_ok=True)
+    log.info("deleted model version %s", version.name)
+    return version
+
+
+def rollback_target(project: Project) -> ModelVersion | None:
+    """The version "Roll back" activates: the active version's parent, else the newest
+    version older than it; None when there is nothing to go back to."""
+    versions = project.model_versions()
+    active = next((v for v in versions if v.active), None)
+    if active is None:
+        return None
+    if active.parent_id is not None:
+        parent = next((v for v in versions if v.id == active.parent_id), None)
+        if parent is not None:
+            return parent
+    older = [v for v in versions if v.id < active.id]
+    return older[-1] if older else None
+
+
+def metric(metrics: dict | None, kind: str = DECIDING_METRIC[0],
+           name: str = DECIDING_METRIC[1]) -> float | None:
+    """metrics[kind][name] as a float, None when missing or undefined (-1)."""
+    value = ((metrics or {}).get(kind) or {}).get(name)
+    if value is None or value < 0:
+        return None
+    return float(value)
+
+
+def should_activate(policy: str, baseline: dict | None, new: dict | None) -> bool:
+    """Whether a new version with metrics `new` replaces the one that scored `baseline`
+    (None: there was none, or it could not be scored)."""
+    if policy not in ACTIVATE_POLICIES:
+        raise ValueError(f"unknown activation policy {policy!r}")
+    if policy == "always":
+        return True
+    before, after = metric(baseline), metric(new)
+    if before is None:
+        return True
+    return after is not None and after > before
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One line of a before/after table: `before` is None when there was no model."""
+
+    label: str  # "segm AP", "bbox AP50", "segm AP · disc"
+    before: float | None
+    after: float | None
+
+    @property
+    def delta(self) -> float | None:
+        if self.before is None or self.after is None:
+            return None
+        return self.after - self.before
+
+
+def compare(before: dict | None, after: dict | None) -> list[MetricRow]:
+    """Rows for a before/after table: segm and bbox AP and AP50, then per-class segm AP."""
+    rows = [MetricRow(f"{kind} {name}", metric(before, kind, name), metric(after, kind, name))
+            for kind in ("segm", "bbox") for name in ("AP", "AP50")]
+    names: list[str] = []
+    for m in (before, after):
+        for n in ((m or {}).get("segm") or {}).get("per_class", {}):
+            if n not in names:
+                names.append(n)
+    for n in names:
+        pick = [((m or {}).get("segm") or {}).get("per_class", {}).get(n) for m in (before, after)]
+        rows.append(MetricRow(f"segm AP · {n}",
+                              *(None if v is None or v < 0 else float(v) for v in pick)))
+    return rows
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """What the versions panel shows of one version."""
+
+    id: int
+    name: str
+    preset: str
+    created_at: float
+    active: bool
+    parent: str | None
+    train_images: int | None
+    segm_ap: float | None
+    bbox_ap: float | None
+    iterations: int | None
+
+
+def summarize(project: Project) -> list[VersionSummary]:
+    """Every model version, newest first, with the numbers the panel shows."""
+    versions = project.model_versions()
+    names = {v.id: v.name for v in versions}
+    out = []
+    for v in reversed(versions):
+        md = v.metadata or {}
+        after = (md.get("metrics") or {}).get("after")
+        ids = md.get("training_image_ids")
+        out.append(VersionSummary(
+            v.id, v.name, v.preset, v.created_at, v.active,
+            names.get(v.parent_id) if v.parent_id is not None else None,
+            len(ids) if isinstance(ids, list) else None,
+            metric(after, "segm", "AP"), metric(after, "bbox", "AP"), md.get("iterations")))
+    return out

@@ -1,0 +1,153 @@
+"""A generated project of simple shapes on textured backgrounds, for tests, demos and
+benchmarks: learnable from scratch on a CPU in minutes, yet not trivial (random colours,
+textures, noise, rotations, holes, slight overlaps)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from mrcnn import masks
+from mrcnn.store.project import Project
+from mrcnn.store.scan import scan_folder
+
+log = logging.getLogger(__name__)
+
+#: The shape categories, in the order they are added to the project.
+SHAPES = ("disc", "square", "ring", "triangle")
+#: Shape radius range in pixels, for a 128-pixel image (scaled with the image size).
+RADIUS = (14.0, 28.0)
+#: Squares and triangles are rotated by at most this angle (radians) from upright.
+MAX_TILT = np.pi / 12
+
+
+@dataclass(frozen=True)
+class SyntheticInstance:
+    """One drawn shape: its category name and its visible (H, W) bool mask."""
+
+    name: str
+    mask: np.ndarray
+
+
+def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
+    """(size, size) float noise in [0, 1] varying over about `cells` cells per side."""
+    grid = rng.random((cells + 1, cells + 1)).astype(np.float32)
+    return cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A textured (size, size, 3) float background in [0, 255]: two colours mixed by blotchy
+    noise, a faint grating and fine grain."""
+    c0, c1 = rng.uniform(30, 225, 3), rng.uniform(30, 225, 3)
+    mix = _smooth_noise(rng, size, int(rng.integers(3, 7)))[..., None]
+    img = c0 * (1 - mix) + c1 * mix
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    theta = rng.uniform(0, np.pi)
+    period = rng.uniform(6, 16) * size / 128
+    grating = np.sin((xx * np.cos(theta) + yy * np.sin(theta)) * 2 * np.pi / period)
+    img += (rng.uniform(5, 20) * grating)[..., None]
+    img += rng.normal(0, 6, (size, size, 3))
+    return img
+
+
+def _shape_mask(rng: np.random.Generator, name: str, size: int, cy: float, cx: float,
+                r: float) -> np.ndarray:
+    """The full (size, size) bool mask of one shape of radius about `r` centred at (cy, cx)."""
+    m = np.zeros((size, size), np.uint8)
+    if name in ("disc", "ring"):
+        yy, xx = np.mgrid[:size, :size]
+        d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        out = d2 <= r * r
+        if name == "ring":
+            out &= d2 >= (r * rng.uniform(0.45, 0.6)) ** 2
+        return out
+    tilt = rng.uniform(-MAX_TILT, MAX_TILT)
+    if name == "square":
+        angles = tilt + np.arange(4) * np.pi / 2 + np.pi / 4
+        rad = r * 1.05
+    else:  # triangle, pointing up
+        angles = tilt + np.arange(3) * 2 * np.pi / 3 - np.pi / 2
+        rad = r * 1.2
+    pts = np.stack([cx + rad * np.cos(angles), cy + rad * np.sin(angles)], axis=1)
+    cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return m.astype(bool)
+
+
+def _fill(rng: np.random.Generator, size: int, background: np.ndarray,
+          mask: np.ndarray) -> np.ndarray:
+    """A (size, size, 3) textured fill whose colour stands out from the background under
+    the mask."""
+    under = background[mask].mean(axis=0)
+    for _ in range(20):
+        color = rng.uniform(0, 255, 3)
+        if np.abs(color - under).sum() > 150:
+            break
+    shade = _smooth_noise(rng, size, 4)[..., None] - 0.5
+    return color + 50 * shade + rng.normal(0, 5, (size, size, 3))
+
+
+def draw_image(rng: np.random.Generator, size: int = 128, *, min_instances: int = 2,
+               max_instances: int = 4) -> tuple[np.ndarray, list[SyntheticInstance]]:
+    """One (size, size, 3) uint8 RGB image and its instances (visible masks, occlusion
+    applied: a later shape covers an earlier one a little)."""
+    img = _background(rng, size)
+    want = int(rng.integers(min_instances, max_instances + 1))
+    placed: list[tuple[str, np.ndarray]] = []  # (name, visible mask), in drawing order
+    scale = size / 128
+    for _ in range(want * 25):
+        if len(placed) == want:
+            break
+        name = SHAPES[int(rng.integers(len(SHAPES)))]
+        r = rng.uniform(*RADIUS) * scale
+        cy, cx = rng.uniform(r * 0.8, size - r * 0.8, 2)  # may be cut a little by the border
+        full = _shape_mask(rng, name, size, cy, cx, r)
+        area = full.sum()
+        ok = all((full & vis).sum() <= 0.15 * min(vis.sum(), area) for _, vis in placed)
+        if not ok:
+            continue
+        placed = [(n, vis & ~full) for n, vis in placed]
+        placed.append((name, full))
+        img = np.where(full[..., None], _fill(rng, size, img, full), img)
+    img = cv2.GaussianBlur(img.astype(np.float32), (3, 3), 0.6)
+    rgb = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    return rgb, [SyntheticInstance(n, vis) for n, vis in placed if vis.any()]
+
+
+def make_synthetic_project(folder: str | Path, *, n_train: int = 40, n_val: int = 10,
+                           size: int = 128, seed: int = 0) -> Path:
+    """Write n_train + n_val PNG images under folder/images and a project at folder/project
+    whose images are all reviewed, with accepted manual instances of the SHAPES categories;
+    exactly the last n_val images are in the val split. Returns the project folder
+    (closed; open it with `Project.open`)."""
+    folder = Path(folder)
+    images_dir = folder / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    drawn: list[tuple[Path, list[SyntheticInstance]]] = []
+    for i in range(n_train + n_val):
+        rgb, instances = draw_image(rng, size)
+        path = images_dir / f"shapes_{i:04d}.png"
+        Image.fromarray(rgb).save(path)
+        drawn.append((path, instances))
+    project = Project.create(folder / "project", images_dir)
+    try:
+        with project.transaction():
+            scan_folder(project)
+            cats = {name: project.add_category(name).id for name in SHAPES}
+            for i, (path, instances) in enumerate(drawn):
+                image = project.image_by_key(project.image_key(path))
+                if image is None:  # pragma: no cover - we just wrote it
+                    raise FileNotFoundError(path)
+                for inst in instances:
+                    project.add_instance(image.id, cats[inst.name], masks.encode(inst.mask))
+                project.set_image_status(image.id, "reviewed")
+                project.set_image_split(image.id, "train" if i < n_train else "val")
+    finally:
+        project.close()
+    log.info("synthetic project with %d images written to %s", len(drawn), folder)
+    return folder / "project"

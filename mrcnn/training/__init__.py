@@ -1,0 +1,2 @@
+"""Training: the loop and its hooks, data set, distributed, evaluation, and the torch-free launcher
+the app uses."""

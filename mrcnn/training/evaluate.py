@@ -1,0 +1,110 @@
+"""COCO evaluation with pycocotools' COCOeval. Returns numbers; never prints."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from mrcnn import masks
+from mrcnn.model.convert import LabelMap, xyxy_to_xywh
+from mrcnn.model.predictor import Prediction
+from mrcnn.store.project import Project
+
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def ground_truth(project: Project, image_ids: Sequence[int], labels: LabelMap) -> dict:
+    """The accepted instances of these images as a COCO dict whose category ids are the
+    model labels (1..K), so predictions can be scored without remapping."""
+    cats = {c.id: c.name for c in project.categories()}
+    images = [project.image(i) for i in image_ids]
+    anns = []
+    for im in images:
+        for inst in project.instances(im.id, state="accepted"):
+            name = cats[inst.category_id]
+            if name not in labels:
+                continue
+            anns.append({
+                "id": len(anns) + 1, "image_id": im.id, "category_id": labels.label(name),
+                "segmentation": inst.rle.to_coco(), "area": inst.area, "bbox": list(inst.bbox),
+                "iscrowd": 0,
+            })
+    return {
+        "images": [{"id": im.id, "width": im.width, "height": im.height} for im in images],
+        "categories": [{"id": labels.label(n), "name": n} for n in labels.names],
+        "annotations": anns,
+    }
+
+
+def prediction_results(predictions: dict[int, Prediction]) -> list[dict]:
+    """Predictions per image id → COCO results list (bbox xywh, RLE segmentation, score)."""
+    results = []
+    for image_id, p in predictions.items():
+        for box, label, score, mask in zip(p.boxes, p.labels, p.scores, p.masks, strict=True):
+            results.append({
+                "image_id": int(image_id), "category_id": int(label),
+                "bbox": xyxy_to_xywh(box), "score": float(score),
+                "segmentation": masks.encode(mask).to_coco(),
+            })
+    return results
+
+
+def _quiet_coco(data: dict) -> COCO:
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def evaluate_coco(gt: dict, results: list[dict]) -> dict:
+    """COCOeval for bbox and segm → {"bbox": {...}, "segm": {...}} with AP, AP50, AP75, APs,
+    APm, APl and per_class AP (by category name). -1 means undefined (no ground truth)."""
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    coco_gt = _quiet_coco(gt)
+    out: dict[str, dict] = {}
+    for iou_type in ("bbox", "segm"):
+        if not gt["annotations"]:
+            out[iou_type] = {**dict.fromkeys(STAT_NAMES, -1.0), "per_class": {}}
+            continue
+        if not results:
+            out[iou_type] = {**dict.fromkeys(STAT_NAMES, 0.0),
+                             "per_class": dict.fromkeys(names.values(), 0.0)}
+            continue
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco_dt = coco_gt.loadRes(results)
+            ev = COCOeval(coco_gt, coco_dt, iou_type)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        stats = {name: float(v) for name, v in zip(STAT_NAMES, ev.stats[:6], strict=True)}
+        per_class = {}
+        precision = ev.eval["precision"]  # T x R x K x A x M
+        for k, cat_id in enumerate(ev.params.catIds):
+            p = precision[:, :, k, 0, -1]
+            p = p[p > -1]
+            per_class[names[cat_id]] = float(np.mean(p)) if p.size else -1.0
+        out[iou_type] = {**stats, "per_class": per_class}
+    return out
+
+
+def predict_images(model, project: Project, image_ids: Sequence[int], *, device=None,
+                   score_threshold: float = 0.05) -> dict[int, Prediction]:
+    from mrcnn.io.images import load_image
+    from mrcnn.model.predictor import Predictor
+
+    predictor = Predictor(model, device=device, score_threshold=score_threshold)
+    return {i: predictor.predict_one(load_image(project.image_path(project.image(i))))
+            for i in image_ids}
+
+
+def evaluate_model(model, project: Project, *, labels: LabelMap, image_ids: Sequence[int],
+                   device=None) -> dict:
+    """Predict the images and score them against their accepted instances."""
+    preds = predict_images(model, project, image_ids, device=device)
+    return evaluate_coco(ground_truth(project, image_ids, labels), prediction_results(preds))

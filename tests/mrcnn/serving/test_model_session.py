@@ -1,0 +1,89 @@
+"""A model loaded once and kept for predicting single images, plain data in and out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mrcnn.cli.model import _file_hash
+from mrcnn.errors import NoWeightsError
+from mrcnn.model.checkpoint import CheckpointError, save_checkpoint
+from mrcnn.model.presets import build_model
+from mrcnn.serving.session import ModelRequest, ModelSession, model_key
+
+REPO = Path(__file__).resolve().parents[3]
+CATS = ["disc", "square"]
+SMALL = {"min_size": 64, "max_size": 96}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = build_model(preset="r18", num_classes=len(CATS) + 1, min_size=64)
+    path = tmp_path_factory.mktemp("ckpt") / "small.pt"
+    save_checkpoint(path, state_dict=model.state_dict(), preset="r18", categories=CATS)
+    return path
+
+
+def image() -> np.ndarray:
+    return (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+
+
+def test_importing_the_session_does_not_import_torch():
+    code = "import sys, mrcnn.serving.session; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_checkpoint_file_predicts_plain_items(checkpoint):
+    session = ModelSession()
+    info = session.load(ModelRequest(str(checkpoint), device="cpu", max_detections=7,
+                                     build_kwargs=SMALL))
+    assert info.key == "file-" + _file_hash(checkpoint)  # the command line's key
+    assert (info.kind, info.preset, info.categories) == ("checkpoint", "r18", tuple(CATS))
+    assert info.device.startswith("CPU — requested")
+    result = session.predict_array(5, image())
+    assert result.image_id == 5 and result.model_key == info.key
+    assert 0 < len(result.items) <= 7
+    names, rles, scores = zip(*result.items, strict=True)
+    assert set(names) <= set(CATS)
+    assert all((r.height, r.width) == (48, 64) and r.area > 0 for r in rles)
+    assert list(scores) == sorted(scores, reverse=True) and min(scores) >= 0.05
+
+
+def test_a_project_version_is_keyed_by_its_name(checkpoint):
+    info = ModelSession().load(ModelRequest(str(checkpoint), version_id=3, version_name="v3",
+                                            device="cpu", build_kwargs=SMALL))
+    assert (info.key, info.kind, info.version_id, info.source) == ("v3", "version", 3,
+                                                                    "v3 (project)")
+
+
+def test_failed_load_keeps_the_previous_model(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    session = ModelSession()
+    with pytest.raises(RuntimeError, match="no model"):
+        session.predict_array(1, image())
+    first = session.load(ModelRequest(str(checkpoint), device="cpu", build_kwargs=SMALL))
+    with pytest.raises(NoWeightsError, match="What you can do"):
+        session.load(ModelRequest("coco"))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        session.load(ModelRequest(str(bad)))
+    assert session.info == first
+    assert session.predict_array(1, image()).model_key == first.key
+
+
+def test_model_keys_match_the_command_line(checkpoint):
+    assert model_key(kind="coco", preset="r50v2") == "coco-r50v2"
+    assert model_key(kind="checkpoint", preset="r18", version_name="v2",
+                     path=checkpoint) == "v2"
+    assert model_key(kind="checkpoint", preset="r18", path=checkpoint) == (
+        "file-" + _file_hash(checkpoint))
+    assert model_key(kind="scratch", preset="r18") == "scratch"
