@@ -1,9 +1,9 @@
-"""Model commands of the CLI: predict, eval (train lives in cli_train.py)."""
+"""Model commands of the CLI: predict, eval (train lives in `mrcnn.cli.train`). Arguments and
+output only: which model a spec names, and its key, is `mrcnn.serving.resolve`."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -31,51 +31,12 @@ def _progress_printer(args: argparse.Namespace):
     return emit
 
 
-def resolve_model(project: Project, args: argparse.Namespace, *, for_predict: bool):
-    """The model named on the command line and a stable key identifying its weights."""
-    from mrcnn.model.weights import load_model
+def _load_model(project: Project, args: argparse.Namespace, *, for_predict: bool):
+    """The model named on the command line and its key (`mrcnn.serving.resolve`)."""
+    from mrcnn.serving.resolve import resolve_model as resolve
 
-    spec = args.model
-    version = None
-    if spec and spec not in ("coco", "active", "scratch") and not Path(spec).exists():
-        version = next((v for v in project.model_versions() if v.name == spec), None)
-        if version is None:
-            from mrcnn.errors import ProjectError
-
-            names = ", ".join(v.name for v in project.model_versions()) or "none"
-            raise ProjectError(f"{spec!r} is neither a model version of this project "
-                               f"(versions: {names}) nor a checkpoint file")
-    if version is not None:
-        source = project.folder / version.path
-    else:
-        source = spec or "auto"
-    project_cats = [c.name for c in project.categories()]
-    # Predicting maps the model's categories onto the project's by name, so any model can
-    # propose; evaluating needs the model to know the project's categories.
-    categories = None if for_predict else project_cats or None
-    loaded = load_model(project=project, preset=args.preset, source=source,
-                        categories=categories, allow_download=args.download,
-                        progress=_progress_printer(args))
-    if version is not None:
-        loaded.version_id = version.id
-        key = version.name
-    elif loaded.version_id is not None:
-        key = project.model_version(loaded.version_id).name
-    elif loaded.kind == "coco":
-        key = f"coco-{loaded.preset}"
-    elif loaded.path is not None:
-        key = "file-" + _file_hash(loaded.path)
-    else:
-        key = "scratch"
-    return loaded, key
-
-
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    return resolve(project, args.model, preset=args.preset, for_predict=for_predict,
+                   allow_download=args.download, progress=_progress_printer(args))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -83,7 +44,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mrcnn.serving.predict import predict_project, select_images
 
     with Project.open(args.project) as project:
-        loaded, key = resolve_model(project, args, for_predict=True)
+        loaded, key = _load_model(project, args, for_predict=True)
         choice = choose_device(args.device, amp=not args.no_amp)
         ids = select_images(project, args.images)
         adopt = not project.categories()
@@ -119,7 +80,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mrcnn.training.evaluate import evaluate_model
 
     with Project.open(args.project, read_only=True) as project:
-        loaded, key = resolve_model(project, args, for_predict=False)
+        loaded, key = _load_model(project, args, for_predict=False)
         split = None if args.split == "all" else args.split
         ids = reviewed_image_ids(project, split)
         if not ids:

@@ -10,15 +10,13 @@ loading, and stores the returned items itself (`Project.replace_predictions`, ma
 category names to ids) in the thread that owns the project. torch is imported only when a
 model is loaded, so importing this module stays cheap.
 
-Model keys are those of the command line (`mrcnn.cli.model.resolve_model`): the version name
-("v3"), "coco-<preset>" for torchvision's COCO weights, "file-<sha256 prefix>" for another
-checkpoint file, "scratch" for random weights. Predictions are stored per (image, key), so
-the same weights never predict the same image twice.
+Model keys are those of the command line: one rule, `mrcnn.model.keys.model_key` (the version
+name "v3", "coco-<preset>", "file-<sha256 prefix>", "scratch"). Predictions are stored per
+(image, key), so the same weights never predict the same image twice.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mrcnn.masks import Rle
+from mrcnn.model.keys import model_key
 from mrcnn.model.weight_files import (  # noqa: F401  (re-exported for the GUI side)
     COCO_WEIGHT_FILES,
     DEFAULT_COCO_PRESET,
@@ -92,27 +91,6 @@ class ImagePrediction:
     version_id: int | None
     items: list[tuple[str, Rle, float]]
     seconds: float
-
-
-def file_key(path: str | Path) -> str:
-    """"file-<first 16 hex digits of the file's sha256>", as the command line names it."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "file-" + h.hexdigest()[:16]
-
-
-def model_key(*, kind: str, preset: str, version_name: str | None = None,
-              path: str | Path | None = None) -> str:
-    """The key a model's predictions are stored under (see the module docstring)."""
-    if version_name:
-        return version_name
-    if kind == "coco":
-        return f"coco-{preset}"
-    if path is not None:
-        return file_key(path)
-    return "scratch"
 
 
 class ModelSession:

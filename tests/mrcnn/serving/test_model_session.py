@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from mrcnn.cli.model import _file_hash
 from mrcnn.errors import NoWeightsError
 from mrcnn.model.checkpoint import CheckpointError, save_checkpoint
+from mrcnn.model.keys import file_key
 from mrcnn.model.presets import build_model
-from mrcnn.serving.session import ModelRequest, ModelSession, model_key
+from mrcnn.serving.session import ModelRequest, ModelSession
 
 REPO = Path(__file__).resolve().parents[3]
 CATS = ["disc", "square"]
@@ -45,7 +45,7 @@ def test_checkpoint_file_predicts_plain_items(checkpoint):
     session = ModelSession()
     info = session.load(ModelRequest(str(checkpoint), device="cpu", max_detections=7,
                                      build_kwargs=SMALL))
-    assert info.key == "file-" + _file_hash(checkpoint)  # the command line's key
+    assert info.key == file_key(checkpoint)  # the command line's key
     assert (info.kind, info.preset, info.categories) == ("checkpoint", "r18", tuple(CATS))
     assert info.device.startswith("CPU — requested")
     result = session.predict_array(5, image())
@@ -78,12 +78,3 @@ def test_failed_load_keeps_the_previous_model(checkpoint, tmp_path, monkeypatch)
         session.load(ModelRequest(str(bad)))
     assert session.info == first
     assert session.predict_array(1, image()).model_key == first.key
-
-
-def test_model_keys_match_the_command_line(checkpoint):
-    assert model_key(kind="coco", preset="r50v2") == "coco-r50v2"
-    assert model_key(kind="checkpoint", preset="r18", version_name="v2",
-                     path=checkpoint) == "v2"
-    assert model_key(kind="checkpoint", preset="r18", path=checkpoint) == (
-        "file-" + _file_hash(checkpoint))
-    assert model_key(kind="scratch", preset="r18") == "scratch"
