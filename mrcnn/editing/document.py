@@ -1,9 +1,10 @@
 """Annotation edits as undoable commands on one image, and the document that owns them.
 
 `ImageDocument(project, image_id)` is what a GUI (or a script) edits an image through. Every
-edit is a command (see `mrcnn.editing.steps`) pushed on the document's one undo stack; `do`, `undo`
-and `redo` each write through the `Project` in ONE transaction, committed before they return,
-so an acknowledged edit survives a crash. Steps keep only what changed (a mask edit keeps the
+edit is a command (see `mrcnn.editing.steps`) pushed on the document's one undo stack; the
+steps act on the project only through the `StepTarget` (`mrcnn.editing.target`) the document
+owns and hands them. `do`, `undo` and `redo` each write through the `Project` in ONE
+transaction, committed before they return, so an acknowledged edit survives a crash. Steps keep only what changed (a mask edit keeps the
 bit-packed crop of the changed rectangle, before and after), and the history is bounded by
 bytes (`budget_bytes`, oldest steps forgotten first), not by a step count.
 
@@ -26,12 +27,9 @@ rolls back, and clears the history (a "reset" change is announced).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from mrcnn.editing import mask_tools
@@ -42,6 +40,7 @@ from mrcnn.editing.history import (
     HistoryError,
     StaleEditError,
 )
+from mrcnn.editing.image_target import Effect, ImageTarget
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.steps import (
     AddCategory,
@@ -50,15 +49,12 @@ from mrcnn.editing.steps import (
     CompositeCommand,
     DeleteInstances,
     DocCommand,
-    Effect,
-    InstanceRef,
     MaskEdit,
     MergeCategories,
     RenameCategory,
     SetState,
-    decode,
-    encode_transposed,
 )
+from mrcnn.editing.target import InstanceRef, StepTarget
 from mrcnn.errors import ProjectError
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
@@ -107,43 +103,31 @@ class ImageDocument:
         self.shape: tuple[int, int] = (image.height, image.width)
         self.history = History(budget_bytes)
         self._observers: list[Callable[[DocumentChange], None]] = []
-        self._refs: dict[int, InstanceRef] = {}
-        self._cache: OrderedDict[int, tuple[str, np.ndarray]] = OrderedDict()
-        self._cache_bytes = cache_bytes
-        self._effect: Effect | None = None
-        self._journal: list[tuple[InstanceRef, int]] = []
-        self._after_commit: list[Callable[[], None]] = []
-        self._scratch: np.ndarray | None = None  # (W, H) uint8, for RLE encoding
-        self._last_effect = Effect()
+        # what the steps act on: handed to them only, so undo cannot be bypassed from here
+        self._target = ImageTarget(project, image.id, self.shape, cache_bytes=cache_bytes)
 
     # ---------------------------------------------------------------- reading
     def instances(self, state: str | None = None) -> list[Instance]:
         return self.project.instances(self.image_id, state)
 
     def instance(self, instance_id: int) -> Instance:
-        try:
-            inst = self.project.instance(instance_id)
-        except ProjectError as exc:
-            raise EditError(str(exc)) from None
-        if inst.image_id != self.image_id:
-            raise EditError(f"instance {instance_id} belongs to another image")
-        return inst
+        """One instance of this image (`EditError` when there is none)."""
+        return self._target.instance(instance_id)
 
     def mask(self, instance_id: int) -> np.ndarray:
         """The instance's (H, W) bool mask, read-only and C-ordered. It is the document's own
         copy: the next edit of this instance updates it in place, so copy it to keep it (or to
         paint on)."""
-        return self._mask_of(self._ref(instance_id))
+        return self._target.mask(self._target.ref(instance_id))
 
     def cached_mask(self, instance_id: int, rle: Rle) -> np.ndarray | None:
         """The instance's mask if the document holds it decoded for exactly `rle` (no store
         read, no decoding), else None: to show a just-edited mask at once. Read-only."""
-        hit = self._cache.get(instance_id)
-        return hit[1] if hit is not None and hit[0] == rle.counts else None
+        return self._target.cached_mask(instance_id, rle)
 
     def drop_cache(self) -> None:
         """Forget the decoded masks (the history stays), e.g. when another image is shown."""
-        self._cache.clear()
+        self._target.drop_cache()
 
     # ---------------------------------------------------------------- observers
     def subscribe(self, callback: Callable[[DocumentChange], None]) -> Callable[[], None]:
@@ -188,15 +172,20 @@ class ImageDocument:
         step = self.history.next_redo()
         return step.label if step else None
 
-    def execute(self, command: DocCommand) -> DocumentChange | None:
-        """Do a command and record it; None (nothing recorded) when it changes nothing."""
-        if command.doc is not self:
+    def execute(self, make: Callable[[StepTarget], DocCommand]) -> DocumentChange | None:
+        """Do a step and record it; None (nothing recorded) when it changes nothing.
+        `make(target)` builds the step (e.g. `lambda t: MaskEdit(self._target, iid, mask)`) on the
+        `StepTarget` this document hands its steps."""
+        return self._run(make(self._target))
+
+    def _run(self, command: DocCommand) -> DocumentChange | None:
+        if command.target is not self._target:
             raise EditError("this command belongs to another document")
         if command.noop:
             return None
         command.do()
         self.history.push(command)
-        return self._notify("do", command.label, self._last_effect)
+        return self._notify("do", command.label, self._target.last_effect)
 
     def undo(self) -> DocumentChange | None:
         """Undo the newest step (None when there is none left)."""
@@ -205,7 +194,7 @@ class ImageDocument:
             return None
         self._replay(step.undo)
         self.history.undone()
-        return self._notify("undo", step.label, self._last_effect)
+        return self._notify("undo", step.label, self._target.last_effect)
 
     def redo(self) -> DocumentChange | None:
         """Redo the newest undone step (None when there is none)."""
@@ -214,7 +203,7 @@ class ImageDocument:
             return None
         self._replay(step.redo)
         self.history.redone()
-        return self._notify("redo", step.label, self._last_effect)
+        return self._notify("redo", step.label, self._target.last_effect)
 
     def _replay(self, run: Callable[[], None]) -> None:
         try:
@@ -227,8 +216,7 @@ class ImageDocument:
     def clear_history(self) -> None:
         """Forget every step (e.g. after the image's instances changed outside the document)."""
         self.history.clear()
-        self._refs.clear()
-        self._cache.clear()
+        self._target.forget()
         self._notify("reset", "", Effect())
 
     # ---------------------------------------------------------------- edits
@@ -238,17 +226,17 @@ class ImageDocument:
         outside it (faster for a big image). An empty mask deletes the instance. A pending
         prediction that is corrected becomes accepted in the same step (it is human work
         now: new predictions must not replace it)."""
-        cmd = MaskEdit(self, instance_id, new_mask, rect=rect, label=label)
-        return cmd if self.execute(self._accepting(cmd, [instance_id], cmd.empties)) else None
+        cmd = MaskEdit(self._target, instance_id, new_mask, rect=rect, label=label)
+        return cmd if self._run(self._accepting(cmd, [instance_id], cmd.empties)) else None
 
     def _accepting(self, cmd: DocCommand, instance_ids: list[int], gone: bool) -> DocCommand:
         """`cmd`, plus accepting those of `instance_ids` that are pending predictions."""
         if gone or cmd.noop:
             return cmd
-        accept = SetState(self, instance_ids, "accepted")
+        accept = SetState(self._target, instance_ids, "accepted")
         if accept.noop:
             return cmd
-        return CompositeCommand(self, [cmd, accept], label=cmd.label)
+        return CompositeCommand(self._target, [cmd, accept], label=cmd.label)
 
     def apply(self, instance_id: int, tool: Callable[..., np.ndarray], *args,
               label: str | None = None, **kwargs) -> MaskEdit | None:
@@ -260,14 +248,14 @@ class ImageDocument:
     def add_instance(self, mask: np.ndarray, category_id: int, *,
                      label: str = "add instance", **provenance) -> int:
         """Add an instance (manual and accepted unless `provenance` says otherwise)."""
-        cmd = AddInstance(self, mask, category_id, label=label, **provenance)
-        self.execute(cmd)
+        cmd = AddInstance(self._target, mask, category_id, label=label, **provenance)
+        self._run(cmd)
         return cmd.ref.id
 
     def delete_instances(self, instance_ids: Iterable[int], *, label: str = "delete"
                          ) -> DeleteInstances | None:
-        cmd = DeleteInstances(self, instance_ids, label=label)
-        return cmd if self.execute(cmd) else None
+        cmd = DeleteInstances(self._target, instance_ids, label=label)
+        return cmd if self._run(cmd) else None
 
     def reject_predictions(self, instance_ids: Iterable[int]) -> DeleteInstances | None:
         """Delete pending predictions (accepted instances are refused)."""
@@ -278,16 +266,16 @@ class ImageDocument:
         return self.delete_instances(ids, label="reject")
 
     def accept_instances(self, instance_ids: Iterable[int]) -> SetState | None:
-        cmd = SetState(self, instance_ids, "accepted", label="accept")
-        return cmd if self.execute(cmd) else None
+        cmd = SetState(self._target, instance_ids, "accepted", label="accept")
+        return cmd if self._run(cmd) else None
 
     def set_category(self, instance_ids: Iterable[int], category_id: int
                      ) -> ChangeCategory | None:
         """Give instances another category; pending predictions among them become accepted
         (a corrected prediction is human work)."""
         ids = list(instance_ids)
-        cmd = ChangeCategory(self, ids, category_id)
-        return cmd if self.execute(self._accepting(cmd, ids, False)) else None
+        cmd = ChangeCategory(self._target, ids, category_id)
+        return cmd if self._run(self._accepting(cmd, ids, False)) else None
 
     def split_instance(self, instance_id: int, *, connectivity: int = 8) -> list[int]:
         """Split an instance into its connected parts: it keeps the largest part (and its id),
@@ -297,171 +285,40 @@ class ImageDocument:
         parts = mask_tools.split_components(self.mask(instance_id), connectivity=connectivity)
         if len(parts) < 2:
             return [instance_id]
-        keep = MaskEdit(self, instance_id, parts[0], label="split")
-        adds = [AddInstance(self, part, rec.category_id, source=rec.source,
+        keep = MaskEdit(self._target, instance_id, parts[0], label="split")
+        adds = [AddInstance(self._target, part, rec.category_id, source=rec.source,
                             model_version_id=rec.model_version_id, score=rec.score,
                             state=rec.state, label="split") for part in parts[1:]]
-        self.execute(CompositeCommand(self, [keep, *adds], label="split"))
+        self._run(CompositeCommand(self._target, [keep, *adds], label="split"))
         return [instance_id, *(a.ref.id for a in adds)]
 
     def merge_instances(self, instance_ids: Iterable[int]) -> int:
-        """Merge instances into the first one given (its id, category and provenance stay);
-        the others are deleted. Returns the kept id."""
+        """Merge instances into the largest of them (by area; of equal ones, the first given):
+        it keeps its id, category and provenance, and gets the union of the masks; the others
+        are deleted. Returns the kept id."""
         ids = list(dict.fromkeys(instance_ids))
         if len(ids) < 2:
             raise EditError("merging needs at least two instances")
+        kept = max(ids, key=lambda i: self.instance(i).area)  # max keeps the first of ties
         union = mask_tools.merge_masks(self.mask(i) for i in ids)
-        keep = MaskEdit(self, ids[0], union, label="merge")
-        gone = DeleteInstances(self, ids[1:], label="merge")
-        self.execute(CompositeCommand(self, [keep, gone], label="merge"))
-        return ids[0]
+        keep = MaskEdit(self._target, kept, union, label="merge")
+        gone = DeleteInstances(self._target, [i for i in ids if i != kept], label="merge")
+        self._run(CompositeCommand(self._target, [keep, gone], label="merge"))
+        return kept
 
     def add_category(self, name: str, color: str | None = None) -> Category:
         """A new project category (undoable); an existing one of that name is returned as is."""
         existing = self.project.category_by_name(name.strip())
         if existing:
             return existing
-        cmd = AddCategory(self, name, color)
-        self.execute(cmd)
+        cmd = AddCategory(self._target, name, color)
+        self._run(cmd)
         return cmd.category
 
     def rename_category(self, category_id: int, name: str) -> RenameCategory | None:
-        cmd = RenameCategory(self, category_id, name)
-        return cmd if self.execute(cmd) else None
+        cmd = RenameCategory(self._target, category_id, name)
+        return cmd if self._run(cmd) else None
 
     def merge_categories(self, source_id: int, target_id: int) -> MergeCategories | None:
-        cmd = MergeCategories(self, source_id, target_id)
-        return cmd if self.execute(cmd) else None
-
-    # ---------------------------------------------------------------- for commands
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One store transaction; on failure the document's handles and cache roll back too."""
-        if self._effect is not None:  # a child of a composite: join the outer write
-            yield
-            return
-        self._effect = Effect()
-        self._journal = []
-        self._after_commit = []
-        refs = dict(self._refs)
-        try:
-            with self.project.transaction():
-                yield
-        except BaseException:
-            for ref, old_id in reversed(self._journal):
-                ref.id = old_id
-            self._refs = refs
-            self._cache.clear()
-            raise
-        else:
-            self._last_effect = self._effect
-            for action in self._after_commit:
-                action()
-        finally:
-            self._effect = None
-            self._journal = []
-            self._after_commit = []
-
-    def _effect_now(self) -> Effect:
-        if self._effect is None:
-            raise EditError("store changes must happen inside a command")
-        return self._effect
-
-    def _ref(self, instance_id: int) -> InstanceRef:
-        self.instance(instance_id)  # exists, and in this image
-        ref = self._refs.get(instance_id)
-        if ref is None:
-            ref = self._refs[instance_id] = InstanceRef(instance_id)
-        return ref
-
-    def _record(self, ref: InstanceRef) -> Instance:
-        try:
-            inst = self.project.instance(ref.id)
-        except ProjectError:
-            raise StaleEditError(f"instance {ref.id} no longer exists") from None
-        if inst.image_id != self.image_id:
-            raise StaleEditError(f"instance {ref.id} now belongs to another image")
-        return inst
-
-    def _category(self, category_id: int) -> Category:
-        for c in self.project.categories():
-            if c.id == category_id:
-                return c
-        raise EditError(f"no category with id {category_id}")
-
-    def _require_category(self, category_id: int) -> None:
-        self._category(category_id)
-
-    def _mask_of(self, ref: InstanceRef) -> np.ndarray:
-        counts = self._record(ref).rle.counts
-        hit = self._cache.get(ref.id)
-        if hit is not None and hit[0] == counts:
-            self._cache.move_to_end(ref.id)
-            return hit[1]
-        mask = decode(Rle(self.shape[0], self.shape[1], counts))
-        self._remember(ref.id, counts, mask)
-        return mask
-
-    def _remember(self, instance_id: int, counts: str, mask: np.ndarray) -> None:
-        mask.flags.writeable = False
-        self._cache[instance_id] = (counts, mask)
-        self._cache.move_to_end(instance_id)
-        total = sum(m.nbytes for _c, m in self._cache.values())
-        while total > self._cache_bytes and len(self._cache) > 1:
-            _id, (_c, m) = self._cache.popitem(last=False)
-            total -= m.nbytes
-
-    def _write_crop(self, ref: InstanceRef, rect: Rect, crop: np.ndarray) -> None:
-        """Store the instance's mask with `crop` put at `rect`. The cached mask is patched in
-        place once the transaction commits (no 24-megapixel copy per step)."""
-        current = self._mask_of(ref)
-        h, w = self.shape
-        if self._scratch is None or self._scratch.shape != (w, h):
-            self._scratch = np.empty((w, h), np.uint8)
-        transposed = cv2.transpose(current.view(np.uint8), dst=self._scratch)
-        transposed[rect.x0:rect.x1, rect.y0:rect.y1] = crop.T
-        rle = encode_transposed(transposed)
-        self.project.set_instance_mask(ref.id, rle)
-        self._effect_now().changed.add(ref.id)
-
-        def patch() -> None:
-            current.flags.writeable = True
-            current[rect.slices] = crop
-            self._remember(ref.id, rle.counts, current)
-
-        self._after_commit.append(patch)
-
-    def _insert(self, record: Instance, ref: InstanceRef | None) -> InstanceRef:
-        """Add a new instance (ref None) or restore a removed one under its handle."""
-        effect = self._effect_now()
-        if ref is None:
-            new = self.project.add_instance(
-                self.image_id, record.category_id, record.rle, source=record.source,
-                model_version_id=record.model_version_id, score=record.score,
-                state=record.state)
-            ref = InstanceRef(new.id)
-        else:
-            new_id = self.project.restore_instance(replace(record, id=ref.id))
-            if new_id != ref.id:
-                log.info("instance %d was restored as %d (its id was taken)", ref.id, new_id)
-                self._journal.append((ref, ref.id))
-                ref.id = new_id
-        self._refs[ref.id] = ref
-        effect.added.add(ref.id)
-        return ref
-
-    def _remove(self, ref: InstanceRef) -> Instance:
-        record = self._record(ref)
-        self.project.delete_instances([ref.id])
-        self._refs.pop(ref.id, None)
-        self._cache.pop(ref.id, None)
-        self._effect_now().removed.add(ref.id)
-        return record
-
-    def _set_state(self, ref: InstanceRef, state: str) -> None:
-        self.project.set_instances_state([ref.id], state)
-        self._effect_now().changed.add(ref.id)
-
-    def _set_category(self, ref: InstanceRef, category_id: int) -> None:
-        self.project.set_instance_category(ref.id, category_id)
-        self._effect_now().changed.add(ref.id)
+        cmd = MergeCategories(self._target, source_id, target_id)
+        return cmd if self._run(cmd) else None

@@ -26,8 +26,8 @@ from edit_helpers import (
     synthetic_rgb,
 )
 
+from mrcnn.editing import codec as edit_codec
 from mrcnn.editing import mask_tools as mt
-from mrcnn.editing import steps as edit_steps
 from mrcnn.editing.document import DocumentChange, EditError, HistoryError, ImageDocument, MaskEdit
 from mrcnn.editing.history import STEP_OVERHEAD_BYTES
 from mrcnn.editing.mask_tools import Rect
@@ -146,9 +146,9 @@ def test_the_documents_fast_rle_helpers_match_the_masks_module():
         for p in (0.0, 0.4, 1.0):
             m = rng.random(shape) < p
             rle = encode(m)
-            assert edit_steps.encode(m) == rle == edit_steps.encode(m.astype(np.uint8) * 7)
-            assert edit_steps.encode_transposed(np.ascontiguousarray(m.T).view(np.uint8)) == rle
-            back = edit_steps.decode(rle)
+            assert edit_codec.encode(m) == rle == edit_codec.encode(m.astype(np.uint8) * 7)
+            assert edit_codec.encode_transposed(np.ascontiguousarray(m.T).view(np.uint8)) == rle
+            back = edit_codec.decode(rle)
             assert back.flags.c_contiguous and back.dtype == bool
             assert np.array_equal(back, m)
 
@@ -181,7 +181,7 @@ def test_erasing_an_instance_away_deletes_it_and_undo_restores_it(proj):
     project, image_a, _b = proj
     doc = ImageDocument(project, image_a)
     inst = doc.instances(state="pending")[0]
-    change = doc.execute(MaskEdit(doc, inst.id, np.zeros(SHAPE, bool), label="erase"))
+    change = doc.execute(lambda t: MaskEdit(t, inst.id, np.zeros(SHAPE, bool), label="erase"))
     assert change.removed == {inst.id}
     with pytest.raises(ProjectError):
         project.instance(inst.id)
@@ -251,15 +251,40 @@ def test_split_and_merge_undo_exactly(proj):
         two.category_id, two.source, two.state)
     assert doc.split_instance(ids[0]) == [ids[0]]  # one part: nothing to split
     kept = doc.merge_instances([ids[1], ids[0]])
-    assert kept == ids[1] and np.array_equal(project.instance(kept).rle.decode(),
+    assert kept == ids[0] and np.array_equal(project.instance(kept).rle.decode(),
                                              two.rle.decode())
     with pytest.raises(ProjectError):
-        project.instance(ids[0])
+        project.instance(ids[1])
     doc.undo()
     doc.undo()
     assert snapshot(project) == before
     with pytest.raises(EditError):
         doc.merge_instances([two.id])
+
+
+def test_merge_keeps_the_largest_instance_its_id_and_category_whatever_the_order(proj):
+    project, image_a, _b = proj
+    doc = ImageDocument(project, image_a)
+    before = snapshot(project)
+    dog, cat, bird = (project.category_by_name(n).id for n in ("dog", "cat", "bird"))
+    small_mask, large_mask = _box(SHAPE, 0, 4, 0, 4), _box(SHAPE, 0, 10, 80, 90)
+    small = doc.add_instance(small_mask, dog)
+    large = doc.add_instance(large_mask, cat)
+    assert doc.merge_instances([small, large]) == large  # not the first given
+    merged = project.instance(large)
+    assert merged.category_id == cat and merged.area == 116
+    assert np.array_equal(merged.rle.decode(), small_mask | large_mask)
+    with pytest.raises(ProjectError):
+        project.instance(small)
+    doc.undo()
+    # of equally large instances, the first given is kept (with its category)
+    twin = doc.add_instance(_box(SHAPE, 62, 72, 80, 90), bird)
+    assert project.instance(twin).area == project.instance(large).area
+    assert doc.merge_instances([twin, large]) == twin
+    assert project.instance(twin).category_id == bird
+    for _ in range(4):
+        doc.undo()
+    assert snapshot(project) == before
 
 
 def test_accept_and_category_changes_undo(proj):
@@ -337,6 +362,7 @@ def test_each_do_undo_redo_is_one_transaction_and_a_failure_changes_nothing(proj
         doc.redo()
         assert len(seen) == 3
     doc.undo()
+    largest = max(ids, key=lambda i: project.instance(i).area)  # what the merge keeps
     before = snapshot(project)
     real = project.delete_instances
 
@@ -349,9 +375,9 @@ def test_each_do_undo_redo_is_one_transaction_and_a_failure_changes_nothing(proj
     monkeypatch.setattr(project, "delete_instances", real)
     assert snapshot(project) == before
     assert doc.redo_label == "merge"  # the failed merge left the history as it was
-    assert np.array_equal(doc.mask(ids[0]), project.instance(ids[0]).rle.decode())
+    assert np.array_equal(doc.mask(largest), project.instance(largest).rle.decode())
     doc.redo()
-    assert {i.id for i in doc.instances()}.isdisjoint(ids[1:])
+    assert {i.id for i in doc.instances()} & set(ids) == {largest}
 
 
 def test_bad_edits_are_refused_with_typed_errors(proj):
