@@ -168,14 +168,12 @@ class EditCommands(QObject):
         if len(ids) < 2:
             self.say("Select two or more instances to merge")
             return
-        items = self.canvas.instance_items()
-        # the largest one is kept: its category (and id) is what the merged instance keeps
-        ids.sort(key=lambda i: -items[i].row.instance.area if i in items else 0)
-        kept = self.commit("Merge", lambda d: d.merge_instances(ids))
+        # the library keeps the largest one: say which category the merged instance has
+        kept = self.commit("Merge", lambda d: d.instance(d.merge_instances(ids)))
         if kept is not None:
-            item = items.get(kept)
-            into = f" ({item.row.category}, the category of the largest)" if item else ""
-            self.say(f"Merged {len(ids)} instances into one{into}")
+            category = self.controller.category(kept.category_id).name
+            self.say(f"Merged {len(ids)} instances into one ({category}, the category of "
+                     "the largest)")
 
     # ---------------------------------------------------------------- undo and redo
     def undo(self) -> None:
