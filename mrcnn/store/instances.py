@@ -6,16 +6,37 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 
 from mrcnn.errors import ProjectError
 from mrcnn.masks import Rle
-from mrcnn.store.records import SOURCES, STATES, Instance
+from mrcnn.store.records import SOURCES, STATES, Category, ImageRecord, Instance
 from mrcnn.store.rows import INSTANCE_COLS, check_value, instance_from_row
+from mrcnn.store.status import after_predicting
 
 
 class InstanceStore:
-    """Instances of a project's images. Needs `_q`, `transaction`, `image`, `category` and
-    `add_category` from the Project it is mixed into."""
+    """Instances of a project's images, mixed into `Project`, which provides the five
+    methods declared just below (the mixin's whole contract with its host)."""
+
+    # ------------------------------------------------ provided by the host (Project)
+    def _q(self, sql: str, args: Iterable = ()) -> sqlite3.Cursor:
+        """Run one SQL statement on the project's connection."""
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One atomic, durable unit of change; nested calls join the outer one."""
+        raise NotImplementedError
+
+    def image(self, image_id: int) -> ImageRecord:
+        raise NotImplementedError
+
+    def add_category(self, name: str, color: str | None = None) -> Category:
+        raise NotImplementedError
+
+    def _require_category(self, category_id: int) -> None:
+        """Raise ProjectError when the category does not exist."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- instances
     def add_instance(
@@ -168,7 +189,7 @@ class InstanceStore:
                             model_version_id: int | None = None) -> list[Instance]:
         """Store a model's predictions for an image as pending instances, replacing the
         image's earlier pending predictions, in one transaction. Accepted (human) instances
-        are never touched. A `new` image becomes `predicted`."""
+        are never touched. The image's status moves as `status.after_predicting` says."""
         with self.transaction():
             self._q("DELETE FROM instances WHERE image_id = ? AND state = 'pending'", (image_id,))
             added = [
@@ -179,8 +200,10 @@ class InstanceStore:
             ]
             self._q("INSERT OR REPLACE INTO predictions(image_id, model_key, created_at) "
                     "VALUES (?, ?, ?)", (image_id, model_key, time.time()))
-            self._q("UPDATE images SET status = 'predicted' WHERE id = ? AND status = 'new'",
-                    (image_id,))
+            status = self.image(image_id).status
+            if after_predicting(status) != status:
+                self._q("UPDATE images SET status = ? WHERE id = ?",
+                        (after_predicting(status), image_id))
         return added
 
     def predicted_by(self, image_id: int, model_key: str) -> bool:

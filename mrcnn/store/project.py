@@ -31,6 +31,7 @@ from mrcnn.store.rows import (
     IMAGE_COLS,
     VERSION_COLS,
     check_value,
+    image_from_row,
     version_from_row,
 )
 
@@ -257,11 +258,11 @@ class Project(InstanceStore):
         row = self._q(f"SELECT {IMAGE_COLS} FROM images WHERE id = ?", (image_id,)).fetchone()
         if row is None:
             raise ProjectError(f"no image with id {image_id}")
-        return ImageRecord(*row)
+        return image_from_row(row)
 
     def image_by_key(self, key: str) -> ImageRecord | None:
         row = self._q(f"SELECT {IMAGE_COLS} FROM images WHERE path = ?", (key,)).fetchone()
-        return ImageRecord(*row) if row else None
+        return image_from_row(row) if row else None
 
     def images(self, status: str | Iterable[str] | None = None) -> list[ImageRecord]:
         """Images in insertion order, optionally only those with the given status(es)."""
@@ -276,7 +277,7 @@ class Project(InstanceStore):
                 f"SELECT {IMAGE_COLS} FROM images WHERE status IN ({marks}) ORDER BY id",
                 statuses,
             )
-        return [ImageRecord(*r) for r in rows]
+        return [image_from_row(r) for r in rows]
 
     def set_image_status(self, image_id: int, status: str) -> None:
         check_value(status, IMAGE_STATUSES, "image status")

@@ -6,10 +6,55 @@ from dataclasses import dataclass, field
 
 from mrcnn.masks import Rle
 
-IMAGE_STATUSES = ("new", "predicted", "in_review", "reviewed")
-SPLITS = ("train", "val")
-SOURCES = ("manual", "model")
-STATES = ("accepted", "pending")
+try:
+    from enum import StrEnum
+except ImportError:  # Python 3.10
+    from enum import Enum
+
+    class StrEnum(str, Enum):  # type: ignore[no-redef]
+        """A str whose values are a closed set (what enum.StrEnum is from Python 3.11)."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
+        __format__ = str.__format__  # type: ignore[assignment]
+
+
+class ImageStatus(StrEnum):
+    """Where an image is in the loop (a field of the *image*; see InstanceState for the
+    instance's). The transitions live in `mrcnn.store.status`."""
+
+    NEW = "new"  # never predicted
+    PREDICTED = "predicted"  # the model proposed instances
+    IN_REVIEW = "in_review"  # a person is correcting it
+    REVIEWED = "reviewed"  # finished: training or validation data
+
+
+class Split(StrEnum):
+    """Which data set a reviewed image feeds; decided once from its content hash."""
+
+    TRAIN = "train"
+    VAL = "val"
+
+
+class Source(StrEnum):
+    """Who made an instance."""
+
+    MANUAL = "manual"
+    MODEL = "model"
+
+
+class InstanceState(StrEnum):
+    """Whether a person stands behind an instance (a field of the *instance*)."""
+
+    ACCEPTED = "accepted"  # made or approved by a person: exported and trained on
+    PENDING = "pending"  # a model's proposal: never exported, never overwrites accepted work
+
+
+IMAGE_STATUSES: tuple[ImageStatus, ...] = tuple(ImageStatus)
+SPLITS: tuple[Split, ...] = tuple(Split)
+SOURCES: tuple[Source, ...] = tuple(Source)
+STATES: tuple[InstanceState, ...] = tuple(InstanceState)
 
 
 @dataclass(frozen=True)
@@ -19,8 +64,8 @@ class ImageRecord:
     width: int
     height: int
     sha256: str
-    status: str
-    split: str
+    status: ImageStatus
+    split: Split
 
 
 @dataclass(frozen=True)
@@ -38,10 +83,10 @@ class Instance:
     rle: Rle
     bbox: tuple[float, float, float, float]  # x, y, w, h (COCO)
     area: int
-    source: str  # "manual" | "model"
+    source: Source
     model_version_id: int | None
     score: float | None
-    state: str  # "accepted" | "pending"
+    state: InstanceState
 
 
 @dataclass(frozen=True)

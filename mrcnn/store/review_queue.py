@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from mrcnn.store.project import Project
+from mrcnn.store.status import UNREVIEWED
 
 #: Weight of the mean uncertainty of all detections, added to the largest one (a tie-break).
 TIE_WEIGHT = 0.01
 #: Uncertainty of a predicted image without any detection.
 EMPTY = 0.5
-#: Statuses of images waiting for review.
-UNREVIEWED = ("new", "predicted", "in_review")
 
 
 def detection_uncertainty(score: float) -> float:

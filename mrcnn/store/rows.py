@@ -7,7 +7,15 @@ import json
 
 from mrcnn.errors import ProjectError
 from mrcnn.masks import Rle
-from mrcnn.store.records import Instance, ModelVersion
+from mrcnn.store.records import (
+    ImageRecord,
+    ImageStatus,
+    Instance,
+    InstanceState,
+    ModelVersion,
+    Source,
+    Split,
+)
 
 IMAGE_COLS = "id, path, width, height, sha256, status, split"
 INSTANCE_COLS = ("id, image_id, category_id, height, width, counts, bbox_x, bbox_y, bbox_w, "
@@ -15,9 +23,21 @@ INSTANCE_COLS = ("id, image_id, category_id, height, width, counts, bbox_x, bbox
 VERSION_COLS = "id, name, path, preset, parent_id, created_at, active, metadata"
 
 
+# The database holds the vocabularies as text; records carry them typed (dict look-ups:
+# rows are read by the thousand).
+_STATUS = {s.value: s for s in ImageStatus}
+_SPLIT = {s.value: s for s in Split}
+_SOURCE = {s.value: s for s in Source}
+_STATE = {s.value: s for s in InstanceState}
+
+
+def image_from_row(r: tuple) -> ImageRecord:
+    return ImageRecord(r[0], r[1], r[2], r[3], r[4], _STATUS[r[5]], _SPLIT[r[6]])
+
+
 def instance_from_row(r: tuple) -> Instance:
     return Instance(r[0], r[1], r[2], Rle(r[3], r[4], r[5]), (r[6], r[7], r[8], r[9]), r[10],
-                    r[11], r[12], r[13], r[14])
+                    _SOURCE[r[11]], r[12], r[13], _STATE[r[14]])
 
 
 def version_from_row(r: tuple) -> ModelVersion:
