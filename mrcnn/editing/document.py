@@ -4,9 +4,10 @@
 edit is a command (see `mrcnn.editing.steps`) pushed on the document's one undo stack; the
 steps act on the project only through the `StepTarget` (`mrcnn.editing.target`) the document
 owns and hands them. `do`, `undo` and `redo` each write through the `Project` in ONE
-transaction, committed before they return, so an acknowledged edit survives a crash. Steps keep only what changed (a mask edit keeps the
-bit-packed crop of the changed rectangle, before and after), and the history is bounded by
-bytes (`budget_bytes`, oldest steps forgotten first), not by a step count.
+transaction, committed before they return, so an acknowledged edit survives a crash. Steps
+keep only what changed (a mask edit keeps the bit-packed crop of the changed rectangle, before
+and after), and the history is bounded by bytes (`budget_bytes`, oldest steps forgotten
+first), not by a step count.
 
 The document announces every change to plain callbacks (`subscribe`); it never imports Qt.
 
