@@ -34,7 +34,7 @@ from app.panels.progress import JobProgressWidget
 from app.panels.thumbnails import ThumbnailCache
 from app.panels.welcome import WelcomeWidget
 from app.settings import UiState
-from app.shortcuts import load_shortcuts, user_shortcuts_path
+from app.shortcuts import FieldKeyGuard, load_shortcuts, user_shortcuts_path
 from app.worker import JobRunner
 from mrcnn.errors import MrcnnError, ProjectLockedError
 
@@ -111,6 +111,8 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(widget)
         self._connect()
         self._connect_model()
+        # plain keys in a text or number field are typing, not shortcuts (app/shortcuts.py)
+        self.key_guard = FieldKeyGuard(self, home=self.canvas)
         self.finetune = FinetuneController(self)  # Training and Model Versions docks
         self.opacity.setValue(self.ui.mask_opacity())
         self.threshold.setValue(self.ui.score_threshold())
@@ -244,6 +246,7 @@ class MainWindow(QMainWindow):
         self.thumbnails.clear()
         self.canvas.forget()
         self._show_welcome(False)
+        self.canvas.setFocus(Qt.FocusReason.OtherFocusReason)  # keys are for the image
         self.setWindowTitle(f"{c.title} — Mask R-CNN Studio"
                             + (" (read-only)" if c.read_only else ""))
         self.saved_label.setText("Read-only" if c.read_only else SAVED_TEXT)

@@ -4,6 +4,9 @@ per-action overrides from the user's `shortcuts.json` in the app's config folder
 The user file is validated once, at load time: unknown action names, key sequences Qt cannot
 parse and keys already taken by another action are reported as warnings and ignored, so a
 typo never breaks the window.
+
+`FieldKeyGuard` decides, for the whole window, when shortcuts do not fire: while a text or
+number field has the keyboard, plain keys (letters, digits, Enter, Delete, Esc...) are typing.
 """
 
 from __future__ import annotations
@@ -13,8 +16,18 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QEvent, QObject, QStandardPaths, Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QKeySequenceEdit,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+    QWidget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +120,65 @@ def load_shortcuts(actions: list[str], *, defaults_path: Path = DEFAULTS_PATH,
     for w in config.warnings:
         log.warning(w)
     return config
+
+
+#: Text and number fields: while one has the keyboard, plain keys are typing, not shortcuts.
+_FIELDS = (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit, QKeySequenceEdit)
+#: Modifiers that still leave a key "plain" (Shift+Y types "Y", keypad digits are digits).
+_PLAIN = Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier
+_HAND_BACK = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape)
+
+
+def typing_field(widget: QWidget | None) -> QWidget | None:
+    """`widget` if the user can type into it (an editable line, number, text or editable
+    combo box), else None."""
+    if isinstance(widget, QComboBox):
+        return widget if widget.isEditable() else None
+    if isinstance(widget, _FIELDS):
+        read_only = getattr(widget, "isReadOnly", None)
+        return None if read_only is not None and read_only() else widget
+    return None
+
+
+def is_plain_key(event: QKeyEvent) -> bool:
+    """No Ctrl, Alt or Meta held, and not a function key (F1 still opens the help)."""
+    if event.modifiers() & ~_PLAIN:
+        return False
+    return not Qt.Key.Key_F1.value <= event.key() <= Qt.Key.Key_F35.value
+
+
+class FieldKeyGuard(QObject):
+    """Keeps the window's plain-key shortcuts (review, digits, tool letters, D / A, Delete,
+    Esc) from firing while a text or number field has the keyboard focus; Ctrl shortcuts
+    still work. Return or Esc in a field hands the keyboard back to `home` (the canvas), so
+    single keys work again.
+
+    Installed on the window: the key events a field leaves unhandled (a shortcut override it
+    does not claim, a Return it has acted on) travel up to the window, so one filter covers
+    every field, those added later included."""
+
+    def __init__(self, window: QWidget, home: QWidget):
+        super().__init__(window)
+        self._home = home
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            return False
+        field = typing_field(QApplication.focusWidget())
+        if field is None or not is_plain_key(event):
+            return False
+        if kind == QEvent.Type.ShortcutOverride:
+            event.accept()  # the key goes to the field, not to a shortcut
+            return True
+        if event.key() in _HAND_BACK:  # the field has taken its value (or given up)
+            self._hand_back(field)
+            return True
+        return False
+
+    def _hand_back(self, field: QWidget) -> None:
+        if self._home.isVisible() and self._home.isEnabled():
+            self._home.setFocus(Qt.FocusReason.OtherFocusReason)
+        else:
+            field.clearFocus()

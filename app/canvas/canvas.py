@@ -16,13 +16,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QTransform
-from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsView, QLineEdit
+from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsView
 
 from app.canvas.items import CanvasStyle, ImageItem, InstanceItem
 from app.canvas.render import ImageView, InstanceShape, instance_shapes, load_view
 from app.canvas.tool_hook import ToolHostMixin
 from app.canvas.view_cache import CachedImage, ViewCache
 from app.controllers.project import InstanceRow
+from app.shortcuts import typing_field
 from app.worker import Job, JobRunner
 
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
@@ -432,7 +433,7 @@ class CanvasView(ToolHostMixin, QGraphicsView):
     def enterEvent(self, event) -> None:
         """Take the keyboard when the pointer comes over the canvas (Space-drag to pan),
         unless the user is typing somewhere."""
-        if not isinstance(QApplication.focusWidget(), QLineEdit):
+        if typing_field(QApplication.focusWidget()) is None:
             self.setFocus()
         super().enterEvent(event)
 

@@ -118,7 +118,10 @@ class ReviewCommands:
     def delete_selected(self) -> None:
         image_id = self._images.current_id
         ids = self._canvas.selected_ids()
-        if image_id is None or not ids:
+        if image_id is None:
+            return
+        if not ids:
+            self._fb.say("Nothing selected to delete")
             return
         with self._fb.guard("Cannot delete"):
             n = self._c.delete(image_id, ids)

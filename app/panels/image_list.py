@@ -8,7 +8,6 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QAbstractListModel,
-    QEvent,
     QModelIndex,
     QRect,
     QSize,
@@ -16,7 +15,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -210,21 +209,6 @@ class ImageDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-class SearchLineEdit(QLineEdit):
-    """A line edit that keeps the window's single-key shortcuts (Enter, Delete...) for
-    itself while it has the focus."""
-
-    _OWN_KEYS = {Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Delete, Qt.Key.Key_Backspace,
-                 Qt.Key.Key_Escape, Qt.Key.Key_Home, Qt.Key.Key_End}
-
-    def event(self, event) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and (
-                event.key() in self._OWN_KEYS or event.matches(QKeySequence.StandardKey.SelectAll)):
-            event.accept()
-            return True
-        return super().event(event)
-
-
 class ImageListWidget(QWidget):
     """The project's images; emits the id of the image the user moves to."""
 
@@ -237,7 +221,8 @@ class ImageListWidget(QWidget):
         self.model = ImageListModel(self)
         self.proxy = ImageFilterProxy(self)
         self.proxy.setSourceModel(self.model)
-        self.search = SearchLineEdit(placeholderText="Search file names…", clearButtonEnabled=True)
+        # typing here never fires the window's shortcuts (app/shortcuts.py: FieldKeyGuard)
+        self.search = QLineEdit(placeholderText="Search file names…", clearButtonEnabled=True)
         self.status_filter = QComboBox()
         self.status_filter.addItems(list(FILTERS))
         self.counts = QLabel()

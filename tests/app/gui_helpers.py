@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
 #: The photos every GUI test folder holds, in file-name order (see conftest.photos_dir).
 PHOTO_NAMES = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "voc.jpg")
 
@@ -38,3 +41,16 @@ def wait_model_ready(qtbot, window, timeout: int = 60000) -> None:
     """Wait until the window's model is loaded (or it is known that there is none)."""
     qtbot.waitUntil(lambda: window.model.state in ("ready", "missing", "failed"),
                     timeout=timeout)
+
+
+def press(qtbot, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    """Press a key as the user does: it goes to whichever widget has the keyboard focus."""
+    focus = QApplication.focusWidget()
+    assert focus is not None, "no widget has the keyboard focus"
+    qtbot.keyClick(focus, key, modifier)
+
+
+def type_text(qtbot, text: str) -> None:
+    """Type `text` into whichever widget has the keyboard focus."""
+    for ch in text:
+        press(qtbot, ch)

@@ -20,7 +20,7 @@ def test_defaults_cover_every_action_without_conflicts(qapp):
     assert {k for k in defaults if not k.startswith("_")} == set(NAMES)
     assert config.keys["next_image"] == ["D", "PgDown"]
     assert config.keys["previous_image"] == ["A", "PgUp"]
-    assert config.keys["mark_reviewed"] == ["Return", "Enter"]
+    assert config.keys["mark_reviewed"] == ["Ctrl+Return", "Ctrl+Enter"]
     assert config.keys["zoom_fit"] == ["F"]
 
 

@@ -1,8 +1,9 @@
 """Polygon and Box → GrabCut: tools that draw a shape, then turn it into a mask.
 
 Polygon: click points; close by clicking the first point, double-clicking, or Enter (Esc
-drops it, Backspace removes the last point). A closed polygon becomes a new instance, or,
-with Shift held, is added to the selected instance, with Alt (or Ctrl) cut from it.
+drops it, Backspace removes the last point; Ctrl+Enter stays Mark Reviewed). A closed
+polygon becomes a new instance, or, with Shift held, is added to the selected instance,
+with Alt (or Ctrl on a click) cut from it.
 Box → GrabCut: drag a box around an object; OpenCV's GrabCut finds it (in a background
 job) and it becomes a new instance.
 """
@@ -70,6 +71,8 @@ class PolygonTool(CanvasTool):
 
     def wants_key(self, event) -> bool:
         keys = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape, Qt.Key.Key_Backspace)
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            return False  # Ctrl+Enter is Mark Reviewed, never "close the polygon"
         return bool(self._points) and event.key() in keys
 
     def key_press(self, event) -> bool:
