@@ -23,6 +23,7 @@ from mrcnn.editing.document import DocumentChange, ImageDocument
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.io.images import ImageInfo, verify_image
 from mrcnn.masks import Rle
+from mrcnn.serving import named_predictions
 from mrcnn.store.project import Project, is_project
 from mrcnn.store.records import Category, ImageRecord, Instance, ModelVersion
 from mrcnn.store.scan import find_images
@@ -309,23 +310,17 @@ class DocumentController(QObject):
                                 model_version_id: int | None = None,
                                 adopt_categories: bool = True) -> tuple[list[Instance], int]:
         """Like `store_predictions`, with categories named as the model names them (what a
-        prediction job returns). Names the project lacks become categories when
-        `adopt_categories`, else those detections are dropped, as `mrcnn predict` does.
-        One transaction. Returns (stored instances, detections dropped)."""
+        prediction job returns), mapped by `mrcnn.serving.named_predictions` (names the
+        project lacks become categories when `adopt_categories`, else those detections are
+        dropped, as `mrcnn predict` does). One transaction. Returns (stored instances,
+        detections dropped)."""
         p = self._need_writable()
         before = p.image(image_id).status
-        with p.transaction():
-            ids: dict[str, int | None] = {}
-            for name in dict.fromkeys(n for n, _rle, _score in items):
-                cat = p.category_by_name(name)
-                if cat is None and adopt_categories:
-                    cat = p.add_category(name)
-                ids[name] = cat.id if cat else None
-            kept = [(ids[n], rle, s) for n, rle, s in items if ids[n] is not None]
-            added = p.replace_predictions(image_id, model_key, kept,
-                                          model_version_id=model_version_id)
+        added, dropped = named_predictions.store_named_predictions(
+            p, image_id, model_key, items, model_version_id=model_version_id,
+            adopt_categories=adopt_categories)
         self._after_predictions(image_id, before)
-        return added, len(items) - len(kept)
+        return added, dropped
 
     def _after_predictions(self, image_id: int, status_before: str) -> None:
         p = self._need()

@@ -14,6 +14,7 @@ from mrcnn.errors import ImageReadError
 from mrcnn.io.images import load_image
 from mrcnn.model.device import DeviceChoice
 from mrcnn.model.predictor import Predictor
+from mrcnn.serving.named_predictions import store_named_predictions
 from mrcnn.store.project import Project
 
 log = logging.getLogger(__name__)
@@ -51,13 +52,12 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
     """Predict images and store each image's detections as pending instances (one transaction
     per image). Images this `model_key` already predicted are skipped unless `force`.
     Model label i is the category named categories[i - 1]. Categories the project lacks are
-    created when `adopt_categories`, else those detections are dropped (e.g. a COCO model run
-    on a project with its own categories keeps only the names they share)."""
+    created when `adopt_categories`, else those detections are dropped
+    (`mrcnn.serving.named_predictions`)."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
                           max_detections=max_detections)
     report = PredictReport(device=predictor.choice.describe())
     start = time.monotonic()
-    cat_ids: dict[int, int | None] = {}
     for done, image_id in enumerate(image_ids, 1):
         if should_cancel and should_cancel():
             report.cancelled = True
@@ -72,22 +72,15 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                 report.failed.append((record.path, exc.reason))
                 continue
             pred = predictor.predict_one(image)
-            items = []
-            for label, score, mask in zip(pred.labels, pred.scores, pred.masks, strict=True):
-                if not mask.any():
-                    continue
-                label = int(label)
-                if label not in cat_ids:
-                    name = categories[label - 1]
-                    known = project.category_by_name(name)
-                    cat_ids[label] = (known.id if known else
-                                      project.add_category(name).id if adopt_categories else None)
-                if cat_ids[label] is not None:
-                    items.append((cat_ids[label], masks.encode(mask), float(score)))
-            project.replace_predictions(image_id, model_key, items,
-                                        model_version_id=model_version_id)
+            items = [(categories[int(label) - 1], masks.encode(mask), float(score))
+                     for label, score, mask in zip(pred.labels, pred.scores, pred.masks,
+                                                   strict=True)
+                     if mask.any()]
+            _added, dropped = store_named_predictions(project, image_id, model_key, items,
+                                                      model_version_id=model_version_id,
+                                                      adopt_categories=adopt_categories)
             report.predicted += 1
-            report.instances += len(items)
+            report.instances += len(items) - dropped
         if progress:
             progress(done, len(image_ids))
     report.seconds = time.monotonic() - start
