@@ -49,7 +49,8 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
         tools_menu.addSeparator() if name is None else tools_menu.addAction(a[name])
 
     image = bar.addMenu("&Image")
-    for name in ("next_image", "previous_image", None, "mark_reviewed", None, "focus_search"):
+    for name in ("next_image", "previous_image", None, "mark_reviewed", "mark_not_reviewed",
+                 None, "focus_search"):
         image.addSeparator() if name is None else image.addAction(a[name])
 
     model = bar.addMenu("&Model")

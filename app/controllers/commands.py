@@ -18,6 +18,7 @@ from app.canvas.canvas import CanvasView
 from app.controllers.project import DocumentController
 from app.panels.image_list import ImageListWidget
 from app.settings import UiState
+from app.text import plural
 from mrcnn.errors import MrcnnError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class ReviewCommands:
             "accept_above_threshold": self.accept_above_threshold,
             "delete_selected": self.delete_selected,
             "mark_reviewed": self.mark_reviewed_and_next,
+            "mark_not_reviewed": self.mark_not_reviewed,
             "import_coco": self.import_coco,
             "export_coco": self.export_coco,
         }
@@ -136,10 +138,21 @@ class ReviewCommands:
             pending = self._c.mark_reviewed(image_id)
             msg = f"{Path(self._c.image(image_id).path).name} marked reviewed"
             if pending:
-                msg += f" ({pending} pending predictions left unaccepted: not exported)"
-            self._fb.say(msg, 8000)
+                msg += f" ({plural(pending, 'pending prediction')} left unaccepted: not exported)"
+            self._fb.say(msg + " · Ctrl+Z undoes", 8000)
             if nxt is not None:
                 self._images.select_image(nxt)
+
+    def mark_not_reviewed(self) -> None:
+        image_id = self._images.current_id
+        if image_id is None:
+            return
+        with self._fb.guard("Cannot mark not reviewed"):
+            name = Path(self._c.image(image_id).path).name
+            if self._c.mark_not_reviewed(image_id):
+                self._fb.say(f"{name} is no longer reviewed: not training data (Ctrl+Z undoes)")
+            else:
+                self._fb.say(f"{name} is not reviewed")
 
     def import_coco(self) -> None:
         options = dialogs.ask_import_options(self._window, self._ui.last_dir("coco"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject
@@ -182,12 +183,30 @@ class EditCommands(QObject):
     def redo(self) -> None:
         self._step("redo")
 
+    def _undo_review_just_left(self, image_id: int | None) -> bool:
+        """Reviewing moves on to the next image: Undo right after that (nothing else done
+        since) goes back and undoes the review, where a person expects it."""
+        rid = self.controller.last_reviewed
+        doc = self.controller.documents.peek(rid) if rid is not None else None
+        if rid is None or rid == image_id or doc is None or doc.undo_label != "mark reviewed":
+            return False
+        self.controller.last_reviewed = None
+        self.images.select_image(rid)
+        with self.feedback.guard("Cannot undo"):
+            doc.undo()
+            self.saved_label.setText(SAVED_TEXT)
+            self.say(f"Undid mark reviewed: {Path(self.controller.image(rid).path).name} "
+                     "is back in review")
+        return True
+
     def _step(self, which: str) -> None:
         if self.canvas.tool is not None:
             self.canvas.tool.cancel()  # a half-drawn shape is not a step
         image_id = self.canvas.image_id
         doc = self.controller.documents.peek(image_id) if image_id is not None else None
         if doc is None or not (doc.can_undo if which == "undo" else doc.can_redo):
+            if which == "undo" and self._undo_review_just_left(image_id):
+                return
             self.say(f"Nothing to {which} on this image")
             return
         with self.feedback.guard(f"Cannot {which}"):

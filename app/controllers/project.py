@@ -108,6 +108,8 @@ class DocumentController(QObject):
         super().__init__(parent)
         self.project: Project | None = None
         self.documents = DocumentSet(self._on_document_changed)
+        #: the image just marked reviewed, while nothing else was done since (see Undo)
+        self.last_reviewed: int | None = None
         self._categories: dict[int, Category] = {}
         self._versions: dict[int, str] = {}
 
@@ -240,8 +242,10 @@ class DocumentController(QObject):
         if change.categories_changed:
             self._reload_metadata()
             self.categories_changed.emit()
-        if change.action == "do" and (change.added or change.removed or change.changed):
-            self._touch(image_id)
+        if change.action == "do" and change.label != "mark reviewed":
+            self.last_reviewed = None  # Undo on the next image no longer means "unreview"
+        if change.status is not None:  # the document moved the image (mrcnn/store/status.py)
+            self.image_status_changed.emit(image_id, str(change.status))
         self.instances_changed.emit(image_id)
         self.document_changed.emit(image_id, change)
 
@@ -273,23 +277,22 @@ class DocumentController(QObject):
         self.document(image_id).delete_instances(ids, label=label)
         return len(ids)
 
-    def _touch(self, image_id: int) -> None:
-        """An edited image that is not finished is in review."""
-        p = self._need_writable()
-        if p.image(image_id).status in ("new", "predicted"):
-            p.set_image_status(image_id, "in_review")
-            self.image_status_changed.emit(image_id, "in_review")
-
     def set_status(self, image_id: int, status: str) -> None:
         p = self._need_writable()
         p.set_image_status(image_id, status)
         self.image_status_changed.emit(image_id, status)
 
     def mark_reviewed(self, image_id: int) -> int:
-        """Mark an image reviewed. Returns how many pending predictions it still has (they
-        stay pending: not exported, not trained on)."""
-        self.set_status(image_id, "reviewed")
+        """Mark an image reviewed (an undoable step of its document). Returns how many
+        pending predictions it still has (they stay pending: not exported, not trained on)."""
+        if self.document(image_id).mark_reviewed() is not None:
+            self.last_reviewed = image_id
         return len(self._need().instances(image_id, state="pending"))
+
+    def mark_not_reviewed(self, image_id: int) -> bool:
+        """Take an image out of the training data (an undoable step). False when it was
+        not reviewed."""
+        return self.document(image_id).mark_not_reviewed() is not None
 
     def store_predictions(self, image_id: int, model_key: str,
                           items: list[tuple[int, Rle, float]], *,

@@ -53,13 +53,15 @@ from mrcnn.editing.steps import (
     MaskEdit,
     MergeCategories,
     RenameCategory,
+    SetImageStatus,
     SetState,
 )
 from mrcnn.editing.target import InstanceRef, StepTarget
 from mrcnn.errors import ProjectError
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
-from mrcnn.store.records import Category, Instance
+from mrcnn.store.records import Category, ImageStatus, Instance
+from mrcnn.store.status import after_editing, after_unreviewing
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ class DocumentChange:
     categories_changed: bool = False  # the project's category list changed
     can_undo: bool = False
     can_redo: bool = False
+    status: ImageStatus | None = None  # the image's status, when this changed it
 
 
 class ImageDocument:
@@ -146,7 +149,8 @@ class ImageDocument:
         change = DocumentChange(
             action, label, frozenset(effect.added - effect.removed),
             frozenset(effect.removed - effect.added), frozenset(effect.changed - touched),
-            effect.categories, self.can_undo, self.can_redo)
+            effect.categories, self.can_undo, self.can_redo,
+            self._target.image_status() if effect.status else None)
         for callback in list(self._observers):
             try:
                 callback(change)
@@ -184,9 +188,20 @@ class ImageDocument:
             raise EditError("this command belongs to another document")
         if command.noop:
             return None
-        command.do()
+        with self._target.writing():  # the step and the status it implies: one transaction
+            command.do()
+            if not isinstance(command, SetImageStatus):
+                self._after_edit()
         self.history.push(command)
         return self._notify("do", command.label, self._target.last_effect)
+
+    def _after_edit(self) -> None:
+        """An edit by a person moves the image along the lifecycle (`store.status`)."""
+        effect = self._target.current_effect
+        if effect.added or effect.removed or effect.changed:
+            status = self._target.image_status()
+            if after_editing(status) != status:
+                self._target.set_image_status(after_editing(status))
 
     def undo(self) -> DocumentChange | None:
         """Undo the newest step (None when there is none left)."""
@@ -265,6 +280,22 @@ class ImageDocument:
             if self.instance(iid).state != "pending":
                 raise EditError(f"instance {iid} is not a pending prediction")
         return self.delete_instances(ids, label="reject")
+
+    # ---------------------------------------------------------------- review
+    @property
+    def status(self) -> ImageStatus:
+        return self._target.image_status()
+
+    def mark_reviewed(self) -> SetImageStatus | None:
+        """The image is finished: it becomes training (or validation) data. Undoable."""
+        cmd = SetImageStatus(self._target, ImageStatus.REVIEWED, label="mark reviewed")
+        return cmd if self._run(cmd) else None
+
+    def mark_not_reviewed(self) -> SetImageStatus | None:
+        """Take a reviewed image out of the training data (back to review). Undoable."""
+        cmd = SetImageStatus(self._target, after_unreviewing(self.status),
+                             label="mark not reviewed")
+        return cmd if self._run(cmd) else None
 
     def accept_instances(self, instance_ids: Iterable[int]) -> SetState | None:
         cmd = SetState(self._target, instance_ids, "accepted", label="accept")

@@ -25,7 +25,7 @@ from mrcnn.editing.target import InstanceRef
 from mrcnn.errors import ProjectError
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
-from mrcnn.store.records import Category, Instance
+from mrcnn.store.records import Category, ImageStatus, Instance
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class Effect:
     removed: set[int] = field(default_factory=set)
     changed: set[int] = field(default_factory=set)
     categories: bool = False
+    status: bool = False  # the image's status changed
 
 
 class ImageTarget:
@@ -113,10 +114,23 @@ class ImageTarget:
             self._journal = []
             self._after_commit = []
 
+    @property
+    def current_effect(self) -> Effect:
+        """What the write in progress has changed so far."""
+        return self._effect_now()
+
     def _effect_now(self) -> Effect:
         if self._effect is None:
             raise EditError("store changes must happen inside a step")
         return self._effect
+
+    # ---------------------------------------------------------------- the image's status
+    def image_status(self) -> ImageStatus:
+        return self.project.image(self._image_id).status
+
+    def set_image_status(self, status: ImageStatus) -> None:
+        self.project.set_image_status(self._image_id, status)
+        self._effect_now().status = True
 
     # ---------------------------------------------------------------- instances of the image
     def instance(self, instance_id: int) -> Instance:

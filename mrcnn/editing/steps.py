@@ -19,7 +19,7 @@ from mrcnn.editing.codec import encode
 from mrcnn.editing.history import Command, EditError, StaleEditError
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.target import InstanceRef, StepTarget
-from mrcnn.store.records import Category, Instance
+from mrcnn.store.records import Category, ImageStatus, Instance
 
 
 def _pack(crop: np.ndarray) -> np.ndarray:
@@ -214,6 +214,31 @@ class SetState(DocCommand):
 
     def _undo(self) -> None:
         self._move(lambda ref: self.state, lambda ref: self._old[ref])
+
+
+class SetImageStatus(DocCommand):
+    """Move the image to another status: marking it reviewed (it becomes training data) or
+    not reviewed is a step like any edit, so a slip is undone with Undo."""
+
+    def __init__(self, target: StepTarget, status: ImageStatus, *, label: str):
+        super().__init__(target, label)
+        self.old = target.image_status()
+        self.new = ImageStatus(status)
+
+    @property
+    def noop(self) -> bool:
+        return self.old == self.new
+
+    def _move(self, expect: ImageStatus, put: ImageStatus) -> None:
+        if self.target.image_status() != expect:
+            raise StaleEditError("the image's status changed outside this history")
+        self.target.set_image_status(put)
+
+    def _do(self) -> None:
+        self._move(self.old, self.new)
+
+    def _undo(self) -> None:
+        self._move(self.new, self.old)
 
 
 class ChangeCategory(DocCommand):

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from mrcnn.editing.mask_tools import Rect
-from mrcnn.store.records import Category, Instance
+from mrcnn.store.records import Category, ImageStatus, Instance
 
 
 class InstanceRef:
@@ -55,6 +55,15 @@ class StepTarget(Protocol):
     def writing(self) -> AbstractContextManager[None]:
         """One store transaction around a do, undo or redo; nested uses join the outer one.
         On failure the project, the handles and the decoded masks all roll back."""
+        ...
+
+    # ---------------------------------------------------------------- the image's status
+    def image_status(self) -> ImageStatus:
+        """The image's status now (new, predicted, in review, reviewed)."""
+        ...
+
+    def set_image_status(self, status: ImageStatus) -> None:
+        """Move the image to another status (the rules are in `mrcnn.store.status`)."""
         ...
 
     # ---------------------------------------------------------------- instances of the image

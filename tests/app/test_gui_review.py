@@ -168,15 +168,45 @@ def test_delete_selected(qtbot, window, photos_dir):
     assert window.instance_list.row_count() == 1
 
 
-def test_enter_marks_reviewed_and_moves_to_the_next(qtbot, window, photos_dir):
+def test_review_key_marks_reviewed_and_moves_to_the_next(qtbot, window, photos_dir):
     open_folder(qtbot, window, photos_dir)
     first = window.image_list.current_id
     window.canvas.setFocus()
-    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert window.controller.project.image(first).status == "reviewed"
     assert window.image_list.current_id == image_id(window, "chelsea.jpg")
     wait_image_shown(qtbot, window)
     assert "1 reviewed" in window.image_list.counts.text()
+
+
+def test_review_then_undo_brings_the_image_back_to_review(qtbot, window, photos_dir):
+    """A review (which moves on) is undone by Ctrl+Z: back to that image, not reviewed; and
+    Mark Not Reviewed takes a reviewed image out of the training data, undoably."""
+    open_folder(qtbot, window, photos_dir)
+    first = window.image_list.current_id
+    status = window.controller.project.image(first).status
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.controller.project.image(first).status == "reviewed"
+    assert window.image_list.current_id != first
+    wait_image_shown(qtbot, window)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.controller.project.image(first).status == status
+    assert window.image_list.current_id == first
+    assert "Undid mark reviewed" in window.statusBar().currentMessage()
+    assert "1 reviewed" not in window.image_list.counts.text()
+    # Redo reviews again; Mark Not Reviewed undoes that, and Undo restores it
+    wait_image_shown(qtbot, window)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.controller.project.image(first).status == "reviewed"
+    window.actions["mark_not_reviewed"].trigger()
+    assert window.controller.project.image(first).status == "in_review"
+    assert "no longer reviewed" in window.statusBar().currentMessage()
+    window.actions["undo"].trigger()
+    assert window.controller.project.image(first).status == "reviewed"
 
 
 def test_export_writes_the_accepted_instances(qtbot, voc_window, voc_coco, photos_dir,

@@ -164,8 +164,9 @@ def test_mask_edits_undo_redo_and_announce(proj):
     assert doc.apply(iid, mt.fill_holes) is not None
     filled = mt.fill_holes(before)
     assert np.array_equal(project.instance(iid).rle.decode(), filled)
+    # the first edit by a person puts the image in review (mrcnn/store/status.py)
     assert seen[-1] == DocumentChange("do", "fill holes", changed=frozenset({iid}),
-                                      can_undo=True, can_redo=False)
+                                      can_undo=True, can_redo=False, status="in_review")
     assert doc.apply(iid, mt.fill_holes) is None  # nothing left to fill: no step
     doc.undo()
     assert np.array_equal(project.instance(iid).rle.decode(), before)
@@ -476,3 +477,36 @@ def test_a_corrected_prediction_is_accepted_and_survives_new_predictions(proj):
     assert np.array_equal(doc.mask(first.id), old_mask)
     assert doc.instance(second.id).state == "pending"
     assert doc.instance(second.id).category_id == second.category_id
+
+
+# ---------------------------------------------------------------- the image's status
+def test_editing_puts_the_image_in_review_and_review_is_an_undoable_step(proj):
+    """A script editing through the document moves the status as the window does; marking
+    reviewed (and not reviewed) is a step: undo brings the previous status back."""
+    project, image_a, _b = proj
+    project.set_image_status(image_a, "predicted")
+    doc = ImageDocument(project, image_a)
+    iid = doc.instances()[0].id
+    doc.apply(iid, mt.fill_holes)
+    assert project.image(image_a).status == "in_review"
+    change = doc.mark_reviewed()
+    assert change is not None and project.image(image_a).status == "reviewed"
+    assert doc.mark_reviewed() is None  # already reviewed: no step
+    assert doc.undo_label == "mark reviewed"
+    undone = doc.undo()
+    assert undone is not None and undone.status == "in_review"
+    assert project.image(image_a).status == "in_review"
+    doc.redo()
+    assert project.image(image_a).status == "reviewed"
+    doc.mark_not_reviewed()
+    assert project.image(image_a).status == "in_review"
+    doc.undo()
+    assert project.image(image_a).status == "reviewed"
+    # editing a reviewed image keeps it reviewed (the window says it changes training data)
+    mask = doc.mask(iid).copy()
+    mask[:3, :3] = ~mask[:3, :3]
+    assert doc.edit_mask(iid, mask) is not None
+    assert project.image(image_a).status == "reviewed"
+    # a second process sees the same (each step is durable when it returns)
+    with Project.open(project.folder, read_only=True) as other:
+        assert other.image(image_a).status == "reviewed"
