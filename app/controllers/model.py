@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QWidget
 
 from app import dialogs
 from app.controllers.commands import Feedback
-from app.controllers.model_jobs import LoadResult, Session, load_model_job
+from app.controllers.model_jobs import LoadResult, load_model_job
 from app.controllers.prediction_scheduler import PredictionScheduler
 from app.controllers.project import DocumentController
 from app.panels.image_list import ImageListWidget
@@ -36,7 +36,9 @@ from app.worker import Job, JobRunner
 from mrcnn.serving.process import ModelProcess
 from mrcnn.serving.session import (
     STORED_SCORE_FLOOR,
+    ModelInfo,
     ModelRequest,
+    Session,
     cached_coco_weights,
     no_weights_message,
 )
@@ -83,10 +85,12 @@ class ModelController(QObject):
         self.options = options or ModelOptions()
         # only model jobs call the session, on the model lane; a session passed in (tests
         # share one model process) is not ours to close
-        self._owns_session = session is None
-        self.session = session if session is not None else ModelProcess()
+        self._own_process: ModelProcess | None = None
+        if session is None:
+            session = self._own_process = ModelProcess()
+        self.session: Session = session
         self.state = "none"  # none | loading | ready | missing | failed
-        self.info = None  # ModelInfo of the loaded model
+        self.info: ModelInfo | None = None  # the loaded model
         self.message = ""  # why there is no model (NoWeightsError's options, or the error)
         self.generation = 0  # bumped per project: late results of another one are dropped
         self.adopt_categories = True
@@ -183,8 +187,8 @@ class ModelController(QObject):
         """The window closes: stop the model process (a running prediction ends at once)."""
         self.generation += 1
         self._auto_timer.stop()
-        if self._owns_session:
-            self.session.close()
+        if self._own_process is not None:
+            self._own_process.close()
 
     def load_file(self, path: str | Path) -> Job:
         """Load a checkpoint file the user picked (it replaces the model when it loads)."""

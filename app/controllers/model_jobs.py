@@ -1,7 +1,7 @@
 """The model's background jobs (run in the worker's "model" lane, one thread).
 
-The loaded model lives in a `mrcnn.serving.process.ModelProcess` (a child process holding a
-`ModelSession`; tests may pass a session itself) that only these jobs call; the GUI thread
+The loaded model lives in a `mrcnn.serving.session.Session`: a `ModelProcess` (a child process
+holding a `ModelSession`; tests may pass a session itself) that only these jobs call; the GUI thread
 gets plain data back: `ModelInfo` after a load, one `ImagePrediction` (or `PredictFailure`)
 per image as a partial result, and a `BatchSummary` at the end. No Qt and no project store
 here, and no torch in this process.
@@ -15,10 +15,7 @@ from pathlib import Path
 
 from app.worker import JobCancelled
 from mrcnn.errors import ImageReadError, NoWeightsError
-from mrcnn.serving.process import ModelProcess
-from mrcnn.serving.session import ModelCancelled, ModelInfo, ModelRequest, ModelSession
-
-Session = ModelProcess | ModelSession
+from mrcnn.serving.session import ModelCancelled, ModelInfo, ModelRequest, Session
 
 MB = 1_000_000
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
@@ -22,7 +23,10 @@ from app.panels.image_list import ImageListWidget
 from app.panels.progress import JobProgressWidget
 from app.worker import Job
 from mrcnn.errors import MrcnnError
-from mrcnn.serving.session import ImagePrediction
+from mrcnn.serving.session import ImagePrediction, Session
+
+if TYPE_CHECKING:
+    from app.controllers.model import ModelController
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +38,10 @@ class PredictionScheduler(QObject):
 
     predictions_stored = Signal(int)  # image id
 
-    def __init__(self, model, documents: DocumentController, images: ImageListWidget,
-                 progress: JobProgressWidget, feedback: Feedback):
+    def __init__(self, model: ModelController, documents: DocumentController,
+                 images: ImageListWidget, progress: JobProgressWidget, feedback: Feedback):
         super().__init__(model)
-        self._m = model  # the ModelController
+        self._m = model
         self._docs = documents
         self._images = images
         self._progress = progress
@@ -182,8 +186,8 @@ class PredictionScheduler(QObject):
     def _submit_predict(self, targets: list[tuple[int, str]], name: str,
                         priority: int = 0) -> Job:
         gen = self._m.generation
-        job = self._m.submit(predict_job, self._m.session, targets, name=name,
-                             priority=priority)
+        session: Session = self._m.session  # called only by the job, on the model lane
+        job = self._m.submit(predict_job, session, targets, name=name, priority=priority)
         self._in_flight[job] = {i for i, _path in targets}
         job.finished.connect(lambda j=job: self._in_flight.pop(j, None))
         job.yielded.connect(lambda result, j=job: self._in_flight.get(j, set()).discard(

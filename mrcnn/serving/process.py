@@ -1,4 +1,5 @@
-"""A `ModelSession` in a child process, with the same calls.
+"""A `ModelSession` in a child process, with the same calls (both play `Session`, the role
+named in `mrcnn.serving.session`).
 
 Why a process: importing torch holds Python's GIL for up to half a second at a time (loading
 its shared libraries, registering operators), which would freeze every other thread of the

@@ -5,6 +5,9 @@ worker, a watch-folder script). Plain data in and out: no project store, no Qt.
     info = session.load(ModelRequest(source="models/v3.pt", version_id=3, version_name="v3"))
     result = session.predict_path(image_id, path)   # ImagePrediction: plain masks and names
 
+`Session` is the role: `ModelSession` plays it in this process, `mrcnn.serving.process.
+ModelProcess` in a child process (what a GUI uses); callers type against `Session`.
+
 The caller resolves what a project knows (its active version's file, name and id) before
 loading, and stores the returned items itself (`Project.replace_predictions`, mapping
 category names to ids) in the thread that owns the project. torch is imported only when a
@@ -23,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from mrcnn.masks import Rle
 from mrcnn.model.keys import model_key
@@ -91,6 +94,32 @@ class ImagePrediction:
     version_id: int | None
     items: list[tuple[str, Rle, float]]
     seconds: float
+
+
+@runtime_checkable
+class Session(Protocol):
+    """A loaded model to predict images with, one call at a time: `ModelSession` (in this
+    process) or `ModelProcess` (in a child process). Plain data in and out."""
+
+    @property
+    def info(self) -> ModelInfo | None:
+        """The loaded model (None before a load)."""
+        ...
+
+    def load(self, request: ModelRequest,
+             progress: Callable[[int, int | None], None] | None = None,
+             should_cancel: Callable[[], bool] | None = None) -> ModelInfo:
+        """Load the requested weights; the previous model stays when this fails. Download
+        `progress` in bytes; `should_cancel` is asked between chunks (ModelCancelled)."""
+        ...
+
+    def predict_path(self, image_id: int, path: str | Path) -> ImagePrediction:
+        """Read an image file and predict it (ImageReadError when it is unreadable)."""
+        ...
+
+    def unload(self) -> None:
+        """Free the model."""
+        ...
 
 
 class ModelSession:

@@ -78,3 +78,17 @@ def test_failed_load_keeps_the_previous_model(checkpoint, tmp_path, monkeypatch)
         session.load(ModelRequest(str(bad)))
     assert session.info == first
     assert session.predict_array(1, image()).model_key == first.key
+
+
+def test_the_session_and_the_model_process_play_one_role():
+    import inspect
+
+    from mrcnn.serving.process import ModelProcess
+    from mrcnn.serving.session import Session
+
+    assert isinstance(ModelSession(), Session)
+    assert isinstance(ModelProcess(), Session)  # not started: the first call starts it
+    for name in ("load", "predict_path", "unload"):
+        expected = list(inspect.signature(getattr(Session, name)).parameters)
+        for cls in (ModelSession, ModelProcess):
+            assert list(inspect.signature(getattr(cls, name)).parameters) == expected, (cls, name)
