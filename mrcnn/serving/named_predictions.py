@@ -39,7 +39,7 @@ def store_named_predictions(project: Project, image_id: int, model_key: str,
     with project.transaction():
         ids = category_ids(project, (n for n, _rle, _score in items),
                            adopt_categories=adopt_categories)
-        kept = [(ids[n], rle, s) for n, rle, s in items if ids[n] is not None]
+        kept = [(cat_id, rle, s) for n, rle, s in items if (cat_id := ids[n]) is not None]
         added = project.replace_predictions(image_id, model_key, kept,
                                             model_version_id=model_version_id)
     return added, len(items) - len(kept)
