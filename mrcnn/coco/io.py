@@ -22,6 +22,7 @@ from mrcnn.errors import CocoFormatError, ImageReadError
 from mrcnn.io.atomic import write_atomic
 from mrcnn.io.images import ImageInfo, verify_image
 from mrcnn.store.project import Project
+from mrcnn.store.status import after_import
 
 IMPORT_STATUSES = ("reviewed", "in_review")
 MASK_FORMATS = ("rle", "polygon")
@@ -96,6 +97,7 @@ def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Pa
                 f"{info.width}x{info.height}")
         files[im.id] = (path, info)
 
+    given_status = {im.id: im.status for im in coco.images if im.status is not None}
     rles: list[tuple[int, int, masks.Rle]] = []  # (coco image id, coco category id, mask)
     report = ImportReport(status=status)
     for a in coco.annotations:
@@ -142,10 +144,16 @@ def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Pa
             project.add_instance(key[0], key[1], rle, source="manual", state="accepted")
             annotated.add(key[0])  # only images that received something change status
             report.annotations_added += 1
-        for image_id in annotated:
-            if not (status == "in_review" and project.image(image_id).status == "reviewed"):
-                project.set_image_status(image_id, status)
-        report.images_marked = len(annotated)
+        marks = {image_id: status for image_id in annotated}
+        for iid, recorded in given_status.items():
+            # our own export says what the image was: a reviewed image with no objects is
+            # a true negative, and an image in review stays in review
+            if recorded == "reviewed" or image_ids[iid] in marks:
+                marks[image_ids[iid]] = after_import(recorded)
+        for image_id, mark in marks.items():
+            if not (mark == "in_review" and project.image(image_id).status == "reviewed"):
+                project.set_image_status(image_id, mark)
+        report.images_marked = len(marks)
     return report
 
 
@@ -193,7 +201,8 @@ def build_coco(project: Project, *, mask_format: str = "rle",
         },
         "licenses": [],
         "images": [
-            {"id": im.id, "file_name": im.path, "width": im.width, "height": im.height}
+            {"id": im.id, "file_name": im.path, "width": im.width, "height": im.height,
+             "status": str(im.status)}
             for im in images
         ],
         "categories": [

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mrcnn.errors import CocoFormatError
+from mrcnn.store.records import IMAGE_STATUSES
 
 #: Files larger than this are refused before reading (parsing needs ~10x the file size in memory).
 MAX_COCO_BYTES = 512 * 1024 * 1024
@@ -25,6 +26,9 @@ class CocoImage:
     file_name: str
     width: int | None
     height: int | None
+    # Our export's own field: the image's status in the project it came from (None in files
+    # from other tools). Lets a reviewed image with no objects (a true negative) come back.
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,12 @@ def parse_coco(data: dict, path: str | Path) -> CocoFile:
             raise fail(where, "'file_name' contains a NUL character")
         w = _optional_positive_int(im, "width", where, fail)
         h = _optional_positive_int(im, "height", where, fail)
+        status = im.get("status")
+        if status is not None and status not in IMAGE_STATUSES:
+            raise fail(where, f"'status' must be one of {', '.join(IMAGE_STATUSES)}, "
+                              f"got {status!r}")
         sizes[iid] = (w, h)
-        images.append(CocoImage(iid, file_name, w, h))
+        images.append(CocoImage(iid, file_name, w, h, status))
 
     annotations: list[CocoAnnotation] = []
     ann_ids: set[int] = set()

@@ -40,5 +40,12 @@ def after_unreviewing(status: str) -> ImageStatus:
     return ImageStatus.IN_REVIEW if status is ImageStatus.REVIEWED else status
 
 
+def after_import(recorded: str) -> ImageStatus:
+    """The status an image gets from its record in our own COCO export: reviewed stays
+    reviewed (with no objects it is a true negative); anything else that arrives with a
+    person's instances is in review."""
+    return ImageStatus.REVIEWED if recorded == "reviewed" else ImageStatus.IN_REVIEW
+
+
 def is_unreviewed(status: str) -> bool:
     return ImageStatus(status) in UNREVIEWED

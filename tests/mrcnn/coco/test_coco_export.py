@@ -343,3 +343,47 @@ def test_export_refuses_a_folder_or_a_missing_folder(imported, tmp_path):
     with pytest.raises(ValueError, match="mask format"):
         export_coco(project, tmp_path / "out.json", mask_format="bitmap")
     assert not (tmp_path / "out.json").exists()
+
+
+def test_our_export_imported_again_gives_the_same_statuses(tmp_path):
+    """A reviewed image with no objects is a true negative: our export, imported into a new
+    project over the same images, keeps it reviewed (and every other status as it was)."""
+    from mrcnn.store.scan import scan_folder
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("empty_reviewed", "reviewed", "in_review", "new"):
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(
+            images / f"{name}.png")
+    with Project.create(tmp_path / "a", images) as a:
+        scan_folder(a)
+        cat = a.add_category("thing").id
+        ids = {Path(im.path).stem: im.id for im in a.images()}
+        mask = np.zeros((40, 50), bool)
+        mask[5:20, 10:30] = True
+        for name in ("reviewed", "in_review"):
+            a.add_instance(ids[name], cat, masks.encode(mask))
+        a.set_image_status(ids["empty_reviewed"], "reviewed")
+        a.set_image_status(ids["reviewed"], "reviewed")
+        a.set_image_status(ids["in_review"], "in_review")
+        before = {Path(im.path).stem: im.status for im in a.images()}
+        export_coco(a, tmp_path / "out.json")
+    with Project.create(tmp_path / "b", images) as b:
+        import_coco(b, tmp_path / "out.json", images_dir=images)
+        after = {Path(im.path).stem: im.status for im in b.images()}
+        assert after == before == {"empty_reviewed": "reviewed", "reviewed": "reviewed",
+                                   "in_review": "in_review", "new": "new"}
+
+
+def test_a_bad_status_in_an_image_record_is_refused_by_name(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / "a.png")
+    data = {"images": [{"id": 1, "file_name": "a.png", "width": 8, "height": 8,
+                        "status": "done"}], "annotations": [], "categories": []}
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with Project.create(tmp_path / "p", images) as p:
+        with pytest.raises(CocoFormatError, match=r"images\[0\].*'status'.*'done'"):
+            import_coco(p, tmp_path / "bad.json", images_dir=images)
+        assert p.images() == []
