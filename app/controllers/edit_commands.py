@@ -97,7 +97,9 @@ class EditCommands(QObject):
             result = edit(doc)
             self.saved_label.setText(SAVED_TEXT)
             if doc.undo_label:
-                self.say(f"{doc.undo_label.capitalize()}: saved")
+                note = (" — this image is reviewed: the change is in the training data"
+                        if doc.status == "reviewed" else "")
+                self.say(f"{doc.undo_label.capitalize()}: saved{note}")
             return result
         return None
 

@@ -224,3 +224,13 @@ def test_export_writes_the_accepted_instances(qtbot, voc_window, voc_coco, photo
     assert Counter(names[a["category_id"]] for a in coco["annotations"]) == Counter(
         voc_coco.categories)
     assert "Exported 19 instances on 1 images" in w.statusBar().currentMessage()
+
+
+def test_editing_a_reviewed_image_says_it_changes_training_data(qtbot, voc_window):
+    w = voc_window
+    image = w.image_list.current_id
+    w.controller.mark_reviewed(image)
+    iid = w.controller.project.instances(image)[0].id
+    w.edits.commands.commit("Fill holes", lambda d: d.apply(iid, lambda m: ~m))
+    assert "reviewed: the change is in the training data" in w.statusBar().currentMessage()
+    assert w.controller.project.image(image).status == "reviewed"
