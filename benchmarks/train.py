@@ -28,6 +28,7 @@ from mrcnn.training.dataset import (
     reviewed_image_ids,
     train_transform,
 )
+from mrcnn.training.events import StepEvent, TrainingEvent
 from mrcnn.training.train import TrainConfig, train_project
 
 
@@ -57,9 +58,9 @@ def plain_loop(project: Project, *, iters: int, warmup: int, size: int, batch: i
 def ours(project: Project, *, iters: int, warmup: int, size: int, batch: int) -> float:
     stamps: dict[int, float] = {}
 
-    def progress(event: dict) -> None:
-        if event.get("event") == "step":
-            stamps[event["iteration"]] = time.perf_counter()
+    def progress(event: TrainingEvent) -> None:
+        if isinstance(event, StepEvent):
+            stamps[event.iteration] = time.perf_counter()
 
     train_project(project, TrainConfig(preset="r18", max_iters=warmup + iters, size=size,
                                        batch_size=batch, scale_jitter=(1.0, 1.0), seed=0),

@@ -21,6 +21,7 @@ from mrcnn.errors import MrcnnError
 from mrcnn.store import review_queue as uncertainty
 from mrcnn.store import versions
 from mrcnn.training import launcher as finetune
+from mrcnn.training.events import EvalEvent, StartEvent, StepEvent, TrainingEvent
 
 log = logging.getLogger(__name__)
 
@@ -172,37 +173,39 @@ class FinetuneController(QObject):
             self.process.process.waitForFinished(3000)
             self.process.stage.unlink(missing_ok=True)
 
-    def _on_training_event(self, event: dict) -> None:
+    def _on_training_event(self, event: TrainingEvent) -> None:
         self.run.update(event)
-        kind = event.get("event")
-        if kind == "start":
+        if isinstance(event, StartEvent):
             self.panel.run_started(self.run.max_iters)
-            self.panel.set_status(f"Training {event.get('preset')} on {event.get('train_images')}"
-                                  f" images ({event.get('val_images')} for validation) on "
-                                  f"{event.get('device')}")
-        elif kind == "step":
+            self.panel.set_status(f"Training {event.preset} on {event.train_images} images "
+                                  f"({event.val_images} for validation) on {event.device}")
+        elif isinstance(event, StepEvent):
             self.panel.show_step(event)
-            if event["iteration"] == event["max_iters"]:
+            if event.iteration == event.max_iters:
                 self.panel.set_status("Scoring the new version on the validation images…")
-        elif kind == "eval" and event.get("stage") in ("baseline", "before"):
-            name = event.get("version") or self._baseline_name or "the starting model"
-            ap = versions.metric(event.get("metrics"))
+        elif isinstance(event, EvalEvent) and event.stage in ("baseline", "before"):
+            name = event.version or self._baseline_name or "the starting model"
+            ap = versions.metric(event.metrics)
             self.panel.set_status(f"{name} on validation: mask AP "
                                   f"{'—' if ap is None else f'{ap:.3f}'}; training…")
-        elif kind == "eval" and event.get("stage") == "after":
+        elif isinstance(event, EvalEvent) and event.stage == "after":
             self.panel.set_status("Saving the new version…")
 
     def _on_training_succeeded(self) -> None:
-        run, saved = self.run, self.run.saved or {}
+        run, saved = self.run, self.run.saved
+        if saved is None or saved.staged is None:
+            self._on_training_failed("the trained model could not be saved: the training "
+                                     "process named no staged file")
+            return
         project = self._docs.project
         activate = versions.should_activate(self.options.activate, run.baseline, run.after)
-        metadata = dict(saved.get("metadata") or {})
+        metadata = dict(saved.metadata or {})
         metadata["baseline"] = {"version": self._baseline_name, "metrics": run.baseline}
         try:
             version = versions.register_staged(
-                project, saved["staged"], preset=saved.get("preset", self.options.preset),
-                parent_id=saved.get("parent_id"), metadata=metadata, activate=activate)
-        except (MrcnnError, OSError, KeyError) as exc:
+                project, saved.staged, preset=saved.preset or self.options.preset,
+                parent_id=saved.parent_id, metadata=metadata, activate=activate)
+        except (MrcnnError, OSError) as exc:
             self._on_training_failed(f"the trained model could not be saved: {exc}")
             return
         before = self._baseline_name or "before"

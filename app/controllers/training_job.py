@@ -6,7 +6,6 @@ never imported here.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 import mrcnn
+from mrcnn.training.events import EventFormatError, SavedEvent, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,11 @@ def child_environment() -> QProcessEnvironment:
 
 
 class TrainingProcess(QObject):
-    """One training run. Emits `event(dict)` per JSON line and then exactly one of
-    `succeeded()`, `failed(message)` or `cancelled()`."""
+    """One training run. Emits `event(TrainingEvent)` per event line (see
+    `mrcnn.training.events`; other lines are logged) and then exactly one of `succeeded()`,
+    `failed(message)` or `cancelled()`."""
 
-    event = Signal(dict)
+    event = Signal(object)
     succeeded = Signal()
     failed = Signal(str)
     cancelled = Signal()
@@ -89,13 +90,12 @@ class TrainingProcess(QObject):
             if self._cancelled or not line.strip():
                 continue
             try:
-                event = json.loads(line)
-            except ValueError:
+                event = parse_event(line)
+            except EventFormatError:
                 log.info("training: %s", line.decode(errors="replace"))
                 continue
-            if isinstance(event, dict):
-                self._saved |= event.get("event") == "saved"
-                self.event.emit(event)
+            self._saved |= isinstance(event, SavedEvent)
+            self.event.emit(event)
 
     def _on_process_stderr(self) -> None:
         self._stderr = (self._stderr + bytes(self.process.readAllStandardError().data()))[-20000:]

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from app.panels.charts import LossChartView, MetricsChartView
 from app.panels.progress import format_eta
 from mrcnn.store.versions import MetricRow
+from mrcnn.training.events import StepEvent
 from mrcnn.training.launcher import DEVICES, PRESETS, FinetuneOptions
 
 START_TEXT = {"auto": "Active version (else scratch)", "active": "Active version",
@@ -148,11 +149,11 @@ class TrainingPanel(QWidget):
         self.tabs.setCurrentWidget(self.loss_chart)
         self.set_running(True)
 
-    def show_step(self, event: dict) -> None:
-        self.progress.setMaximum(int(event["max_iters"]))
-        self.progress.setValue(int(event["iteration"]))
-        self.eta.setText(f"{format_eta(float(event['eta_seconds']))} left")
-        self.loss_chart.add_step(event)
+    def show_step(self, step: StepEvent) -> None:
+        self.progress.setMaximum(step.max_iters)
+        self.progress.setValue(step.iteration)
+        self.eta.setText(f"{format_eta(step.eta_seconds)} left")
+        self.loss_chart.add_step(step.to_json())
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)

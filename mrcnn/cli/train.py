@@ -1,51 +1,41 @@
 """`python -m mrcnn train`: fine-tune or train from scratch on the reviewed images.
 
 With `--json`, one JSON object per line for every progress event ({"event": "start" |
-"step" | "eval" | "saved" | "done" | "error", ...}), so the GUI can run training as a
-subprocess. Works under `torchrun --nproc_per_node=N` (DistributedDataParallel).
+"step" | "eval" | "saved" | "done" | "error", ...}; see `mrcnn.training.events`), so the GUI
+can run training as a subprocess. Works under `torchrun --nproc_per_node=N`
+(DistributedDataParallel).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from mrcnn.store.project import Project
+from mrcnn.training.events import (
+    ConsolePrinter,
+    DoneEvent,
+    EvalEvent,
+    JsonLinesWriter,
+    TrainingEvent,
+)
 
 log = logging.getLogger(__name__)
 
 
-def _printer(args: argparse.Namespace, is_main: bool):
-    def emit(event: dict) -> None:
-        if not is_main:
-            return
-        if args.json:
-            print(json.dumps(event, default=str), flush=True)
-            return
-        kind = event.get("event")
-        if kind == "start":
-            print(f"training {event['preset']} on {event['train_images']} images "
-                  f"({event['val_images']} val) for {event['max_iters']} iterations at "
-                  f"{event['size']} px on {event['device']}", file=sys.stderr)
-        elif kind == "step" and (event["iteration"] % 20 == 0
-                                 or event["iteration"] == event["max_iters"]):
-            print(f"iter {event['iteration']}/{event['max_iters']}  loss "
-                  f"{event['loss']:.3f}  lr {event['lr']:.5f}  eta {event['eta_seconds']:.0f}s",
-                  file=sys.stderr, flush=True)
-        elif kind == "eval":
-            m = event["metrics"]
-            print(f"{event['stage']} training: segm AP {m['segm']['AP']:.3f}, "
-                  f"bbox AP {m['bbox']['AP']:.3f}", file=sys.stderr)
-    return emit
+def _emitter(args: argparse.Namespace, is_main: bool) -> Callable[[TrainingEvent], None]:
+    """Where events go: JSON lines (--json) or text for a person; nowhere on ranks > 0."""
+    if not is_main:
+        return lambda event: None
+    return JsonLinesWriter() if args.json else ConsolePrinter()
 
 
 def _start_model(project: Project, args: argparse.Namespace):
     """(model or None, preset, parent version id) for --from."""
-    from mrcnn.model.checkpoint import CategoryMismatchError
+    from mrcnn.errors import CategoryMismatchError
     from mrcnn.model.class_rows import remap_categories
     from mrcnn.model.presets import build_model
     from mrcnn.model.weights import find_coco_weights, load_model
@@ -110,11 +100,9 @@ def _evaluate_baseline(project: Project, args: argparse.Namespace, parent: int |
                                  image_ids=val_ids, device=choose_device(args.device,
                                                                          amp=not args.no_amp))
     except MrcnnError as exc:  # e.g. it knows other categories: no comparison, still train
-        emit({"event": "eval", "stage": "baseline", "version": version.name, "metrics": None,
-              "error": str(exc)})
+        emit(EvalEvent(stage="baseline", version=version.name, metrics=None, error=str(exc)))
         return
-    emit({"event": "eval", "stage": "baseline", "version": version.name, "iteration": 0,
-          "metrics": metrics})
+    emit(EvalEvent(stage="baseline", version=version.name, iteration=0, metrics=metrics))
 
 
 def _cancel_on_sigterm() -> None:
@@ -123,7 +111,7 @@ def _cancel_on_sigterm() -> None:
     import signal
     import threading
 
-    from mrcnn.training.train import TrainingCancelled
+    from mrcnn.errors import TrainingCancelled
 
     def handler(_signum, _frame):
         raise TrainingCancelled("training cancelled (terminated)")
@@ -137,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mrcnn.training.train import TrainConfig, train_project
 
     info = distributed.from_env()
-    emit = _printer(args, info.is_main)
+    emit = _emitter(args, info.is_main)
     _cancel_on_sigterm()
     if args.nice and hasattr(os, "nice"):
         os.nice(args.nice)
@@ -165,19 +153,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not info.is_main:
         return 0
     if staged:
-        if args.json:
-            emit({"event": "done", "staged": str(args.stage)})
-        else:
-            print(f"trained model written to {args.stage} (not registered)")
-        return 0
-    after = (version.metadata.get("metrics") or {}).get("after") or {}
-    segm = (after.get("segm") or {}).get("AP")
-    if args.json:
-        emit({"event": "done", "version": version.name, "path": version.path,
-              "metrics": version.metadata.get("metrics")})
+        emit(DoneEvent(staged=str(args.stage)))
     else:
-        print(f"saved model version {version.name} ({version.path}), now active"
-              + (f"; val segm AP {segm:.3f}" if segm is not None else ""))
+        emit(DoneEvent(version=version.name, path=version.path,
+                       metrics=version.metadata.get("metrics")))
     return 0
 
 

@@ -6,10 +6,20 @@ No torch and no Qt here (the window imports this).
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from mrcnn.store.project import Project
+from mrcnn.training.events import (
+    EvalEvent,
+    SavedEvent,
+    StartEvent,
+    StepEvent,
+    TrainingEvent,
+    parse_event,
+)
 
 #: Reviewed images needed before fine-tuning is offered (at least one in each split).
 MIN_REVIEWED = 10
@@ -151,7 +161,7 @@ def train_command(project_folder: str | Path, options: FinetuneOptions, *, stage
 
 @dataclass
 class TrainingRun:
-    """What a run's JSON events said so far (the app's training panel reads this)."""
+    """What a run's events said so far (the app's training panel reads this)."""
 
     max_iters: int = 0
     iteration: int = 0
@@ -160,29 +170,31 @@ class TrainingRun:
     baseline: dict | None = None  # metrics of the version active before (or the start)
     baseline_name: str | None = None
     after: dict | None = None
-    saved: dict | None = None  # the "saved" event: staged path, preset, parent, metadata
-    history: list[dict] = field(default_factory=list)  # step events
+    saved: SavedEvent | None = None  # staged path, preset, parent, metadata
+    history: list[StepEvent] = field(default_factory=list)
     _scored_baseline: bool = False
 
-    def update(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "start":
-            self.max_iters = int(event.get("max_iters", 0))
-            self.device = str(event.get("device", ""))
-        elif kind == "step":
-            self.iteration = int(event["iteration"])
-            self.max_iters = int(event.get("max_iters", self.max_iters))
-            self.eta_seconds = float(event.get("eta_seconds", 0.0))
+    def update(self, event: TrainingEvent | Mapping[str, Any] | str) -> None:
+        """Take in one event (a JSON line or object is parsed first: EventFormatError if it
+        is not an event)."""
+        if not isinstance(event, TrainingEvent):
+            event = parse_event(event)
+        if isinstance(event, StartEvent):
+            self.max_iters = event.max_iters
+            self.device = event.device
+        elif isinstance(event, StepEvent):
+            self.iteration = event.iteration
+            self.max_iters = event.max_iters
+            self.eta_seconds = event.eta_seconds
             self.history.append(event)
-        elif kind == "eval":
-            stage = event.get("stage")
-            if stage == "baseline":
-                self.baseline = event.get("metrics")
-                self.baseline_name = event.get("version")
+        elif isinstance(event, EvalEvent):
+            if event.stage == "baseline":
+                self.baseline = event.metrics
+                self.baseline_name = event.version
                 self._scored_baseline = True
-            elif stage == "before" and not self._scored_baseline:
-                self.baseline = event.get("metrics")
-            elif stage == "after":
-                self.after = event.get("metrics")
-        elif kind == "saved":
+            elif event.stage == "before" and not self._scored_baseline:
+                self.baseline = event.metrics
+            elif event.stage == "after":
+                self.after = event.metrics
+        elif isinstance(event, SavedEvent):
             self.saved = event

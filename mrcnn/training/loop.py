@@ -26,18 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from mrcnn.errors import MrcnnError, TrainingError
+from mrcnn.errors import TrainingCancelled, TrainingError
 from mrcnn.io.atomic import write_atomic
 from mrcnn.model.device import DeviceChoice, autocast, is_out_of_memory
+from mrcnn.training.events import StepEvent
 
 log = logging.getLogger(__name__)
 
 #: The format tag of a resumable training state file.
 RESUME_FORMAT = "mrcnn-studio-resume/1"
-
-
-class TrainingCancelled(MrcnnError):
-    """The user cancelled training; the partial model is to be discarded."""
 
 
 class HookBase:
@@ -278,14 +275,10 @@ class CancelHook(HookBase):
 
 
 class ProgressHook(HookBase):
-    """Reports every `period` steps to `callback` with a plain dict:
+    """Reports every `period` steps (and the last) to `callback` with a `StepEvent`
+    (seconds_per_iter: the median of the last `window` steps)."""
 
-    {"event": "step", "iteration": iterations done (1..max_iters), "max_iters": int,
-     "losses": {name: float}, "loss": float, "lr": float, "seconds_per_iter": float
-     (median of recent steps), "eta_seconds": float}
-    """
-
-    def __init__(self, callback: Callable[[dict], Any], *, period: int = 1, window: int = 20):
+    def __init__(self, callback: Callable[[StepEvent], Any], *, period: int = 1, window: int = 20):
         self.callback = callback
         self.period = max(1, period)
         self._times: deque[float] = deque(maxlen=window)
@@ -297,11 +290,9 @@ class ProgressHook(HookBase):
         if done % self.period and done != t.max_iters:
             return
         spi = statistics.median(self._times)
-        self.callback({
-            "event": "step", "iteration": done, "max_iters": t.max_iters,
-            "losses": dict(t.losses), "loss": t.loss, "lr": t.lr,
-            "seconds_per_iter": spi, "eta_seconds": spi * (t.max_iters - done),
-        })
+        self.callback(StepEvent(
+            iteration=done, max_iters=t.max_iters, losses=dict(t.losses), loss=t.loss,
+            lr=t.lr, seconds_per_iter=spi, eta_seconds=spi * (t.max_iters - done)))
 
 
 class EvalHook(HookBase):

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mrcnn.errors import TrainingError
-from mrcnn.model.checkpoint import CheckpointError, load_state, save_checkpoint
+from mrcnn.errors import CheckpointError, TrainingError
+from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.device import DeviceChoice, choose_device, is_out_of_memory
 from mrcnn.model.presets import DEFAULT_PRESET, build_model, get_preset
@@ -39,6 +39,7 @@ from mrcnn.training.dataset import (
     train_transform,
 )
 from mrcnn.training.distributed import DistInfo
+from mrcnn.training.events import EvalEvent, SavedEvent, StartEvent, TrainingEvent
 from mrcnn.training.loop import (
     RESUME_FORMAT,
     CancelHook,
@@ -63,7 +64,7 @@ DEFAULT_MAX_ITERS = 1000
 #: Where `train_project` keeps its periodic, resumable state (inside the models folder).
 RESUME_FILE = "resume.pt"
 
-Progress = Callable[[dict], Any]
+Progress = Callable[[TrainingEvent], Any]
 
 
 @dataclass
@@ -241,9 +242,8 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     model: the network to train (its classes must be the project's categories + 1); None
         builds config.preset from scratch. init_state: a state dict loaded into it first.
     parent_id: the model version this one was fine-tuned from (metadata).
-    progress: receives plain dicts: {"event": "start" | "step" | "eval" | "saved", ...}
-        (steps: see `ProgressHook`; evals: {"stage": "before" | "during" | "after",
-        "iteration", "metrics"}).
+    progress: receives the run's events (`mrcnn.training.events`): a StartEvent, StepEvents,
+        EvalEvents (stage "before" | "during" | "after") and a SavedEvent.
     should_cancel: checked before every step; True raises TrainingCancelled.
     evaluate_before: evaluate the starting model on val; None: unless built from scratch.
     resume_from: a state saved by periodic checkpoints (config.checkpoint_period).
@@ -251,8 +251,8 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         trains on its shard with DistributedDataParallel; only rank 0 evaluates, reports,
         and writes the checkpoint and the store (the others return None).
     stage_to: write the checkpoint (atomically) to this file instead, register nothing and
-        return None; the "saved" event then carries {"staged": path, "preset", "parent_id",
-        "metadata"} for the caller to register (`mrcnn.store.versions.register_staged`). This lets
+        return None; the SavedEvent then carries the staged path, preset, parent_id and
+        metadata for the caller to register (`mrcnn.store.versions.register_staged`). This lets
         a process that holds the project open read-only train for the one that writes it.
 
     Cancelled or failed runs register nothing and leave no file behind. Returns the new
@@ -295,15 +295,15 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     if evaluate_before is None:
         evaluate_before = not from_scratch
     emit = (progress if dist.is_main else None) or (lambda event: None)
-    emit({"event": "start", "max_iters": max_iters, "train_images": len(train_ids),
-          "val_images": len(val_ids), "device": device.describe(), "preset": config.preset,
-          "size": size, "world_size": dist.world_size})
+    emit(StartEvent(max_iters=max_iters, train_images=len(train_ids), val_images=len(val_ids),
+                    device=device.describe(), preset=config.preset, size=size,
+                    world_size=dist.world_size))
 
     set_input_size(model, size, max_size)
     metrics_before = None
     if evaluate_before and val_ids and dist.is_main:
         metrics_before = _evaluate(model, project, labels, val_ids, device)
-        emit({"event": "eval", "stage": "before", "iteration": 0, "metrics": metrics_before})
+        emit(EvalEvent(stage="before", iteration=0, metrics=metrics_before))
 
     resume_state = load_resume_state(resume_from) if resume_from is not None else None
     start_iter = int(resume_state["iteration"]) if resume_state else 0
@@ -336,8 +336,7 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     if config.eval_period and val_ids and dist.is_main:
         all_hooks.append(EvalHook(
             config.eval_period, lambda: _evaluate(model, project, labels, val_ids, device),
-            lambda it, m: emit({"event": "eval", "stage": "during", "iteration": it,
-                                "metrics": m})))
+            lambda it, m: emit(EvalEvent(stage="during", iteration=it, metrics=m))))
     resume_path = project.models_dir / RESUME_FILE
     if config.checkpoint_period and dist.is_main:
         all_hooks.append(CheckpointHook(resume_path, config.checkpoint_period, extra={
@@ -370,8 +369,7 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         metrics_after = None
         if val_ids:
             metrics_after = _evaluate(model, project, labels, val_ids, device)
-            emit({"event": "eval", "stage": "after", "iteration": max_iters,
-                  "metrics": metrics_after})
+            emit(EvalEvent(stage="after", iteration=max_iters, metrics=metrics_after))
         if should_cancel is not None and should_cancel():
             raise TrainingCancelled("training cancelled before the model was saved")
         parent = project.model_version(parent_id) if parent_id is not None else None
@@ -400,10 +398,10 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         distributed.shutdown(dist)
     resume_path.unlink(missing_ok=True)
     if version is None:
-        emit({"event": "saved", "staged": str(stage_to), "preset": config.preset,
-              "parent_id": parent_id, "metadata": metadata})
+        emit(SavedEvent(staged=str(stage_to), preset=config.preset, parent_id=parent_id,
+                        metadata=metadata))
         return None
-    emit({"event": "saved", "version": version.name, "path": version.path})
+    emit(SavedEvent(version=version.name, path=version.path))
     return version
 
 

@@ -157,7 +157,7 @@ def test_training_run_follows_the_events():
         run.update(e)
     assert (run.max_iters, run.iteration, run.eta_seconds) == (2, 1, 3.0)
     assert run.baseline["segm"]["AP"] == 0.1 and run.baseline_name == "v1"
-    assert run.after["segm"]["AP"] == 0.4 and run.saved["staged"] == "x.pt"
+    assert run.after["segm"]["AP"] == 0.4 and run.saved.staged == "x.pt"
 
 
 def test_remembered_options_restore_and_bad_values_keep_defaults():

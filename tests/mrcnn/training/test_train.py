@@ -26,6 +26,7 @@ from mrcnn.training.dataset import (
     reviewed_image_ids,
     train_transform,
 )
+from mrcnn.training.events import EvalEvent, StepEvent, TrainingEvent
 from mrcnn.training.loop import CallbackHook, HookBase
 from mrcnn.training.train import (
     RESUME_FILE,
@@ -91,7 +92,7 @@ class Recorder(HookBase):
 # ---------------------------------------------------------------- a whole run
 def test_hooks_progress_and_the_saved_version(project):
     rec = Recorder()
-    events: list[dict] = []
+    events: list[TrainingEvent] = []
     version = train_project(project, tiny_config(), hooks=[rec], progress=events.append)
 
     assert rec.calls == [("before_train", 0),
@@ -99,27 +100,27 @@ def test_hooks_progress_and_the_saved_version(project):
                          ("before_step", 1), ("after_step", 1),
                          ("before_step", 2), ("after_step", 2),
                          ("after_train", 3)]
-    kinds = [e["event"] for e in events]
+    kinds = [e.kind for e in events]
     assert kinds == ["start", "step", "step", "step", "eval", "saved"]
-    steps = [e for e in events if e["event"] == "step"]
-    assert [s["iteration"] for s in steps] == [1, 2, 3]
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    assert [s.iteration for s in steps] == [1, 2, 3]
     for s in steps:
-        assert s["max_iters"] == 3
-        assert set(s["losses"]) == LOSS_NAMES
-        assert all(math.isfinite(v) and v >= 0 for v in s["losses"].values())
-        assert s["loss"] == pytest.approx(sum(s["losses"].values()), rel=1e-5)
-        assert s["seconds_per_iter"] > 0
-    assert [s["eta_seconds"] for s in steps][-1] == 0
-    lrs = [s["lr"] for s in steps]
+        assert s.max_iters == 3
+        assert set(s.losses) == LOSS_NAMES
+        assert all(math.isfinite(v) and v >= 0 for v in s.losses.values())
+        assert s.loss == pytest.approx(sum(s.losses.values()), rel=1e-5)
+        assert s.seconds_per_iter > 0
+    assert [s.eta_seconds for s in steps][-1] == 0
+    lrs = [s.lr for s in steps]
     assert 0 < lrs[0] < lrs[1], "warmup raises the learning rate"
     eval_after = events[4]
-    assert eval_after["stage"] == "after"
-    assert set(eval_after["metrics"]) == {"bbox", "segm"}
+    assert isinstance(eval_after, EvalEvent) and eval_after.stage == "after"
+    assert set(eval_after.metrics) == {"bbox", "segm"}
 
     # the version: registered, active, file in models/, plain metadata
     assert project.model_versions() == [version]
     assert version.active and version.name == "v1" and version.path == "models/v1.pt"
-    assert events[-1] == {"event": "saved", "version": "v1", "path": "models/v1.pt"}
+    assert events[-1].to_json() == {"event": "saved", "version": "v1", "path": "models/v1.pt"}
     assert model_files(project) == ["v1.pt"]
     ckpt = load_checkpoint(project.folder / version.path)
     assert ckpt["preset"] == "r18"
@@ -129,7 +130,7 @@ def test_hooks_progress_and_the_saved_version(project):
     assert meta["val_image_ids"] == reviewed_image_ids(project, "val")
     assert meta["iterations"] == 3 and meta["size"] == 64 and meta["from_scratch"]
     assert meta["metrics"]["before"] is None
-    assert meta["metrics"]["after"] == eval_after["metrics"]
+    assert meta["metrics"]["after"] == eval_after.metrics
     assert version.metadata["parent_version"] is None
     model = build_model(preset="r18", num_classes=len(ckpt["categories"]) + 1)
     model.load_state_dict(ckpt["state_dict"])  # loads into the preset's architecture
@@ -140,7 +141,7 @@ def test_hooks_progress_and_the_saved_version(project):
                        parent_id=version.id, progress=events.append)
     assert v2.name == "v2" and v2.active and not project.model_version(version.id).active
     assert v2.metadata["parent_version"] == "v1"
-    assert [e.get("stage") for e in events if e["event"] == "eval"] == ["before", "after"]
+    assert [e.stage for e in events if isinstance(e, EvalEvent)] == ["before", "after"]
     assert model_files(project) == ["v1.pt", "v2.pt"]
 
 
@@ -184,11 +185,11 @@ def test_resume_continues_at_the_saved_iteration_with_the_same_losses(project, t
     assert state["iteration"] == 2
 
     resumed = Recorder()
-    events: list[dict] = []
+    events: list[TrainingEvent] = []
     train_project(project, tiny_config(max_iters=4, checkpoint_period=2), resume_from=saved,
                   hooks=[resumed], progress=events.append)
     assert resumed.calls[0] == ("before_train", 2)
-    assert [e["iteration"] for e in events if e["event"] == "step"] == [3, 4]
+    assert [e.iteration for e in events if isinstance(e, StepEvent)] == [3, 4]
     assert sorted(resumed.losses) == [3, 4]
     for it in (3, 4):
         for name, value in full.losses[it].items():
