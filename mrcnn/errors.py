@@ -1,10 +1,15 @@
-"""Typed errors. Every message names the file or record at fault and the reason."""
+"""Typed errors, all in one place. Every message names the file or record at fault and the
+reason. Every error the library raises on purpose is a `MrcnnError`: a caller that shows
+errors to people catches that one class. Cancellations (`ModelCancelled`,
+`TrainingCancelled`) are `MrcnnError`s too: a handler that must tell them apart catches them
+first. Torch-free and Qt-free."""
 
 
 class MrcnnError(Exception):
     """Base of every error the library raises on purpose."""
 
 
+# ---------------------------------------------------------------- files and projects
 class ImageReadError(MrcnnError):
     """An image file cannot be read (missing, truncated, not an image, too large...)."""
 
@@ -26,9 +31,52 @@ class ProjectLockedError(ProjectError):
     """The project is already open for writing by another process."""
 
 
+class DownloadError(MrcnnError):
+    """A download failed (unreachable, too slow, refused, incomplete or corrupt)."""
+
+
+# ---------------------------------------------------------------- editing
+class EditError(MrcnnError):
+    """An edit cannot be made as asked (empty mask, unknown or foreign instance, ...)."""
+
+
+class HistoryError(MrcnnError):
+    """Undo or redo no longer matches the project; the history was cleared, the project kept."""
+
+
+class StaleEditError(HistoryError):
+    """A command's undo/redo found the project not in the state it expects."""
+
+
+class MaskToolError(MrcnnError):
+    """A mask tool cannot do what was asked (bad input shape, empty polygon, GrabCut failed)."""
+
+
+# ---------------------------------------------------------------- models
 class NoWeightsError(MrcnnError):
     """No model weights are available; the message lists the options."""
 
 
+class CheckpointError(MrcnnError):
+    """A checkpoint cannot be used (unsafe, corrupt, wrong architecture, wrong categories)."""
+
+
+class CategoryMismatchError(CheckpointError):
+    """A checkpoint was trained for other categories than the ones asked for."""
+
+
+class ModelCancelled(MrcnnError):
+    """A model load (download) was cancelled by its caller."""
+
+
+class ModelProcessError(MrcnnError):
+    """The model process stopped (crashed, killed, out of memory) or cannot be started."""
+
+
+# ---------------------------------------------------------------- training
 class TrainingError(MrcnnError):
     """Training cannot go on (non-finite loss, no data, ...)."""
+
+
+class TrainingCancelled(MrcnnError):
+    """The user cancelled training; the partial model is to be discarded."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.worker import JobCancelled
-from mrcnn.errors import ImageReadError, NoWeightsError
-from mrcnn.serving.session import ModelCancelled, ModelInfo, ModelRequest, Session
+from mrcnn.errors import ImageReadError, ModelCancelled, NoWeightsError
+from mrcnn.serving.session import ModelInfo, ModelRequest, Session
 
 MB = 1_000_000
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as cocomask
 
-from mrcnn.editing.history import EditError
+from mrcnn.errors import EditError
 from mrcnn.masks import Rle
 
 

@@ -34,13 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrcnn.editing import mask_tools
-from mrcnn.editing.history import (
-    DEFAULT_BUDGET_BYTES,
-    EditError,
-    History,
-    HistoryError,
-    StaleEditError,
-)
+from mrcnn.editing.history import DEFAULT_BUDGET_BYTES, History
 from mrcnn.editing.image_target import Effect, ImageTarget
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.steps import (
@@ -57,7 +51,7 @@ from mrcnn.editing.steps import (
     SetState,
 )
 from mrcnn.editing.target import InstanceRef, StepTarget
-from mrcnn.errors import ProjectError
+from mrcnn.errors import EditError, HistoryError, ProjectError, StaleEditError
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
 from mrcnn.store.records import Category, ImageStatus, Instance

@@ -13,25 +13,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from mrcnn.errors import MrcnnError
+from mrcnn.errors import HistoryError
 
 #: Default memory budget of one image's history.
 DEFAULT_BUDGET_BYTES = 256 * 1024 * 1024
 #: Bytes charged to every step on top of what it reports (Python objects, bookkeeping).
 STEP_OVERHEAD_BYTES = 512
-
-
-class EditError(MrcnnError):
-    """An edit cannot be made as asked (empty mask, unknown or foreign instance, ...)."""
-
-
-class HistoryError(MrcnnError):
-    """Undo or redo no longer matches the project (changed behind the history's back);
-    the history has been cleared and the project left as it was."""
-
-
-class StaleEditError(HistoryError):
-    """Raised by a command whose undo/redo finds the project not in the state it expects."""
 
 
 class Command(ABC):

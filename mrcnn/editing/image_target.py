@@ -19,10 +19,9 @@ import cv2
 import numpy as np
 
 from mrcnn.editing.codec import decode, encode_transposed
-from mrcnn.editing.history import EditError, StaleEditError
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.target import InstanceRef
-from mrcnn.errors import ProjectError
+from mrcnn.errors import EditError, ProjectError, StaleEditError
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
 from mrcnn.store.records import Category, ImageStatus, Instance

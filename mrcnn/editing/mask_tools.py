@@ -19,7 +19,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from mrcnn.errors import MrcnnError
+from mrcnn.errors import MaskToolError
 
 #: Squared-distance slack (px^2) that keeps pixel centres lying exactly on a brush's rim
 #: inside despite float rounding; far smaller than any real gap between two centres.
@@ -27,10 +27,6 @@ RIM_SLACK = 1e-9
 
 Point = tuple[float, float]
 Mode = Literal["add", "subtract", "replace"]
-
-
-class MaskToolError(MrcnnError):
-    """A mask tool cannot do what was asked (bad input shape, empty polygon, GrabCut failed)."""
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ import numpy as np
 
 from mrcnn.editing import mask_tools
 from mrcnn.editing.codec import encode
-from mrcnn.editing.history import Command, EditError, StaleEditError
+from mrcnn.editing.history import Command
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.target import InstanceRef, StepTarget
+from mrcnn.errors import EditError, StaleEditError
 from mrcnn.store.records import Category, ImageStatus, Instance
 
 

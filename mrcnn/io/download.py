@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mrcnn.errors import MrcnnError
+from mrcnn.errors import DownloadError
 from mrcnn.io.atomic import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,6 @@ Progress = Callable[[int, int | None], None]
 CHUNK = 256 * 1024
 _HASH_RE = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's convention: name-<sha256 prefix>.ext
 _NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
-
-
-class DownloadError(MrcnnError):
-    """A download failed (unreachable, too slow, refused, incomplete or corrupt)."""
 
 
 def url_file_name(url: str) -> str:

@@ -13,18 +13,10 @@ from pathlib import Path
 
 import torch
 
-from mrcnn.errors import MrcnnError
+from mrcnn.errors import CheckpointError
 from mrcnn.io.atomic import write_atomic
 
 FORMAT = "mrcnn-studio/1"
-
-
-class CheckpointError(MrcnnError):
-    """A checkpoint cannot be used (unsafe, corrupt, wrong architecture, wrong categories)."""
-
-
-class CategoryMismatchError(CheckpointError):
-    """A checkpoint was trained for other categories than the ones asked for."""
 
 
 def save_checkpoint(path: str | Path, *, state_dict: dict, preset: str, categories: list[str],

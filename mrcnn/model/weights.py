@@ -28,14 +28,9 @@ import torch
 import torchvision.models.detection as tv_detection
 from torch import nn
 
-from mrcnn.errors import NoWeightsError
-from mrcnn.io.download import DownloadError, Progress, download_file, hash_prefix, url_file_name
-from mrcnn.model.checkpoint import (
-    CategoryMismatchError,
-    CheckpointError,
-    check_checkpoint,
-    load_state,
-)
+from mrcnn.errors import CategoryMismatchError, CheckpointError, DownloadError, NoWeightsError
+from mrcnn.io.download import Progress, download_file, hash_prefix, url_file_name
+from mrcnn.model.checkpoint import check_checkpoint, load_state
 from mrcnn.model.class_rows import copy_class_rows
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.presets import DEFAULT_PRESET, PRESETS, build_model, get_preset

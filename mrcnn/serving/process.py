@@ -34,8 +34,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mrcnn.errors import ImageReadError, MrcnnError, NoWeightsError
-from mrcnn.serving.session import ImagePrediction, ModelCancelled, ModelInfo, ModelRequest
+from mrcnn.errors import (
+    CheckpointError,
+    ImageReadError,
+    ModelCancelled,
+    ModelProcessError,
+    MrcnnError,
+    NoWeightsError,
+)
+from mrcnn.serving.session import ImagePrediction, ModelInfo, ModelRequest
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +52,6 @@ POLL_S = 0.05
 CHILD_NICENESS = 5
 
 
-class ModelProcessError(MrcnnError):
-    """The model process stopped (crashed, killed, out of memory) or cannot be started."""
-
-
 def _error_payload(exc: BaseException) -> tuple[str, tuple]:
     if isinstance(exc, ModelCancelled):
         return "cancelled", (str(exc),)
@@ -56,7 +59,7 @@ def _error_payload(exc: BaseException) -> tuple[str, tuple]:
         return "image", (exc.path, exc.reason)
     if isinstance(exc, NoWeightsError):
         return "no_weights", (str(exc),)
-    if type(exc).__name__ == "CheckpointError":
+    if type(exc) is CheckpointError:  # a subclass (CategoryMismatchError) comes back as one
         return "checkpoint", (str(exc),)
     if isinstance(exc, MrcnnError):
         return "mrcnn", (str(exc),)
@@ -73,8 +76,6 @@ def _rebuild(kind: str, args: tuple) -> BaseException:
     if kind == "no_weights":
         return NoWeightsError(*args)
     if kind == "checkpoint":
-        from mrcnn.model.checkpoint import CheckpointError  # imports torch: only when needed
-
         return CheckpointError(*args)
     if kind == "mrcnn":
         return MrcnnError(*args)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from mrcnn.errors import ModelCancelled
 from mrcnn.masks import Rle
 from mrcnn.model.keys import model_key
 from mrcnn.model.weight_files import (  # noqa: F401  (re-exported for the GUI side)
@@ -42,10 +43,6 @@ log = logging.getLogger(__name__)
 
 #: Predictions are stored down to this score; a viewer hides those below its own threshold.
 STORED_SCORE_FLOOR = 0.05
-
-
-class ModelCancelled(Exception):
-    """A load (download) was cancelled by its caller."""
 
 
 @dataclass(frozen=True)

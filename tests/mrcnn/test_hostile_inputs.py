@@ -46,10 +46,10 @@ from mrcnn import masks
 from mrcnn.cli.main import main
 from mrcnn.coco import validate as coco_validate
 from mrcnn.coco.io import export_coco, import_coco
-from mrcnn.errors import CocoFormatError
+from mrcnn.errors import CheckpointError, CocoFormatError
 from mrcnn.io import images as imageio
 from mrcnn.io.images import load_image
-from mrcnn.model.checkpoint import CheckpointError, save_checkpoint
+from mrcnn.model.checkpoint import save_checkpoint
 from mrcnn.model.weights import load_model
 from mrcnn.store.project import Project
 from mrcnn.store.scan import scan_folder

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from mrcnn.editing import mask_tools as mt
-from mrcnn.editing.document import EditError, ImageDocument
-from mrcnn.editing.mask_tools import MaskToolError
+from mrcnn.editing.document import ImageDocument
+from mrcnn.errors import EditError, MaskToolError
 from mrcnn.masks import encode
 from mrcnn.store.project import Project
 

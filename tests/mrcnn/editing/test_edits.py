@@ -28,10 +28,10 @@ from edit_helpers import (
 
 from mrcnn.editing import codec as edit_codec
 from mrcnn.editing import mask_tools as mt
-from mrcnn.editing.document import DocumentChange, EditError, HistoryError, ImageDocument, MaskEdit
+from mrcnn.editing.document import DocumentChange, ImageDocument, MaskEdit
 from mrcnn.editing.history import STEP_OVERHEAD_BYTES
 from mrcnn.editing.mask_tools import Rect
-from mrcnn.errors import ProjectError
+from mrcnn.errors import EditError, HistoryError, ProjectError
 from mrcnn.masks import encode
 from mrcnn.store.project import Project
 

@@ -14,7 +14,8 @@ import pytest
 import skimage.draw
 
 from mrcnn.editing import mask_tools as mt
-from mrcnn.editing.mask_tools import MaskToolError, Rect
+from mrcnn.editing.mask_tools import Rect
+from mrcnn.errors import MaskToolError
 from mrcnn.masks import mask_to_polygons, polygons_to_mask
 
 

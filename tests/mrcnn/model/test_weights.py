@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mrcnn.errors import NoWeightsError
+from mrcnn.errors import CheckpointError, NoWeightsError
 from mrcnn.model import weights
-from mrcnn.model.checkpoint import CheckpointError, load_state, save_checkpoint
+from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.presets import build_model
 from mrcnn.model.weights import (
     COCO_PLACEHOLDER,

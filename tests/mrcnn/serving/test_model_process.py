@@ -16,11 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mrcnn.errors import ImageReadError, NoWeightsError
+from mrcnn.errors import CheckpointError, ImageReadError, ModelProcessError, NoWeightsError
 from mrcnn.model import weights
-from mrcnn.model.checkpoint import CheckpointError, save_checkpoint
+from mrcnn.model.checkpoint import save_checkpoint
 from mrcnn.model.presets import DEFAULT_PRESET, build_model
-from mrcnn.serving.process import ModelProcess, ModelProcessError
+from mrcnn.serving.process import ModelProcess
 from mrcnn.serving.session import (
     COCO_WEIGHT_FILES,
     DEFAULT_COCO_PRESET,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mrcnn.errors import NoWeightsError
-from mrcnn.model.checkpoint import CheckpointError, save_checkpoint
+from mrcnn.errors import CheckpointError, NoWeightsError
+from mrcnn.model.checkpoint import save_checkpoint
 from mrcnn.model.keys import file_key
 from mrcnn.model.presets import build_model
 from mrcnn.serving.session import ModelRequest, ModelSession
