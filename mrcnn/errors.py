@@ -80,3 +80,7 @@ class TrainingError(MrcnnError):
 
 class TrainingCancelled(MrcnnError):
     """The user cancelled training; the partial model is to be discarded."""
+
+
+class EventFormatError(MrcnnError, ValueError):
+    """A line is no training event (not JSON, not an object, unknown kind, bad field)."""

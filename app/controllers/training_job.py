@@ -13,7 +13,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 import mrcnn
-from mrcnn.training.events import EventFormatError, SavedEvent, parse_event
+from mrcnn.errors import EventFormatError
+from mrcnn.training.events import SavedEvent, parse_event
 
 log = logging.getLogger(__name__)
 

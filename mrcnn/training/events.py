@@ -18,15 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TextIO
 
-from mrcnn.errors import MrcnnError
+from mrcnn.errors import EventFormatError
 
 EvalStage = Literal["baseline", "before", "during", "after"]
 EVAL_STAGES: tuple[str, ...] = typing.get_args(EvalStage)
-
-
-class EventFormatError(MrcnnError, ValueError):
-    """A line of the stream is not a training event: not JSON, not an object, an unknown
-    kind, or a missing or ill-typed field."""
 
 
 @dataclass(frozen=True, kw_only=True)

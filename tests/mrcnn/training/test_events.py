@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
+from mrcnn.errors import EventFormatError
 from mrcnn.training.events import (
     ConsolePrinter,
     DoneEvent,
     ErrorEvent,
     EvalEvent,
-    EventFormatError,
     JsonLinesWriter,
     SavedEvent,
     StartEvent,
