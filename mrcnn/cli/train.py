@@ -9,7 +9,6 @@ can run training as a subprocess. Works under `torchrun --nproc_per_node=N`
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,12 +17,9 @@ from mrcnn.store.project import Project
 from mrcnn.training.events import (
     ConsolePrinter,
     DoneEvent,
-    EvalEvent,
     JsonLinesWriter,
     TrainingEvent,
 )
-
-log = logging.getLogger(__name__)
 
 
 def _emitter(args: argparse.Namespace, is_main: bool) -> Callable[[TrainingEvent], None]:
@@ -31,78 +27,6 @@ def _emitter(args: argparse.Namespace, is_main: bool) -> Callable[[TrainingEvent
     if not is_main:
         return lambda event: None
     return JsonLinesWriter() if args.json else ConsolePrinter()
-
-
-def _start_model(project: Project, args: argparse.Namespace):
-    """(model or None, preset, parent version id) for --from."""
-    from mrcnn.errors import CategoryMismatchError
-    from mrcnn.model.class_rows import remap_categories
-    from mrcnn.model.presets import build_model
-    from mrcnn.model.weights import find_coco_weights, load_model
-
-    source = args.init
-    if source == "auto":
-        preset = args.preset or "r50v2"
-        if project.active_model_version() is not None:
-            source = "active"
-        elif preset != "r18" and find_coco_weights(preset) is not None:
-            source = "coco"
-        else:
-            source = "scratch"
-    if source == "scratch":
-        return None, args.preset or "r50v2", None
-    cats = [c.name for c in project.categories()]
-    version = next((v for v in project.model_versions() if v.name == source), None)
-    if version is not None:
-        source = project.folder / version.path
-    elif source not in ("active", "coco") and not Path(source).exists():
-        from mrcnn.errors import ProjectError
-
-        raise ProjectError(f"--from {source!r}: not 'active', 'coco', 'scratch', a model "
-                           "version or a checkpoint file")
-    try:
-        loaded = load_model(project=project, preset=args.preset, source=source, categories=cats,
-                            allow_download=args.download)
-    except CategoryMismatchError:  # categories added, renamed or removed since: adapt
-        loaded = load_model(project=project, preset=args.preset, source=source)
-    model = loaded.model
-    if cats and loaded.categories != cats:  # other categories, or the same in another order
-        state, kept = remap_categories(model.state_dict(), loaded.preset, loaded.categories,
-                                       cats)
-        model = build_model(preset=loaded.preset, num_classes=len(cats) + 1)
-        model.load_state_dict(state)
-        log.info("starting model re-laid for the project's categories; kept the rows of: %s",
-                 ", ".join(kept) or "none")
-    parent = version.id if version is not None else loaded.version_id
-    return model, loaded.preset, parent
-
-
-def _evaluate_baseline(project: Project, args: argparse.Namespace, parent: int | None,
-                       emit) -> None:
-    """--baseline VERSION: score the version that was active before this run on the val
-    split first (unless it is the starting model, which training scores anyway)."""
-    from mrcnn.errors import MrcnnError
-    from mrcnn.model.device import choose_device
-    from mrcnn.model.weights import load_model
-    from mrcnn.training.dataset import reviewed_image_ids
-    from mrcnn.training.evaluate import evaluate_model
-
-    version = next((v for v in project.model_versions() if v.name == args.baseline), None)
-    if version is None or version.id == parent:
-        return
-    val_ids = reviewed_image_ids(project, "val")
-    if not val_ids:
-        return
-    try:
-        loaded = load_model(project=project, source=project.folder / version.path,
-                            categories=[c.name for c in project.categories()])
-        metrics = evaluate_model(loaded.model, project, labels=loaded.label_map(),
-                                 image_ids=val_ids, device=choose_device(args.device,
-                                                                         amp=not args.no_amp))
-    except MrcnnError as exc:  # e.g. it knows other categories: no comparison, still train
-        emit(EvalEvent(stage="baseline", version=version.name, metrics=None, error=str(exc)))
-        return
-    emit(EvalEvent(stage="baseline", version=version.name, iteration=0, metrics=metrics))
 
 
 def _cancel_on_sigterm() -> None:
@@ -121,7 +45,10 @@ def _cancel_on_sigterm() -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from mrcnn.model.device import choose_device
     from mrcnn.training import distributed
+    from mrcnn.training.evaluate import score_baseline
+    from mrcnn.training.start_model import choose_start_model
     from mrcnn.training.train import TrainConfig, train_project
 
     info = distributed.from_env()
@@ -131,8 +58,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         os.nice(args.nice)
     staged = args.stage is not None
     with Project.open(args.project, read_only=staged or not info.is_main) as project:
-        model, preset, parent = _start_model(project, args)
-        config = TrainConfig(preset=preset, max_iters=args.max_iters, epochs=args.epochs,
+        start = choose_start_model(project, source=args.init, preset=args.preset,
+                                   allow_download=args.download)
+        config = TrainConfig(preset=start.preset, max_iters=args.max_iters, epochs=args.epochs,
                              size=args.size, batch_size=args.batch_size, lr=args.lr,
                              seed=args.seed, device=args.device, amp=not args.no_amp,
                              eval_period=args.eval_period,
@@ -146,8 +74,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
             raise TrainingError(str(exc)) from None
         if args.baseline and info.is_main:
-            _evaluate_baseline(project, args, parent, emit)
-        version = train_project(project, config, model=model, parent_id=parent,
+            baseline = score_baseline(project, args.baseline, starting_id=start.parent_id,
+                                      device=choose_device(args.device, amp=not args.no_amp))
+            if baseline is not None:
+                emit(baseline)
+        version = train_project(project, config, model=start.model, parent_id=start.parent_id,
                                 progress=emit, resume_from=args.resume, dist=info,
                                 stage_to=args.stage)
     if not info.is_main:

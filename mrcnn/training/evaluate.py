@@ -1,4 +1,5 @@
-"""COCO evaluation with pycocotools' COCOeval. Returns numbers; never prints."""
+"""COCO evaluation with pycocotools' COCOeval, and scoring the version a run is compared
+with. Returns numbers; never prints."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mrcnn import masks
+from mrcnn.errors import MrcnnError
 from mrcnn.model.convert import LabelMap, xyxy_to_xywh
+from mrcnn.model.device import DeviceChoice
 from mrcnn.model.predictor import Prediction
+from mrcnn.model.weights import load_model
 from mrcnn.store.project import Project
+from mrcnn.training.dataset import reviewed_image_ids
+from mrcnn.training.events import EvalEvent
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -108,3 +114,26 @@ def evaluate_model(model, project: Project, *, labels: LabelMap, image_ids: Sequ
     """Predict the images and score them against their accepted instances."""
     preds = predict_images(model, project, image_ids, device=device)
     return evaluate_coco(ground_truth(project, image_ids, labels), prediction_results(preds))
+
+
+def score_baseline(project: Project, name: str, *, starting_id: int | None = None,
+                   device: DeviceChoice | None = None) -> EvalEvent | None:
+    """Val metrics of the model version `name` (the one active before a run), for the
+    before/after comparison: a "baseline" EvalEvent, or None when there is nothing to score
+    (no such version, it is the starting model `starting_id` which training scores anyway,
+    or no reviewed val images). A version that cannot be scored (e.g. it knows other
+    categories) gives an event with no metrics and the `error`, so training still goes on."""
+    version = next((v for v in project.model_versions() if v.name == name), None)
+    if version is None or version.id == starting_id:
+        return None
+    val_ids = reviewed_image_ids(project, "val")
+    if not val_ids:
+        return None
+    try:
+        loaded = load_model(project=project, source=project.folder / version.path,
+                            categories=[c.name for c in project.categories()])
+        metrics = evaluate_model(loaded.model, project, labels=loaded.label_map(),
+                                 image_ids=val_ids, device=device)
+    except MrcnnError as exc:
+        return EvalEvent(stage="baseline", version=version.name, metrics=None, error=str(exc))
+    return EvalEvent(stage="baseline", version=version.name, iteration=0, metrics=metrics)
