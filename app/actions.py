@@ -36,7 +36,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("previous_image", "P&revious Image", "Show the previous image in the list",
                needs="project"),
     ActionSpec("mark_reviewed", "Mark &Reviewed and Next",
-               "Mark this image reviewed (it becomes training data) and go to the next",
+               "Mark this image reviewed (it becomes training data) and go to the next "
+               "unreviewed one in the list",
                needs="writable"),
     ActionSpec("mark_not_reviewed", "Mark &Not Reviewed",
                "Take this image out of the training data (back to review); undoable",

@@ -130,15 +130,19 @@ class ReviewCommands:
             self._fb.say(f"Deleted {n} instances (Edit ▸ Undo brings them back)")
 
     def mark_reviewed_and_next(self) -> None:
+        """Mark the image reviewed and go to the next unreviewed one in the list's order
+        (`mrcnn.store.status`); when none is left, stay and say so."""
         image_id = self._images.current_id
         if image_id is None:
             return
-        nxt = self._images.neighbor(image_id, +1)
+        nxt = self._images.next_unreviewed(image_id)  # in the list's order, before it moves
         with self._fb.guard("Cannot mark reviewed"):
             pending = self._c.mark_reviewed(image_id)
             msg = f"{Path(self._c.image(image_id).path).name} marked reviewed"
             if pending:
                 msg += f" ({plural(pending, 'pending prediction')} left unaccepted: not exported)"
+            if nxt is None:
+                msg += " · no unreviewed image left in the list"
             self._fb.say(msg + " · Ctrl+Z undoes", 8000)
             if nxt is not None:
                 self._images.select_image(nxt)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from app.controllers.project import STATUS_LABELS
 from app.panels.thumbnails import ThumbnailCache
 from mrcnn.store.records import ImageRecord
+from mrcnn.store.status import UNREVIEWED, is_unreviewed
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -41,7 +42,7 @@ STATUS_COLORS = {"new": "#8a8f98", "predicted": "#5b8def", "in_review": "#e0a030
 #: Status filter choices: label → statuses shown (None: all).
 FILTERS = {"All images": None, "New": {"new"}, "Predicted": {"predicted"},
            "In review": {"in_review"}, "Reviewed": {"reviewed"},
-           "Not reviewed": {"new", "predicted", "in_review"}}
+           "Not reviewed": {str(s) for s in UNREVIEWED}}
 #: List orders: key → label ("uncertain": unreviewed images the model is least sure of first).
 ORDERS = {"file": "File order", "uncertain": "Most uncertain first"}
 ROW_HEIGHT = 58
@@ -119,13 +120,15 @@ class ImageFilterProxy(QSortFilterProxyModel):
         self.invalidate()
         self.sort(0 if rank is not None else -1)
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+    def order_key(self, image_id: int, row: int) -> tuple[int, int]:
+        """Where the image of source `row` goes in the list's order (also when filtered out)."""
         if self._rank is None:
-            return left.row() < right.row()
-        far = len(self._rank)
-        a = (self._rank.get(left.data(ID_ROLE), far), left.row())
-        b = (self._rank.get(right.data(ID_ROLE), far), right.row())
-        return a < b
+            return (0, row)
+        return (self._rank.get(image_id, len(self._rank)), row)
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+        return (self.order_key(left.data(ID_ROLE), left.row())
+                < self.order_key(right.data(ID_ROLE), right.row()))
 
     def set_statuses(self, statuses: set[str] | None) -> None:
         with self._filter_change():
@@ -316,20 +319,35 @@ class ImageListWidget(QWidget):
             self.current_image_changed.emit(image_id)
 
     def neighbor(self, image_id: int | None, step: int) -> int | None:
-        """The next (step > 0) or previous visible image from `image_id`, in list order;
-        works also when `image_id` itself is filtered out."""
+        """The next (step > 0) or previous visible image from `image_id`, in the list's
+        order; works also when `image_id` itself is filtered out."""
         visible = self.visible_ids()
         if not visible:
             return None
         if image_id is None:
             return visible[0] if step > 0 else visible[-1]
-        here = self.model.row_of(image_id)
-        rows = [(self.model.row_of(i), i) for i in visible]
+        after, before = self._split_at(image_id, visible)
         if step > 0:
-            after = [i for r, i in rows if r > here]
             return after[0] if after else None
-        before = [i for r, i in rows if r < here]
         return before[-1] if before else None
+
+    def next_unreviewed(self, image_id: int | None) -> int | None:
+        """The first visible unreviewed image after `image_id` in the list's order, going
+        round to the top; never `image_id` itself. None: no other is left."""
+        visible = self.visible_ids()
+        after, before = self._split_at(image_id, visible) if image_id is not None else (
+            visible, [])
+        status = {r.id: r.status for r in self.model.records()}
+        return next((i for i in after + before
+                     if i != image_id and is_unreviewed(status[i])), None)
+
+    def _split_at(self, image_id: int, visible: list[int]) -> tuple[list[int], list[int]]:
+        """`visible` (in list order) split into the images after and before `image_id`."""
+        def key(i: int) -> tuple[int, int]:
+            return self.proxy.order_key(i, self.model.row_of(i))
+
+        here = key(image_id)
+        return ([i for i in visible if key(i) > here], [i for i in visible if key(i) < here])
 
     def go(self, step: int) -> bool:
         target = self.neighbor(self._current, step)

@@ -234,3 +234,33 @@ def test_editing_a_reviewed_image_says_it_changes_training_data(qtbot, voc_windo
     w.edits.commands.commit("Fill holes", lambda d: d.apply(iid, lambda m: ~m))
     assert "reviewed: the change is in the training data" in w.statusBar().currentMessage()
     assert w.controller.project.image(image).status == "reviewed"
+
+
+def test_review_key_skips_reviewed_images_in_the_list_order_and_stays_when_none_is_left(
+        qtbot, window, photos_dir):
+    open_folder(qtbot, window, photos_dir)
+    astronaut, chelsea, coffee, voc = (image_id(window, n) for n in
+                                       ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "voc.jpg"))
+    window.controller.mark_reviewed(chelsea)
+    assert window.image_list.current_id == astronaut
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.image_list.current_id == coffee  # chelsea is reviewed already: skipped
+    wait_image_shown(qtbot, window, coffee)
+    # the list's order decides (as "Most uncertain first" does): voc, coffee, astronaut, …
+    window.image_list.set_rank({voc: 0, coffee: 1, astronaut: 2})
+    window.controller.mark_not_reviewed(astronaut)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.image_list.current_id == astronaut  # next in this order (file order: voc)
+    wait_image_shown(qtbot, window, astronaut)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.image_list.current_id == voc  # round to the top, past reviewed chelsea
+    wait_image_shown(qtbot, window, voc)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    # the last unreviewed image: reviewed, and the window stays on it and says so
+    assert {r.status for r in window.controller.images()} == {"reviewed"}
+    assert window.image_list.current_id == voc
+    assert "no unreviewed image left" in window.statusBar().currentMessage()
