@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mrcnn.errors import CheckpointError, TrainingError
+from mrcnn.errors import CheckpointError, TrainingCancelled, TrainingError
 from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.device import DeviceChoice, choose_device, is_out_of_memory
@@ -40,17 +40,14 @@ from mrcnn.training.dataset import (
 )
 from mrcnn.training.distributed import DistInfo
 from mrcnn.training.events import EvalEvent, SavedEvent, StartEvent, TrainingEvent
-from mrcnn.training.loop import (
+from mrcnn.training.hooks import (
     RESUME_FORMAT,
     CancelHook,
     CheckpointHook,
     EvalHook,
-    HookBase,
     ProgressHook,
-    Trainer,
-    TrainingCancelled,
-    seed_everything,
 )
+from mrcnn.training.loop import HookBase, Trainer, seed_everything
 
 __all__ = [
     "HookBase", "TrainConfig", "Trainer", "TrainingCancelled", "TrainingError",
@@ -260,49 +257,29 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     """
     config.validate()
     started = time.time()
-    labels = project_labels(project)
-    if not labels.names:
-        raise TrainingError("the project has no categories to train on")
-    train_ids = reviewed_image_ids(project, "train")
-    val_ids = reviewed_image_ids(project, "val")
-    if not train_ids:
-        raise TrainingError("no reviewed images in the train split: review some images first")
-    dataset = ProjectDataset(project, train_ids, labels=labels,
-                             transform=train_transform(flip=config.flip))
-    if dataset.num_instances == 0:
-        raise TrainingError("the reviewed train images have no accepted instances")
-    max_iters = config.iterations(len(dataset))
+    data = build_data(project, config)
+    max_iters = config.iterations(len(data.dataset))
     dist = dist or DistInfo()
-    device = choose_device(config.device, amp=config.amp)
-    if dist.enabled:
-        device = dataclasses.replace(device, device=distributed.device_for(dist, device.device))
-        distributed.init(dist, device.device)
+    device = build_device(config, dist)
     from_scratch = model is None and init_state is None
-
     seed_everything(config.seed)
-    if model is None:
-        model = build_model(preset=config.preset, num_classes=labels.num_classes)
-    n_out = model.roi_heads.box_predictor.cls_score.out_features
-    if n_out != labels.num_classes:
-        raise TrainingError(f"the model has {n_out - 1} classes but the project has "
-                            f"{len(labels.names)} categories")
-    if init_state is not None:
-        model.load_state_dict(init_state)
-    size = config.size or int(model.transform.min_size[-1])
-    max_size = _max_size_for(config.preset, size) if config.size else int(
-        model.transform.max_size)
+    model = build_start_model(config, data.labels, model=model, init_state=init_state)
+    size, max_size = input_sizes(config, model)
     model.to(device.device)
     if evaluate_before is None:
         evaluate_before = not from_scratch
     emit = (progress if dist.is_main else None) or (lambda event: None)
-    emit(StartEvent(max_iters=max_iters, train_images=len(train_ids), val_images=len(val_ids),
-                    device=device.describe(), preset=config.preset, size=size,
-                    world_size=dist.world_size))
+    emit(StartEvent(max_iters=max_iters, train_images=len(data.train_ids),
+                    val_images=len(data.val_ids), device=device.describe(),
+                    preset=config.preset, size=size, world_size=dist.world_size))
+
+    def evaluate() -> dict:
+        return _evaluate(model, project, data.labels, data.val_ids, device)
 
     set_input_size(model, size, max_size)
     metrics_before = None
-    if evaluate_before and val_ids and dist.is_main:
-        metrics_before = _evaluate(model, project, labels, val_ids, device)
+    if evaluate_before and data.val_ids and dist.is_main:
+        metrics_before = evaluate()
         emit(EvalEvent(stage="before", iteration=0, metrics=metrics_before))
 
     resume_state = load_resume_state(resume_from) if resume_from is not None else None
@@ -312,49 +289,24 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
                             f"{max_iters} iterations asked for")
 
     set_input_size(model, size, max_size, config.scale_jitter)
-    loader = DataLoader(
-        dataset, batch_size=config.batch_size, collate_fn=collate,
-        sampler=InfiniteSampler(len(dataset), seed=config.seed,
-                                start=start_iter * config.batch_size,
-                                rank=dist.rank, world_size=dist.world_size),
-        num_workers=config.num_workers, persistent_workers=config.num_workers > 0)
-    optimizer = make_optimizer(model, lr=config.base_lr(from_scratch=from_scratch),
-                               momentum=config.momentum, weight_decay=config.weight_decay)
-
-    def factor(it: int) -> float:
-        return lr_factor(it, max_iters=max_iters, warmup_iters=config.warmup_iters,
-                         warmup_factor=config.warmup_factor, schedule=config.schedule,
-                         steps=config.steps, gamma=config.gamma)
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-    all_hooks: list[HookBase] = []
-    if should_cancel is not None:
-        all_hooks.append(CancelHook(should_cancel))
-    if progress is not None and dist.is_main:
-        all_hooks.append(ProgressHook(progress))
-    if config.eval_period and val_ids and dist.is_main:
-        all_hooks.append(EvalHook(
-            config.eval_period, lambda: _evaluate(model, project, labels, val_ids, device),
-            lambda it, m: emit(EvalEvent(stage="during", iteration=it, metrics=m))))
+    loader = build_loader(data.dataset, config, start_iter=start_iter, dist=dist)
+    optimizer, scheduler = build_optimizer(model, config, from_scratch=from_scratch,
+                                           max_iters=max_iters)
     resume_path = project.models_dir / RESUME_FILE
-    if config.checkpoint_period and dist.is_main:
-        all_hooks.append(CheckpointHook(resume_path, config.checkpoint_period, extra={
-            "config": config.to_dict(), "categories": labels.names,
-            "train_image_ids": train_ids}))
+    all_hooks = build_hooks(config, dist, progress=progress, should_cancel=should_cancel,
+                            evaluate=evaluate if data.val_ids else None,
+                            on_eval=lambda it, m: emit(EvalEvent(stage="during", iteration=it,
+                                                                 metrics=m)),
+                            resume_path=resume_path,
+                            resume_extra={"config": config.to_dict(),
+                                          "categories": data.labels.names,
+                                          "train_image_ids": data.train_ids})
     all_hooks.extend(hooks)
-    net: nn.Module = model
-    if dist.enabled:
-        if device.device.type == "cuda":
-            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        # Mask and box heads see no positives in some batches: their parameters may be unused.
-        net = nn.parallel.DistributedDataParallel(
-            net, device_ids=[device.device] if device.device.type == "cuda" else None,
-            find_unused_parameters=True)
-    trainer = Trainer(net, loader, optimizer, scheduler, max_iters=max_iters, device=device,
-                      clip_grad_norm=config.clip_grad_norm, hooks=all_hooks)
+    trainer = Trainer(wrap_distributed(model, device, dist), loader, optimizer, scheduler,
+                      max_iters=max_iters, device=device, clip_grad_norm=config.clip_grad_norm,
+                      hooks=all_hooks)
     if resume_state is not None:
-        if resume_state.get("extra", {}).get("categories", labels.names) != labels.names:
+        if resume_state.get("extra", {}).get("categories", data.labels.names) != data.labels.names:
             raise TrainingError("the resumed state was trained on other categories")
         trainer.load_state_dict(resume_state)
 
@@ -367,16 +319,16 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         set_input_size(model, size, max_size)
         model.eval()
         metrics_after = None
-        if val_ids:
-            metrics_after = _evaluate(model, project, labels, val_ids, device)
+        if data.val_ids:
+            metrics_after = evaluate()
             emit(EvalEvent(stage="after", iteration=max_iters, metrics=metrics_after))
         if should_cancel is not None and should_cancel():
             raise TrainingCancelled("training cancelled before the model was saved")
         parent = project.model_version(parent_id) if parent_id is not None else None
         metadata = {
-            "preset": config.preset, "categories": labels.names,
+            "preset": config.preset, "categories": data.labels.names,
             "parent_version": parent.name if parent else None,
-            "training_image_ids": train_ids, "val_image_ids": val_ids,
+            "training_image_ids": data.train_ids, "val_image_ids": data.val_ids,
             "metrics": {"before": metrics_before, "after": metrics_after},
             "created_at": time.time(), "started_at": started,
             "iterations": max_iters, "train_seconds": train_seconds,
@@ -385,10 +337,10 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
             "config": config.to_dict(), "world_size": dist.world_size,
         }
         if stage_to is not None:
-            _stage_version(Path(stage_to), model, config.preset, labels, metadata)
+            _stage_version(Path(stage_to), model, config.preset, data.labels, metadata)
             version = None
         else:
-            version = _save_version(project, model, config.preset, labels, parent_id,
+            version = _save_version(project, model, config.preset, data.labels, parent_id,
                                     metadata)
     except BaseException:
         if dist.is_main:
@@ -403,6 +355,132 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         return None
     emit(SavedEvent(version=version.name, path=version.path))
     return version
+
+
+# ---------------------------------------------------------------- the build steps
+@dataclass(frozen=True)
+class TrainingData:
+    """The project's training data: its label map, the reviewed image ids of each split, and
+    the train split as a data set (with augmentation)."""
+
+    labels: LabelMap
+    train_ids: list[int]
+    val_ids: list[int]
+    dataset: ProjectDataset
+
+
+def build_data(project: Project, config: TrainConfig) -> TrainingData:
+    """The reviewed images to train on and to score with; TrainingError when there is
+    nothing to train on."""
+    labels = project_labels(project)
+    if not labels.names:
+        raise TrainingError("the project has no categories to train on")
+    train_ids = reviewed_image_ids(project, "train")
+    val_ids = reviewed_image_ids(project, "val")
+    if not train_ids:
+        raise TrainingError("no reviewed images in the train split: review some images first")
+    dataset = ProjectDataset(project, train_ids, labels=labels,
+                             transform=train_transform(flip=config.flip))
+    if dataset.num_instances == 0:
+        raise TrainingError("the reviewed train images have no accepted instances")
+    return TrainingData(labels, train_ids, val_ids, dataset)
+
+
+def build_device(config: TrainConfig, dist: DistInfo) -> DeviceChoice:
+    """The device to train on; in a torchrun job, this process's device, with the process
+    group started."""
+    device = choose_device(config.device, amp=config.amp)
+    if dist.enabled:
+        device = dataclasses.replace(device, device=distributed.device_for(dist, device.device))
+        distributed.init(dist, device.device)
+    return device
+
+
+def build_start_model(config: TrainConfig, labels: LabelMap, *, model: nn.Module | None = None,
+                      init_state: dict | None = None) -> nn.Module:
+    """`model` (None: config.preset built from scratch) with `init_state` loaded;
+    TrainingError when its classes are not the project's categories + 1."""
+    if model is None:
+        model = build_model(preset=config.preset, num_classes=labels.num_classes)
+    n_out = model.roi_heads.box_predictor.cls_score.out_features
+    if n_out != labels.num_classes:
+        raise TrainingError(f"the model has {n_out - 1} classes but the project has "
+                            f"{len(labels.names)} categories")
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    return model
+
+
+def input_sizes(config: TrainConfig, model: nn.Module) -> tuple[int, int]:
+    """(shorter side, longer side cap) in pixels: config.size, else the model's own."""
+    size = config.size or int(model.transform.min_size[-1])
+    max_size = _max_size_for(config.preset, size) if config.size else int(
+        model.transform.max_size)
+    return size, max_size
+
+
+def build_loader(dataset: ProjectDataset, config: TrainConfig, *, start_iter: int = 0,
+                 dist: DistInfo | None = None) -> DataLoader:
+    """An endless loader of (images, targets) batches, this process's shard, continuing
+    after `start_iter` batches."""
+    dist = dist or DistInfo()
+    return DataLoader(
+        dataset, batch_size=config.batch_size, collate_fn=collate,
+        sampler=InfiniteSampler(len(dataset), seed=config.seed,
+                                start=start_iter * config.batch_size,
+                                rank=dist.rank, world_size=dist.world_size),
+        num_workers=config.num_workers, persistent_workers=config.num_workers > 0)
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig, *, from_scratch: bool,
+                    max_iters: int) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LambdaLR]:
+    """SGD at the config's (fine-tuning or from-scratch) rate, and its warmup-then-decay
+    schedule over `max_iters` (see `lr_factor`)."""
+    optimizer = make_optimizer(model, lr=config.base_lr(from_scratch=from_scratch),
+                               momentum=config.momentum, weight_decay=config.weight_decay)
+
+    def factor(it: int) -> float:
+        return lr_factor(it, max_iters=max_iters, warmup_iters=config.warmup_iters,
+                         warmup_factor=config.warmup_factor, schedule=config.schedule,
+                         steps=config.steps, gamma=config.gamma)
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def build_hooks(config: TrainConfig, dist: DistInfo, *,
+                progress: Progress | None = None,
+                should_cancel: Callable[[], bool] | None = None,
+                evaluate: Callable[[], dict] | None = None,
+                on_eval: Callable[[int, dict], Any] | None = None,
+                resume_path: Path | None = None,
+                resume_extra: dict | None = None) -> list[HookBase]:
+    """The standard hooks of a run: cancellation, progress events, periodic evaluation
+    (`evaluate`, None: no val images) and periodic resumable checkpoints to `resume_path`.
+    Only rank 0 reports, evaluates and writes."""
+    hooks: list[HookBase] = []
+    if should_cancel is not None:
+        hooks.append(CancelHook(should_cancel))
+    if progress is not None and dist.is_main:
+        hooks.append(ProgressHook(progress))
+    if config.eval_period and evaluate is not None and dist.is_main:
+        hooks.append(EvalHook(config.eval_period, evaluate, on_eval))
+    if config.checkpoint_period and resume_path is not None and dist.is_main:
+        hooks.append(CheckpointHook(resume_path, config.checkpoint_period, extra=resume_extra))
+    return hooks
+
+
+def wrap_distributed(model: nn.Module, device: DeviceChoice, dist: DistInfo) -> nn.Module:
+    """`model` as DistributedDataParallel in a torchrun job (synchronised batch norm on
+    CUDA), else itself."""
+    if not dist.enabled:
+        return model
+    net = model
+    if device.device.type == "cuda":
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    # Mask and box heads see no positives in some batches: their parameters may be unused.
+    return nn.parallel.DistributedDataParallel(
+        net, device_ids=[device.device] if device.device.type == "cuda" else None,
+        find_unused_parameters=True)
 
 
 def _stage_version(path: Path, model: nn.Module, preset: str, labels: LabelMap,

@@ -27,7 +27,8 @@ from mrcnn.training.dataset import (
     train_transform,
 )
 from mrcnn.training.events import EvalEvent, StepEvent, TrainingEvent
-from mrcnn.training.loop import CallbackHook, HookBase
+from mrcnn.training.hooks import CallbackHook
+from mrcnn.training.loop import HookBase
 from mrcnn.training.train import (
     RESUME_FILE,
     TrainConfig,
