@@ -24,14 +24,12 @@ from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.io.images import ImageInfo, verify_image
 from mrcnn.masks import Rle
 from mrcnn.serving import named_predictions
-from mrcnn.store.project import Project, is_project
+from mrcnn.store.project import PROJECT_DIRNAME as PROJECT_DIRNAME  # re-exported
+from mrcnn.store.project import Project, project_folder_for
 from mrcnn.store.records import Category, ImageRecord, Instance, ModelVersion
 from mrcnn.store.scan import find_images
 
 log = logging.getLogger(__name__)
-
-#: Where a project made over a folder of images lives (hidden, so scans skip it).
-PROJECT_DIRNAME = ".mrcnn-project"
 
 STATUS_LABELS = {"new": "New", "predicted": "Predicted", "in_review": "In review",
                  "reviewed": "Reviewed"}
@@ -61,21 +59,6 @@ class ScanResult:
 
     probed: list[tuple[Path, ImageInfo]]
     skipped: list[tuple[str, str]]  # (path, reason)
-
-
-def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
-    """(project folder, images folder to create it over, or None when it exists) for a PATH
-    that is a project or a folder of images."""
-    path = Path(path).expanduser()
-    if is_project(path):
-        return path, None
-    if is_project(path / PROJECT_DIRNAME):
-        return path / PROJECT_DIRNAME, None
-    if not path.exists():
-        raise ProjectError(f"{path} does not exist")
-    if not path.is_dir():
-        raise ProjectError(f"{path} is not a folder; open a folder of images or a project")
-    return path / PROJECT_DIRNAME, path
 
 
 def probe_folder(ctx, folder: Path, known: set[str]) -> ScanResult:

@@ -7,6 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
+from mrcnn.store.project import PROJECT_DIRNAME
+
 
 class WelcomeWidget(QWidget):
     """A short welcome, the two ways in, and the recent projects."""
@@ -60,7 +62,7 @@ class WelcomeWidget(QWidget):
         self._recent_box.addWidget(head, 0, Qt.AlignmentFlag.AlignHCenter)
         for folder in folders[:6]:
             p = Path(folder)
-            name = p.parent.name if p.name == ".mrcnn-project" else p.name
+            name = p.parent.name if p.name == PROJECT_DIRNAME else p.name
             button = QPushButton(f"{name}   —   {folder}")
             button.setFlat(True)
             button.setCursor(Qt.CursorShape.PointingHandCursor)

@@ -16,11 +16,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mrcnn import __version__
-from mrcnn.errors import MrcnnError
+from mrcnn.errors import MrcnnError, ProjectError
+from mrcnn.store.project import PROJECT_DIRNAME
 
 log = logging.getLogger("mrcnn")
 
 EXIT_ERROR = 1
+#: What every command's PROJECT may be: the app's rule, `mrcnn.store.project.find_project`.
+PROJECT_HELP = ("the project folder, or the folder of images whose project it is (kept in "
+                f"its hidden {PROJECT_DIRNAME} folder)")
 
 
 def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
@@ -31,10 +35,15 @@ def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from mrcnn.store.project import Project
+    from mrcnn.store.project import Project, project_folder_for
     from mrcnn.store.scan import scan_folder
 
-    with Project.create(args.project, args.images) as project:
+    folder, images = args.project, args.images
+    if images is None:  # `new IMAGES_DIR`: the project goes where the window puts it
+        folder, images = project_folder_for(args.project)
+        if images is None:
+            raise ProjectError(f"a project already exists in {folder}")
+    with Project.create(folder, images) as project:
         report = scan_folder(project)
         for path, reason in report.skipped:
             print(f"warning: skipped {path}: {reason}", file=sys.stderr)
@@ -115,18 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, func: Callable, help_: str) -> argparse.ArgumentParser:
+    def add(name: str, func: Callable, help_: str, *,
+            project: str = PROJECT_HELP) -> argparse.ArgumentParser:
+        """A command with --json whose first argument is the PROJECT (`project`: its help)."""
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        p.add_argument("project", type=Path, help=project)
         p.set_defaults(func=func)
         return p
 
-    p = add("new", cmd_new, "create a project over a folder of images (recursive)")
-    p.add_argument("project", type=Path, help="project folder to create")
-    p.add_argument("--images", type=Path, required=True, help="folder of images")
+    p = add("new", cmd_new, "create a project over a folder of images (recursive)",
+        project="project folder to create; without --images, the folder of images (the "
+        f"project goes in its hidden {PROJECT_DIRNAME} folder, where the app keeps it)")
+    p.add_argument("--images", type=Path, default=None, help="folder of images")
 
     p = add("import-coco", cmd_import, "import a COCO file (all or nothing)")
-    p.add_argument("project", type=Path)
     p.add_argument("file", type=Path, help="COCO .json file")
     p.add_argument("--images", type=Path, default=None,
                    help="folder the file names are relative to (default: the JSON's folder)")
@@ -134,7 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="status of images that arrive with annotations (default: reviewed)")
 
     p = add("export-coco", cmd_export, "export accepted instances as COCO JSON")
-    p.add_argument("project", type=Path)
     p.add_argument("out", type=Path, help="output .json file (written atomically)")
     p.add_argument("--masks", choices=("rle", "polygon"), default="rle",
                    help="segmentation format; polygon falls back to RLE where it would "
@@ -147,8 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_model.register(sub, add)
     cli_train.register(sub, add)
 
-    p = add("info", cmd_info, "images per status, instances, categories, model versions")
-    p.add_argument("project", type=Path)
+    add("info", cmd_info, "images per status, instances, categories, model versions")
     return parser
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from mrcnn.store.project import Project
 
@@ -108,13 +107,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def register(sub, add) -> None:
     """Add the model commands to the CLI's subparsers (`add` makes one with --json)."""
     p = add("predict", cmd_predict, "predict images; results are stored as pending instances")
-    p.add_argument("project", type=Path)
     add_model_options(p)
     p.add_argument("--images", default="unreviewed", choices=("all", "unreviewed"))
     p.add_argument("--score-threshold", type=float, default=0.05)
     p.add_argument("--force", action="store_true", help="re-predict images already predicted")
 
     p = add("eval", cmd_eval, "COCO metrics of a model on the project's reviewed images")
-    p.add_argument("project", type=Path)
     add_model_options(p)
     p.add_argument("--split", default="val", choices=("val", "train", "all"))

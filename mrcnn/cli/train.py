@@ -93,7 +93,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def register(sub, add) -> None:
     p = add("train", cmd_train, "train a model version on the reviewed images")
-    p.add_argument("project", type=Path)
     p.add_argument("--preset", choices=("r50v2", "r50", "r18"), default=None,
                    help="architecture (default: the starting model's, r50v2 from scratch)")
     length = p.add_mutually_exclusive_group()

@@ -36,6 +36,8 @@ from mrcnn.store.rows import (
 )
 
 DB_NAME = "project.db"
+#: Where a project made over a folder of images lives: inside it, hidden (scans skip it).
+PROJECT_DIRNAME = ".mrcnn-project"
 MODELS_DIR = "models"
 #: Fraction of images that go to the validation split (decided once, by content hash).
 VAL_FRACTION = 0.2
@@ -54,6 +56,32 @@ def category_color(index: int) -> str:
 
 def is_project(folder: str | Path) -> bool:
     return (Path(folder) / DB_NAME).is_file()
+
+
+def find_project(path: str | Path) -> Path | None:
+    """The project PATH names: PATH itself when it is a project, else the project kept in the
+    hidden `PROJECT_DIRNAME` folder of the folder of images PATH; None when it names none.
+    The one rule by which the window and every command find a project."""
+    path = Path(path).expanduser()
+    if is_project(path):
+        return path
+    if is_project(path / PROJECT_DIRNAME):
+        return path / PROJECT_DIRNAME
+    return None
+
+
+def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
+    """(project folder, images folder to create it over, or None when it exists) for a PATH
+    that is a project or a folder of images."""
+    path = Path(path).expanduser()
+    found = find_project(path)
+    if found is not None:
+        return found, None
+    if not path.exists():
+        raise ProjectError(f"{path} does not exist")
+    if not path.is_dir():
+        raise ProjectError(f"{path} is not a folder; open a folder of images or a project")
+    return path / PROJECT_DIRNAME, path
 
 
 class Project(InstanceStore):
@@ -105,11 +133,14 @@ class Project(InstanceStore):
 
     @classmethod
     def open(cls, folder: str | Path, *, read_only: bool = False) -> Project:
-        """Open an existing project. Raises ProjectLockedError when another process writes it."""
-        folder = Path(folder)
-        if not is_project(folder):
-            raise ProjectError(f"{folder} is not a project (no {DB_NAME} in it)")
-        return cls._connect(folder, read_only=read_only)
+        """Open an existing project: `folder` is the project, or the folder of images it was
+        made over (see `find_project`). Raises ProjectLockedError when another process
+        writes it."""
+        found = find_project(folder)
+        if found is None:
+            raise ProjectError(f"{folder} is not a project (no {DB_NAME} in it) nor a folder "
+                               f"of images with one (no {PROJECT_DIRNAME} folder in it)")
+        return cls._connect(found, read_only=read_only)
 
     @classmethod
     def _connect(cls, folder: Path, *, read_only: bool) -> Project:
