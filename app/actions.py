@@ -27,6 +27,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "Open &Folder…", "Open a folder of images (a project is kept "
                "in a hidden .mrcnn-project folder inside it)"),
     ActionSpec("open_project", "Open &Project…", "Open an existing project folder"),
+    ActionSpec("unreadable_files", "Unrea&dable Files…", "List the files of the images "
+               "folder that could not be read, and why (they are not in the project)",
+               needs="project"),
     ActionSpec("import_coco", "&Import COCO…", "Add the annotations of a COCO JSON file",
                needs="project"),
     ActionSpec("export_coco", "&Export COCO…", "Write accepted instances as a COCO JSON file",

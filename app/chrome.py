@@ -26,6 +26,7 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
     file.addAction(a["open_folder"])
     file.addAction(a["open_project"])
     recent = file.addMenu("Open &Recent")
+    file.addAction(a["unreadable_files"])
     file.addSeparator()
     file.addAction(a["import_coco"])
     file.addAction(a["export_coco"])

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app.actions import ACTIONS
 from app.shortcuts import ShortcutConfig
+from app.text import plural
 
 
 # ---------------------------------------------------------------- messages
@@ -237,3 +238,50 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(info)
         layout.addWidget(buttons)
+
+
+class UnreadableFilesDialog(QDialog):
+    """The files the last scan of the images folder could not read, and why (not modal: it
+    stays open beside the window)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Unreadable Files")
+        self.resize(720, 360)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["File", "Reason"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(buttons)
+
+    def set_files(self, folder: Path, skipped: list[tuple[str, str]]) -> None:
+        """`skipped`: (path, reason) per file, as the scan report lists them."""
+        self.summary.setText(
+            f"{plural(len(skipped), 'file')} in {folder} could not be read and "
+            f"{'is' if len(skipped) == 1 else 'are'} not in the project. Fix or remove "
+            "them, then open the folder again to scan it again." if skipped else
+            f"Every image file in {folder} could be read.")
+        self.table.setRowCount(len(skipped))
+        for row, (path, reason) in enumerate(skipped):
+            shown = Path(path)
+            if shown.is_relative_to(folder):
+                shown = shown.relative_to(folder)
+            item = QTableWidgetItem(str(shown))
+            item.setToolTip(path)
+            self.table.setItem(row, 0, item)
+            self.table.setItem(row, 1, QTableWidgetItem(reason))
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(file, reason) as shown."""
+        return [(self.table.item(r, 0).text(), self.table.item(r, 1).text())
+                for r in range(self.table.rowCount())]

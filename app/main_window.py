@@ -35,6 +35,7 @@ from app.panels.thumbnails import ThumbnailCache
 from app.panels.welcome import WelcomeWidget
 from app.settings import UiState
 from app.shortcuts import FieldKeyGuard, load_shortcuts, user_shortcuts_path
+from app.text import plural
 from app.worker import JobRunner
 from mrcnn.errors import MrcnnError, ProjectLockedError
 
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         for widget in (self.progress, self.model_status, self.image_info, self.zoom_label,
                        self.saved_label):
             bar.addPermanentWidget(widget)
+        self.unreadable_dialog: dialogs.UnreadableFilesDialog | None = None
         self._connect()
         self._connect_model()
         # plain keys in a text or number field are typing, not shortcuts (app/shortcuts.py)
@@ -163,6 +165,7 @@ class MainWindow(QMainWindow):
         a["zoom_actual"].triggered.connect(self.canvas.actual_size)
         a["focus_search"].triggered.connect(self._on_focus_search_triggered)
         a["show_shortcuts"].triggered.connect(self._on_show_shortcuts_triggered)
+        a["unreadable_files"].triggered.connect(self._on_unreadable_files_triggered)
         self.opacity.valueChanged.connect(self._on_opacity_changed)
         self.welcome.open_folder_requested.connect(self._on_open_folder_triggered)
         self.welcome.open_project_requested.connect(self._on_open_project_triggered)
@@ -253,6 +256,7 @@ class MainWindow(QMainWindow):
         self.model_view.project_opened()
         self.model.reset()
         self._reload_images()
+        self._show_unreadable_count()
         if not c.read_only:
             self._start_scan()
 
@@ -264,7 +268,7 @@ class MainWindow(QMainWindow):
         self.instance_list.set_rows(None)
         self.welcome.set_recent(self.ui.recent_projects())
         self._show_welcome(True)
-        self._update_actions()
+        self._show_unreadable_count()
 
     def _start_scan(self) -> None:
         folder, known = self.controller.scan_args()
@@ -275,13 +279,15 @@ class MainWindow(QMainWindow):
             if self.controller.project is not project:
                 return  # another project was opened meanwhile
             with self.feedback.guard("Cannot add images"):
-                added = self.controller.add_scanned(result)
-                if not added and not result.skipped:
+                report = self.controller.add_scanned(result)
+                self._show_unreadable_count()
+                if not report.added and not report.skipped:
                     return
-                msg = f"Found {added} new images in {folder}"
-                if result.skipped:
-                    msg += f", {len(result.skipped)} unreadable files skipped (e.g. " \
-                           f"{Path(result.skipped[0][0]).name}: {result.skipped[0][1]})"
+                msg = f"Found {plural(report.added, 'new image')} in {folder}"
+                if report.skipped:
+                    msg += (f", {plural(len(report.skipped), 'unreadable file')} skipped "
+                            f"(e.g. {Path(report.skipped[0][0]).name}: "
+                            f"{report.skipped[0][1]}; File ▸ Unreadable Files… lists them)")
                 self.feedback.say(msg, 10000)
 
         job.succeeded.connect(done)
@@ -381,6 +387,25 @@ class MainWindow(QMainWindow):
 
     def _on_show_shortcuts_triggered(self) -> None:
         dialogs.ShortcutsDialog(self.shortcuts, self).exec()
+
+    def _show_unreadable_count(self) -> None:
+        """File ▸ Unreadable Files (N)…, enabled when the last scan skipped some."""
+        n = len(self.controller.scan_report.skipped)
+        action = self.actions["unreadable_files"]
+        action.setText(f"Unrea&dable Files ({n})…" if n else "Unrea&dable Files…")
+        action.setProperty("ready", n > 0)
+        self._update_actions()
+        if self.unreadable_dialog is not None and self.unreadable_dialog.isVisible():
+            self._on_unreadable_files_triggered()
+
+    def _on_unreadable_files_triggered(self) -> None:
+        if self.unreadable_dialog is None:
+            self.unreadable_dialog = dialogs.UnreadableFilesDialog(self)
+        c = self.controller
+        folder = c.project.images_root if c.is_open else Path()
+        self.unreadable_dialog.set_files(folder, c.scan_report.skipped)
+        self.unreadable_dialog.show()
+        self.unreadable_dialog.raise_()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.finetune.shutdown()  # stops a run, remembers the fine-tune options

@@ -27,7 +27,7 @@ from mrcnn.serving import named_predictions
 from mrcnn.store.project import PROJECT_DIRNAME as PROJECT_DIRNAME  # re-exported
 from mrcnn.store.project import Project, project_folder_for
 from mrcnn.store.records import Category, ImageRecord, Instance, ModelVersion
-from mrcnn.store.scan import find_images
+from mrcnn.store.scan import ScanReport, find_images
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class DocumentController(QObject):
         self.last_reviewed: int | None = None
         self._categories: dict[int, Category] = {}
         self._versions: dict[int, str] = {}
+        #: what the last scan of the open project's folder found (its unreadable files)
+        self.scan_report = ScanReport()
 
     # ------------------------------------------------------------- opening and closing
     @property
@@ -125,6 +127,7 @@ class DocumentController(QObject):
             project = Project.open(folder, read_only=read_only)
         self.close()
         self.project = project
+        self.scan_report = ScanReport()
         self.documents.reset(project)
         self._reload_metadata()
         log.info("opened project %s (read-only: %s)", folder, project.read_only)
@@ -137,6 +140,7 @@ class DocumentController(QObject):
         self.documents.reset(None)
         self.project.close()
         self.project = None
+        self.scan_report = ScanReport()
         self._categories = {}
         self._versions = {}
         self.project_closed.emit()
@@ -170,17 +174,19 @@ class DocumentController(QObject):
         p = self._need()
         return p.images_root, {str(p.image_path(im).resolve()) for im in p.images()}
 
-    def add_scanned(self, result: ScanResult) -> int:
-        """Add what a scan found, in one transaction. Returns how many images were added."""
+    def add_scanned(self, result: ScanResult) -> ScanReport:
+        """Add what a scan found, in one transaction. Returns (and keeps, as `scan_report`)
+        the scan's report: how many images were added, which files were unreadable and why."""
         p = self._need_writable()
         before = len(p.images())
         with p.transaction():
             for path, info in result.probed:
                 p.add_image(path, info.width, info.height, info.sha256)
         added = len(p.images()) - before
+        self.scan_report = ScanReport(added=added, known=before, skipped=list(result.skipped))
         if added:
             self.images_changed.emit()
-        return added
+        return self.scan_report
 
     # ------------------------------------------------------------- reading
     def images(self) -> list[ImageRecord]:

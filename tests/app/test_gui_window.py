@@ -118,6 +118,29 @@ def test_unreadable_files_are_skipped_and_reported(qtbot, window, photos_dir):
     assert "broken.jpg" in window.statusBar().currentMessage()
 
 
+def test_unreadable_files_are_listed_with_their_reason_from_the_file_menu(qtbot, window,
+                                                                          photos_dir):
+    (photos_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (photos_dir / "sub").mkdir()
+    (photos_dir / "sub" / "empty.png").write_bytes(b"")
+    open_folder(qtbot, window, photos_dir)
+    action = window.actions["unreadable_files"]
+    qtbot.waitUntil(lambda: "(2)" in action.text(), timeout=5000)
+    file_menu = window.menuBar().actions()[0].menu()
+    assert action in file_menu.actions() and action.isEnabled()
+    window.feedback.say("something else")  # the status-bar line is gone; the list is not
+    action.trigger()
+    dialog = window.unreadable_dialog
+    qtbot.waitUntil(dialog.isVisible)
+    rows = dict(dialog.rows())
+    assert set(rows) == {"broken.jpg", str(Path("sub") / "empty.png")}
+    assert all(reason for reason in rows.values())
+    assert "2 files" in dialog.summary.text()
+    # a folder with nothing unreadable: nothing to list
+    window.controller.close()
+    assert not action.isEnabled() and "(" not in action.text()
+
+
 def test_image_that_became_unreadable_shows_a_message(qtbot, window, photos_dir):
     open_folder(qtbot, window, photos_dir)
     voc = image_id(window, "voc.jpg")
