@@ -75,6 +75,12 @@ def _report_startup(app, window, *, quit_after: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app import platform_check
+
+    problem = platform_check.check()  # before Qt aborts on a missing system library
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     app, _window = create_window(argv)
     return app.exec()
 
