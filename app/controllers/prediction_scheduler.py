@@ -205,15 +205,16 @@ class PredictionScheduler(QObject):
             self._fb.report(result.message)
             return
         try:
-            _added, dropped = self._docs.store_named_predictions(
+            stored = self._docs.store_named_predictions(
                 result.image_id, result.model_key, result.items,
-                model_version_id=result.version_id, adopt_categories=self._m.adopt_categories)
+                model_version_id=result.version_id)
         except MrcnnError as exc:
             self._failed.add((result.image_id, result.model_key))
             self._fb.report(f"Predictions not stored: {exc}")
             return
-        if dropped:
-            log.info("%d detections of categories the project lacks dropped", dropped)
+        if stored.set_aside:
+            log.info("%d detections of classes the project has no category for set aside",
+                     stored.set_aside)
         self.predictions_stored.emit(result.image_id)
 
     def _writable(self, quiet: bool = False) -> bool:

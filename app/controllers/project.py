@@ -86,6 +86,7 @@ class DocumentController(QObject):
     instances_changed = Signal(int)  # image id
     categories_changed = Signal()
     document_changed = Signal(int, object)  # image id, mrcnn.editing.document.DocumentChange
+    suggestions_changed = Signal()  # a model suggested categories, or one was decided
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -299,20 +300,20 @@ class DocumentController(QObject):
 
     def store_named_predictions(self, image_id: int, model_key: str,
                                 items: list[tuple[str, Rle, float]], *,
-                                model_version_id: int | None = None,
-                                adopt_categories: bool = True) -> tuple[list[Instance], int]:
-        """Like `store_predictions`, with categories named as the model names them (what a
-        prediction job returns), mapped by `mrcnn.serving.named_predictions` (names the
-        project lacks become categories when `adopt_categories`, else those detections are
-        dropped, as `mrcnn predict` does). One transaction. Returns (stored instances,
-        detections dropped)."""
+                                model_version_id: int | None = None
+                                ) -> named_predictions.StoredPredictions:
+        """Like `store_predictions`, with classes named as the model names them (what a
+        prediction job returns), given categories by `mrcnn.serving.named_predictions` (as
+        `mrcnn predict` does): names the project has no category or decision for are kept
+        aside as suggestions, never added. One transaction."""
         p = self._need_writable()
         before = p.image(image_id).status
-        added, dropped = named_predictions.store_named_predictions(
-            p, image_id, model_key, items, model_version_id=model_version_id,
-            adopt_categories=adopt_categories)
+        stored = named_predictions.store_named_predictions(
+            p, image_id, model_key, items, model_version_id=model_version_id)
         self._after_predictions(image_id, before)
-        return added, dropped
+        if stored.suggested:
+            self.suggestions_changed.emit()
+        return stored
 
     def _after_predictions(self, image_id: int, status_before: str) -> None:
         p = self._need()

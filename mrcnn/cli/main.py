@@ -152,11 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "lose pixels")
     p.add_argument("--reviewed-only", action="store_true", help="only images marked reviewed")
 
+    from mrcnn.cli import categories as cli_categories
     from mrcnn.cli import model as cli_model
     from mrcnn.cli import train as cli_train
 
     cli_model.register(sub, add)
     cli_train.register(sub, add)
+    cli_categories.register(sub, add)
 
     add("info", cmd_info, "images per status, instances, categories, model versions")
     return parser

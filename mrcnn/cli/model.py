@@ -39,6 +39,7 @@ def _load_model(project: Project, args: argparse.Namespace, *, for_predict: bool
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from mrcnn.cli.categories import describe_suggestions
     from mrcnn.model.device import choose_device
     from mrcnn.serving.predict import predict_project, select_images
 
@@ -46,7 +47,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         loaded, key = _load_model(project, args, for_predict=True)
         choice = choose_device(args.device, amp=not args.no_amp)
         ids = select_images(project, args.images)
-        adopt = not project.categories()
 
         def progress(done: int, total: int) -> None:
             if args.json:
@@ -58,18 +58,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
         report = predict_project(project, loaded.model, loaded.categories, model_key=key,
                                  image_ids=ids, model_version_id=loaded.version_id,
                                  device=choice, score_threshold=args.score_threshold,
-                                 force=args.force, adopt_categories=adopt, progress=progress)
+                                 force=args.force, progress=progress)
+        suggestions = project.category_suggestions()
     if not args.json:
         print(file=sys.stderr)
     for path, reason in report.failed:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
-    data = {"event": "done", "model": loaded.source, "model_key": key, **report.__dict__}
+    data = {"event": "done", "model": loaded.source, "model_key": key, **report.__dict__,
+            "suggestions": [{"name": s.name, "predictions": s.predictions,
+                             "images": list(s.image_ids)} for s in suggestions]}
     if args.json:
         print(json.dumps(data, default=str))
     else:
         print(f"{loaded.source} on {report.device}: predicted {report.predicted} images "
               f"({report.instances} instances) in {report.seconds:.1f} s; "
               f"{report.cached} already predicted by {key}, {len(report.failed)} unreadable")
+        if suggestions:
+            print(describe_suggestions(suggestions))
     return 0
 
 

@@ -1,45 +1,128 @@
-"""Storing a model's predictions whose categories are named as the model names them.
+"""Which category a model's prediction gets, by the name the model gives its class: the rule.
 
-A model proposes categories by name; the project stores category ids. A name the project
-knows maps to its category; a name it lacks becomes a new category when the caller adopts the
-model's categories, else those detections are dropped (e.g. a COCO model run on a project with
-its own categories keeps only the names they share). `mrcnn predict` and the window both store
-predictions through here. Torch-free: the window calls it.
+A model names its classes; the project stores category ids. For each name, in this order:
+
+1. a project category of that name: the prediction is stored under it;
+2. the user mapped the name to one of their categories (COCO `person` → `pedestrian`):
+   stored under that one;
+3. the user ignores the name: not stored;
+4. otherwise the name is *suggested*: its predictions are not stored, and the name, how many
+   predictions and on which images are kept in the project (`Project.category_suggestions`)
+   so the user can decide once for the project: `accept_suggestion` (adds the category),
+   `map_suggestion` or `ignore_suggestion`.
+
+No category is ever added without the user: a COCO model on a project with no categories
+stores nothing until one is accepted. Deciding to accept or map forgets that the suggestion's
+images were predicted, so the next prediction run (the window's look-ahead, `mrcnn predict`)
+stores their predictions under the decided category. `mrcnn predict`, `mrcnn categories` and
+the window all go through here. Torch-free: the window calls it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
+from mrcnn.errors import ProjectError
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
-from mrcnn.store.records import Instance
+from mrcnn.store.records import Category, Instance
+from mrcnn.store.suggestions import CategorySuggestion
 
 
-def category_ids(project: Project, names: Iterable[str], *,
-                 adopt_categories: bool) -> dict[str, int | None]:
-    """The project's category id for each name; a name it lacks is added as a category when
-    `adopt_categories`, else maps to None (its detections are to be dropped)."""
+@dataclass
+class StoredPredictions:
+    """What storing one image's predictions did."""
+
+    instances: list[Instance] = field(default_factory=list)
+    #: class name → predictions kept aside as a suggestion (no category, no decision)
+    suggested: dict[str, int] = field(default_factory=dict)
+    ignored: int = 0  # predictions of names the user ignores
+
+    @property
+    def set_aside(self) -> int:
+        """Predictions not stored (suggested or ignored)."""
+        return sum(self.suggested.values()) + self.ignored
+
+
+def category_ids(project: Project, names: Iterable[str]) -> dict[str, int | None]:
+    """Each name's category id by the rule above; None when its predictions are not stored
+    (the name is ignored or only suggested). Changes nothing."""
     ids: dict[str, int | None] = {}
     for name in dict.fromkeys(names):
         cat = project.category_by_name(name)
-        if cat is None and adopt_categories:
-            cat = project.add_category(name)
-        ids[name] = cat.id if cat else None
+        if cat is not None:
+            ids[name] = cat.id
+            continue
+        decision = project.category_decision(name)
+        ids[name] = decision.category_id if decision and decision.decision == "map" else None
     return ids
 
 
 def store_named_predictions(project: Project, image_id: int, model_key: str,
                             items: Sequence[tuple[str, Rle, float]], *,
-                            model_version_id: int | None = None,
-                            adopt_categories: bool = True) -> tuple[list[Instance], int]:
-    """Store an image's predictions (category name, mask, score) as pending instances under
-    `model_key` (`Project.replace_predictions`), mapping names with `category_ids`. One
-    transaction. Returns (stored instances, detections dropped)."""
+                            model_version_id: int | None = None) -> StoredPredictions:
+    """Store an image's predictions (class name, mask, score) as pending instances under
+    `model_key` (`Project.replace_predictions`), named by the rule above; the names with no
+    category and no decision become the image's suggestions. One transaction."""
+    result = StoredPredictions()
     with project.transaction():
-        ids = category_ids(project, (n for n, _rle, _score in items),
-                           adopt_categories=adopt_categories)
-        kept = [(cat_id, rle, s) for n, rle, s in items if (cat_id := ids[n]) is not None]
-        added = project.replace_predictions(image_id, model_key, kept,
-                                            model_version_id=model_version_id)
-    return added, len(items) - len(kept)
+        ids = category_ids(project, (n for n, _rle, _score in items))
+        kept = []
+        aside: Counter[str] = Counter()
+        for name, rle, score in items:
+            if (cat_id := ids[name]) is not None:
+                kept.append((cat_id, rle, score))
+            elif project.category_decision(name) is not None:
+                result.ignored += 1
+            else:
+                aside[name] += 1
+        result.instances = project.replace_predictions(image_id, model_key, kept,
+                                                       model_version_id=model_version_id)
+        project.replace_suggestions(image_id, model_key, aside)
+    result.suggested = dict(aside)
+    return result
+
+
+def suggestions(project: Project) -> list[CategorySuggestion]:
+    """The class names waiting for the user's decision, most predictions first."""
+    return project.category_suggestions()
+
+
+def accept_suggestion(project: Project, name: str) -> Category:
+    """Add the category `name` (or take the one there is); the suggestion's images will be
+    predicted again. One transaction."""
+    with project.transaction():
+        project.clear_category_decision(name)
+        category = project.add_category(name)
+        project.forget_predictions(project.drop_suggestion(name))
+    return category
+
+
+def map_suggestion(project: Project, name: str, category: str | int) -> Category:
+    """From now on predictions of class `name` go to the project's `category` (a name or
+    id); the suggestion's images will be predicted again. One transaction."""
+    target = _category(project, category)
+    if target.name == name:
+        return accept_suggestion(project, name)
+    with project.transaction():
+        project.set_category_decision(name, "map", target.id)
+        project.forget_predictions(project.drop_suggestion(name))
+    return target
+
+
+def ignore_suggestion(project: Project, name: str) -> None:
+    """Never store predictions of class `name` in this project (unless a category of that
+    name is made). One transaction."""
+    with project.transaction():
+        project.set_category_decision(name, "ignore")
+        project.drop_suggestion(name)
+
+
+def _category(project: Project, category: str | int) -> Category:
+    for c in project.categories():
+        if c.id == category or c.name == category:
+            return c
+    raise ProjectError(f"the project has no category {category!r}; its categories are: "
+                       + (", ".join(c.name for c in project.categories()) or "none yet"))

@@ -25,6 +25,9 @@ class PredictReport:
     predicted: int = 0
     cached: int = 0  # already predicted by this model: not recomputed
     instances: int = 0
+    #: class name → predictions kept aside as a category suggestion (`named_predictions`)
+    suggested: dict[str, int] = field(default_factory=dict)
+    ignored: int = 0  # predictions of class names the project ignores
     failed: list[tuple[str, str]] = field(default_factory=list)  # (image path, reason)
     cancelled: bool = False
     device: str = ""
@@ -51,9 +54,8 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                     progress: Callable[[int, int], None] | None = None) -> PredictReport:
     """Predict images and store each image's detections as pending instances (one transaction
     per image). Images this `model_key` already predicted are skipped unless `force`.
-    Model label i is the category named categories[i - 1]. Categories the project lacks are
-    created when `adopt_categories`, else those detections are dropped
-    (`mrcnn.serving.named_predictions`)."""
+    Model label i is the class named categories[i - 1]; which project category that is (or
+    whether it is kept aside as a suggestion) is `mrcnn.serving.named_predictions`' rule."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
                           max_detections=max_detections)
     report = PredictReport(device=predictor.choice.describe())
@@ -76,11 +78,13 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                      for label, score, mask in zip(pred.labels, pred.scores, pred.masks,
                                                    strict=True)
                      if mask.any()]
-            _added, dropped = store_named_predictions(project, image_id, model_key, items,
-                                                      model_version_id=model_version_id,
-                                                      adopt_categories=adopt_categories)
+            stored = store_named_predictions(project, image_id, model_key, items,
+                                             model_version_id=model_version_id)
             report.predicted += 1
-            report.instances += len(items) - dropped
+            report.instances += len(stored.instances)
+            report.ignored += stored.ignored
+            for name, n in stored.suggested.items():
+                report.suggested[name] = report.suggested.get(name, 0) + n
         if progress:
             progress(done, len(image_ids))
     report.seconds = time.monotonic() - start

@@ -25,15 +25,19 @@ from mrcnn.store.records import (
     STATES,
     Category,
     ImageRecord,
+    Instance,
     ModelVersion,
 )
 from mrcnn.store.rows import (
     IMAGE_COLS,
+    INSTANCE_COLS,
     VERSION_COLS,
     check_value,
     image_from_row,
+    instance_from_row,
     version_from_row,
 )
+from mrcnn.store.suggestions import SuggestionStore
 
 DB_NAME = "project.db"
 #: Where a project made over a folder of images lives: inside it, hidden (scans skip it).
@@ -84,7 +88,7 @@ def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
     return path / PROJECT_DIRNAME, path
 
 
-class Project(InstanceStore):
+class Project(InstanceStore, SuggestionStore):
     """An open project. Use `Project.create` or `Project.open`; close it (or use `with`)."""
 
     def __init__(self, folder: Path, conn: sqlite3.Connection, lock: WriteLock | None):
@@ -406,9 +410,27 @@ class Project(InstanceStore):
         with self.transaction():
             n = self._q("SELECT COALESCE(MAX(id), 0) + 1 FROM model_versions").fetchone()[0]
             cur = self._q(
+            self._move_decisions(source_id, target_id)
                 "INSERT INTO model_versions(name, path, preset, parent_id, created_at, metadata) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (f"v{n}", path, preset, parent_id, time.time(), json.dumps(metadata or {})),
+    def delete_category_and_instances(self, category_id: int) -> list[Instance]:
+        """Remove a category and every instance of it (all images), in one transaction.
+        Returns the deleted instances, as `restore_instance` puts them back."""
+        with self.transaction():
+            self._require_category(category_id)
+            gone = [instance_from_row(r) for r in self._q(
+                f"SELECT {INSTANCE_COLS} FROM instances WHERE category_id = ? ORDER BY id",
+                (category_id,))]
+            self.delete_instances(i.id for i in gone)
+            self._q("DELETE FROM categories WHERE id = ?", (category_id,))
+        return gone
+
+    def category_instance_count(self, category_id: int) -> int:
+        """How many instances (accepted and pending, all images) have this category."""
+        return int(self._q("SELECT COUNT(*) FROM instances WHERE category_id = ?",
+                           (category_id,)).fetchone()[0])
+
             )
             if activate:
                 self.activate_model_version(cur.lastrowid)

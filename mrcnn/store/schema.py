@@ -62,6 +62,25 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (image_id, model_key)
     );
     """,
+    # 2 -> 3: class names a model predicts that the project has no category for are kept
+    # aside as suggestions (per image), and the user's decision on each name (map it to a
+    # category, or ignore it) is remembered (`mrcnn.store.suggestions`).
+    """
+    CREATE TABLE category_suggestions (
+        name TEXT NOT NULL,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model_key TEXT NOT NULL,
+        predictions INTEGER NOT NULL CHECK (predictions > 0),
+        PRIMARY KEY (name, image_id)
+    );
+    CREATE TABLE category_decisions (
+        name TEXT PRIMARY KEY,
+        decision TEXT NOT NULL CHECK (decision IN ('map', 'ignore')),
+        category_id INTEGER REFERENCES categories(id) ON DELETE CASCADE,
+        decided_at REAL NOT NULL,
+        CHECK ((decision = 'map') = (category_id IS NOT NULL))
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -60,14 +60,16 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def project_with_model(photos_dir, checkpoint) -> Path:
-    """The photos' project (made as `python main.py photos` would), its images scanned and
-    the checkpoint registered as its active model version v1."""
+    """The photos' project (made as `python main.py photos` would), its images scanned, its
+    categories those of the checkpoint, registered as its active model version v1."""
     from app.controllers.project import PROJECT_DIRNAME
     from mrcnn.store.project import Project
     from mrcnn.store.scan import scan_folder
 
     with Project.create(photos_dir / PROJECT_DIRNAME, photos_dir) as project:
         scan_folder(project)
+        for name in CATEGORIES:
+            project.add_category(name)
         shutil.copy(checkpoint, project.models_dir / "v1.pt")
         project.add_model_version("models/v1.pt", "r18", activate=True)
     return photos_dir

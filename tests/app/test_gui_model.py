@@ -155,8 +155,10 @@ def test_no_weights_banner_then_a_checkpoint_file(qtbot, make_window, model_proc
     assert "file r18.pt" in w.model_status.model_label.text()
     current = w.image_list.current_id
     wait_predicted(qtbot, w, [current], key=w.model.info.key)
-    # a fresh project adopts the model's categories
-    assert {c.name for c in w.controller.project.categories()} <= set(CATEGORIES)
+    # a fresh project gets no category from the model: its classes are only suggested
+    assert w.controller.project.categories() == []
+    offered = {s.name for s in w.controller.project.category_suggestions()}
+    assert offered and offered <= set(CATEGORIES)
 
 
 def test_download_offline_says_why(qtbot, make_window, model_process, photos_dir, errors):

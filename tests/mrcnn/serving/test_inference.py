@@ -12,6 +12,7 @@ from mrcnn import masks
 from mrcnn.model.device import choose_device
 from mrcnn.model.predictor import Predictor
 from mrcnn.model.presets import build_model
+from mrcnn.serving.named_predictions import accept_suggestion
 from mrcnn.serving.predict import predict_project, select_images
 from mrcnn.store.project import Project
 from mrcnn.store.scan import scan_folder
@@ -74,6 +75,8 @@ def test_cancel_between_images(model):
 
 
 def test_predictions_stored_pending_and_cached(project, model):
+    for name in CATS:
+        project.add_category(name)
     ids = select_images(project, "unreviewed")
     assert len(ids) == 3
     r1 = predict_project(project, model, CATS, model_key="v1", image_ids=ids,
@@ -111,14 +114,23 @@ def test_predictions_never_touch_accepted_instances(project, model):
     assert project.image(image.id).status == "in_review"
 
 
-def test_categories_dropped_unless_adopted(project, model):
-    project.add_category("square")
+def test_names_the_project_lacks_are_suggested_until_accepted(project, model):
+    square = project.add_category("square")
     ids = [im.id for im in project.images()]
-    predict_project(project, model, CATS, model_key="v1", image_ids=ids,
-                    device=choose_device("cpu"), adopt_categories=False)
+    report = predict_project(project, model, CATS, model_key="v1", image_ids=ids,
+                             device=choose_device("cpu"))
     assert [c.name for c in project.categories()] == ["square"]
-    assert all(i.category_id == project.category_by_name("square").id
-               for i in project.instances())
+    assert all(i.category_id == square.id for i in project.instances())
+    assert report.suggested["disc"] > 0
+    [suggestion] = project.category_suggestions()
+    assert (suggestion.name, suggestion.predictions) == ("disc", report.suggested["disc"])
+    # accepting adds the category; predicting again (no --force) stores those predictions
+    accept_suggestion(project, "disc")
+    again = predict_project(project, model, CATS, model_key="v1", image_ids=ids,
+                            device=choose_device("cpu"))
+    assert again.predicted == len(suggestion.image_ids) and again.suggested == {}
+    disc = project.category_by_name("disc")
+    assert sum(i.category_id == disc.id for i in project.instances()) == suggestion.predictions
 
 
 def test_unreadable_image_reported_others_predicted(project, model, tmp_path):
