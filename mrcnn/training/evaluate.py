@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mrcnn import masks
-from mrcnn.errors import MrcnnError
+from mrcnn.errors import MrcnnError, TrainingCancelled
 from mrcnn.model.convert import LabelMap, xyxy_to_xywh
 from mrcnn.model.device import DeviceChoice
 from mrcnn.model.predictor import Prediction
@@ -70,10 +70,13 @@ def _quiet_coco(data: dict) -> COCO:
 
 def evaluate_coco(gt: dict, results: list[dict]) -> dict:
     """COCOeval for bbox and segm → {"bbox": {...}, "segm": {...}} with AP, AP50, AP75, APs,
-    APm, APl and per_class AP (by category name). -1 means undefined (no ground truth)."""
+    APm, APl and per_class AP (by category name). -1 means undefined (no ground truth).
+    "scored": {"images": n, "instances": m} says how much ground truth the numbers rest on
+    (shown next to every AP: `mrcnn.store.versions.scored_on`)."""
     names = {c["id"]: c["name"] for c in gt["categories"]}
     coco_gt = _quiet_coco(gt)
-    out: dict[str, dict] = {}
+    out: dict[str, dict] = {"scored": {"images": len(gt["images"]),
+                                       "instances": len(gt["annotations"])}}
     for iou_type in ("bbox", "segm"):
         if not gt["annotations"]:
             out[iou_type] = {**dict.fromkeys(STAT_NAMES, -1.0), "per_class": {}}
@@ -134,6 +137,8 @@ def score_baseline(project: Project, name: str, *, starting_id: int | None = Non
                             categories=[c.name for c in project.categories()])
         metrics = evaluate_model(loaded.model, project, labels=loaded.label_map(),
                                  image_ids=val_ids, device=device)
+    except TrainingCancelled:
+        raise  # a cancel (SIGTERM) while scoring the baseline ends the run
     except MrcnnError as exc:
         return EvalEvent(stage="baseline", version=version.name, metrics=None, error=str(exc))
     return EvalEvent(stage="baseline", version=version.name, iteration=0, metrics=metrics)
