@@ -61,7 +61,7 @@ def cmd_categories(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     print("categories   " + (", ".join(c.name for c in cats) or "none yet"))
     for d in decisions:
-        what = f"→ {names.get(d.category_id)!r}" if d.decision == "map" else "ignored"
+        what = f"→ {names.get(d.category_id or 0)!r}" if d.decision == "map" else "ignored"
         print(f"  {d.name!r} {what}")
     if suggestions:
         print(describe_suggestions(suggestions))

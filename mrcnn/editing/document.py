@@ -42,6 +42,7 @@ from mrcnn.editing.steps import (
     AddInstance,
     ChangeCategory,
     CompositeCommand,
+    DeleteCategory,
     DeleteInstances,
     DocCommand,
     MaskEdit,
@@ -347,4 +348,11 @@ class ImageDocument:
 
     def merge_categories(self, source_id: int, target_id: int) -> MergeCategories | None:
         cmd = MergeCategories(self._target, source_id, target_id)
+        return cmd if self._run(cmd) else None
+
+    def delete_category(self, category_id: int, move_to: int | None = None
+                        ) -> DeleteCategory | None:
+        """Delete a category in the whole project: its instances (all images) go to
+        `move_to`, or are deleted when it is None. One undoable step."""
+        cmd = DeleteCategory(self._target, category_id, move_to)
         return cmd if self._run(cmd) else None

@@ -280,3 +280,29 @@ class ImageTarget:
         mine = {i.id for i in self.project.instances(self._image_id)}
         effect.changed.update(i for i in instance_ids if i in mine)
         return effect
+
+    def delete_category_and_instances(self, category_id: int) -> list[Instance]:
+        gone = self.project.delete_category_and_instances(category_id)
+        effect = self._effect_now()
+        effect.categories = True
+        for inst in gone:
+            if inst.image_id == self._image_id:
+                self._cache.pop(inst.id, None)
+                effect.removed.add(inst.id)
+        return gone
+
+    def restore_instances(self, records: Iterable[Instance]) -> None:
+        """Instances of this image keep their handles (which follow a changed id)."""
+        effect = self._effect_now()
+        for record in records:
+            new_id = self.project.restore_instance(record)
+            if record.image_id != self._image_id:
+                continue
+            ref = self._refs.get(record.id)
+            if ref is not None and new_id != record.id:
+                log.info("instance %d was restored as %d (its id was taken)", record.id, new_id)
+                self._journal.append((ref, ref.id))
+                del self._refs[record.id]
+                ref.id = new_id
+                self._refs[new_id] = ref
+            effect.added.add(new_id)

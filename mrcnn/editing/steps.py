@@ -388,3 +388,42 @@ class MergeCategories(DocCommand):
         back = [iid for iid in self.moved
                 if self.target.category_of(iid) == self.target_category.id]
         self.target.set_categories(back, self.source_category.id)
+
+
+class DeleteCategory(DocCommand):
+    """Delete a category, project-wide. Its instances (all images) move to `move_to`, or are
+    deleted with it when `move_to` is None. Undo brings the category back (same id, name,
+    colour) and its instances: the moved ones that still have `move_to` get it back, the
+    deleted ones are restored (mask, provenance, state)."""
+
+    def __init__(self, target: StepTarget, category_id: int, move_to: int | None, *,
+                 label: str = "delete category"):
+        super().__init__(target, label)
+        if move_to == category_id:
+            raise EditError("cannot move a category's instances to the category itself")
+        self.category = target.category(category_id)
+        self.move_to = target.category(move_to) if move_to is not None else None
+        self.moved: list[int] = []
+        self.deleted: list[Instance] = []
+
+    @property
+    def nbytes(self) -> int:
+        return 8 * len(self.moved) + sum(len(i.rle.counts) + 128 for i in self.deleted)
+
+    def _do(self) -> None:
+        category = self.category
+        if self.target.category_by_name(category.name) != category:
+            raise StaleEditError(f"category {category.name!r} changed outside this history")
+        if self.move_to is not None:
+            self.moved = self.target.merge_categories(category.id, self.move_to.id)
+        else:
+            self.deleted = self.target.delete_category_and_instances(category.id)
+
+    def _undo(self) -> None:
+        self.target.restore_category(self.category)
+        if self.move_to is not None:
+            back = [iid for iid in self.moved
+                    if self.target.category_of(iid) == self.move_to.id]
+            self.target.set_categories(back, self.category.id)
+        else:
+            self.target.restore_instances(self.deleted)

@@ -137,3 +137,12 @@ class StepTarget(Protocol):
     def set_categories(self, instance_ids: Iterable[int], category_id: int) -> None:
         """Give instances of any image another category."""
         ...
+
+    def delete_category_and_instances(self, category_id: int) -> list[Instance]:
+        """Remove a category and every instance of it (all images); returns those instances
+        as they were (what `restore_instances` puts back)."""
+        ...
+
+    def restore_instances(self, records: Iterable[Instance]) -> None:
+        """Put back removed instances of any image (same ids unless taken since)."""
+        ...
