@@ -49,13 +49,14 @@ from mrcnn.editing.steps import (
     MergeCategories,
     RenameCategory,
     SetImageStatus,
+    SetSplit,
     SetState,
 )
 from mrcnn.editing.target import InstanceRef, StepTarget
 from mrcnn.errors import EditError, HistoryError, ProjectError, StaleEditError
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
-from mrcnn.store.records import Category, ImageStatus, Instance
+from mrcnn.store.records import Category, ImageStatus, Instance, Split
 from mrcnn.store.status import after_editing, after_unreviewing
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ DEFAULT_CACHE_BYTES = 128 * 1024 * 1024
 __all__ = [
     "AddCategory", "AddInstance", "ChangeCategory", "CompositeCommand", "DeleteInstances",
     "DocumentChange", "EditError", "HistoryError", "ImageDocument", "InstanceRef", "MaskEdit",
-    "MergeCategories", "RenameCategory", "SetState",
+    "MergeCategories", "RenameCategory", "SetSplit", "SetState",
 ]
 
 
@@ -83,6 +84,7 @@ class DocumentChange:
     can_undo: bool = False
     can_redo: bool = False
     status: ImageStatus | None = None  # the image's status, when this changed it
+    split: Split | None = None  # the image's split, when this changed it
 
 
 class ImageDocument:
@@ -145,7 +147,8 @@ class ImageDocument:
             action, label, frozenset(effect.added - effect.removed),
             frozenset(effect.removed - effect.added), frozenset(effect.changed - touched),
             effect.categories, self.can_undo, self.can_redo,
-            self._target.image_status() if effect.status else None)
+            self._target.image_status() if effect.status else None,
+            self._target.image_split() if effect.split else None)
         for callback in list(self._observers):
             try:
                 callback(change)
@@ -290,6 +293,16 @@ class ImageDocument:
         """Take a reviewed image out of the training data (back to review). Undoable."""
         cmd = SetImageStatus(self._target, after_unreviewing(self.status),
                              label="mark not reviewed")
+        return cmd if self._run(cmd) else None
+
+    @property
+    def split(self) -> Split:
+        return self._target.image_split()
+
+    def move_to_split(self, split: Split | str) -> SetSplit | None:
+        """Move the image to the training or the validation split. Undoable; None when it
+        is there already."""
+        cmd = SetSplit(self._target, split)
         return cmd if self._run(cmd) else None
 
     def accept_instances(self, instance_ids: Iterable[int]) -> SetState | None:

@@ -24,7 +24,7 @@ from mrcnn.editing.target import InstanceRef
 from mrcnn.errors import EditError, ProjectError, StaleEditError
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
-from mrcnn.store.records import Category, ImageStatus, Instance
+from mrcnn.store.records import Category, ImageStatus, Instance, Split
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class Effect:
     changed: set[int] = field(default_factory=set)
     categories: bool = False
     status: bool = False  # the image's status changed
+    split: bool = False  # the image's split changed
 
 
 class ImageTarget:
@@ -130,6 +131,14 @@ class ImageTarget:
     def set_image_status(self, status: ImageStatus) -> None:
         self.project.set_image_status(self._image_id, status)
         self._effect_now().status = True
+
+    # ---------------------------------------------------------------- the image's split
+    def image_split(self) -> Split:
+        return Split(self.project.image(self._image_id).split)
+
+    def set_image_split(self, split: Split) -> None:
+        self.project.set_image_split(self._image_id, split)
+        self._effect_now().split = True
 
     # ---------------------------------------------------------------- instances of the image
     def instance(self, instance_id: int) -> Instance:

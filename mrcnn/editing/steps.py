@@ -1,6 +1,7 @@
 """The undoable annotation steps of one image, as `mrcnn.editing.history.Command`s.
 
-`MaskEdit`, `AddInstance`, `DeleteInstances`, `SetState`, `ChangeCategory`,
+`MaskEdit`, `AddInstance`, `DeleteInstances`, `SetState`, `SetImageStatus`, `SetSplit`,
+`ChangeCategory`,
 `CompositeCommand`, `AddCategory`, `RenameCategory` and `MergeCategories` act on a
 `mrcnn.editing.target.StepTarget` (the one an `ImageDocument` owns and hands them), which runs
 each do/undo/redo in one store transaction. They keep only what changed: a mask edit keeps the
@@ -20,7 +21,7 @@ from mrcnn.editing.history import Command
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.target import InstanceRef, StepTarget
 from mrcnn.errors import EditError, StaleEditError
-from mrcnn.store.records import Category, ImageStatus, Instance
+from mrcnn.store.records import Category, ImageStatus, Instance, Split
 
 
 def _pack(crop: np.ndarray) -> np.ndarray:
@@ -234,6 +235,33 @@ class SetImageStatus(DocCommand):
         if self.target.image_status() != expect:
             raise StaleEditError("the image's status changed outside this history")
         self.target.set_image_status(put)
+
+    def _do(self) -> None:
+        self._move(self.old, self.new)
+
+    def _undo(self) -> None:
+        self._move(self.new, self.old)
+
+
+class SetSplit(DocCommand):
+    """Move the image to the training or the validation split (e.g. to give validation
+    enough images); undoable like any edit. Its status and instances stay as they are."""
+
+    def __init__(self, target: StepTarget, split: Split | str, *, label: str | None = None):
+        new = Split(split)
+        super().__init__(target, label or ("move to validation" if new == Split.VAL
+                                           else "move to training"))
+        self.old = target.image_split()
+        self.new = new
+
+    @property
+    def noop(self) -> bool:
+        return self.old == self.new
+
+    def _move(self, expect: Split, put: Split) -> None:
+        if self.target.image_split() != expect:
+            raise StaleEditError("the image's split changed outside this history")
+        self.target.set_image_split(put)
 
     def _do(self) -> None:
         self._move(self.old, self.new)

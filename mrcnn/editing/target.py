@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from mrcnn.editing.mask_tools import Rect
-from mrcnn.store.records import Category, ImageStatus, Instance
+from mrcnn.store.records import Category, ImageStatus, Instance, Split
 
 
 class InstanceRef:
@@ -64,6 +64,15 @@ class StepTarget(Protocol):
 
     def set_image_status(self, status: ImageStatus) -> None:
         """Move the image to another status (the rules are in `mrcnn.store.status`)."""
+        ...
+
+    # ---------------------------------------------------------------- the image's split
+    def image_split(self) -> Split:
+        """The data set the image feeds when reviewed (train or val)."""
+        ...
+
+    def set_image_split(self, split: Split) -> None:
+        """Move the image to another split."""
         ...
 
     # ---------------------------------------------------------------- instances of the image

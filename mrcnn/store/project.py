@@ -43,7 +43,8 @@ DB_NAME = "project.db"
 #: Where a project made over a folder of images lives: inside it, hidden (scans skip it).
 PROJECT_DIRNAME = ".mrcnn-project"
 MODELS_DIR = "models"
-#: Fraction of images that go to the validation split (decided once, by content hash).
+#: Fraction of images that go to the validation split when they are added (by content hash;
+#: the split then stays until a person moves the image: `Project.set_image_split`).
 VAL_FRACTION = 0.2
 
 
@@ -322,12 +323,25 @@ class Project(InstanceStore, SuggestionStore):
                 raise ProjectError(f"no image with id {image_id}")
 
     def set_image_split(self, image_id: int, split: str) -> None:
-        """Override an image's split ("train" / "val"), e.g. to fix a validation set."""
+        """Move an image to another split ("train" / "val"), e.g. to give the validation set
+        enough images. The window does it as an undoable step of the image's document
+        (`mrcnn.editing.steps.SetSplit`); nothing else ever changes a split."""
         check_value(split, SPLITS, "split")
         with self.transaction():
             cur = self._q("UPDATE images SET split = ? WHERE id = ?", (split, image_id))
             if cur.rowcount != 1:
                 raise ProjectError(f"no image with id {image_id}")
+
+    def split_sizes(self) -> dict[str, tuple[int, int]]:
+        """Per split ("train", "val"): (reviewed images, their accepted instances) — the
+        data a fine-tune run trains on and scores with."""
+        sizes = {str(s): (0, 0) for s in SPLITS}
+        for split, images, instances in self._q(
+                "SELECT im.split, COUNT(DISTINCT im.id), COUNT(inst.id) FROM images im "
+                "LEFT JOIN instances inst ON inst.image_id = im.id AND inst.state = 'accepted' "
+                "WHERE im.status = 'reviewed' GROUP BY im.split"):
+            sizes[split] = (int(images), int(instances))
+        return sizes
 
     # ---------------------------------------------------------------- categories
     def categories(self) -> list[Category]:

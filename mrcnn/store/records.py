@@ -31,7 +31,8 @@ class ImageStatus(StrEnum):
 
 
 class Split(StrEnum):
-    """Which data set a reviewed image feeds; decided once from its content hash."""
+    """Which data set a reviewed image feeds: decided from its content hash when it is added,
+    then stable unless a person moves it (Image ▸ Move to Validation / Training)."""
 
     TRAIN = "train"
     VAL = "val"

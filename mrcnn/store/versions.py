@@ -112,6 +112,51 @@ def should_activate(policy: str, baseline: dict | None, new: dict | None) -> boo
     return after is not None and after > before
 
 
+#: Below either number, the validation AP is mostly noise (one image more or less moves it a
+#: lot): the panels say so next to it.
+NOISY_VAL_IMAGES = 5
+NOISY_VAL_INSTANCES = 20
+
+
+def scored_on(metrics: dict | None) -> tuple[int, int] | None:
+    """(images, instances) the metrics were computed on; None when they do not say (older
+    versions)."""
+    scored = (metrics or {}).get("scored")
+    if not isinstance(scored, dict):
+        return None
+    images, instances = scored.get("images"), scored.get("instances")
+    if not isinstance(images, int) or not isinstance(instances, int):
+        return None
+    return images, instances
+
+
+def describe_val(images: int | None, instances: int | None = None) -> str:
+    """"val: 3 images, 24 instances" (what every AP is shown with); "" when unknown."""
+    if images is None:
+        return ""
+    text = f"val: {images} image{'s' if images != 1 else ''}"
+    if instances is not None:
+        text += f", {instances} instance{'s' if instances != 1 else ''}"
+    return text
+
+
+def is_noisy(images: int | None, instances: int | None = None) -> bool:
+    """Whether an AP measured on this much validation data is mostly noise."""
+    if images is None:
+        return False
+    return images < NOISY_VAL_IMAGES or (instances is not None
+                                         and instances < NOISY_VAL_INSTANCES)
+
+
+def noise_warning(images: int | None, instances: int | None = None) -> str:
+    """A warning to show next to an AP from a tiny validation set ("" when it is not)."""
+    if not is_noisy(images, instances):
+        return ""
+    return (f"AP from {describe_val(images, instances).removeprefix('val: ')} is mostly "
+            f"noise (under {NOISY_VAL_IMAGES} images or {NOISY_VAL_INSTANCES} instances): "
+            "move more reviewed images to validation before trusting it")
+
+
 @dataclass(frozen=True)
 class MetricRow:
     """One line of a before/after table: `before` is None when there was no model."""
@@ -157,6 +202,17 @@ class VersionSummary:
     segm_ap: float | None
     bbox_ap: float | None
     iterations: int | None
+    val_images: int | None = None  # what its AP was measured on (None: not recorded)
+    val_instances: int | None = None
+
+    @property
+    def val_text(self) -> str:
+        """"val: 3 images, 24 instances", "" when unknown."""
+        return describe_val(self.val_images, self.val_instances)
+
+    @property
+    def noisy(self) -> bool:
+        return is_noisy(self.val_images, self.val_instances)
 
 
 def summarize(project: Project) -> list[VersionSummary]:
@@ -168,9 +224,13 @@ def summarize(project: Project) -> list[VersionSummary]:
         md = v.metadata or {}
         after = (md.get("metrics") or {}).get("after")
         ids = md.get("training_image_ids")
+        val_ids = md.get("val_image_ids")
+        val_images, val_instances = scored_on(after) or (
+            len(val_ids) if isinstance(val_ids, list) else None, None)
         out.append(VersionSummary(
             v.id, v.name, v.preset, v.created_at, v.active,
             names.get(v.parent_id) if v.parent_id is not None else None,
             len(ids) if isinstance(ids, list) else None,
-            metric(after, "segm", "AP"), metric(after, "bbox", "AP"), md.get("iterations")))
+            metric(after, "segm", "AP"), metric(after, "bbox", "AP"), md.get("iterations"),
+            val_images if after else None, val_instances if after else None))
     return out

@@ -5,12 +5,18 @@ No torch and no Qt here (the window imports this).
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mrcnn.model.weight_files import (
+    COCO_WEIGHT_FILES,
+    DEFAULT_COCO_PRESET,
+    cached_coco_weights,
+)
 from mrcnn.store.project import Project
 from mrcnn.training.events import (
     EvalEvent,
@@ -21,50 +27,201 @@ from mrcnn.training.events import (
     parse_event,
 )
 
-#: Reviewed images needed before fine-tuning is offered (at least one in each split).
+#: Reviewed images needed before fine-tuning is offered.
 MIN_REVIEWED = 10
+#: The validation split must hold at least this many reviewed images...
+MIN_VAL_IMAGES = 2
+#: ...and at least this share of the reviewed images and of their accepted instances, so that
+#: the AP it gives measures something (move images with Image ▸ Move to Validation).
+MIN_VAL_SHARE = 0.10
 PRESETS = ("r18", "r50v2", "r50")
 STARTS = ("auto", "active", "coco", "scratch")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+def _at_least(share: float, total: int) -> int:
+    return math.ceil(share * total - 1e-9)
+
+
 @dataclass(frozen=True)
 class Readiness:
-    """How many reviewed images there are, per split, and how many more are needed."""
+    """Reviewed images (and their accepted instances) per split, and what is missing before
+    fine-tuning can run: MIN_REVIEWED reviewed images, at least one for training, and a
+    validation split of at least MIN_VAL_IMAGES images and MIN_VAL_SHARE of the reviewed
+    images and instances. The one home of that rule (the window and `python -m mrcnn info`)."""
 
     train: int
     val: int
+    train_instances: int = 0
+    val_instances: int = 0
 
     @property
     def reviewed(self) -> int:
         return self.train + self.val
 
     @property
+    def instances(self) -> int:
+        return self.train_instances + self.val_instances
+
+    @property
+    def val_needed(self) -> int:
+        """More validation images needed (moved there, or reviewed there)."""
+        return max(0, max(MIN_VAL_IMAGES, _at_least(MIN_VAL_SHARE, self.reviewed)) - self.val)
+
+    @property
+    def val_instances_needed(self) -> int:
+        """More accepted instances needed on the validation images."""
+        if not self.instances:
+            return 0
+        return max(0, max(1, _at_least(MIN_VAL_SHARE, self.instances)) - self.val_instances)
+
+    @property
     def needed(self) -> int:
-        """More reviewed images needed: up to MIN_REVIEWED, and one per empty split."""
-        return max(MIN_REVIEWED - self.reviewed, int(self.train == 0) + int(self.val == 0))
+        """More reviewed images needed: up to MIN_REVIEWED, and one if none is for training
+        (the validation split's needs are `val_needed`)."""
+        return max(MIN_REVIEWED - self.reviewed, int(self.train == 0))
 
     @property
     def ready(self) -> bool:
-        return self.needed == 0
+        return self.needed == 0 and self.val_needed == 0 and self.val_instances_needed == 0
 
     def describe(self) -> str:
-        """For the action's text: "" when ready, else "needs 3 more reviewed images"."""
+        """For the action's text: "" when ready, else what is missing, e.g. "needs 3 more
+        reviewed images" or "needs 1 more validation image"."""
         if self.ready:
             return ""
-        if self.reviewed >= MIN_REVIEWED:
-            split = "validation" if self.val == 0 else "training"
-            return f"needs a reviewed image in the {split} split"
-        n = self.needed
-        return f"needs {n} more reviewed image{'s' if n != 1 else ''}"
+        if self.needed:
+            n = self.needed
+            if self.reviewed >= MIN_REVIEWED:
+                return "needs a reviewed image in the training split"
+            return f"needs {n} more reviewed image{'s' if n != 1 else ''}"
+        if self.val_needed:
+            n = self.val_needed
+            return f"needs {n} more validation image{'s' if n != 1 else ''}"
+        return "needs more instances in the validation images"
+
+    def advice(self) -> str:
+        """A sentence on how to get ready ("" when ready), for the status bar and the panel."""
+        if self.ready:
+            return ""
+        val = (f"validation has {self.val} of {self.reviewed} reviewed images "
+               f"({self.val_instances} of {self.instances} instances)")
+        if self.needed:
+            return f"Fine-tune {self.describe()} ({val})."
+        want = max(MIN_VAL_IMAGES, _at_least(MIN_VAL_SHARE, self.reviewed))
+        want_inst = max(1, _at_least(MIN_VAL_SHARE, self.instances))
+        return (f"Fine-tune {self.describe()}: {val}; it needs at least {want} images and "
+                f"{want_inst} instances ({MIN_VAL_SHARE:.0%}). Move reviewed images there "
+                "with Image ▸ Move to Validation.")
 
 
 def readiness(project: Project) -> Readiness:
-    """Count the reviewed images of each split."""
-    counts = {"train": 0, "val": 0}
-    for im in project.images("reviewed"):
-        counts[im.split] += 1
-    return Readiness(counts["train"], counts["val"])
+    """Count the reviewed images of each split and their accepted instances."""
+    sizes = project.split_sizes()
+    (train, train_inst), (val, val_inst) = sizes["train"], sizes["val"]
+    return Readiness(train, val, train_inst, val_inst)
+
+
+def describe_run(preset: str, train_images: int, val_images: int,
+                 val_instances: int | None = None) -> str:
+    """What a run trains on, in words: "Training r18 on 9 images; 1 validation image
+    (3 instances) scores it"."""
+    text = f"Training {preset} on {train_images} image{'s' if train_images != 1 else ''}"
+    if not val_images:
+        return text + "; no validation images, so it cannot be scored"
+    inst = "" if val_instances is None else (
+        f" ({val_instances} instance{'s' if val_instances != 1 else ''})")
+    many = val_images != 1
+    return (text + f"; {val_images} validation image{'s' if many else ''}{inst} "
+            f"score{'' if many else 's'} it")
+
+
+# ---------------------------------------------------------------- what can run
+@dataclass(frozen=True)
+class Choices:
+    """The options the panel offers, given the others: `off` maps (option, value) to why that
+    value cannot run now; every value not in it can."""
+
+    off: dict[tuple[str, str], str]
+
+    def allowed(self, option: str, value: str) -> bool:
+        return (option, value) not in self.off
+
+    def why_not(self, option: str, value: str) -> str | None:
+        return self.off.get((option, value))
+
+
+def _start_problem(preset: str | None, start: str, *, active_preset: str | None,
+                   coco_cached: Mapping[str, bool]) -> str | None:
+    """Why starting `preset` (None: the starting model's) from `start` cannot run (None: it
+    can)."""
+    if start == "coco":
+        preset = preset or DEFAULT_COCO_PRESET
+        if preset not in COCO_WEIGHT_FILES:
+            with_coco = ", ".join(COCO_WEIGHT_FILES)
+            return f"{preset} has no COCO weights (only {with_coco} have)"
+        if not coco_cached.get(preset, False):
+            return (f"the COCO weights for {preset} are not on this machine (download "
+                    "them: Model ▸ Download COCO Weights, or train --download)")
+    if start == "active" and active_preset is None:
+        return "the project has no active model version"
+    if preset is not None and active_preset not in (None, preset) and start in ("active",
+                                                                                 "auto"):
+        where = "the active version" if start == "active" else (
+            "the active version (where Auto starts)")
+        return f"{where} is an {active_preset} model, not {preset}"
+    return None
+
+
+def choices(options: FinetuneOptions, *, active_preset: str | None,
+            coco_cached: Mapping[str, bool] | None = None) -> Choices:
+    """Which presets and starting points can run with the other choices in `options`, and why
+    each one that cannot is off. `active_preset`: the preset of the project's active version
+    (None: there is none); `coco_cached`: per preset, whether its COCO weights are on this
+    machine (default: look in the torch cache)."""
+    if coco_cached is None:
+        coco_cached = {p: cached_coco_weights(p) is not None for p in COCO_WEIGHT_FILES}
+    off: dict[tuple[str, str], str] = {}
+    for start in STARTS:
+        why = _start_problem(options.preset, start, active_preset=active_preset,
+                             coco_cached=coco_cached)
+        if why:
+            off[("start", start)] = why
+    for preset in PRESETS:
+        why = _start_problem(preset, options.start, active_preset=active_preset,
+                             coco_cached=coco_cached)
+        if why:
+            off[("preset", preset)] = why
+    return Choices(off)
+
+
+def start_problem(project: Project, preset: str | None, start: str, *,
+                  allow_download: bool = False) -> str | None:
+    """Why training `preset` (None: the starting model's) from `start` cannot run on this
+    project and machine; None when it can (also for a version name or a file, checked when
+    loaded). `allow_download`: COCO weights may be fetched. The CLI's `train` asks this
+    before loading anything."""
+    if start not in STARTS:
+        return None
+    active = project.active_model_version()
+    cached = {p: allow_download or cached_coco_weights(p) is not None for p in COCO_WEIGHT_FILES}
+    return _start_problem(preset, start, active_preset=active.preset if active else None,
+                          coco_cached=cached)
+
+
+def runnable(options: FinetuneOptions, *, active_preset: str | None,
+             coco_cached: Mapping[str, bool] | None = None) -> FinetuneOptions:
+    """`options`, or the nearest combination that can run: the active version's preset when
+    the start needs it, else the same preset from "auto" (or from scratch)."""
+    ok = choices(options, active_preset=active_preset, coco_cached=coco_cached)
+    if ok.allowed("start", options.start):
+        return options
+    if options.start in ("auto", "active") and active_preset in PRESETS:
+        return replace(options, preset=active_preset)
+    for start in ("auto", "scratch"):
+        if ok.allowed("start", start):
+            return replace(options, start=start)
+    return replace(options, start="scratch")
 
 
 @dataclass
@@ -84,17 +241,22 @@ class FinetuneOptions:
     nice: int = 10  # CPU priority of the training process lowered by this (the window first)
     extra: list[str] = field(default_factory=list)  # more CLI arguments (tests, experts)
 
-    def validate(self) -> None:
-        """ValueError naming the first bad option."""
+    def problems(self) -> list[str]:
+        """Every bad option, one sentence each (empty: all are valid)."""
         checks = [("preset", self.preset in PRESETS), ("start", self.start in STARTS),
                   ("device", self.device in DEVICES), ("max_iters", self.max_iters > 0),
                   ("epochs", self.epochs is None or self.epochs > 0),
                   ("size", self.size is None or self.size >= 32),
                   ("batch_size", self.batch_size >= 1),
                   ("activate", self.activate in ("if-better", "always"))]
-        for name, ok in checks:
-            if not ok:
-                raise ValueError(f"invalid fine-tune option {name}={getattr(self, name)!r}")
+        return [f"invalid fine-tune option {name}={getattr(self, name)!r}"
+                for name, ok in checks if not ok]
+
+    def validate(self) -> None:
+        """ValueError listing every bad option, one per line."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("\n".join(problems))
 
     def warmup(self) -> int:
         if self.warmup_iters is not None:

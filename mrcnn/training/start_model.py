@@ -11,11 +11,12 @@ from pathlib import Path
 
 from torch import nn
 
-from mrcnn.errors import CategoryMismatchError, ProjectError
+from mrcnn.errors import CategoryMismatchError, ProjectError, TrainingError
 from mrcnn.model.class_rows import remap_categories
 from mrcnn.model.presets import DEFAULT_PRESET, build_model
 from mrcnn.model.weights import find_coco_weights, load_model
 from mrcnn.store.project import Project
+from mrcnn.training.launcher import start_problem
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,14 @@ def choose_start_model(project: Project, *, source: str = "auto", preset: str | 
     allow_download: fetch torchvision's COCO weights when they are not cached.
 
     A model trained on other categories (added, renamed, removed or reordered since) is
-    re-laid for the project's categories by `fit_to_categories`. Raises ProjectError for a
-    source that is none of the above, and whatever `load_model` raises (NoWeightsError, ...).
+    re-laid for the project's categories by `fit_to_categories`. Raises TrainingError for a
+    combination that cannot run (`mrcnn.training.launcher.start_problem`: r18 from COCO,
+    COCO weights not on this machine, another preset than the active version's), ProjectError
+    for a source that is none of the above, and whatever `load_model` raises.
     """
+    problem = start_problem(project, preset, source, allow_download=allow_download)
+    if problem:
+        raise TrainingError(f"cannot train {preset or 'a model'} from {source!r}: {problem}")
     source = resolve_source(project, source, preset=preset)
     if source == "scratch":
         return StartModel(None, preset or DEFAULT_PRESET, None)

@@ -307,6 +307,29 @@ def test_accept_and_category_changes_undo(proj):
         doc.set_category(ids[:1], 999)
 
 
+def test_moving_an_image_to_validation_is_one_undoable_step(proj):
+    project, image_a, _b = proj
+    doc = ImageDocument(project, image_a)
+    seen = []
+    doc.subscribe(seen.append)
+    was, status = project.image(image_a).split, project.image(image_a).status
+    other = "val" if was == "train" else "train"
+    assert doc.move_to_split(other) is not None
+    assert project.image(image_a).split == other == doc.split
+    assert project.image(image_a).status == status  # only the split moves
+    assert seen[-1].split == other and seen[-1].status is None
+    assert doc.undo_label == ("move to validation" if other == "val" else "move to training")
+    assert doc.move_to_split(other) is None  # there already: nothing recorded
+    doc.undo()
+    assert project.image(image_a).split == was and seen[-1].split == was
+    doc.redo()
+    assert project.image(image_a).split == other
+    project.set_image_split(image_a, was)  # changed behind the history's back
+    with pytest.raises(HistoryError):
+        doc.undo()
+    assert project.image(image_a).split == was
+
+
 def test_category_rename_merge_and_new_are_project_wide_and_undoable(proj):
     project, image_a, image_b = proj
     doc = ImageDocument(project, image_a)

@@ -121,15 +121,102 @@ def test_summaries_newest_first(project):
     assert [x.name for x in s] == ["v2", "v1"]
     assert s[0].active and not s[1].active and s[0].parent == "v1"
     assert (s[0].train_images, s[0].segm_ap, s[0].iterations) == (3, 0.3, 20)
+    assert s[0].val_text == ""  # an older version: what it was scored on is unknown
+    staged = versions.staging_path(project)
+    staged.write_bytes(b"weights")
+    versions.register_staged(project, staged, preset="r18", parent_id=None, metadata={
+        "metrics": {"after": dict(metrics(0.4), scored={"images": 3, "instances": 24})}})
+    newest = versions.summarize(project)[0]
+    assert newest.val_text == "val: 3 images, 24 instances" and newest.noisy
 
 
 def test_readiness_counts_what_is_missing(project):
     r = finetune.readiness(project)
     assert (r.train, r.val, r.needed) == (3, 1, 6)
+    assert r.val_instances == len([i for im in project.images("reviewed") if im.split == "val"
+                                   for i in project.instances(im.id, state="accepted")])
     assert r.describe() == "needs 6 more reviewed images"
-    assert finetune.Readiness(12, 0).describe() == "needs a reviewed image in the validation split"
     assert finetune.Readiness(8, 1).describe() == "needs 1 more reviewed image"
-    assert finetune.Readiness(9, 2).ready and finetune.Readiness(9, 2).describe() == ""
+    assert finetune.Readiness(9, 2, 90, 20).ready
+    assert finetune.Readiness(9, 2, 90, 20).describe() == ""
+
+
+def test_the_validation_split_needs_two_images_and_a_tenth_of_the_data():
+    # enough images in all, but one for validation: fine-tune says how many more
+    one = finetune.Readiness(11, 1, 110, 10)
+    assert not one.ready and one.needed == 0 and one.val_needed == 1
+    assert one.describe() == "needs 1 more validation image"
+    assert "Move to Validation" in one.advice() and "1 of 12 reviewed images" in one.advice()
+    assert finetune.Readiness(12, 0).describe() == "needs 2 more validation images"
+    # a tenth of the reviewed images: 2 of 30 is too few
+    assert finetune.Readiness(28, 2, 280, 20).val_needed == 1
+    assert finetune.Readiness(27, 3, 270, 30).ready
+    # and a tenth of the instances: validation images with almost nothing on them
+    sparse = finetune.Readiness(27, 3, 270, 5)
+    assert not sparse.ready and sparse.val_needed == 0 and sparse.val_instances_needed == 23
+    assert sparse.describe() == "needs more instances in the validation images"
+    assert finetune.Readiness(0, 10).describe() == "needs a reviewed image in the training split"
+
+
+def test_a_run_and_a_tiny_validation_set_are_described_in_words():
+    assert finetune.describe_run("r18", 9, 1, 3) == (
+        "Training r18 on 9 images; 1 validation image (3 instances) scores it")
+    assert finetune.describe_run("r50", 20, 4).endswith("4 validation images score it")
+    assert finetune.describe_run("r18", 9, 0).endswith("no validation images, so it cannot "
+                                                       "be scored")
+    assert versions.describe_val(3, 24) == "val: 3 images, 24 instances"
+    assert versions.describe_val(1, 1) == "val: 1 image, 1 instance"
+    assert versions.is_noisy(3, 240) and versions.is_noisy(30, 12)
+    assert not versions.is_noisy(5, 20)
+    assert "mostly noise" in versions.noise_warning(3, 24)
+    assert versions.noise_warning(8, 80) == ""
+    scored = dict(metrics(0.3), scored={"images": 3, "instances": 24})
+    assert versions.scored_on(scored) == (3, 24) and versions.scored_on(metrics(0.3)) is None
+
+
+def test_only_combinations_that_can_run_are_offered_and_the_others_say_why():
+    opts = finetune.FinetuneOptions(preset="r18", start="auto")
+    cached = {"r50v2": True, "r50": False}
+    c = finetune.choices(opts, active_preset=None, coco_cached=cached)
+    assert c.why_not("start", "coco") == "r18 has no COCO weights (only r50v2, r50 have)"
+    assert c.why_not("start", "active") == "the project has no active model version"
+    assert c.allowed("start", "auto") and c.allowed("start", "scratch")
+    c = finetune.choices(finetune.FinetuneOptions(preset="r50v2", start="coco"),
+                         active_preset=None, coco_cached=cached)
+    assert "r18 has no COCO weights" in c.why_not("preset", "r18")
+    assert "not on this machine" in c.why_not("preset", "r50")
+    assert c.allowed("preset", "r50v2") and c.allowed("start", "coco")
+    c = finetune.choices(finetune.FinetuneOptions(preset="r50v2", start="active"),
+                         active_preset="r18", coco_cached=cached)
+    assert c.why_not("start", "active") == "the active version is an r18 model, not r50v2"
+    assert c.allowed("preset", "r18") and not c.allowed("preset", "r50v2")
+    # an impossible remembered choice becomes the nearest one that runs
+    fixed = finetune.runnable(finetune.FinetuneOptions(preset="r18", start="coco"),
+                              active_preset=None, coco_cached=cached)
+    assert (fixed.preset, fixed.start) == ("r18", "auto")
+    fixed = finetune.runnable(finetune.FinetuneOptions(preset="r18", start="auto"),
+                              active_preset="r50v2", coco_cached=cached)
+    assert (fixed.preset, fixed.start) == ("r50v2", "auto")
+
+
+def test_start_problem_reads_the_project_and_the_torch_cache(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    assert "r18 has no COCO weights" in finetune.start_problem(project, "r18", "coco")
+    assert "not on this machine" in finetune.start_problem(project, None, "coco")
+    assert finetune.start_problem(project, None, "coco", allow_download=True) is None
+    assert finetune.start_problem(project, "r18", "scratch") is None
+    add_version(project)  # an r18 version, active
+    assert "an r18 model, not r50" in finetune.start_problem(project, "r50", "active")
+    assert finetune.start_problem(project, "r18", "auto") is None
+
+
+def test_bad_options_are_listed_one_per_line():
+    bad = finetune.FinetuneOptions(preset="big", max_iters=0, device="tpu")
+    with pytest.raises(ValueError) as info:
+        bad.validate()
+    assert str(info.value).splitlines() == [
+        "invalid fine-tune option preset='big'", "invalid fine-tune option device='tpu'",
+        "invalid fine-tune option max_iters=0"]
 
 
 def test_train_command():

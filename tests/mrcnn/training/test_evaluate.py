@@ -115,6 +115,8 @@ def test_perfect_predictions_score_one_and_none_score_zero(scored_project):
     assert m["segm"]["per_class"] == {"disc": pytest.approx(1.0), "square": pytest.approx(1.0)}
     empty = evaluate_coco(gt, [])
     assert empty["segm"]["AP"] == 0.0 and empty["bbox"]["AP50"] == 0.0
+    # every score says what it rests on (shown next to the AP: "val: 3 images, 24 ...")
+    assert m["scored"] == {"images": len(gt["images"]), "instances": len(gt["annotations"])}
 
 
 def test_ground_truth_uses_only_accepted_instances(scored_project):

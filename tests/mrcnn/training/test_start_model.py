@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mrcnn.errors import ProjectError
+from mrcnn.errors import ProjectError, TrainingError
 from mrcnn.model.checkpoint import save_checkpoint
 from mrcnn.model.presets import DEFAULT_PRESET, build_model
 from mrcnn.store.project import Project
@@ -38,6 +38,16 @@ def test_auto_is_scratch_without_an_active_version_or_coco_weights(project):
     start = choose_start_model(project)
     assert (start.model, start.preset, start.parent_id) == (None, DEFAULT_PRESET, None)
     assert choose_start_model(project, source="scratch", preset="r18").preset == "r18"
+
+
+def test_combinations_that_cannot_run_are_refused_with_the_reason(project):
+    with pytest.raises(TrainingError, match="r18 has no COCO weights"):
+        choose_start_model(project, source="coco", preset="r18", allow_download=True)
+    with pytest.raises(TrainingError, match="COCO weights for r50v2 are not on this machine"):
+        choose_start_model(project, source="coco")
+    add_version(project, [c.name for c in project.categories()])
+    with pytest.raises(TrainingError, match="the active version is an r18 model, not r50"):
+        choose_start_model(project, source="active", preset="r50")
 
 
 def test_auto_is_the_active_version_laid_out_for_the_projects_categories(project):
@@ -73,4 +83,4 @@ def test_baseline_is_scored_unless_it_is_the_starting_model(project):
     event = score_baseline(project, "v1")
     assert (event.stage, event.version, event.iteration, event.error) == (
         "baseline", "v1", 0, None)
-    assert set(event.metrics) == {"bbox", "segm"}
+    assert set(event.metrics) == {"bbox", "segm", "scored"}
