@@ -31,6 +31,7 @@ from app.panels.image_list import ImageListWidget
 from app.panels.instance_list import InstanceListWidget
 from app.panels.model_widgets import ModelView
 from app.panels.progress import JobProgressWidget
+from app.panels.status_bar import StatusBar
 from app.panels.thumbnails import ThumbnailCache
 from app.panels.welcome import WelcomeWidget
 from app.settings import UiState
@@ -56,6 +57,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Mask R-CNN Studio")
         self.resize(1400, 900)
+        self.status_bar = StatusBar(self)  # one whole message at a time
+        self.setStatusBar(self.status_bar)
         self.ui = ui_state or UiState()
         self.runner = JobRunner(parent=self)
         self.controller = DocumentController(self)
@@ -106,10 +109,11 @@ class MainWindow(QMainWindow):
         column.addWidget(self.banner)
         column.addWidget(self.stack, 1)
         self.setCentralWidget(central)
-        bar = self.statusBar()
-        for widget in (self.progress, self.model_status, self.image_info, self.zoom_label,
-                       self.saved_label):
-            bar.addPermanentWidget(widget)
+        bar = self.status_bar
+        bar.add_permanent(self.progress)
+        for widget in (self.model_status, self.image_info, self.zoom_label):
+            bar.add_permanent(widget, yielding=True)  # a long message needs their room
+        bar.add_permanent(self.saved_label)
         self.unreadable_dialog: dialogs.UnreadableFilesDialog | None = None
         self._connect()
         self._connect_model()

@@ -1,0 +1,46 @@
+"""The status bar shows one whole message at a time: a long message is never cut off by
+(and run into) the model and image labels on its right."""
+
+from __future__ import annotations
+
+from gui_helpers import open_folder, wait_model_ready
+
+#: A message of the window (Mark Reviewed and Next on the last unreviewed image).
+MESSAGE = ("astronaut.jpg marked reviewed (3 pending predictions left unaccepted: not "
+           "exported) · no unreviewed image left in the list · Ctrl+Z undoes")
+
+
+def text_end(bar, text: str) -> int:
+    return 6 + bar.fontMetrics().horizontalAdvance(text)
+
+
+def first_label_start(window) -> int:
+    labels = (window.progress, window.model_status, window.image_info, window.zoom_label,
+              window.saved_label)
+    return min(w.x() for w in labels if w.isVisible())
+
+
+def test_a_long_message_is_shown_whole_and_the_labels_come_back_after(qtbot, window,
+                                                                      photos_dir):
+    open_folder(qtbot, window, photos_dir)
+    wait_model_ready(qtbot, window)
+    bar = window.statusBar()
+    bar.clearMessage()
+    window.model_status.set_model("Model: COCO weights · r50v2")  # as in the report
+    window.model_status.set_device("CPU — no CUDA device found · bf16")
+    qtbot.waitUntil(lambda: window.model_status.isVisible()
+                    and window.model_status.width() > 300)
+    assert text_end(bar, MESSAGE) > first_label_start(window)  # it would run into them
+
+    window.feedback.say("Brush size: 12 px")  # fits: nothing moves
+    assert window.model_status.isVisible()
+
+    window.feedback.say(MESSAGE, 60000)
+    qtbot.waitUntil(lambda: bar.currentMessage() == MESSAGE
+                    and text_end(bar, MESSAGE) < first_label_start(window), timeout=3000)
+    assert window.saved_label.isVisible()  # "All changes saved" never steps aside
+    assert bar.toolTip() == MESSAGE
+
+    bar.clearMessage()  # the message is gone (its time is up): the labels are back
+    qtbot.waitUntil(window.model_status.isVisible)
+    assert window.image_info.isVisible() and window.zoom_label.isVisible()
