@@ -123,6 +123,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         *(ActionSpec(f"category_{k}", f"Category {k}", f"Give the selected instances the "
                      f"{k}th category of the list", needs="writable") for k in range(1, 10)),
     ),
+        ActionSpec("delete_category", "&Delete Category…", "Delete a category in the whole "
+                   "project; its instances move to another category or are deleted (undoable)",
+                   needs="writable"),
+        ActionSpec("pick_category", "&Pick Category by Name", "Type a few letters of any "
+                   "category and Enter to choose it", needs="writable"),
+        ActionSpec("category_suggestions", "&Suggested Categories…", "Classes the model knows "
+                   "but the project lacks: accept, map to one of yours, or ignore",
+                   needs="editable"),
 )
 
 SPECS = {spec.name: spec for spec in ACTIONS}

@@ -40,7 +40,8 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
     for name in ("undo", "redo", None,
                  "accept_selected", "accept_all", "accept_above_threshold", "delete_selected",
                  None, "fill_holes", "remove_specks", "split_instance", "merge_instances",
-                 None, "new_category", "rename_category", "merge_categories", None,
+                 None, "new_category", "rename_category", "merge_categories",
+                 "delete_category", "pick_category", "category_suggestions", None,
                  "select_all_instances", "clear_selection"):
         edit.addSeparator() if name is None else edit.addAction(a[name])
 
@@ -57,7 +58,7 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
     model = bar.addMenu("&Model")
     for name in ("predict_image", "predict_unreviewed", None, "accept_above_threshold", None,
                  "fine_tune", "show_training", "next_uncertain", None,
-                 "load_checkpoint", "download_coco"):
+                 "load_checkpoint", "download_coco", None, "category_suggestions"):
         model.addSeparator() if name is None else model.addAction(a[name])
 
     view = bar.addMenu("&View")

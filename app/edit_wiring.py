@@ -19,6 +19,7 @@ from app.canvas.tools.shapes import BoxGrabCutTool, PolygonTool
 from app.canvas.tools.wand import MagicWandTool
 from app.controllers.edit_commands import EditCommands
 from app.panels.category_box import CategoryCommands
+from app.panels.category_suggestions import SuggestionCommands
 
 #: Tool action name → tool class (None: plain selection).
 TOOL_ACTIONS: dict[str, type[CanvasTool] | None] = {
@@ -46,6 +47,7 @@ class EditTools:
     brush_size: QSpinBox
     tolerance: QSpinBox
     speck_area: QSpinBox
+    suggestions: SuggestionCommands
 
     def tool(self, name: str) -> CanvasTool | None:
         return self.tools.get(f"tool_{name}")
@@ -109,6 +111,17 @@ def install_edit_tools(window: QMainWindow) -> EditTools:
     a["new_category"].triggered.connect(categories.new_category)
     a["rename_category"].triggered.connect(categories.rename_category)
     a["merge_categories"].triggered.connect(categories.merge_categories)
+    a["delete_category"].triggered.connect(categories.delete_category)
+    a["pick_category"].triggered.connect(categories.focus_box)
+
+    def repredict() -> None:  # a decided suggestion's images are predicted again
+        model = getattr(window, "model", None)
+        if model is not None:
+            model.predictions.lookahead()
+
+    suggestions = SuggestionCommands(window.controller, window.feedback.say,
+                                     window.feedback.report, repredict, parent=window)
+    a["category_suggestions"].triggered.connect(suggestions.show)
     for k in range(1, 10):
         a[f"category_{k}"].triggered.connect(lambda _=False, k=k: categories.choose_number(k))
 
@@ -136,4 +149,4 @@ def install_edit_tools(window: QMainWindow) -> EditTools:
     window.addToolBarBreak(Qt.ToolBarArea.TopToolBarArea)
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
     categories.refresh()
-    return EditTools(edits, categories, tools, bar, size, tolerance, specks)
+    return EditTools(edits, categories, tools, bar, size, tolerance, specks, suggestions)

@@ -28,6 +28,7 @@ from mrcnn.store.project import PROJECT_DIRNAME as PROJECT_DIRNAME  # re-exporte
 from mrcnn.store.project import Project, project_folder_for
 from mrcnn.store.records import Category, ImageRecord, Instance, ModelVersion
 from mrcnn.store.scan import ScanReport, find_images
+from mrcnn.store.suggestions import CategorySuggestion
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class DocumentController(QObject):
     project_closed = Signal()
     images_changed = Signal()  # images were added (scan, import)
     image_status_changed = Signal(int, str)  # image id, new status
+    image_split_changed = Signal(int, str)  # image id, new split ("train" | "val")
     instances_changed = Signal(int)  # image id
     categories_changed = Signal()
     document_changed = Signal(int, object)  # image id, mrcnn.editing.document.DocumentChange
@@ -236,6 +238,8 @@ class DocumentController(QObject):
             self.last_reviewed = None  # Undo on the next image no longer means "unreview"
         if change.status is not None:  # the document moved the image (mrcnn/store/status.py)
             self.image_status_changed.emit(image_id, str(change.status))
+        if change.split is not None:  # moved to training or validation, or that undone
+            self.image_split_changed.emit(image_id, str(change.split))
         self.instances_changed.emit(image_id)
         self.document_changed.emit(image_id, change)
 
@@ -284,6 +288,11 @@ class DocumentController(QObject):
         not reviewed."""
         return self.document(image_id).mark_not_reviewed() is not None
 
+    def move_to_split(self, image_id: int, split: str) -> bool:
+        """Move an image to the training ("train") or validation ("val") split: an undoable
+        step of its document. False when it was there already."""
+        return self.document(image_id).move_to_split(split) is not None
+
     def store_predictions(self, image_id: int, model_key: str,
                           items: list[tuple[int, Rle, float]], *,
                           model_version_id: int | None = None) -> list[Instance]:
@@ -314,6 +323,37 @@ class DocumentController(QObject):
         if stored.suggested:
             self.suggestions_changed.emit()
         return stored
+
+    # ------------------------------------------------------------- category suggestions
+    def category_suggestions(self) -> list[CategorySuggestion]:
+        """Class names a model predicted that the project has no category (or decision) for."""
+        return named_predictions.suggestions(self._need()) if self.is_open else []
+
+    def decide_category(self, name: str, decision: str, category_id: int | None = None
+                        ) -> Category | None:
+        """The user's decision on a suggested class name, once for the project (durable when
+        it returns; `mrcnn.serving.named_predictions`): "accept" adds the category, "map"
+        sends the class to `category_id`, "ignore" drops it. Returns the category it goes
+        to (None when ignored)."""
+        p = self._need_writable()
+        category: Category | None = None
+        if decision == "accept":
+            category = named_predictions.accept_suggestion(p, name)
+        elif decision == "map" and category_id is not None:
+            category = named_predictions.map_suggestion(p, name, category_id)
+        elif decision == "ignore":
+            named_predictions.ignore_suggestion(p, name)
+        else:
+            raise ProjectError(f"unknown decision {decision!r} for {name!r}")
+        n_categories = len(self._categories)
+        self._reload_metadata()
+        if len(self._categories) != n_categories:
+            self.categories_changed.emit()
+        self.suggestions_changed.emit()
+        return category
+
+    def category_instance_count(self, category_id: int) -> int:
+        return self._need().category_instance_count(category_id)
 
     def _after_predictions(self, image_id: int, status_before: str) -> None:
         p = self._need()

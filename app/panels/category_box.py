@@ -1,17 +1,19 @@
-"""Categories while correcting: the toolbar's category dropdown, digit keys 1–9, and the
-New / Rename / Merge Category dialogs. Every change is an undoable step on the shown image's
-document (renaming and merging act on the whole project)."""
+"""Categories while correcting: the toolbar's category dropdown (type a few letters of any
+category and Enter: `C` puts the keyboard there), digit keys 1–9, and the New / Rename / Merge
+/ Delete Category dialogs. Every change is an undoable step on the shown image's document
+(renaming, merging and deleting act on the whole project)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QComboBox, QInputDialog, QWidget
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QComboBox, QCompleter, QInputDialog, QWidget
 
 from app.controllers.edit_commands import EditCommands
 from app.panels.instance_list import swatch
 from mrcnn.store.records import Category
 
 NEW_ITEM = "New category…"
+DELETE_INSTANCES = "Delete them"
 
 
 def ask_category_name(parent: QWidget | None, title: str, label: str, text: str = ""
@@ -36,7 +38,16 @@ class CategoryCommands(QObject):
         self.box = QComboBox()
         self.box.setMinimumContentsLength(14)
         self.box.setToolTip("Category of the selected instances (and of new ones); digit keys "
-                            "1–9 pick the first nine")
+                            "1–9 pick the first nine; C, a few letters and Enter pick any")
+        # type-to-pick: the box takes typing; Enter picks the first category that matches
+        self.box.setEditable(True)
+        self.box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        completer = QCompleter(self.box.model(), self.box)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.box.setCompleter(completer)
+        self.box.lineEdit().returnPressed.connect(self._on_box_typed)
         self._quiet = False
         self.box.activated.connect(self._on_box_activated)
         c = edits.controller
@@ -78,9 +89,40 @@ class CategoryCommands(QObject):
         current = self.edits.current_category
         return current if current in ids else (ids[0] if ids else None)
 
+    def focus_box(self) -> None:
+        """Put the keyboard in the dropdown to type a category's name (Enter picks it, Esc
+        gives up; either way the keys go back to the canvas)."""
+        self.box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.box.lineEdit().selectAll()
+        self.edits.say("Type a category's name and press Enter (Esc: keep it as it is)")
+
+    def match(self, text: str) -> Category | None:
+        """The category typed: the one named so, else the first whose name starts with the
+        text, else the first that contains it (case ignored)."""
+        typed = text.strip().casefold()
+        cats = self.categories()
+        for k, cat in enumerate(cats):  # the box's own text ("3  dog") names it too
+            if typed in (cat.name.casefold(), f"{k + 1}  {cat.name}".casefold()):
+                return cat
+        if not typed:
+            return None
+        return (next((c for c in cats if c.name.casefold().startswith(typed)), None)
+                or next((c for c in cats if typed in c.name.casefold()), None))
+
+    def _on_box_typed(self) -> None:
+        text = self.box.lineEdit().text()
+        cat = self.match(text)
+        if cat is None:
+            self.edits.say(f"No category matches {text.strip()!r}" if text.strip()
+                           else "Type a category's name")
+            self.refresh()
+        else:
+            self.choose(cat.id)
+        self.edits.canvas.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def _on_box_activated(self, index: int) -> None:
-        if self._quiet:
-            return
+        if self._quiet or self.box.hasFocus() or self.box.lineEdit().hasFocus():
+            return  # typed: `_on_box_typed` picks
         category_id = self.box.itemData(index)
         if category_id is None:
             self.new_category()
@@ -156,3 +198,36 @@ class CategoryCommands(QObject):
             by_name[source].id, by_name[target].id))
         if step is not None:
             self.edits.say(f"Merged {source!r} into {target!r} ({len(step.moved)} instances)")
+
+    def delete_category(self) -> None:
+        cats = self.categories()
+        if not cats:
+            self.edits.say("This project has no categories yet")
+            return
+        name = ask_category(self._parent, "Delete category", "Category to delete:",
+                            [c.name for c in cats])
+        cat = next((c for c in cats if c.name == name), None)
+        if cat is None:
+            return
+        n = self.edits.controller.category_instance_count(cat.id)
+        others = [c for c in cats if c.id != cat.id]
+        move_to: int | None = None
+        if n:
+            choices = [f"Move them to {c.name!r}" for c in others] + [DELETE_INSTANCES]
+            what = ask_category(self._parent, "Delete category",
+                                f"{cat.name!r} has {n} instances (all images):", choices)
+            if what is None:
+                return
+            if what != DELETE_INSTANCES:
+                move_to = others[choices.index(what)].id
+        step = self.edits.commit("Delete category",
+                                 lambda d: d.delete_category(cat.id, move_to))
+        if step is None:
+            return
+        if move_to is not None:
+            target = next(c.name for c in others if c.id == move_to)
+            self.edits.say(f"Deleted {cat.name!r}; its {n} instances are now {target!r} "
+                           "(Undo brings it back)")
+        else:
+            self.edits.say(f"Deleted {cat.name!r} and its {n} instances (Undo brings them "
+                           "back)")
