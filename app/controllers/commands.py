@@ -91,7 +91,7 @@ class ReviewCommands:
             return
         with self._fb.guard("Cannot accept"):
             n = self._c.accept(image_id, self._canvas.selected_ids())
-            self._fb.say(f"Accepted {n} predictions" if n else
+            self._fb.say(f"Accepted {plural(n, 'prediction')}" if n else
                          "Select pending predictions to accept them")
 
     def accept_all(self) -> None:
@@ -100,7 +100,7 @@ class ReviewCommands:
             return
         with self._fb.guard("Cannot accept"):
             n = self._c.accept_all(image_id)
-            self._fb.say(f"Accepted {n} predictions" if n else
+            self._fb.say(f"Accepted {plural(n, 'prediction')}" if n else
                          "No pending predictions on this image")
 
     def accept_above_threshold(self) -> None:
@@ -114,7 +114,7 @@ class ReviewCommands:
                if r.pending and (r.instance.score is None or r.instance.score >= t)]
         with self._fb.guard("Cannot accept"):
             n = self._c.accept(image_id, ids)
-            self._fb.say(f"Accepted {n} predictions scoring at least {t:.2f}" if n else
+            self._fb.say(f"Accepted {plural(n, 'prediction')} scoring at least {t:.2f}" if n else
                          f"No pending predictions score {t:.2f} or more on this image")
 
     def delete_selected(self) -> None:
@@ -127,7 +127,8 @@ class ReviewCommands:
             return
         with self._fb.guard("Cannot delete"):
             n = self._c.delete(image_id, ids)
-            self._fb.say(f"Deleted {n} instances (Edit ▸ Undo brings them back)")
+            self._fb.say(f"Deleted {plural(n, 'instance')} (Edit ▸ Undo brings "
+                         f"{'it' if n == 1 else 'them'} back)")
 
     def mark_reviewed_and_next(self) -> None:
         """Mark the image reviewed and go to the next unreviewed one in the list's order
@@ -165,10 +166,11 @@ class ReviewCommands:
         self._ui.set_last_dir("coco", options.path.parent)
         with self._fb.guard("Cannot import COCO"), busy():
             r = self._c.import_coco(options.path, options.images_dir, options.status)
-            msg = (f"Imported {r.annotations_added} instances on {r.images_marked} images "
-                   f"({r.images_added} new images, {r.categories_added} new categories")
+            msg = (f"Imported {plural(r.annotations_added, 'instance')} on "
+                   f"{plural(r.images_marked, 'image')} ({plural(r.images_added, 'new image')}, "
+                   f"{plural(r.categories_added, 'new category', 'new categories')}")
             if r.duplicates_skipped:
-                msg += f", {r.duplicates_skipped} duplicates skipped"
+                msg += f", {plural(r.duplicates_skipped, 'duplicate')} skipped"
             self._fb.say(msg + ")", 10000)
 
     def export_coco(self) -> None:
@@ -181,7 +183,8 @@ class ReviewCommands:
         with self._fb.guard("Cannot export COCO"), busy():
             r = c.export_coco(options.path, mask_format=options.mask_format,
                               reviewed_only=options.reviewed_only)
-            msg = f"Exported {r.annotations} instances on {r.images} images to {r.path}"
+            msg = (f"Exported {plural(r.annotations, 'instance')} on "
+                   f"{plural(r.images, 'image')} to {r.path}")
             if r.rle_fallbacks:
                 msg += f" ({r.rle_fallbacks} kept as RLE: a polygon would lose pixels)"
             self._fb.say(msg, 10000)

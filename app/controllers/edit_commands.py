@@ -22,6 +22,7 @@ from app.canvas.tools.base import ToolOptions
 from app.controllers.commands import Feedback
 from app.controllers.project import DocumentController, InstanceRow
 from app.panels.image_list import ImageListWidget
+from app.text import plural
 from app.worker import JobRunner
 from mrcnn.editing import mask_tools
 from mrcnn.editing.document import ImageDocument
@@ -149,7 +150,7 @@ class EditCommands(QObject):
         changed = self.commit(title, lambda d: sum(
             d.apply(i, tool, *args, label=title.lower(), **kwargs) is not None for i in ids))
         if changed is not None:
-            self.say(f"{title}: {changed} of {len(ids)} instances changed")
+            self.say(f"{title}: {changed} of {plural(len(ids), 'instance')} changed")
 
     def fill_holes(self) -> None:
         self._each_selected("Fill holes", mask_tools.fill_holes)

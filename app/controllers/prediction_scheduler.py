@@ -21,6 +21,7 @@ from app.controllers.model_jobs import BatchSummary, PredictFailure, predict_job
 from app.controllers.project import DocumentController
 from app.panels.image_list import ImageListWidget
 from app.panels.progress import JobProgressWidget
+from app.text import plural
 from app.worker import Job
 from mrcnn.errors import MrcnnError
 from mrcnn.serving.session import ImagePrediction, Session
@@ -111,10 +112,10 @@ class PredictionScheduler(QObject):
         self._m.state_changed.emit()
 
     def _on_batch_succeeded(self, s: BatchSummary, skipped: int, key: str) -> None:
-        msg = (f"Predicted {s.predicted} images ({s.instances} instances) in "
-               f"{s.seconds:.1f} s with {key}")
+        msg = (f"Predicted {plural(s.predicted, 'image')} "
+               f"({plural(s.instances, 'instance')}) in {s.seconds:.1f} s with {key}")
         if skipped:
-            msg += f"; {skipped} were predicted already"
+            msg += f"; {plural(skipped, 'was', 'were')} predicted already"
         if s.failed:
             msg += f"; {s.failed} could not be read"
         self._fb.say(msg, 15000)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.controllers.project import STATUS_LABELS
 from app.panels.thumbnails import ThumbnailCache
+from app.text import plural
 from mrcnn.store.records import ImageRecord
 from mrcnn.store.status import UNREVIEWED, is_unreviewed
 
@@ -295,7 +296,7 @@ class ImageListWidget(QWidget):
         for r in records:
             per[r.status] = per.get(r.status, 0) + 1
         shown = self.proxy.rowCount()
-        head = f"<b>{len(records)} images</b>"
+        head = f"<b>{plural(len(records), 'image')}</b>"
         if shown != len(records):
             head += f" · showing {shown}"
         chips = " &nbsp; ".join(

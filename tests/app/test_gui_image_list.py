@@ -91,3 +91,13 @@ def test_clicking_a_row_shows_that_image(qtbot, window, photos_dir):
     assert window.image_list.current_id == image_id(window, "voc.jpg")
     wait_image_shown(qtbot, window, image_id(window, "voc.jpg"))
     assert "voc.jpg · 500×375" in window.image_info.text()
+
+
+def test_counts_say_1_image_not_1_images(qtbot, window, tmp_path, photos_dir):
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "coffee.jpg").write_bytes((photos_dir / "coffee.jpg").read_bytes())
+    assert window.open_path(one)
+    qtbot.waitUntil(lambda: window.image_list.model.rowCount() == 1, timeout=10000)
+    counts = window.image_list.counts.text()
+    assert "<b>1 image</b>" in counts and "1 images" not in counts

@@ -146,6 +146,7 @@ def test_accept_selected_then_all(qtbot, window, photos_dir):
     window.instance_list.select_ids([ids[1]])
     window.instance_list.selection_changed.emit([ids[1]])
     window.actions["accept_selected"].trigger()
+    assert window.statusBar().currentMessage() == "Accepted 1 prediction"  # never "1 predictions"
     project = window.controller.project
     assert [i.id for i in project.instances(state="accepted")] == [ids[1]]
     assert not window.canvas.instance_items()[ids[1]].row.pending
@@ -153,6 +154,7 @@ def test_accept_selected_then_all(qtbot, window, photos_dir):
     assert project.instance(ids[1]).source == "model"  # provenance kept
 
     window.actions["accept_all"].trigger()
+    assert window.statusBar().currentMessage() == "Accepted 2 predictions"
     assert sorted(i.id for i in project.instances(state="accepted")) == ids
     assert "pending" not in window.instance_list.summary.text()
 
@@ -223,7 +225,7 @@ def test_export_writes_the_accepted_instances(qtbot, voc_window, voc_coco, photo
     names = {c["id"]: c["name"] for c in coco["categories"]}
     assert Counter(names[a["category_id"]] for a in coco["annotations"]) == Counter(
         voc_coco.categories)
-    assert "Exported 19 instances on 1 images" in w.statusBar().currentMessage()
+    assert "Exported 19 instances on 1 image to" in w.statusBar().currentMessage()
 
 
 def test_editing_a_reviewed_image_says_it_changes_training_data(qtbot, voc_window):
