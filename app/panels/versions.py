@@ -82,7 +82,7 @@ class VersionsPanel(QWidget):
                      time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at)),
                      _num(v.segm_ap), _num(v.bbox_ap),
                      "—" if v.train_images is None else str(v.train_images),
-                     "—" if v.iterations is None else str(v.iterations), v.parent or "")
+                     "—" if v.iterations is None else str(v.iterations), v.started_from or "—")
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, v.id)

@@ -204,6 +204,8 @@ class VersionSummary:
     iterations: int | None
     val_images: int | None = None  # what its AP was measured on (None: not recorded)
     val_instances: int | None = None
+    #: what it was trained from: the parent version, "scratch" or "COCO" (`started_from`)
+    started_from: str = ""
 
     @property
     def val_text(self) -> str:
@@ -213,6 +215,20 @@ class VersionSummary:
     @property
     def noisy(self) -> bool:
         return is_noisy(self.val_images, self.val_instances)
+
+
+def started_from(metadata: dict | None, parent: str | None) -> str:
+    """What a version was trained from, in a word: its parent version's name ("v1 (deleted)"
+    once that is gone), "scratch", or "COCO" for pretrained weights (torchvision's COCO
+    weights, or a checkpoint file given to `train --from`); "" when not recorded."""
+    md = metadata or {}
+    if parent:
+        return parent
+    if md.get("parent_version"):
+        return f"{md['parent_version']} (deleted)"
+    if "from_scratch" not in md:
+        return ""
+    return "scratch" if md["from_scratch"] else "COCO"
 
 
 def summarize(project: Project) -> list[VersionSummary]:
@@ -225,12 +241,14 @@ def summarize(project: Project) -> list[VersionSummary]:
         after = (md.get("metrics") or {}).get("after")
         ids = md.get("training_image_ids")
         val_ids = md.get("val_image_ids")
+        parent = names.get(v.parent_id) if v.parent_id is not None else None
         val_images, val_instances = scored_on(after) or (
             len(val_ids) if isinstance(val_ids, list) else None, None)
         out.append(VersionSummary(
             v.id, v.name, v.preset, v.created_at, v.active,
-            names.get(v.parent_id) if v.parent_id is not None else None,
+            parent,
             len(ids) if isinstance(ids, list) else None,
             metric(after, "segm", "AP"), metric(after, "bbox", "AP"), md.get("iterations"),
-            val_images if after else None, val_instances if after else None))
+            val_images if after else None, val_instances if after else None,
+            started_from(md, parent)))
     return out
