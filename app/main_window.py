@@ -222,15 +222,23 @@ class MainWindow(QMainWindow):
             return False
         return True
 
+    def _folder_to_start_in(self, kind: str) -> str:
+        """Where a folder dialog opens: beside the open project's images folder, else the
+        folder chosen last time, else the home folder (never the working directory)."""
+        if self.controller.is_open:
+            return str(self.controller.project.images_root.parent)
+        return self.ui.last_dir(kind) or str(Path.home())
+
     def _on_open_folder_triggered(self) -> None:
         folder = dialogs.choose_folder(self, "Open a folder of images",
-                                       self.ui.last_dir("images"))
+                                       self._folder_to_start_in("images"))
         if folder:
             self.ui.set_last_dir("images", Path(folder).parent)
             self.open_path(folder)
 
     def _on_open_project_triggered(self) -> None:
-        folder = dialogs.choose_folder(self, "Open a project folder", self.ui.last_dir("project"))
+        folder = dialogs.choose_folder(self, "Open a project folder",
+                                       self._folder_to_start_in("project"))
         if folder:
             self.ui.set_last_dir("project", Path(folder).parent)
             self.open_path(folder)

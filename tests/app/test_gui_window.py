@@ -168,3 +168,21 @@ def test_recent_projects_in_the_menu_and_on_the_welcome(qtbot, make_window, phot
     buttons[0].click()
     qtbot.waitUntil(lambda: second.controller.is_open, timeout=5000)
     wait_image_shown(qtbot, second)
+
+
+def test_open_folder_starts_beside_the_current_images_folder(qtbot, window, photos_dir,
+                                                            monkeypatch):
+    starts: list[str] = []
+
+    def choose(_parent, _title, start=""):
+        starts.append(start)
+        return None  # the user cancels
+
+    monkeypatch.setattr(dialogs, "choose_folder", choose)
+    window.actions["open_folder"].trigger()  # nothing open, nothing chosen before: home
+    assert starts[-1] == str(Path.home())
+    open_folder(qtbot, window, photos_dir)  # opened from the command line: no last folder
+    window.actions["open_folder"].trigger()
+    assert Path(starts[-1]) == photos_dir.parent
+    window.actions["open_project"].trigger()
+    assert Path(starts[-1]) == photos_dir.parent
