@@ -21,23 +21,23 @@ UNREVIEWED: tuple[ImageStatus, ...] = (ImageStatus.NEW, ImageStatus.PREDICTED,
 def after_predicting(status: str) -> ImageStatus:
     """A model's predictions were stored: a new image becomes predicted; nothing else moves
     (predictions never undo a person's work)."""
-    status = ImageStatus(status)
-    return ImageStatus.PREDICTED if status is ImageStatus.NEW else status
+    now = ImageStatus(status)
+    return ImageStatus.PREDICTED if now is ImageStatus.NEW else now
 
 
 def after_editing(status: str) -> ImageStatus:
     """A person changed the image's annotations: an unfinished image is now in review; a
     reviewed one stays reviewed (its edit changes training data, which the window says)."""
-    status = ImageStatus(status)
-    if status in (ImageStatus.NEW, ImageStatus.PREDICTED):
+    now = ImageStatus(status)
+    if now in (ImageStatus.NEW, ImageStatus.PREDICTED):
         return ImageStatus.IN_REVIEW
-    return status
+    return now
 
 
 def after_unreviewing(status: str) -> ImageStatus:
     """"Mark Not Reviewed": a reviewed image goes back to review (it holds a person's work)."""
-    status = ImageStatus(status)
-    return ImageStatus.IN_REVIEW if status is ImageStatus.REVIEWED else status
+    now = ImageStatus(status)
+    return ImageStatus.IN_REVIEW if now is ImageStatus.REVIEWED else now
 
 
 def after_import(recorded: str) -> ImageStatus:
