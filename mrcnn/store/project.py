@@ -410,24 +410,10 @@ class Project(InstanceStore, SuggestionStore):
                 "SELECT id FROM instances WHERE category_id = ? ORDER BY id", (source_id,))]
             self._q("UPDATE instances SET category_id = ? WHERE category_id = ?",
                     (target_id, source_id))
+            self._move_decisions(source_id, target_id)
             self._q("DELETE FROM categories WHERE id = ?", (source_id,))
         return moved
 
-    def _require_category(self, category_id: int) -> None:
-        if self._q("SELECT 1 FROM categories WHERE id = ?", (category_id,)).fetchone() is None:
-            raise ProjectError(f"no category with id {category_id}")
-
-    # ---------------------------------------------------------------- model versions
-    def add_model_version(self, path: str, preset: str, *, parent_id: int | None = None,
-                          metadata: dict | None = None, activate: bool = False) -> ModelVersion:
-        """Register a checkpoint already written under models/. Names are v1, v2, ..."""
-        with self.transaction():
-            n = self._q("SELECT COALESCE(MAX(id), 0) + 1 FROM model_versions").fetchone()[0]
-            cur = self._q(
-            self._move_decisions(source_id, target_id)
-                "INSERT INTO model_versions(name, path, preset, parent_id, created_at, metadata) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (f"v{n}", path, preset, parent_id, time.time(), json.dumps(metadata or {})),
     def delete_category_and_instances(self, category_id: int) -> list[Instance]:
         """Remove a category and every instance of it (all images), in one transaction.
         Returns the deleted instances, as `restore_instance` puts them back."""
@@ -445,6 +431,20 @@ class Project(InstanceStore, SuggestionStore):
         return int(self._q("SELECT COUNT(*) FROM instances WHERE category_id = ?",
                            (category_id,)).fetchone()[0])
 
+    def _require_category(self, category_id: int) -> None:
+        if self._q("SELECT 1 FROM categories WHERE id = ?", (category_id,)).fetchone() is None:
+            raise ProjectError(f"no category with id {category_id}")
+
+    # ---------------------------------------------------------------- model versions
+    def add_model_version(self, path: str, preset: str, *, parent_id: int | None = None,
+                          metadata: dict | None = None, activate: bool = False) -> ModelVersion:
+        """Register a checkpoint already written under models/. Names are v1, v2, ..."""
+        with self.transaction():
+            n = self._q("SELECT COALESCE(MAX(id), 0) + 1 FROM model_versions").fetchone()[0]
+            cur = self._q(
+                "INSERT INTO model_versions(name, path, preset, parent_id, created_at, metadata) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (f"v{n}", path, preset, parent_id, time.time(), json.dumps(metadata or {})),
             )
             if activate:
                 self.activate_model_version(cur.lastrowid)
