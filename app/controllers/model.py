@@ -93,7 +93,6 @@ class ModelController(QObject):
         self.info: ModelInfo | None = None  # the loaded model
         self.message = ""  # why there is no model (NoWeightsError's options, or the error)
         self.generation = 0  # bumped per project: late results of another one are dropped
-        self.adopt_categories = True
         self._after_load: list[Callable[[], None]] = []
         self._jobs: set[Job] = set()
         self.predictions = PredictionScheduler(self, documents, images, progress, feedback)
@@ -233,8 +232,6 @@ class ModelController(QObject):
             return
         info = self.info = result.info
         self.message = ""
-        # a COCO model keeps to the project's own categories once it has some
-        self.adopt_categories = info.kind != "coco" or not self._docs.has_categories()
         self._fb.say(f"Model {info.source} ({info.preset}) ready on {info.device}", 8000)
         self._set_state("ready")
         actions, self._after_load = self._after_load, []

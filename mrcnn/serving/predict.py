@@ -49,7 +49,6 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                     model_key: str, image_ids: Sequence[int], model_version_id: int | None = None,
                     device: DeviceChoice | None = None, score_threshold: float = 0.05,
                     max_detections: int = 100, force: bool = False,
-                    adopt_categories: bool = True,
                     should_cancel: Callable[[], bool] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> PredictReport:
     """Predict images and store each image's detections as pending instances (one transaction
