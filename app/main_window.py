@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
@@ -341,10 +341,18 @@ class MainWindow(QMainWindow):
             self.canvas.show_image(image_id, c.image_path(image), rows)
             self.instance_list.set_rows(rows)
             self._update_image_info()
-            nxt = self.image_list.neighbor(image_id, +1)
-            if nxt is not None:
-                self.canvas.prefetch(nxt, c.image_path(c.image(nxt)), c.instance_rows(nxt))
         self._update_actions()
+        # after this key's effect is painted, unless another key came first
+        QTimer.singleShot(0, lambda: self._prefetch_after(image_id))
+
+    def _prefetch_after(self, image_id: int) -> None:
+        c = self.controller
+        if image_id != self.image_list.current_id or not c.is_open:
+            return
+        nxt = self.image_list.neighbor(image_id, +1)
+        if nxt is not None:
+            with self.feedback.guard("Cannot prefetch image"):
+                self.canvas.prefetch(nxt, c.image_path(c.image(nxt)), c.instance_rows(nxt))
 
     def _on_instances_changed(self, image_id: int) -> None:
         if image_id != self.image_list.current_id:

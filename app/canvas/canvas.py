@@ -7,6 +7,12 @@ instance's shape at once (a just-edited mask) instead of a background job making
 Pixels are loaded and masks prepared in background jobs (`app/canvas/render.py` through
 `app/worker.py`); the GUI thread only wraps the finished arrays and places items. Results
 that arrive for an image no longer shown go to the cache (prefetch) and nowhere else.
+
+Nothing here makes the keyboard wait: an image's pixels show as soon as they are decoded
+(before its masks), and a crowded image's instance items are placed (and restyled, when
+accepted) a batch per event-loop turn (`ITEM_BATCH`), so a key pressed meanwhile is handled
+at once, on the image it was pressed on. Each item caches its look at screen resolution
+(see `InstanceItem`).
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QTransform
+from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmapCache, QTransform
 from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsView
 
 from app.canvas.items import CanvasStyle, ImageItem, InstanceItem
@@ -29,6 +35,12 @@ from app.worker import Job, JobRunner
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
 KEY_ZOOM = 1.25
 BACKGROUND = QColor(38, 40, 44)
+#: Instance items placed (or restyled) per event-loop turn; the keyboard is read between
+#: batches. Drawing one for the first time takes about a millisecond.
+ITEM_BATCH = 30
+#: Room for the items' cached looks (Qt's pixmap cache, 10 MB by default, would hold a few
+#: dozen: a crowded image would be drawn again from scratch on every repaint).
+PIXMAP_CACHE_KB = 256 * 1024
 
 
 class CanvasView(ToolHostMixin, QGraphicsView):
@@ -43,12 +55,18 @@ class CanvasView(ToolHostMixin, QGraphicsView):
     def __init__(self, runner: JobRunner, parent=None):
         super().__init__(parent)
         self._runner = runner
+        QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), PIXMAP_CACHE_KB))
         self._scene = QGraphicsScene(self)
         self.setScene(self._scene)
         self.style_ = CanvasStyle()
         self.cache = ViewCache()
         self._loads: dict[int, Job] = {}
         self._shape_job: Job | None = None
+        self._shape_job_ids: frozenset[int] = frozenset()
+        self._batch_timer = QTimer(self)  # places the next batch of items
+        self._batch_timer.setSingleShot(True)
+        self._batch_timer.setInterval(0)
+        self._batch_timer.timeout.connect(self._on_batch_timer_timeout)
         self._image_id: int | None = None
         self._entry: CachedImage | None = None
         self._rows: list[InstanceRow] = []
@@ -130,20 +148,40 @@ class CanvasView(ToolHostMixin, QGraphicsView):
                                   name=f"loading {Path(path).name}")
         masks = {r.id: r.instance.rle for r in rows}
         colors = {r.id: r.color for r in rows}
+        job.instance_ids = frozenset(masks)  # whose shapes it prepares
+        job.yielded.connect(self._on_pixels_loaded)  # the pixels, before the masks
         job.succeeded.connect(lambda view: self._on_view_loaded(view, masks, colors))
+        job.failed.connect(lambda msg: setattr(job, "failed_message", msg))
         job.failed.connect(lambda msg: self._on_load_failed(image_id, msg))
-        job.finished.connect(lambda: self._loads.pop(image_id, None)
-                             if self._loads.get(image_id) is job else None)
+        job.finished.connect(lambda: self._on_load_finished(image_id, job))
         self._loads[image_id] = job
 
+    def _on_load_finished(self, image_id: int, job: Job) -> None:
+        if self._loads.get(image_id) is not job:
+            return
+        del self._loads[image_id]
+        if (image_id == self._image_id and self._image_item is not None
+                and getattr(job, "failed_message", None) is not None):
+            self._sync_items()  # the masks it did not prepare get a job of their own
+
+    def _on_pixels_loaded(self, view: ImageView) -> None:
+        if self.cache.get(view.image_id) is None:
+            entry = self.cache.put(CachedImage(view))
+            if view.image_id == self._image_id and self._image_item is None:
+                self._display(entry)
+
     def _on_view_loaded(self, view: ImageView, masks: dict, colors: dict) -> None:
-        entry = CachedImage(view)
+        entry = self.cache.get(view.image_id)
+        if entry is None or entry.view.levels is not view.levels:
+            entry = self.cache.put(CachedImage(view))
         entry.add_shapes(view.shapes, masks, colors)
-        self.cache.put(entry)
-        if view.image_id == self._image_id and self._image_item is None:
+        if view.image_id == self._image_id:
             for w in view.warnings:
                 self.warned.emit(w)
-            self._display(entry)
+            if self._image_item is None:
+                self._display(entry)
+            elif self._entry is entry:
+                self._sync_items()
 
     def _on_load_failed(self, image_id: int, message: str) -> None:
         if image_id == self._image_id:
@@ -157,8 +195,8 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self._image_item = ImageItem(entry.view.levels)
         self._scene.addItem(self._image_item)
         self._scene.setSceneRect(self._image_item.boundingRect())
-        self._sync_items()
         self.fit()
+        self._sync_items()
 
     def update_instances(self, rows: list[InstanceRow]) -> None:
         """The current image's instances changed (accepted, deleted, predicted...)."""
@@ -181,10 +219,18 @@ class CanvasView(ToolHostMixin, QGraphicsView):
                     del self._items[iid]
             self._reselect &= wanted.keys()
             missing = []
+            budget = ITEM_BATCH
+            later = False
             for row in self._rows:
                 item = self._items.get(row.id)
+                if item is not None and item.row == row:
+                    continue
+                if budget <= 0:
+                    later = True  # on the next turn: keys are read in between
+                    continue
                 if item is not None:
-                    item.set_row(row)
+                    item.set_row(row)  # its look is drawn again: counts as one
+                    budget -= 1
                     continue
                 shape = entry.shape_for(row.id, row.instance.rle, row.color)
                 if shape is None and self.shape_provider is not None:
@@ -196,23 +242,35 @@ class CanvasView(ToolHostMixin, QGraphicsView):
                     missing.append(row)
                 else:
                     self._add_item(row, shape)
+                    budget -= 1
                     if row.id in self._reselect:
                         self._reselect.discard(row.id)
                         self._items[row.id].setSelected(True)
         finally:
             self._quiet = False
         self._apply_visibility()
-        if missing:
+        if missing and not {r.id for r in missing} <= self._shapes_coming():
             self._start_shape_job(missing)
-        else:
+        if later:
+            self._batch_timer.start()
+        elif not missing:
             self.image_shown.emit(self._image_id)
         if set(self.selected_ids()) != selected:
             self.selection_changed.emit(self.selected_ids())
 
     def _add_item(self, row: InstanceRow, shape: InstanceShape) -> None:
-        item = InstanceItem(row, shape, self.style_)
+        item = InstanceItem(row, shape, self.style_, self.scale_factor)
         self._scene.addItem(item)
         self._items[row.id] = item
+
+    def _shapes_coming(self) -> frozenset[int]:
+        """Instances of the shown image whose shapes a running job is preparing."""
+        load = self._loads.get(self._image_id)
+        return self._shape_job_ids | (load.instance_ids if load is not None else frozenset())
+
+    def _on_batch_timer_timeout(self) -> None:
+        if self._image_item is not None:
+            self._sync_items()
 
     def _start_shape_job(self, rows: list[InstanceRow]) -> None:
         self._cancel_shape_job()
@@ -227,19 +285,25 @@ class CanvasView(ToolHostMixin, QGraphicsView):
             if self._image_id == image_id and self._entry is entry:
                 self._sync_items()
 
+        def finished() -> None:
+            if self._shape_job is job:
+                self._shape_job, self._shape_job_ids = None, frozenset()
+
         job.succeeded.connect(done)
         job.failed.connect(self.warned.emit)
-        self._shape_job = job
+        job.finished.connect(finished)
+        self._shape_job, self._shape_job_ids = job, frozenset(masks)
 
     def _cancel_shape_job(self) -> None:
         if self._shape_job is not None:
             self._shape_job.cancel()
-            self._shape_job = None
+            self._shape_job, self._shape_job_ids = None, frozenset()
 
     def _clear_scene(self) -> None:
         if self._tool is not None:
             self._tool.cancel()  # its overlay items go before the scene is cleared
         self._reselect.clear()
+        self._batch_timer.stop()
         self._quiet = True
         had_selection = bool(self._scene.selectedItems())
         self._scene.clear()
@@ -286,6 +350,8 @@ class CanvasView(ToolHostMixin, QGraphicsView):
 
     def set_fill_opacity(self, value: float) -> None:
         self.style_.fill_opacity = max(0.0, min(1.0, value))
+        for item in self._items.values():
+            item.update()  # its cached look is stale
         self.viewport().update()
 
     def set_show_predictions(self, show: bool) -> None:
@@ -336,6 +402,7 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         h.setValue(h.value() + round((before.x() - after.x()) * scale))
         v.setValue(v.value() + round((before.y() - after.y()) * scale))
         self._fit_mode = False
+        self._rescale_items()
         self.zoom_changed.emit(scale)
 
     def zoom_in(self) -> None:
@@ -353,7 +420,13 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         rect: QRectF = self._image_item.boundingRect()
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         self._fit_mode = True
+        self._rescale_items()
         self.zoom_changed.emit(self.scale_factor)
+
+    def _rescale_items(self) -> None:
+        scale = self.scale_factor
+        for item in self._items.values():
+            item.set_view_scale(scale)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

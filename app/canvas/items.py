@@ -105,10 +105,21 @@ def outline_path(polygons: list[np.ndarray]) -> QPainterPath:
     return path
 
 
-class InstanceItem(QGraphicsItem):
-    """One instance: translucent fill in its category colour, outline, hover and selection."""
+#: The widest outline an item draws, in screen pixels (selection halo around a hovered
+#: outline), plus antialiasing: what its bounds must hold around the mask at any zoom.
+OUTLINE_EXTENT = 8.0
 
-    def __init__(self, row: InstanceRow, shape: InstanceShape, style: CanvasStyle):
+
+class InstanceItem(QGraphicsItem):
+    """One instance: translucent fill in its category colour, outline, hover and selection.
+
+    Each item keeps its look as a pixmap at screen resolution (Qt's device-coordinate cache):
+    a crowded image is stroked and hatched once per zoom level, and later repaints (hover,
+    selection, a key's status line, other items arriving) only copy pixels. Its bounds hold
+    the screen-pixel outline at the view scale the canvas gives with `set_view_scale`."""
+
+    def __init__(self, row: InstanceRow, shape: InstanceShape, style: CanvasStyle,
+                 view_scale: float = 1.0):
         super().__init__()
         self.row = row
         self.shape_data = shape
@@ -116,13 +127,24 @@ class InstanceItem(QGraphicsItem):
         self._fill = shape.fill
         self._image = qimage_view(self._fill, QImage.Format.Format_ARGB32_Premultiplied)
         self._paths: dict[int, QPainterPath] = {}  # outline level → path, made when needed
-        h, w = shape.fill.shape[:2]
-        self._bounds = QRectF(shape.x - 1, shape.y - 1, w + 2, h + 2)
+        self._bounds = QRectF()
+        self._set_bounds(view_scale)
         self._hover = False
         self.setZValue(-float(row.instance.area))
         self.setAcceptHoverEvents(True)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._update_tooltip()
+
+    def _set_bounds(self, view_scale: float) -> None:
+        h, w = self.shape_data.fill.shape[:2]
+        m = 1 + OUTLINE_EXTENT / max(view_scale, 1e-3)
+        self._bounds = QRectF(self.shape_data.x - m, self.shape_data.y - m, w + 2 * m, h + 2 * m)
+
+    def set_view_scale(self, view_scale: float) -> None:
+        """The view's zoom changed: keep room for the outline's screen pixels."""
+        self.prepareGeometryChange()
+        self._set_bounds(view_scale)
 
     @property
     def instance_id(self) -> int:

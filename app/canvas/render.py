@@ -135,12 +135,15 @@ def instance_shapes(ctx, instances: list[tuple[Instance, str]]) -> list[Instance
 
 
 def load_view(ctx, image_id: int, path: Path, instances: list[tuple[Instance, str]]) -> ImageView:
-    """Job: load an image for display (pyramid) and prepare its instances' shapes."""
+    """Job: load an image for display (pyramid) and prepare its instances' shapes. The
+    pixels are handed over first (`ctx.yield_result`, an ImageView without shapes), so the
+    image shows while its masks are still being prepared."""
     rgb = load_image(path)
     ctx.check()
     height, width = rgb.shape[:2]
     levels = pyramid(to_bgra(rgb))
     del rgb
+    ctx.yield_result(ImageView(image_id, width, height, levels))
     view = ImageView(image_id, width, height, levels)
     fitting = []
     for inst, color in instances:
