@@ -21,7 +21,7 @@ from mrcnn.editing.history import Command
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.target import InstanceRef, StepTarget
 from mrcnn.errors import EditError, StaleEditError
-from mrcnn.store.records import Category, ImageStatus, Instance, Split
+from mrcnn.store.records import Category, ImageStatus, Instance, InstanceState, Source, Split
 
 
 def _pack(crop: np.ndarray) -> np.ndarray:
@@ -142,8 +142,8 @@ class AddInstance(DocCommand):
         if rle.area <= 0:
             raise EditError("an instance mask must cover at least one pixel")
         target.category(category_id)  # exists
-        self._record = Instance(0, target.image_id, category_id, rle, rle.bbox, rle.area, source,
-                                model_version_id, score, state)
+        self._record = Instance(0, target.image_id, category_id, rle, rle.bbox, rle.area,
+                                Source(source), model_version_id, score, InstanceState(state))
         self.ref: InstanceRef | None = None
 
     @property

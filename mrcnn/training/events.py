@@ -151,16 +151,17 @@ def parse_event(data: str | bytes | Mapping[str, Any]) -> TrainingEvent:
     Raises EventFormatError for anything that is not a known, well-formed event.
     """
     if isinstance(data, str | bytes | bytearray):
+        raw = data
         try:
-            data = json.loads(data)
+            data = json.loads(raw)
         except ValueError:
-            text = data if isinstance(data, str) else bytes(data).decode(errors="replace")
+            text = raw if isinstance(raw, str) else bytes(raw).decode(errors="replace")
             raise EventFormatError(f"not a JSON training event: {text[:80]!r}") from None
     if not isinstance(data, Mapping):
         raise EventFormatError(f"a training event is a JSON object, not {type(data).__name__}")
     kind = data.get("event")
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
+    if cls is None or not isinstance(kind, str):
         raise EventFormatError(f"unknown training event {kind!r}")
     hints = typing.get_type_hints(cls)
     values = {}
@@ -170,7 +171,7 @@ def parse_event(data: str | bytes | Mapping[str, Any]) -> TrainingEvent:
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise EventFormatError(f"{kind} event without {f.name!r}")
     try:
-        return cls(**values)
+        return cls(**values)  # type: ignore[return-value]  # EVENT_TYPES holds only these
     except (TypeError, ValueError) as exc:
         raise EventFormatError(f"bad {kind} event: {exc}") from None
 
