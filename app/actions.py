@@ -45,6 +45,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("mark_not_reviewed", "Mark &Not Reviewed",
                "Take this image out of the training data (back to review); undoable",
                needs="writable"),
+    ActionSpec("move_split", "Move to &Validation",
+               "Move this image to the validation split (new model versions are scored on "
+               "it) or back to training; undoable", needs="writable"),
     ActionSpec("accept_selected", "&Accept Selected", "Accept the selected predictions",
                needs="writable"),
     ActionSpec("accept_all", "Accept A&ll Predictions",

@@ -52,6 +52,7 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
 
     image = bar.addMenu("&Image")
     for name in ("next_image", "previous_image", None, "mark_reviewed", "mark_not_reviewed",
+                 "move_split",
                  None, "focus_search"):
         image.addSeparator() if name is None else image.addAction(a[name])
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from app import dialogs
 from app.controllers.training_job import TrainingProcess
-from app.panels.training import TrainingPanel
+from app.panels.training import START_TEXT, TrainingPanel
 from app.panels.versions import VersionsPanel
 from mrcnn.errors import MrcnnError
 from mrcnn.store import review_queue as uncertainty
@@ -26,6 +26,13 @@ from mrcnn.training.events import EvalEvent, StartEvent, StepEvent, TrainingEven
 log = logging.getLogger(__name__)
 
 FINE_TUNE_TEXT = "&Fine-tune"
+
+
+def finetune_tip(r: finetune.Readiness) -> str:
+    """What a run would train and score on, for a project that is ready."""
+    return (f"Ready: {r.train} training images; validation {r.val} images, {r.val_instances} "
+            "instances" + (f" (⚠ {w})" if (w := versions.noise_warning(r.val, r.val_instances))
+                           else ""))
 
 
 class FinetuneController(QObject):
@@ -42,6 +49,7 @@ class FinetuneController(QObject):
         self.options = options or finetune.restore(window.ui.finetune_choices())
         self.panel = TrainingPanel()
         self.panel.set_options(self.options)
+        self._fitting = False
         self.versions = VersionsPanel()
         self.training_dock = self._dock("Training", self.panel)
         self.versions_dock = self._dock("Model Versions", self.versions)
@@ -68,6 +76,7 @@ class FinetuneController(QObject):
         a["fine_tune"].triggered.connect(self.start)
         a["next_uncertain"].triggered.connect(self.next_uncertain)
         a["show_training"].triggered.connect(self.show_panel)
+        a["move_split"].triggered.connect(self.move_split)
         self.panel.start_requested.connect(self.start)
         self.panel.cancel_requested.connect(self.cancel)
         self.versions.activate_requested.connect(self.activate)
@@ -76,7 +85,11 @@ class FinetuneController(QObject):
         d.project_opened.connect(self._on_project_changed)
         d.project_closed.connect(self._on_project_changed)
         d.image_status_changed.connect(lambda _id, _status: self.refresh())
+        d.image_split_changed.connect(self._on_image_split_changed)
         d.images_changed.connect(self.refresh)
+        self._w.image_list.current_image_changed.connect(lambda _id: self._update_split_action())
+        self.panel.preset.currentIndexChanged.connect(lambda _i: self._update_choices())
+        self.panel.start_from.currentIndexChanged.connect(lambda _i: self._update_choices())
         self._w.model.predictions_stored.connect(lambda _id: self._schedule_order())
         self._w.image_list.order_changed.connect(lambda _key: self._apply_order())
         self.refresh()
@@ -102,10 +115,62 @@ class FinetuneController(QObject):
         action.setText(FINE_TUNE_TEXT + (f" ({need})" if need else ""))
         self.panel.start_button.setEnabled(ready and self._writable())
         self.panel.start_button.setText("Fine-tune" + (f" ({need})" if need else ""))
+        tip = self._readiness.advice() or finetune_tip(self._readiness)
+        self.panel.start_button.setToolTip(tip)
+        if p is not None and self.run is None:  # before any run: what one would use
+            self.panel.set_status(tip)
+        self._update_choices()
+        self._update_split_action()
         rows = versions.summarize(p) if p else []
         self.versions.set_versions(rows, writable=self._writable() and not self.running,
                                    can_rollback=bool(p) and versions.rollback_target(p)
                                    is not None)
+
+    def _active_preset(self) -> str | None:
+        active = self._docs.project.active_model_version() if self._docs.is_open else None
+        return active.preset if active else None
+
+    def _update_choices(self) -> None:
+        """Offer only the preset and start combinations that can run (mrcnn's rule); an
+        impossible one (e.g. remembered from another project) becomes the nearest that can."""
+        if self.running or self._fitting:
+            return
+        options = self.panel.read_options(self.options)
+        active = self._active_preset()
+        fitted = finetune.runnable(options, active_preset=active)
+        if (fitted.preset, fitted.start) != (options.preset, options.start):
+            self.options = fitted
+            self._fitting = True
+            try:
+                self.panel.set_options(fitted)
+            finally:
+                self._fitting = False
+            options = fitted
+        self.panel.set_choices(finetune.choices(options, active_preset=active))
+
+    # ---------------------------------------------------------------- the split
+    def _on_image_split_changed(self, image_id: int, split: str) -> None:
+        self._w.image_list.update_split(image_id, split)
+        self.refresh()
+
+    def _update_split_action(self) -> None:
+        action = self._w.actions["move_split"]
+        split = self._w.image_list.split_of(self._w.image_list.current_id)
+        action.setText("Move to &Training" if split == "val" else "Move to &Validation")
+
+    def move_split(self) -> None:
+        """Image ▸ Move to Validation / Move to Training, for the image shown (undoable)."""
+        image_id = self._w.image_list.current_id
+        if image_id is None or not self._writable():
+            return
+        with self._fb.guard("Cannot move the image"):
+            split = "train" if self._docs.image(image_id).split == "val" else "val"
+            self._docs.move_to_split(image_id, split)
+            r = self._readiness
+            where = "validation" if split == "val" else "training"
+            self._fb.say(f"Moved to the {where} split (validation: {r.val} reviewed image"
+                         f"{'s' if r.val != 1 else ''}, {r.val_instances} instances); "
+                         "Ctrl+Z undoes it", 8000)
 
     def show_panel(self) -> None:
         self.versions_dock.show()
@@ -127,20 +192,24 @@ class FinetuneController(QObject):
             return
         self.refresh()
         if not self._readiness.ready:
-            self._fb.say(f"Fine-tune {self._readiness.describe()}", 8000)
+            self._fb.say(self._readiness.advice(), 8000)
             return
         project = self._docs.project
         self.options = self.panel.read_options(self.options)
         self._remember()
+        problems = self.options.problems()
+        why = finetune.start_problem(project, self.options.preset, self.options.start)
+        if why:
+            problems.append(f"{self.options.preset} from {START_TEXT[self.options.start]}: "
+                            f"{why}")
+        if problems:  # one per line
+            self._fb.report("\n".join(problems), box=True, title="Cannot fine-tune")
+            return
         active = project.active_model_version()
         self._baseline_name = active.name if active else None
         stage = versions.staging_path(project)
-        try:
-            argv = finetune.train_command(project.folder, self.options, stage=stage,
-                                          baseline=self._baseline_name)
-        except ValueError as exc:
-            self._fb.report(str(exc), box=True, title="Cannot fine-tune")
-            return
+        argv = finetune.train_command(project.folder, self.options, stage=stage,
+                                      baseline=self._baseline_name)
         self.run = finetune.TrainingRun()
         self.process = TrainingProcess(argv, stage, self)
         self.process.event.connect(self._on_training_event)
@@ -149,9 +218,9 @@ class FinetuneController(QObject):
         self.process.cancelled.connect(self._on_training_cancelled)
         self.show_panel()
         self.panel.run_started(self.options.max_iters)
-        self.panel.set_status(f"Starting: {self.options.preset}, "
-                              f"{self._readiness.train} training and {self._readiness.val} "
-                              "validation images…")
+        r = self._readiness
+        self.panel.set_status("Starting: " + finetune.describe_run(
+            self.options.preset, r.train, r.val, r.val_instances) + "…")
         self.process.start()
         self.refresh()
         self._w.actions["fine_tune"].setEnabled(False)
@@ -177,8 +246,13 @@ class FinetuneController(QObject):
         self.run.update(event)
         if isinstance(event, StartEvent):
             self.panel.run_started(self.run.max_iters)
-            self.panel.set_status(f"Training {event.preset} on {event.train_images} images "
-                                  f"({event.val_images} for validation) on {event.device}")
+            r = self._readiness
+            text = finetune.describe_run(event.preset, event.train_images, event.val_images,
+                                         r.val_instances if r.val == event.val_images else None)
+            warning = versions.noise_warning(event.val_images, r.val_instances
+                                             if r.val == event.val_images else None)
+            self.panel.set_status(f"{text}, on {event.device}"
+                                  + (f". ⚠ {warning}." if warning else ""))
         elif isinstance(event, StepEvent):
             self.panel.show_step(event)
             if event.iteration == event.max_iters:
@@ -186,8 +260,11 @@ class FinetuneController(QObject):
         elif isinstance(event, EvalEvent) and event.stage in ("baseline", "before"):
             name = event.version or self._baseline_name or "the starting model"
             ap = versions.metric(event.metrics)
+            scored = versions.scored_on(event.metrics) or (None, None)
+            val = versions.describe_val(*scored)
             self.panel.set_status(f"{name} on validation: mask AP "
-                                  f"{'—' if ap is None else f'{ap:.3f}'}; training…")
+                                  f"{'—' if ap is None else f'{ap:.3f}'}"
+                                  f"{f' ({val})' if val else ''}; training…")
         elif isinstance(event, EvalEvent) and event.stage == "after":
             self.panel.set_status("Saving the new version…")
 
@@ -209,10 +286,14 @@ class FinetuneController(QObject):
             self._on_training_failed(f"the trained model could not be saved: {exc}")
             return
         before = self._baseline_name or "before"
+        scored = versions.scored_on(run.after) or versions.scored_on(run.baseline) or (None,
+                                                                                       None)
+        val, warning = versions.describe_val(*scored), versions.noise_warning(*scored)
         self.panel.show_comparison(versions.compare(run.baseline, run.after), before,
-                                   version.name)
+                                   version.name, val_text=val, warning=warning)
         ap = versions.metric(run.after)
-        text = f"{version.name} saved (mask AP {'—' if ap is None else f'{ap:.3f}'})"
+        text = (f"{version.name} saved (mask AP {'—' if ap is None else f'{ap:.3f}'}"
+                f"{f', {val}' if val else ''})")
         if activate:
             left = len(project.images(("new", "predicted", "in_review")))
             text += (f", now active; predicting the {left} unreviewed image"

@@ -1,9 +1,11 @@
-"""The image list (left dock): thumbnails, file names, status marks, filter, search, counts."""
+"""The image list (left dock): thumbnails, file names, status and split marks, filters,
+search, counts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -37,6 +39,7 @@ from mrcnn.store.status import UNREVIEWED, is_unreviewed
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
 PATH_ROLE = Qt.ItemDataRole.UserRole + 3
+SPLIT_ROLE = Qt.ItemDataRole.UserRole + 4
 
 STATUS_COLORS = {"new": "#8a8f98", "predicted": "#5b8def", "in_review": "#e0a030",
                  "reviewed": "#3fb27f"}
@@ -44,6 +47,11 @@ STATUS_COLORS = {"new": "#8a8f98", "predicted": "#5b8def", "in_review": "#e0a030
 FILTERS = {"All images": None, "New": {"new"}, "Predicted": {"predicted"},
            "In review": {"in_review"}, "Reviewed": {"reviewed"},
            "Not reviewed": {str(s) for s in UNREVIEWED}}
+#: Split filter choices: label → split shown (None: both).
+SPLIT_FILTERS = {"Both splits": None, "Training": "train", "Validation": "val"}
+#: The mark a validation image carries in the list (training images carry none).
+VAL_MARK = "val"
+VAL_COLOR = "#9b6ad6"
 #: List orders: key → label ("uncertain": unreviewed images the model is least sure of first).
 ORDERS = {"file": "File order", "uncertain": "Most uncertain first"}
 ROW_HEIGHT = 58
@@ -71,11 +79,16 @@ class ImageListModel(QAbstractListModel):
         return self._index.get(image_id, -1)
 
     def update_status(self, image_id: int, status: str) -> None:
+        self._update(image_id, status=status)
+
+    def update_split(self, image_id: int, split: str) -> None:
+        self._update(image_id, split=split)
+
+    def _update(self, image_id: int, **changes) -> None:
         row = self.row_of(image_id)
         if row < 0:
             return
-        r = self._rows[row]
-        self._rows[row] = ImageRecord(r.id, r.path, r.width, r.height, r.sha256, status, r.split)
+        self._rows[row] = replace(self._rows[row], **changes)
         index = self.index(row)
         self.dataChanged.emit(index, index)
 
@@ -96,22 +109,27 @@ class ImageListModel(QAbstractListModel):
             return Path(r.path).name
         if role == Qt.ItemDataRole.ToolTipRole:
             return (f"{self._paths.get(r.id, r.path)}\n{r.width}×{r.height} · "
-                    f"{STATUS_LABELS.get(r.status, r.status)} · {r.split} split")
+                    f"{STATUS_LABELS.get(r.status, r.status)} · "
+                    f"{'validation' if r.split == 'val' else 'training'} split")
         if role == ID_ROLE:
             return r.id
         if role == STATUS_ROLE:
             return r.status
+        if role == SPLIT_ROLE:
+            return str(r.split)
         if role == PATH_ROLE:
             return str(self._paths.get(r.id, r.path))
         return None
 
 
 class ImageFilterProxy(QSortFilterProxyModel):
-    """Rows whose status is in the chosen set and whose file name contains the search."""
+    """Rows whose status is in the chosen set, in the chosen split, and whose file name
+    contains the search."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._statuses: set[str] | None = None
+        self._split: str | None = None
         self._text = ""
         self._rank: dict[int, int] | None = None  # image id → place; None: file order
 
@@ -135,6 +153,10 @@ class ImageFilterProxy(QSortFilterProxyModel):
         with self._filter_change():
             self._statuses = statuses
 
+    def set_split(self, split: str | None) -> None:
+        with self._filter_change():
+            self._split = split
+
     def set_text(self, text: str) -> None:
         with self._filter_change():
             self._text = text.strip().lower()
@@ -153,11 +175,14 @@ class ImageFilterProxy(QSortFilterProxyModel):
         index = self.sourceModel().index(source_row, 0, source_parent)
         if self._statuses is not None and index.data(STATUS_ROLE) not in self._statuses:
             return False
+        if self._split is not None and index.data(SPLIT_ROLE) != self._split:
+            return False
         return not self._text or self._text in str(index.data(PATH_ROLE)).lower()
 
 
 class ImageDelegate(QStyledItemDelegate):
-    """Thumbnail, file name and a coloured status mark."""
+    """Thumbnail, file name, a coloured status mark and, for validation images, a "val"
+    mark."""
 
     def __init__(self, thumbnails: ThumbnailCache, parent=None):
         super().__init__(parent)
@@ -210,6 +235,13 @@ class ImageDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(pill, 9, 9)
         painter.setPen(QColor("white"))
         painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, label)
+        if index.data(SPLIT_ROLE) == "val":
+            mark_w = painter.fontMetrics().horizontalAdvance(VAL_MARK) + 12
+            mark = QRect(pill.right() + 6, pill.y(), mark_w, pill.height())
+            painter.setPen(QColor(VAL_COLOR))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(mark.adjusted(0, 0, -1, -1), 9, 9)
+            painter.drawText(mark, Qt.AlignmentFlag.AlignCenter, VAL_MARK)
         painter.restore()
 
 
@@ -229,6 +261,10 @@ class ImageListWidget(QWidget):
         self.search = QLineEdit(placeholderText="Search file names…", clearButtonEnabled=True)
         self.status_filter = QComboBox()
         self.status_filter.addItems(list(FILTERS))
+        self.split_filter = QComboBox()
+        self.split_filter.addItems(list(SPLIT_FILTERS))
+        self.split_filter.setToolTip("Show the images of one split: training, or validation "
+                                     "(the images new model versions are scored on)")
         self.counts = QLabel()
         self.counts.setWordWrap(True)
         self.counts.setTextFormat(Qt.TextFormat.RichText)
@@ -247,6 +283,7 @@ class ImageListWidget(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.status_filter)
+        top.addWidget(self.split_filter)
         top.addWidget(self.order_box)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -257,6 +294,7 @@ class ImageListWidget(QWidget):
         self._quiet = False
         self.search.textChanged.connect(self._on_search_text_changed)
         self.status_filter.currentTextChanged.connect(self._on_status_filter_changed)
+        self.split_filter.currentTextChanged.connect(self._on_split_filter_changed)
         self.order_box.currentIndexChanged.connect(
             lambda _i: self.order_changed.emit(self.order))
         self.view.selectionModel().currentChanged.connect(self._on_view_current_changed)
@@ -276,6 +314,17 @@ class ImageListWidget(QWidget):
             self.model.update_status(image_id, status)
         self._select_in_view(self._current)
         self._update_counts()
+
+    def update_split(self, image_id: int, split: str) -> None:
+        with self._quietly():
+            self.model.update_split(image_id, split)
+        self._select_in_view(self._current)
+        self._update_counts()
+
+    def split_of(self, image_id: int | None) -> str | None:
+        """The split of an image in the list (None: not in it)."""
+        row = self.model.row_of(image_id) if image_id is not None else -1
+        return str(self.model.records()[row].split) if row >= 0 else None
 
     @property
     def order(self) -> str:
@@ -302,7 +351,12 @@ class ImageListWidget(QWidget):
         chips = " &nbsp; ".join(
             f"<span style='color:{STATUS_COLORS[s]}'>●</span> {n} {STATUS_LABELS[s].lower()}"
             for s, n in per.items())
-        self.counts.setText(f"{head}<br>{chips}")
+        val = [r for r in records if r.split == "val"]
+        reviewed_val = sum(r.status == "reviewed" for r in val)
+        reviewed = sum(r.status == "reviewed" for r in records)
+        splits = (f"{len(records) - len(val)} training · <span style='color:{VAL_COLOR}'>"
+                  f"{len(val)} validation</span> ({reviewed_val} of {reviewed} reviewed)")
+        self.counts.setText(f"{head}<br>{chips}<br>{splits}")
 
     # ---------------------------------------------------------------- current image
     @property
@@ -394,6 +448,12 @@ class ImageListWidget(QWidget):
     def _on_status_filter_changed(self, label: str) -> None:
         with self._quietly():
             self.proxy.set_statuses(FILTERS.get(label))
+        self._select_in_view(self._current)
+        self._update_counts()
+
+    def _on_split_filter_changed(self, label: str) -> None:
+        with self._quietly():
+            self.proxy.set_split(SPLIT_FILTERS.get(label))
         self._select_in_view(self._current)
         self._update_counts()
 

@@ -26,7 +26,7 @@ from app.panels.charts import LossChartView, MetricsChartView
 from app.panels.progress import format_eta
 from mrcnn.store.versions import MetricRow
 from mrcnn.training.events import StepEvent
-from mrcnn.training.launcher import DEVICES, PRESETS, FinetuneOptions
+from mrcnn.training.launcher import DEVICES, PRESETS, Choices, FinetuneOptions
 
 START_TEXT = {"auto": "Active version (else scratch)", "active": "Active version",
               "coco": "COCO weights", "scratch": "Scratch (random init)"}
@@ -78,6 +78,11 @@ class TrainingPanel(QWidget):
         form.addRow("Device", self.device)
         form.addRow("Start from", self.start_from)
         form.addRow("Make it active", self.activate)
+        #: why some choices are off (the options that cannot run with the others)
+        self.options_note = QLabel()
+        self.options_note.setWordWrap(True)
+        self.options_note.setStyleSheet("color: palette(placeholder-text);")
+        form.addRow(self.options_note)
 
         self.loss_chart = LossChartView()
         self.metrics_chart = MetricsChartView()
@@ -86,10 +91,16 @@ class TrainingPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        #: what the scores rest on ("val: 3 images, 24 instances") and, when tiny, a warning
+        self.val_note = QLabel()
+        self.val_note.setWordWrap(True)
         results = QWidget()
         rcol = QHBoxLayout(results)
         rcol.setContentsMargins(0, 0, 0, 0)
-        rcol.addWidget(self.table, 2)
+        left = QVBoxLayout()
+        left.addWidget(self.val_note)
+        left.addWidget(self.table, 1)
+        rcol.addLayout(left, 2)
         rcol.addWidget(self.metrics_chart, 3)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.loss_chart, "Loss")
@@ -126,6 +137,26 @@ class TrainingPanel(QWidget):
         self.start_from.setCurrentIndex(max(0, self.start_from.findData(o.start)))
         self.activate.setCurrentIndex(max(0, self.activate.findData(o.activate)))
 
+    def set_choices(self, choices: Choices) -> None:
+        """Turn off the presets and starting points that cannot run with the other choices;
+        each says why in its tooltip, and the note under the options lists them."""
+        notes = []
+        for box, option, key in ((self.preset, "preset", None), (self.start_from, "start", 1)):
+            model = box.model()
+            for i in range(box.count()):
+                value = box.itemText(i) if key is None else box.itemData(i)
+                why = choices.why_not(option, value)
+                item = model.item(i)
+                item.setEnabled(why is None)
+                item.setToolTip(f"Off: {why}" if why else "")
+                if why:
+                    notes.append(f"{box.itemText(i)} is off: {why}.")
+        self.options_note.setText("\n".join(notes))
+        self.options_note.setVisible(bool(notes))
+
+    def choice_enabled(self, box: QComboBox, index: int) -> bool:
+        return box.model().item(index).isEnabled()
+
     def read_options(self, base: FinetuneOptions) -> FinetuneOptions:
         """`base` with what the user set here."""
         from dataclasses import replace
@@ -158,7 +189,16 @@ class TrainingPanel(QWidget):
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 
-    def show_comparison(self, rows: list[MetricRow], before_name: str, after_name: str) -> None:
+    def show_comparison(self, rows: list[MetricRow], before_name: str, after_name: str, *,
+                        val_text: str = "", warning: str = "") -> None:
+        """The before/after table; `val_text` ("val: 3 images, 24 instances") says what the
+        scores rest on, `warning` that they are mostly noise."""
+        self.val_note.setText(f"Scored on {val_text.removeprefix('val: ')} of the validation "
+                              "split." if val_text else "")
+        if warning:
+            self.val_note.setText(f"{self.val_note.text()} ⚠ {warning}.".strip())
+        self.val_note.setStyleSheet("color: #c0392b;" if warning else "")
+        self.val_note.setToolTip(warning)
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
             delta = "" if r.delta is None else f"{r.delta:+.3f}"
@@ -171,6 +211,7 @@ class TrainingPanel(QWidget):
                     item.setForeground(Qt.GlobalColor.darkGreen if r.delta > 0
                                        else Qt.GlobalColor.darkRed)
                 self.table.setItem(i, j, item)
-        self.table.setHorizontalHeaderLabels(["Metric (val)", before_name, after_name, "Change"])
+        metric = f"Metric ({val_text})" if val_text else "Metric (val)"
+        self.table.setHorizontalHeaderLabels([metric, before_name, after_name, "Change"])
         self.metrics_chart.show_rows(rows, before_name, after_name)
         self.tabs.setCurrentIndex(1)

@@ -18,10 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mrcnn.store.versions import VersionSummary
+from mrcnn.store.versions import VersionSummary, noise_warning
 
-COLUMNS = ("", "Version", "Created", "Mask AP", "Box AP", "Train images", "Iterations",
-           "From")
+COLUMNS = ("", "Version", "Created", "Mask AP", "Box AP", "Scored on", "Train images",
+           "Iterations", "From")
+SCORED_ON = COLUMNS.index("Scored on")
 
 
 def _num(value: float | None) -> str:
@@ -81,6 +82,7 @@ class VersionsPanel(QWidget):
             cells = ("●" if v.active else "", v.name,
                      time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at)),
                      _num(v.segm_ap), _num(v.bbox_ap),
+                     (v.val_text or "—") + (" ⚠" if v.noisy else ""),
                      "—" if v.train_images is None else str(v.train_images),
                      "—" if v.iterations is None else str(v.iterations), v.started_from or "—")
             for j, text in enumerate(cells):
@@ -91,7 +93,10 @@ class VersionsPanel(QWidget):
                     font.setBold(True)
                     item.setFont(font)
                     item.setToolTip("the active version: it predicts")
-                if j in (3, 4, 5, 6):
+                if j == SCORED_ON:
+                    item.setToolTip(noise_warning(v.val_images, v.val_instances)
+                                    or "the validation images and instances its AP is from")
+                if j in (3, 4, 6, 7):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)

@@ -5,6 +5,7 @@ queue offers the most uncertain unreviewed image first."""
 from __future__ import annotations
 
 from finetune_fixtures import WINDOW_OPTIONS, add_random_version, make_project, open_project
+from PySide6.QtCore import Qt
 
 from mrcnn.store.project import Project
 
@@ -109,3 +110,65 @@ def test_fine_tune_options_are_remembered_between_sessions(qtbot, make_window, t
     assert (p.iterations.value(), p.size.value()) == (77, 192)
     assert (p.start_from.currentData(), p.activate.currentData()) == ("scratch", "always")
     assert again.finetune.options.max_iters == 77
+
+
+def test_moving_an_image_to_val_shows_in_the_list_and_in_the_val_counts(qtbot, make_window,
+                                                                        tmp_path):
+    from app.panels.image_list import SPLIT_ROLE
+
+    project_dir = make_project(tmp_path, n_train=11, n_val=1, unreviewed=0, weak_v1=False)
+    w = make_window(model_options=WINDOW_OPTIONS)
+    open_project(qtbot, w, project_dir)
+    fine_tune, move = w.actions["fine_tune"], w.actions["move_split"]
+    # 12 reviewed images, 1 for validation: fine-tune says what is missing and how to fix it
+    assert fine_tune.text() == "&Fine-tune (needs 1 more validation image)"
+    assert "Move to Validation" in w.finetune.panel.status.text()
+    assert "11 training · " in w.image_list.counts.text()
+    image = w.controller.images()[0]  # a reviewed training image
+    w.image_list.select_image(image.id)
+    qtbot.waitUntil(move.isEnabled, timeout=5000)
+    assert move.text() == "Move to &Validation"
+
+    move.trigger()
+    row = w.image_list.model.index(w.image_list.model.row_of(image.id))
+    assert row.data(SPLIT_ROLE) == "val" and "validation split" in row.data(
+        Qt.ItemDataRole.ToolTipRole)
+    assert w.controller.project.image(image.id).split == "val"  # durable already
+    assert "2 validation" in w.image_list.counts.text()
+    assert fine_tune.text() == "&Fine-tune" and fine_tune.isEnabled()
+    assert "validation 2 images" in w.finetune.panel.status.text()
+    assert move.text() == "Move to &Training"
+    w.image_list.split_filter.setCurrentText("Validation")
+    assert len(w.image_list.visible_ids()) == 2 and image.id in w.image_list.visible_ids()
+    w.image_list.split_filter.setCurrentText("Training")
+    assert image.id not in w.image_list.visible_ids()
+    w.image_list.split_filter.setCurrentText("Both splits")
+
+    w.actions["undo"].trigger()  # one step: back to training
+    assert w.controller.project.image(image.id).split == "train"
+    assert row.data(SPLIT_ROLE) == "train" and "1 validation" in w.image_list.counts.text()
+    assert fine_tune.text() == "&Fine-tune (needs 1 more validation image)"
+    assert move.text() == "Move to &Validation"
+    w.actions["redo"].trigger()
+    assert w.controller.project.image(image.id).split == "val" and fine_tune.isEnabled()
+
+
+def test_the_options_offer_only_what_can_run_and_say_why(qtbot, make_window, tmp_path):
+    w = make_window(model_options=WINDOW_OPTIONS)
+    panel = w.finetune.panel
+    panel.preset.setCurrentText("r18")
+    panel.start_from.setCurrentIndex(panel.start_from.findData("scratch"))
+    coco = panel.start_from.findData("coco")
+    assert not panel.choice_enabled(panel.start_from, coco)  # r18 has no COCO weights
+    reason = panel.start_from.itemData(coco, Qt.ItemDataRole.ToolTipRole)
+    assert reason == "Off: r18 has no COCO weights (only r50v2, r50 have)"
+    assert "COCO weights is off: r18 has no COCO weights" in panel.options_note.text()
+    # r50v2 has COCO weights, but not on this machine (an empty torch cache): still off
+    panel.preset.setCurrentText("r50v2")
+    assert not panel.choice_enabled(panel.start_from, coco)
+    assert "not on this machine" in panel.start_from.itemData(coco, Qt.ItemDataRole.ToolTipRole)
+    assert panel.choice_enabled(panel.start_from, panel.start_from.findData("scratch"))
+    # no project: no active version to start from
+    active = panel.start_from.findData("active")
+    assert "no active model version" in panel.start_from.itemData(
+        active, Qt.ItemDataRole.ToolTipRole)
