@@ -123,9 +123,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
                    "project (undoable)", needs="writable"),
         ActionSpec("merge_categories", "Merge &Categories…", "Merge one category into another "
                    "in the whole project (undoable)", needs="writable"),
-        *(ActionSpec(f"category_{k}", f"Category {k}", f"Give the selected instances the "
-                     f"{k}th category of the list", needs="writable") for k in range(1, 10)),
-    ),
         ActionSpec("delete_category", "&Delete Category…", "Delete a category in the whole "
                    "project; its instances move to another category or are deleted (undoable)",
                    needs="writable"),
@@ -134,6 +131,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
         ActionSpec("category_suggestions", "&Suggested Categories…", "Classes the model knows "
                    "but the project lacks: accept, map to one of yours, or ignore",
                    needs="editable"),
+        *(ActionSpec(f"category_{k}", f"Category {k}", f"Give the selected instances the "
+                     f"{k}th category of the list", needs="writable") for k in range(1, 10)),
+    ),
 )
 
 SPECS = {spec.name: spec for spec in ACTIONS}
