@@ -116,7 +116,9 @@ def test_hooks_progress_and_the_saved_version(project):
     assert 0 < lrs[0] < lrs[1], "warmup raises the learning rate"
     eval_after = events[4]
     assert isinstance(eval_after, EvalEvent) and eval_after.stage == "after"
-    assert set(eval_after.metrics) == {"bbox", "segm"}
+    # the scores, and what they were measured on (shown next to every AP)
+    assert set(eval_after.metrics) == {"bbox", "segm", "scored"}
+    assert eval_after.metrics["scored"]["images"] >= 1
 
     # the version: registered, active, file in models/, plain metadata
     assert project.model_versions() == [version]
