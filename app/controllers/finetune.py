@@ -17,6 +17,7 @@ from app import dialogs
 from app.controllers.training_job import TrainingProcess
 from app.panels.training import START_TEXT, TrainingPanel
 from app.panels.versions import VersionsPanel
+from app.text import plural
 from mrcnn.errors import MrcnnError
 from mrcnn.store import review_queue as uncertainty
 from mrcnn.store import versions
@@ -30,9 +31,10 @@ FINE_TUNE_TEXT = "&Fine-tune"
 
 def finetune_tip(r: finetune.Readiness) -> str:
     """What a run would train and score on, for a project that is ready."""
-    return (f"Ready: {r.train} training images; validation {r.val} images, {r.val_instances} "
-            "instances" + (f" (⚠ {w})" if (w := versions.noise_warning(r.val, r.val_instances))
-                           else ""))
+    warning = versions.noise_warning(r.val, r.val_instances)
+    return (f"Ready: {plural(r.train, 'training image')}; validation "
+            f"{plural(r.val, 'image')}, {plural(r.val_instances, 'instance')}"
+            + (f" (⚠ {warning})" if warning else ""))
 
 
 class FinetuneController(QObject):
@@ -168,8 +170,9 @@ class FinetuneController(QObject):
             self._docs.move_to_split(image_id, split)
             r = self._readiness
             where = "validation" if split == "val" else "training"
-            self._fb.say(f"Moved to the {where} split (validation: {r.val} reviewed image"
-                         f"{'s' if r.val != 1 else ''}, {r.val_instances} instances); "
+            self._fb.say(f"Moved to the {where} split (validation: "
+                         f"{plural(r.val, 'reviewed image')}, "
+                         f"{plural(r.val_instances, 'instance')}); "
                          "Ctrl+Z undoes it", 8000)
 
     def show_panel(self) -> None:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QComboBox, QCompleter, QInputDialog, QWidget
 
 from app.controllers.edit_commands import EditCommands
 from app.panels.instance_list import swatch
+from app.text import plural
 from mrcnn.store.records import Category
 
 NEW_ITEM = "New category…"
@@ -139,7 +140,8 @@ class CategoryCommands(QObject):
             changed = edits.commit("Change category",
                                    lambda d: d.set_category(ids, category_id))
             if changed is not None:
-                edits.say(f"{len(ids)} instances are now {name!r}")
+                verb = "is" if len(ids) == 1 else "are"
+                edits.say(f"{plural(len(ids), 'instance')} {verb} now {name!r}")
         else:
             edits.say(f"New instances will be {name!r}")
         self.refresh()
@@ -197,7 +199,8 @@ class CategoryCommands(QObject):
         step = self.edits.commit("Merge categories", lambda d: d.merge_categories(
             by_name[source].id, by_name[target].id))
         if step is not None:
-            self.edits.say(f"Merged {source!r} into {target!r} ({len(step.moved)} instances)")
+            moved = plural(len(step.moved), "instance")
+            self.edits.say(f"Merged {source!r} into {target!r} ({moved})")
 
     def delete_category(self) -> None:
         cats = self.categories()
@@ -215,7 +218,7 @@ class CategoryCommands(QObject):
         if n:
             choices = [f"Move them to {c.name!r}" for c in others] + [DELETE_INSTANCES]
             what = ask_category(self._parent, "Delete category",
-                                f"{cat.name!r} has {n} instances (all images):", choices)
+                                f"{cat.name!r} has {plural(n, 'instance')} (all images):", choices)
             if what is None:
                 return
             if what != DELETE_INSTANCES:
@@ -226,8 +229,8 @@ class CategoryCommands(QObject):
             return
         if move_to is not None:
             target = next(c.name for c in others if c.id == move_to)
-            self.edits.say(f"Deleted {cat.name!r}; its {n} instances are now {target!r} "
-                           "(Undo brings it back)")
+            self.edits.say(f"Deleted {cat.name!r}; its {plural(n, 'instance')} now belong to "
+                           f"{target!r} (Undo brings it back)")
         else:
-            self.edits.say(f"Deleted {cat.name!r} and its {n} instances (Undo brings them "
-                           "back)")
+            self.edits.say(f"Deleted {cat.name!r} and its {plural(n, 'instance')} (Undo brings "
+                           "them back)")

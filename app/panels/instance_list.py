@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.controllers.project import InstanceRow
+from app.text import plural
 
 COLUMNS = ("Category", "Score", "Source", "State")
 PENDING_COLOR = QColor("#e0a030")
@@ -109,7 +110,7 @@ class InstanceListWidget(QWidget):
             self.summary.setText("No image")
         else:
             pending = sum(r.pending for r in rows)
-            text = f"{len(rows)} instances"
+            text = plural(len(rows), "instance")
             if pending:
                 text += f" · {pending} pending"
             if hidden:

@@ -100,7 +100,7 @@ def test_delete_category_moves_or_deletes_its_instances_and_undoes(qtbot, window
     assert [c.name for c in project.categories()] == ["thing"]
     assert sorted(s.stored_categories()) == [kept]
     assert iid not in s.canvas.instance_items()
-    assert "Deleted 'dog' and its 1 instances" in w.statusBar().currentMessage()
+    assert "Deleted 'dog' and its 1 instance " in w.statusBar().currentMessage()
     s.key(qtbot, K.Key_Z, MOD.ControlModifier)
     assert [c.name for c in project.categories()] == ["thing", "dog"]
     assert s.stored_categories() == {kept: s.category_id, iid: dog.id}
