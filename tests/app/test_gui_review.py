@@ -152,6 +152,10 @@ def test_accept_selected_then_all(qtbot, window, photos_dir):
     assert not window.canvas.instance_items()[ids[1]].row.pending
     assert project.image(image_id(window, name)).status == "in_review"
     assert project.instance(ids[1]).source == "model"  # provenance kept
+    states = {window.instance_list.tree.topLevelItem(r).data(0, Qt.ItemDataRole.UserRole + 1):
+              window.instance_list.tree.topLevelItem(r).text(3) for r in range(3)}
+    assert states == {ids[0]: "pending", ids[1]: "accepted", ids[2]: "pending"}
+    assert window.instance_list.selected_ids() == [ids[1]]  # the row stays selected
 
     window.actions["accept_all"].trigger()
     assert window.statusBar().currentMessage() == "Accepted 2 predictions"
