@@ -74,17 +74,11 @@ class InstanceListWidget(QWidget):
         self._rows = rows
         self._quiet = True
         try:
-            if rows and [row.id for row in rows] == list(self._items):
-                # the same instances (an accept, a relabel): refresh the rows in place, far
-                # cheaper than a hundred new rows
-                for row in rows:
-                    self._fill_item(self._items[row.id], row)
-            else:
-                self.tree.clear()
-                self._items = {row.id: self._make_item(row) for row in rows or []}
-                self.tree.addTopLevelItems(list(self._items.values()))
-                for iid in selected & self._items.keys():
-                    self._items[iid].setSelected(True)
+            self.tree.clear()
+            self._items = {row.id: self._make_item(row) for row in rows or []}
+            self.tree.addTopLevelItems(list(self._items.values()))
+            for iid in selected & self._items.keys():
+                self._items[iid].setSelected(True)
         finally:
             self._quiet = False
         self._apply_filter(selected)
@@ -129,24 +123,22 @@ class InstanceListWidget(QWidget):
         return sum(not item.isHidden() for item in self._items.values())
 
     def _make_item(self, row: InstanceRow) -> QTreeWidgetItem:
-        item = QTreeWidgetItem()
-        item.setData(0, ID_ROLE, row.id)
-        item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self._fill_item(item, row)
-        return item
-
-    def _fill_item(self, item: QTreeWidgetItem, row: InstanceRow) -> None:
         score = row.instance.score
-        texts = (row.category, f"{score:.2f}" if score is not None else "—", row.source,
-                 "pending" if row.pending else "accepted")
-        for col, text in enumerate(texts):
-            item.setText(col, text)
+        item = QTreeWidgetItem([
+            row.category,
+            f"{score:.2f}" if score is not None else "—",
+            row.source,
+            "pending" if row.pending else "accepted",
+        ])
+        item.setData(0, ID_ROLE, row.id)
         item.setIcon(0, swatch(row.color))
+        item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         item.setToolTip(0, f"instance {row.id} · area {row.instance.area} px")
-        font = self._italic if row.pending else self.tree.font()
-        for col in range(len(COLUMNS)):
-            item.setFont(col, font)
-        item.setForeground(3, PENDING_COLOR if row.pending else self.tree.palette().text())
+        if row.pending:
+            for col in range(len(COLUMNS)):
+                item.setFont(col, self._italic)
+            item.setForeground(3, PENDING_COLOR)
+        return item
 
     def row_count(self) -> int:
         return self.tree.topLevelItemCount()
