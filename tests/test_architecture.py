@@ -71,8 +71,8 @@ def test_mypy_passes_over_mrcnn_and_its_exception_list_only_shrinks(tmp_path):
                for m in re.findall(r"^([\w/]+\.py):\d+: error", r.stdout, re.M)}
     assert r.returncode in (0, 1), r.stdout[-3000:] + r.stderr[-3000:]
     assert failing <= excepted, ("mypy errors outside the exception list:\n"
-                                 + "\n".join(l for l in r.stdout.splitlines()
-                                             if any(l.startswith(m.replace(".", "/"))
+                                 + "\n".join(line for line in r.stdout.splitlines()
+                                             if any(line.startswith(m.replace(".", "/"))
                                                     for m in failing - excepted)))
     assert excepted <= failing, f"clean now, remove from the exception list: {excepted - failing}"
 

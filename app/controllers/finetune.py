@@ -21,6 +21,7 @@ from app.text import plural
 from mrcnn.errors import MrcnnError
 from mrcnn.store import review_queue as uncertainty
 from mrcnn.store import versions
+from mrcnn.store.status import UNREVIEWED
 from mrcnn.training import launcher as finetune
 from mrcnn.training.events import EvalEvent, StartEvent, StepEvent, TrainingEvent
 
@@ -298,7 +299,7 @@ class FinetuneController(QObject):
         text = (f"{version.name} saved (mask AP {'—' if ap is None else f'{ap:.3f}'}"
                 f"{f', {val}' if val else ''})")
         if activate:
-            left = len(project.images(("new", "predicted", "in_review")))
+            left = len(project.images(UNREVIEWED))
             text += (f", now active; predicting the {left} unreviewed image"
                      f"{'s' if left != 1 else ''} again" if left else ", now active")
         else:

@@ -2,9 +2,10 @@
 time (look-ahead), every unreviewed image on request (a batch with progress and Cancel), or
 the current image again on request; each result is stored as it comes.
 
-Works with a `ModelController` (the loaded model, its jobs); lives on the GUI thread. An image
-is never given to two prediction jobs at once, and an image this model already predicted is
-never predicted again on its own (stored per image and model key).
+Works with a `ModelController` (the loaded model, its jobs; through the `ModelSide` protocol
+below); lives on the GUI thread. An image is never given to two prediction jobs at once, and
+an image this model already predicted is never predicted again on its own (stored per image
+and model key).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
@@ -24,14 +25,30 @@ from app.panels.progress import JobProgressWidget
 from app.text import plural
 from app.worker import Job
 from mrcnn.errors import MrcnnError
-from mrcnn.serving.session import ImagePrediction, Session
+from mrcnn.serving.session import ImagePrediction, ModelInfo, Session
+from mrcnn.store.status import UNREVIEWED
 
-if TYPE_CHECKING:
-    from app.controllers.model import ModelController
+
+class ModelSide(Protocol):
+    """What the scheduler asks of the model controller (`app/controllers/model.py`), written
+    down so that the two modules do not import each other."""
+
+    generation: int  # bumped per project: late results of another one are dropped
+    info: ModelInfo | None  # the loaded model
+    options: Any  # ModelOptions: look-ahead, thresholds
+    session: Session
+    state: str  # none | loading | ready | missing | failed
+    state_changed: Any  # a Qt signal
+
+    def submit(self, fn: Callable[..., Any], *args: Any, name: str, priority: int = 0) -> Job:
+        """Run a job in the model lane."""
+        ...
+
+    def with_model(self, action: Callable[[], None]) -> None:
+        """Run `action` now if a model is ready, else once it is loaded."""
+        ...
 
 log = logging.getLogger(__name__)
-
-UNREVIEWED = ("new", "predicted", "in_review")
 
 
 class PredictionScheduler(QObject):
@@ -39,7 +56,7 @@ class PredictionScheduler(QObject):
 
     predictions_stored = Signal(int)  # image id
 
-    def __init__(self, model: ModelController, documents: DocumentController,
+    def __init__(self, model: ModelSide, documents: DocumentController,
                  images: ImageListWidget, progress: JobProgressWidget, feedback: Feedback):
         super().__init__(model)
         self._m = model

@@ -16,6 +16,7 @@ from mrcnn.model.device import DeviceChoice
 from mrcnn.model.predictor import Predictor
 from mrcnn.serving.named_predictions import store_named_predictions
 from mrcnn.store.project import Project
+from mrcnn.store.status import UNREVIEWED
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def select_images(project: Project, which: str | Sequence[int]) -> list[int]:
     if which == "all":
         return [im.id for im in project.images()]
     if which == "unreviewed":
-        return [im.id for im in project.images(("new", "predicted", "in_review"))]
+        return [im.id for im in project.images(UNREVIEWED)]
     if isinstance(which, str):
         raise ValueError(f"images must be 'all', 'unreviewed' or a list of ids, got {which!r}")
     return list(which)
