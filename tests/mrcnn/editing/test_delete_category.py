@@ -5,20 +5,10 @@ exactly, redo does it again."""
 from __future__ import annotations
 
 import pytest
-from edit_helpers import make_project, snapshot
+from edit_helpers import snapshot
 
 from mrcnn.editing.document import DocumentChange, ImageDocument
 from mrcnn.errors import EditError
-from mrcnn.store.project import Project
-
-
-@pytest.fixture
-def proj(tmp_path, open_projects):
-    folder = tmp_path / "proj"
-    image_a, image_b = make_project(folder, tmp_path / "images")
-    p = Project.open(folder)
-    open_projects.append(p)
-    return p, image_a, image_b
 
 
 def test_deleting_a_category_with_its_instances_undoes_exactly(proj):

@@ -20,7 +20,6 @@ from edit_helpers import (
     _box,
     counting_transactions,
     disk_snapshot,
-    make_project,
     random_edit,
     snapshot,
     synthetic_rgb,
@@ -34,15 +33,6 @@ from mrcnn.editing.mask_tools import Rect
 from mrcnn.errors import EditError, HistoryError, ProjectError
 from mrcnn.masks import encode
 from mrcnn.store.project import Project
-
-
-@pytest.fixture
-def proj(tmp_path, open_projects):
-    folder = tmp_path / "proj"
-    image_a, image_b = make_project(folder, tmp_path / "images")
-    p = Project.open(folder)
-    open_projects.append(p)
-    return p, image_a, image_b
 
 
 # ---------------------------------------------------------------- the property test
