@@ -64,7 +64,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                              size=args.size, batch_size=args.batch_size, lr=args.lr,
                              seed=args.seed, device=args.device, amp=not args.no_amp,
                              eval_period=args.eval_period,
-                             checkpoint_period=args.checkpoint_period)
+                             checkpoint_period=args.checkpoint_period,
+                             label_smoothing=args.label_smoothing)
         if args.warmup_iters is not None:
             config.warmup_iters = args.warmup_iters
         try:
@@ -114,6 +115,9 @@ def register(sub, add) -> None:
     p.add_argument("--resume", type=Path, default=None, help="resume from a saved state")
     p.add_argument("--warmup-iters", type=int, default=None,
                    help="iterations of linear learning-rate warmup (default 100)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+                   help="label smoothing of the box classifier's cross-entropy, 0 <= EPS < 1 "
+                        "(default 0: off)")
     p.add_argument("--stage", type=Path, default=None,
                    help="write the trained checkpoint to this file and register nothing "
                         "(the project is only read: another program may hold it open)")

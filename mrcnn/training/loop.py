@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -25,6 +25,10 @@ from mrcnn.errors import TrainingError
 from mrcnn.model.device import DeviceChoice, autocast, is_out_of_memory
 
 log = logging.getLogger(__name__)
+
+#: Rewrites a step's loss parts before they are summed (e.g. label smoothing).
+LossTransform = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
 
 class HookBase:
     """Override any of the four methods; the trainer calls them in registration order."""
@@ -86,14 +90,17 @@ class Trainer:
 
     Errors: a non-finite loss raises TrainingError naming the iteration and the loss parts;
     running out of memory raises TrainingError saying so; hooks may raise (e.g.
-    TrainingCancelled). `after_train` hooks run in every case.
+    TrainingCancelled). `after_train` hooks run in every case. `loss_transform`, when given,
+    rewrites the model's loss dict of each step before the parts are summed.
     """
 
     def __init__(self, model: nn.Module, data: Iterable, optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, *,
                  max_iters: int, device: DeviceChoice, start_iter: int = 0,
-                 clip_grad_norm: float | None = None, hooks: Sequence[HookBase] = ()):
+                 clip_grad_norm: float | None = None, hooks: Sequence[HookBase] = (),
+                 loss_transform: LossTransform | None = None):
         self.model = model
+        self.loss_transform = loss_transform
         self.data = data
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -156,6 +163,8 @@ class Trainer:
         try:
             with autocast(self.device):
                 loss_dict = self.model(images, targets)
+            if self.loss_transform is not None:
+                loss_dict = self.loss_transform(loss_dict)
             total = sum(v.float() for v in loss_dict.values())
             values = torch.stack([total.detach(), *(v.detach().float()
                                                     for v in loss_dict.values())]).tolist()

@@ -47,6 +47,7 @@ from mrcnn.training.hooks import (
     EvalHook,
     ProgressHook,
 )
+from mrcnn.training.label_smoothing import ClassifierLabelSmoothing
 from mrcnn.training.loop import HookBase, Trainer, seed_everything
 
 __all__ = [
@@ -90,6 +91,7 @@ class TrainConfig:
     eval_period: int = 0  # evaluate val every N iterations (0: only before and after)
     checkpoint_period: int = 0  # save resumable state every N iterations (0: never)
     num_workers: int = 0  # DataLoader worker processes
+    label_smoothing: float = 0.0  # box classifier cross-entropy smoothing (0: off)
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid field."""
@@ -114,6 +116,7 @@ class TrainConfig:
             ("eval_period", self.eval_period >= 0),
             ("checkpoint_period", self.checkpoint_period >= 0),
             ("num_workers", self.num_workers >= 0),
+            ("label_smoothing", 0 <= self.label_smoothing < 1),
         ]
         for name, ok in checks:
             if not ok:
@@ -302,9 +305,11 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
                                           "categories": data.labels.names,
                                           "train_image_ids": data.train_ids})
     all_hooks.extend(hooks)
+    smoothing = (ClassifierLabelSmoothing(model, config.label_smoothing)
+                 if config.label_smoothing else None)  # removed in the finally below
     trainer = Trainer(wrap_distributed(model, device, dist), loader, optimizer, scheduler,
                       max_iters=max_iters, device=device, clip_grad_norm=config.clip_grad_norm,
-                      hooks=all_hooks)
+                      hooks=all_hooks, loss_transform=smoothing)
     if resume_state is not None:
         if resume_state.get("extra", {}).get("categories", data.labels.names) != data.labels.names:
             raise TrainingError("the resumed state was trained on other categories")
@@ -347,6 +352,8 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
             resume_path.unlink(missing_ok=True)
         raise
     finally:
+        if smoothing is not None:
+            smoothing.remove()
         distributed.shutdown(dist)
     resume_path.unlink(missing_ok=True)
     if version is None:
