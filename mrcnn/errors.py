@@ -78,6 +78,11 @@ class TrainingError(MrcnnError):
     """Training cannot go on (non-finite loss, no data, ...)."""
 
 
+class TrainingOutOfMemory(TrainingError):
+    """A training step ran out of device memory (the batch may be halved and the run go
+    on)."""
+
+
 class TrainingCancelled(MrcnnError):
     """The user cancelled training; the partial model is to be discarded."""
 

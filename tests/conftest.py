@@ -153,6 +153,26 @@ class Dataset:
         return Counter((f, c, mask_key(m)) for f, c, m in self.expected)
 
 
+#: Ids a renumbered COCO file gives its images: neither 1..N nor in order, so a renumbering
+#: anywhere shows (`renumber_coco`).
+ODD_IMAGE_IDS = tuple(101 + 97 * (i * 7 % 1000) for i in range(1000))
+
+
+def renumber_coco(coco: dict) -> dict:
+    """A copy of a COCO dict whose image ids are ODD_IMAGE_IDS and whose category ids are
+    500 - 7 * id (descending); the annotations follow."""
+    coco = copy.deepcopy(coco)
+    image_of = {im["id"]: new for im, new in zip(coco["images"], ODD_IMAGE_IDS, strict=False)}
+    for im in coco["images"]:
+        im["id"] = image_of[im["id"]]
+    for c in coco["categories"]:
+        c["id"] = 500 - 7 * c["id"]
+    for a in coco["annotations"]:
+        a["image_id"] = image_of[a["image_id"]]
+        a["category_id"] = 500 - 7 * a["category_id"]
+    return coco
+
+
 def mask_key(mask: np.ndarray) -> tuple:
     """A hashable, pixel-exact identity of a mask."""
     m = np.asarray(mask, bool)
@@ -216,6 +236,25 @@ def make_dataset(tmp_path):
     return make
 
 
+# ---------------------------------------------------------------- stand-in COCO weights
+@pytest.fixture(scope="session")
+def stand_in_coco_home(tmp_path_factory) -> Path:
+    """A TORCH_HOME whose cache holds random r50v2 weights shaped like torchvision's COCO
+    file, under its exact name (the real file is never downloaded in tests). Point
+    TORCH_HOME at it (monkeypatch.setenv) to have "COCO weights on this machine"."""
+    import torch
+
+    from mrcnn.model.presets import build_model
+    from mrcnn.model.weight_files import COCO_WEIGHT_FILES
+
+    home = tmp_path_factory.mktemp("coco_torch_home")
+    torch.manual_seed(0)
+    path = home / "hub" / "checkpoints" / COCO_WEIGHT_FILES["r50v2"]
+    path.parent.mkdir(parents=True)
+    torch.save(build_model(preset="r50v2", num_classes=91).state_dict(), path)
+    return home
+
+
 # ---------------------------------------------------------------- projects
 @pytest.fixture
 def open_projects():
@@ -267,6 +306,7 @@ def helpers():
 
     class H:
         mask_key = staticmethod(mask_key)
+        renumber_coco = staticmethod(renumber_coco)
         project_masks = staticmethod(project_masks)
         project_state = staticmethod(project_state)
         compressed_rle = staticmethod(compressed_rle)

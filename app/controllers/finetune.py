@@ -23,6 +23,7 @@ from mrcnn.store import review_queue as uncertainty
 from mrcnn.store import versions
 from mrcnn.store.status import UNREVIEWED
 from mrcnn.training import launcher as finetune
+from mrcnn.training import recipe as recipes
 from mrcnn.training.events import EvalEvent, StartEvent, StepEvent, TrainingEvent
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ def finetune_tip(r: finetune.Readiness) -> str:
 
 class FinetuneController(QObject):
     """Owns the Training and Model Versions docks and at most one training run."""
+
+    #: The machine as a training process sees it; asked once per app session in the
+    #: background (`mrcnn.training.recipe.probe_hardware`), shared by every window.
+    hardware: recipes.Hardware | None = None
+    _probing = False
 
     version_added = Signal(str)  # name of a version a run registered
     run_ended = Signal(str)  # "succeeded" | "failed" | "cancelled"
@@ -64,6 +70,7 @@ class FinetuneController(QObject):
         self._readiness = finetune.Readiness(0, 0)
         self._order_timer = QTimer(self, singleShot=True, interval=300)
         self._order_timer.timeout.connect(self._apply_order)
+        self.recipe: recipes.Recipe | None = None
         self._connect()
 
     def _dock(self, title: str, widget) -> QDockWidget:
@@ -93,6 +100,10 @@ class FinetuneController(QObject):
         self._w.image_list.current_image_changed.connect(lambda _id: self._update_split_action())
         self.panel.preset.currentIndexChanged.connect(lambda _i: self._update_choices())
         self.panel.start_from.currentIndexChanged.connect(lambda _i: self._update_choices())
+        for spin in (self.panel.iterations, self.panel.size):
+            spin.valueChanged.connect(lambda _v: self._update_recipe())
+        self.panel.device.currentIndexChanged.connect(lambda _i: self._update_recipe())
+        self._w.model.state_changed.connect(self._update_recipe)
         self._w.model.predictions_stored.connect(lambda _id: self._schedule_order())
         self._w.image_list.order_changed.connect(lambda _key: self._apply_order())
         self.refresh()
@@ -150,6 +161,48 @@ class FinetuneController(QObject):
                 self._fitting = False
             options = fitted
         self.panel.set_choices(finetune.choices(options, active_preset=active))
+        self._update_recipe()
+
+    # ---------------------------------------------------------------- the recipe
+    def _update_recipe(self) -> None:
+        """The line saying what one click would run (mrcnn's recipe, for this machine)."""
+        if self.running or not self._docs.is_open:
+            self.recipe = None
+            if not self.running:
+                self.panel.set_recipe("")
+            return
+        hardware = type(self).hardware
+        if hardware is None:
+            self.recipe = None
+            self.panel.set_recipe("checking this machine…")
+            self._probe_hardware()
+            return
+        o = self.panel.read_options(self.options)
+        if o.device == "cpu" or (o.device in ("cuda", "mps") and hardware.device != o.device):
+            hardware = recipes.Hardware(cpu_cores=hardware.cpu_cores)
+        try:
+            self.recipe = recipes.recipe_for(
+                self._docs.project, hardware, preset=o.fixed_preset, start=o.start,
+                size=o.size, max_iters=o.max_iters, batch_size=o.batch_size)
+        except (MrcnnError, ValueError, KeyError) as exc:
+            self.recipe = None
+            self.panel.set_recipe(f"cannot plan the run: {exc}")
+            return
+        self.panel.set_recipe(self.recipe.line())
+
+    def _probe_hardware(self) -> None:
+        cls = type(self)
+        if cls._probing:
+            return
+        cls._probing = True
+        job = self._w.runner.submit(lambda _ctx: recipes.probe_hardware(), lane="task",
+                                    name="asking which device training would use")
+        job.succeeded.connect(self._on_hardware_probed)
+        job.finished.connect(lambda: setattr(cls, "_probing", False))
+
+    def _on_hardware_probed(self, hardware: recipes.Hardware) -> None:
+        type(self).hardware = hardware
+        self._update_recipe()
 
     # ---------------------------------------------------------------- the split
     def _on_image_split_changed(self, image_id: int, split: str) -> None:
@@ -210,7 +263,10 @@ class FinetuneController(QObject):
             self._fb.report("\n".join(problems), box=True, title="Cannot fine-tune")
             return
         active = project.active_model_version()
-        self._baseline_name = active.name if active else None
+        showing = self._w.model.info.kind if self._w.model.info is not None else None
+        self._baseline_name = finetune.baseline_name(active.name if active else None, showing)
+        self._update_recipe()
+        recipe = self.recipe
         stage = versions.staging_path(project)
         argv = finetune.train_command(project.folder, self.options, stage=stage,
                                       baseline=self._baseline_name)
@@ -221,10 +277,11 @@ class FinetuneController(QObject):
         self.process.failed.connect(self._on_training_failed)
         self.process.cancelled.connect(self._on_training_cancelled)
         self.show_panel()
-        self.panel.run_started(self.options.max_iters)
+        self.panel.run_started(self.options.max_iters or (recipe.max_iters if recipe else 0))
         r = self._readiness
+        preset = self.options.fixed_preset or (recipe.preset if recipe else "the model")
         self.panel.set_status("Starting: " + finetune.describe_run(
-            self.options.preset, r.train, r.val, r.val_instances) + "…")
+            preset, r.train, r.val, r.val_instances) + "…")
         self.process.start()
         self.refresh()
         self._w.actions["fine_tune"].setEnabled(False)
@@ -255,6 +312,8 @@ class FinetuneController(QObject):
                                          r.val_instances if r.val == event.val_images else None)
             warning = versions.noise_warning(event.val_images, r.val_instances
                                              if r.val == event.val_images else None)
+            if event.recipe:
+                self.panel.set_recipe(event.recipe, running=True)
             self.panel.set_status(f"{text}, on {event.device}"
                                   + (f". ⚠ {warning}." if warning else ""))
         elif isinstance(event, StepEvent):

@@ -28,7 +28,7 @@ from mrcnn.store.versions import MetricRow
 from mrcnn.training.events import StepEvent
 from mrcnn.training.launcher import DEVICES, PRESETS, Choices, FinetuneOptions
 
-START_TEXT = {"auto": "Active version (else scratch)", "active": "Active version",
+START_TEXT = {"auto": "Auto (active version, else COCO weights, else scratch)", "active": "Active version",
               "coco": "COCO weights", "scratch": "Scratch (random init)"}
 ACTIVATE_TEXT = {"if-better": "When its mask AP is higher", "always": "Always"}
 
@@ -52,6 +52,11 @@ class TrainingPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.status = QLabel("Review images, then fine-tune the model on them.")
         self.status.setWordWrap(True)
+        #: what one click would run: "r50v2 from COCO weights · 384 px · ... on this CPU"
+        self.recipe = QLabel()
+        self.recipe.setObjectName("recipe_line")
+        self.recipe.setWordWrap(True)
+        self.recipe.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("%v / %m iterations")
@@ -60,8 +65,11 @@ class TrainingPanel(QWidget):
 
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
-        self.iterations = QSpinBox(minimum=1, maximum=1_000_000, singleStep=50)
-        self.size = QSpinBox(minimum=32, maximum=2048, singleStep=32, suffix=" px")
+        # 0 is "auto": the one-click recipe decides
+        self.iterations = QSpinBox(minimum=0, maximum=1_000_000, singleStep=50)
+        self.iterations.setSpecialValueText("auto")
+        self.size = QSpinBox(minimum=0, maximum=2048, singleStep=32, suffix=" px")
+        self.size.setSpecialValueText("auto")
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
         self.start_from = QComboBox()
@@ -118,6 +126,7 @@ class TrainingPanel(QWidget):
         column = QVBoxLayout(controls)
         column.setContentsMargins(0, 0, 0, 0)
         column.addLayout(buttons)
+        column.addWidget(self.recipe)
         column.addWidget(self.status)
         column.addLayout(bar)
         column.addWidget(self.options_box)
@@ -131,8 +140,8 @@ class TrainingPanel(QWidget):
     # ---------------------------------------------------------------- options
     def set_options(self, o: FinetuneOptions) -> None:
         self.preset.setCurrentText(o.preset)
-        self.iterations.setValue(o.max_iters)
-        self.size.setValue(o.size or 256)
+        self.iterations.setValue(o.max_iters or 0)
+        self.size.setValue(o.size or 0)
         self.device.setCurrentText(o.device)
         self.start_from.setCurrentIndex(max(0, self.start_from.findData(o.start)))
         self.activate.setCurrentIndex(max(0, self.activate.findData(o.activate)))
@@ -161,8 +170,9 @@ class TrainingPanel(QWidget):
         """`base` with what the user set here."""
         from dataclasses import replace
 
-        return replace(base, preset=self.preset.currentText(), max_iters=self.iterations.value(),
-                       size=self.size.value(), device=self.device.currentText(),
+        return replace(base, preset=self.preset.currentText(),
+                       max_iters=self.iterations.value() or None,
+                       size=self.size.value() or None, device=self.device.currentText(),
                        start=self.start_from.currentData(), activate=self.activate.currentData())
 
     # ---------------------------------------------------------------- a run
@@ -185,6 +195,12 @@ class TrainingPanel(QWidget):
         self.progress.setValue(step.iteration)
         self.eta.setText(f"{format_eta(step.eta_seconds)} left")
         self.loss_chart.add_step(step.to_json())
+
+    def set_recipe(self, text: str, *, running: bool = False) -> None:
+        """The run one click would start (or, `running`, the one under way), in one line
+        ("" hides it)."""
+        self.recipe.setText(f"{'This run' if running else 'Next run'}: {text}" if text else "")
+        self.recipe.setVisible(bool(text))
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)

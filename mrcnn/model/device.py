@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +103,26 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, torch.OutOfMemoryError | MemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may use (its affinity where the system says)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def describe_hardware(requested: str | None = None) -> dict:
+    """The machine as the training recipe needs it, as plain data
+    (`mrcnn.training.recipe.Hardware.from_dict`): the device training would use, its name,
+    its memory in GiB (GPUs) and the CPU cores."""
+    choice = choose_device(requested, amp=False)
+    dev = choice.device
+    info: dict = {"device": dev.type if dev.type in ("cuda", "mps") else "cpu",
+                  "name": "CPU", "memory_gib": None, "cpu_cores": cpu_cores()}
+    if dev.type == "cuda":
+        props = torch.cuda.get_device_properties(dev)
+        info.update(name=props.name, memory_gib=round(props.total_memory / 2**30, 1))
+    elif dev.type == "mps":
+        info["name"] = "Apple GPU"
+    return info

@@ -53,6 +53,9 @@ class StartEvent(_Event):
     preset: str = ""
     size: int = 0  # shorter image side, pixels
     world_size: int = 1  # processes of a torchrun job
+    start: str = ""  # where it starts: "coco", "scratch", a version name ("v3") or a file
+    recipe: str = ""  # the run in one line (mrcnn.training.recipe.Recipe.line)
+    batch_size: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,9 +235,13 @@ class ConsolePrinter:
     def format(self, event: TrainingEvent) -> str | None:
         """The line this event prints, or None."""
         if isinstance(event, StartEvent):
-            return (f"training {event.preset} on {event.train_images} images "
+            start = (" from scratch" if event.start == "scratch" else
+                     f" from {'COCO weights' if event.start == 'coco' else event.start}"
+                     if event.start else "")
+            batch = f", batch {event.batch_size}" if event.batch_size else ""
+            return (f"training {event.preset}{start} on {event.train_images} images "
                     f"({event.val_images} val) for {event.max_iters} iterations at "
-                    f"{event.size} px on {event.device}")
+                    f"{event.size} px{batch} on {event.device}")
         if isinstance(event, StepEvent):
             if event.iteration % self.step_period and event.iteration != event.max_iters:
                 return None

@@ -34,7 +34,9 @@ MIN_VAL_IMAGES = 2
 #: ...and at least this share of the reviewed images and of their accepted instances, so that
 #: the AP it gives measures something (move images with Image ▸ Move to Validation).
 MIN_VAL_SHARE = 0.10
-PRESETS = ("r18", "r50v2", "r50")
+#: "auto": the one-click recipe decides (mrcnn.training.recipe).
+AUTO = "auto"
+PRESETS = (AUTO, "r18", "r50v2", "r50")
 STARTS = ("auto", "active", "coco", "scratch")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -153,8 +155,10 @@ class Choices:
 
 def _start_problem(preset: str | None, start: str, *, active_preset: str | None,
                    coco_cached: Mapping[str, bool]) -> str | None:
-    """Why starting `preset` (None: the starting model's) from `start` cannot run (None: it
-    can)."""
+    """Why starting `preset` (None or "auto": the recipe's) from `start` cannot run (None:
+    it can)."""
+    if preset == AUTO:
+        preset = None
     if start == "coco":
         preset = preset or DEFAULT_COCO_PRESET
         if preset not in COCO_WEIGHT_FILES:
@@ -216,7 +220,7 @@ def runnable(options: FinetuneOptions, *, active_preset: str | None,
     ok = choices(options, active_preset=active_preset, coco_cached=coco_cached)
     if ok.allowed("start", options.start):
         return options
-    if options.start in ("auto", "active") and active_preset in PRESETS:
+    if options.start in ("auto", "active") and active_preset in PRESETS[1:]:
         return replace(options, preset=active_preset)
     for start in ("auto", "scratch"):
         if ok.allowed("start", start):
@@ -226,15 +230,17 @@ def runnable(options: FinetuneOptions, *, active_preset: str | None,
 
 @dataclass
 class FinetuneOptions:
-    """What one click of Fine-tune runs. Defaults suit a CPU; the options panel edits them."""
+    """What one click of Fine-tune runs. "auto" and None leave the choice to the one-click
+    recipe (`mrcnn.training.recipe`: the strongest start the machine allows, sized to the
+    device); the options panel can fix any of them."""
 
-    preset: str = "r18"
-    max_iters: int = 300  # or epochs, when given
+    preset: str = AUTO
+    max_iters: int | None = None  # None: the recipe's (or epochs, when given)
     epochs: float | None = None
-    size: int | None = 256  # shorter image side; None: the preset's
-    batch_size: int = 4
+    size: int | None = None  # shorter image side; None: the recipe's
+    batch_size: int | None = None  # None: the recipe's
     lr: float | None = None  # None: the preset's
-    warmup_iters: int | None = None  # None: a fifth of the run, at most 50
+    warmup_iters: int | None = None  # None: the recipe's (a fifth of the run, at most 50)
     device: str = "auto"
     start: str = "auto"  # auto | active | coco | scratch
     activate: str = "if-better"  # see mrcnn.store.versions.ACTIVATE_POLICIES
@@ -244,10 +250,11 @@ class FinetuneOptions:
     def problems(self) -> list[str]:
         """Every bad option, one sentence each (empty: all are valid)."""
         checks = [("preset", self.preset in PRESETS), ("start", self.start in STARTS),
-                  ("device", self.device in DEVICES), ("max_iters", self.max_iters > 0),
+                  ("device", self.device in DEVICES),
+                  ("max_iters", self.max_iters is None or self.max_iters > 0),
                   ("epochs", self.epochs is None or self.epochs > 0),
                   ("size", self.size is None or self.size >= 32),
-                  ("batch_size", self.batch_size >= 1),
+                  ("batch_size", self.batch_size is None or self.batch_size >= 1),
                   ("activate", self.activate in ("if-better", "always"))]
         return [f"invalid fine-tune option {name}={getattr(self, name)!r}"
                 for name, ok in checks if not ok]
@@ -258,19 +265,22 @@ class FinetuneOptions:
         if problems:
             raise ValueError("\n".join(problems))
 
-    def warmup(self) -> int:
-        if self.warmup_iters is not None:
-            return self.warmup_iters
-        return min(50, self.max_iters // 5) if self.epochs is None else 50
+    @property
+    def fixed_preset(self) -> str | None:
+        """The preset the user fixed (None: the recipe's)."""
+        return None if self.preset == AUTO else self.preset
 
 
 #: The options a user picks in the panel, remembered between sessions.
 REMEMBERED = ("preset", "max_iters", "size", "device", "start", "activate")
+#: Settings written before the one-click recipe held the old fixed defaults (r18, 300
+#: iterations, 256 px) for preset, iterations and size; those are not restored.
+SETTINGS_FORMAT = 2
 
 
 def remembered(options: FinetuneOptions) -> dict:
     """The user's choices, as plain data to keep in the settings."""
-    return {name: getattr(options, name) for name in REMEMBERED}
+    return {"format": SETTINGS_FORMAT, **{name: getattr(options, name) for name in REMEMBERED}}
 
 
 def restore(saved: object, base: FinetuneOptions | None = None) -> FinetuneOptions:
@@ -280,12 +290,13 @@ def restore(saved: object, base: FinetuneOptions | None = None) -> FinetuneOptio
     options = base or FinetuneOptions()
     if not isinstance(saved, dict):
         return options
+    old = saved.get("format") != SETTINGS_FORMAT
     for name in REMEMBERED:
-        if name not in saved:
+        if name not in saved or (old and name in ("preset", "max_iters", "size")):
             continue
         value = saved[name]
         try:
-            if name in ("max_iters", "size"):
+            if name in ("max_iters", "size") and value is not None:
                 value = int(value)
             candidate = replace(options, **{name: value})
             candidate.validate()
@@ -295,6 +306,14 @@ def restore(saved: object, base: FinetuneOptions | None = None) -> FinetuneOptio
     return options
 
 
+def baseline_name(active_version: str | None, showing_kind: str | None) -> str | None:
+    """What a run is compared with before it may become active: the active version, else the
+    COCO weights when the window predicts with them ("coco"), else nothing."""
+    if active_version is not None:
+        return active_version
+    return "coco" if showing_kind == "coco" else None
+
+
 def train_command(project_folder: str | Path, options: FinetuneOptions, *, stage: Path,
                   baseline: str | None) -> list[str]:
     """argv of the training process: it reads the project (which the app keeps open for
@@ -302,11 +321,16 @@ def train_command(project_folder: str | Path, options: FinetuneOptions, *, stage
     (the active version's name) is scored on val first when it is not the starting model."""
     options.validate()
     argv = [sys.executable, "-m", "mrcnn", "train", str(project_folder), "--json",
-            "--preset", options.preset, "--from", options.start, "--stage", str(stage),
-            "--batch-size", str(options.batch_size), "--warmup-iters", str(options.warmup())]
+            "--from", options.start, "--stage", str(stage)]
+    if options.fixed_preset is not None:
+        argv += ["--preset", options.fixed_preset]
+    if options.batch_size is not None:
+        argv += ["--batch-size", str(options.batch_size)]
+    if options.warmup_iters is not None:
+        argv += ["--warmup-iters", str(options.warmup_iters)]
     if options.epochs is not None:
         argv += ["--epochs", str(options.epochs)]
-    else:
+    elif options.max_iters is not None:
         argv += ["--max-iters", str(options.max_iters)]
     if options.size is not None:
         argv += ["--size", str(options.size)]

@@ -50,6 +50,17 @@ def empty_torch_cache(tmp_path_factory, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def known_hardware(monkeypatch):
+    """A 2-core CPU, as if the window had asked the machine (no probing subprocess per
+    window); `tests/app/test_one_click_recipe.py` tests the real question."""
+    from app.controllers.finetune import FinetuneController
+    from mrcnn.training.recipe import Hardware
+
+    monkeypatch.setattr(FinetuneController, "hardware", Hardware(cpu_cores=2))
+    return FinetuneController.hardware
+
+
 @pytest.fixture
 def photos_dir(tmp_path) -> Path:
     """A folder of four real photos (JPEG)."""

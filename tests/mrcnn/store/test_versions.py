@@ -225,8 +225,17 @@ def test_train_command():
     assert argv[:5] == [sys.executable, "-m", "mrcnn", "train", "/p"]
     text = " ".join(argv)
     for part in ("--from scratch", "--max-iters 40", "--size 128", "--device cpu",
-                 "--stage /p/models/.s.pt", "--baseline v2", "--warmup-iters 8", "--json"):
+                 "--stage /p/models/.s.pt", "--baseline v2", "--json"):
         assert part in text
+    # what the user left to the one-click recipe is not on the command line: the training
+    # process decides it with the same rule (mrcnn.training.recipe)
+    for flag in ("--preset", "--batch-size", "--warmup-iters"):
+        assert flag not in argv
+    one_click = finetune.train_command("/p", finetune.FinetuneOptions(), stage="s",
+                                       baseline=None)
+    for flag in ("--preset", "--max-iters", "--size", "--batch-size", "--device"):
+        assert flag not in one_click
+    assert " --from auto " in " ".join(one_click) + " "
     with pytest.raises(ValueError, match="preset"):
         finetune.train_command("/p", finetune.FinetuneOptions(preset="big"), stage="x",
                                baseline=None)
@@ -260,3 +269,16 @@ def test_remembered_options_restore_and_bad_values_keep_defaults():
         default.preset, default.max_iters, default.size, default.start)
     assert (got.device, got.activate) == ("cpu", "always")
     assert finetune.restore("not a dict") == default
+    # settings written before the one-click recipe held its old fixed r18 defaults: those
+    # three are not restored (they would pin every project to r18 at 256 px)
+    old = {"preset": "r18", "max_iters": 300, "size": 256, "device": "cpu", "start": "auto",
+           "activate": "if-better"}
+    got = finetune.restore(old)
+    assert (got.preset, got.max_iters, got.size, got.device) == ("auto", None, None, "cpu")
+
+
+def test_the_baseline_is_what_the_window_shows():
+    assert finetune.baseline_name("v3", "coco") == "v3"
+    assert finetune.baseline_name(None, "coco") == "coco"
+    assert finetune.baseline_name(None, "checkpoint") is None
+    assert finetune.baseline_name(None, None) is None
