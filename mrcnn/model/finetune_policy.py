@@ -40,8 +40,8 @@ def _batch_norm_from(frozen: FrozenBatchNorm2d) -> nn.BatchNorm2d:
     with torch.no_grad():
         bn.weight.copy_(frozen.weight)
         bn.bias.copy_(frozen.bias)
-        bn.running_mean.copy_(frozen.running_mean)
-        bn.running_var.copy_(frozen.running_var)
+        bn.running_mean = frozen.running_mean.clone()
+        bn.running_var = frozen.running_var.clone()
     return bn.to(frozen.weight.device)
 
 
