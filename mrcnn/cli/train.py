@@ -68,6 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                              label_smoothing=args.label_smoothing)
         if args.warmup_iters is not None:
             config.warmup_iters = args.warmup_iters
+        config.anchors = args.anchors
         try:
             config.validate()
         except ValueError as exc:
@@ -125,5 +126,8 @@ def register(sub, add) -> None:
                    help="also score this version on val before training, for comparison")
     p.add_argument("--nice", type=int, default=0,
                    help="lower this process's CPU priority by N (keeps a desktop responsive)")
+    p.add_argument("--anchors", choices=("fit", "default"), default="fit",
+                   help="from scratch: fit the RPN anchors to the train boxes (default) or use "
+                        "the preset's; a loaded model always keeps its own")
     p.add_argument("--download", action="store_true",
                    help="allow downloading torchvision's COCO weights for --from coco")

@@ -8,6 +8,7 @@ for outputs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from torch import nn
@@ -21,6 +22,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
@@ -49,6 +51,77 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "r50v2"
 
 
+#: Feature-pyramid levels of every preset (strides 4, 8, 16, 32, 64): one anchor size each.
+FPN_LEVELS = 5
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """The RPN's anchors: one size per feature-pyramid level (pixels at the model's input
+    size, finest level first) and the aspect ratios (height / width) used at every level,
+    in torchvision's convention `AnchorGenerator(((s0,), (s1,), ...), (ratios,) * levels)`.
+    """
+
+    sizes: tuple[float, ...]
+    ratios: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.sizes) != FPN_LEVELS:
+            raise ValueError(f"anchors need {FPN_LEVELS} sizes (one per pyramid level), "
+                             f"got {len(self.sizes)}")
+        if not self.ratios:
+            raise ValueError("anchors need at least one aspect ratio")
+        if any(not v > 0 for v in (*self.sizes, *self.ratios)):
+            raise ValueError(f"anchor sizes and ratios must be positive: {self.to_dict()}")
+
+    def generator(self) -> AnchorGenerator:
+        """A torchvision AnchorGenerator with these anchors."""
+        return AnchorGenerator(tuple((s,) for s in self.sizes), (self.ratios,) * len(self.sizes))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """Plain data (for checkpoints' metadata and JSON)."""
+        return {"sizes": list(self.sizes), "ratios": list(self.ratios)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Anchors:
+        """The anchors `to_dict` wrote; ValueError when `data` is not such a dict."""
+        try:
+            sizes, ratios = data["sizes"], data["ratios"]
+            return cls(tuple(float(s) for s in sizes), tuple(float(r) for r in ratios))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a description of anchors: {data!r}") from exc
+
+    def describe(self) -> str:
+        """For people: "sizes 12/24/48/96/192 px, ratios 0.8/1.0/1.25"."""
+        return (f"sizes {'/'.join(f'{s:g}' for s in self.sizes)} px, "
+                f"ratios {'/'.join(f'{r:g}' for r in self.ratios)}")
+
+
+#: Each preset's own anchors (what `build_model` uses when given none).
+DEFAULT_ANCHORS: dict[str, Anchors] = {
+    "r50v2": Anchors((32, 64, 128, 256, 512), (0.5, 1.0, 2.0)),
+    "r50": Anchors((32, 64, 128, 256, 512), (0.5, 1.0, 2.0)),
+    "r18": Anchors((16, 32, 64, 128, 256), (0.5, 1.0, 2.0)),
+}
+
+
+def default_anchors(preset: str) -> Anchors:
+    """The preset's own anchors (torchvision's for r50/r50v2; from 16 px for r18)."""
+    return DEFAULT_ANCHORS[get_preset(preset).name]
+
+
+def anchors_of(model: nn.Module) -> Anchors:
+    """The anchors a built Mask R-CNN uses (one size per level, the same ratios at every
+    level, as `build_model` makes them); ValueError for another layout."""
+    gen = getattr(model, "module", model).rpn.anchor_generator
+    sizes: Sequence[Sequence[float]] = gen.sizes
+    ratios: Sequence[Sequence[float]] = gen.aspect_ratios
+    if any(len(s) != 1 for s in sizes) or any(tuple(r) != tuple(ratios[0]) for r in ratios):
+        raise ValueError(f"anchors with several sizes per level or per-level ratios are not "
+                         f"supported: sizes {sizes}, ratios {ratios}")
+    return Anchors(tuple(float(s[0]) for s in sizes), tuple(float(r) for r in ratios[0]))
+
+
 def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
@@ -63,7 +136,7 @@ def _group_norm(channels: int) -> nn.GroupNorm:
 
 def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int | None = None,
                 max_size: int | None = None, trainable_norm: bool = True,
-                **kwargs) -> MaskRCNN:
+                anchors: Anchors | None = None, **kwargs) -> MaskRCNN:
     """Build an untrained Mask R-CNN (random init, nothing downloaded).
 
     Args:
@@ -72,6 +145,9 @@ def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int
         min_size / max_size: override the preset's input size (shorter side / longer cap).
         trainable_norm: for r50/r50v2, use trainable BatchNorm in the backbone instead of
             torchvision's FrozenBatchNorm2d (which cannot learn from random init).
+        anchors: the RPN's anchors (None: the preset's, `default_anchors`). The RPN head
+            predicts one objectness and box per ratio, so its shape follows the ratio count;
+            a checkpoint loads only into a model built with its own anchors.
         kwargs: passed to torchvision's MaskRCNN (e.g. box_score_thresh,
             box_detections_per_img).
     """
@@ -81,27 +157,37 @@ def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int
     size = {"min_size": min_size or p.min_size, "max_size": max_size or p.max_size}
     if min_size and not max_size:
         size["max_size"] = max(int(min_size * p.max_size / p.min_size), min_size)
+    if anchors is not None and "rpn_anchor_generator" in kwargs:
+        raise ValueError("give anchors or rpn_anchor_generator, not both")
+    anchors = anchors or default_anchors(p.name)
     if p.name == "r18":
-        return _build_r18(num_classes, size, kwargs)
+        return _build_r18(num_classes, size, anchors, kwargs)
     builder = maskrcnn_resnet50_fpn_v2 if p.name == "r50v2" else maskrcnn_resnet50_fpn
     extra = {}
     if trainable_norm:
         extra = {"trainable_backbone_layers": 5}
         if p.name == "r50":
             extra["norm_layer"] = nn.BatchNorm2d
-    return builder(weights=None, weights_backbone=None, num_classes=num_classes,
-                   **size, **extra, **kwargs)
+    model = builder(weights=None, weights_backbone=None, num_classes=num_classes,
+                    **size, **extra, **kwargs)
+    if anchors != default_anchors(p.name) and "rpn_anchor_generator" not in kwargs:
+        # torchvision's builders make their own generator and head: replace both
+        model.rpn.anchor_generator = anchors.generator()
+        if len(anchors.ratios) != len(default_anchors(p.name).ratios):
+            model.rpn.head = RPNHead(model.backbone.out_channels, len(anchors.ratios),
+                                     conv_depth=2 if p.name == "r50v2" else 1)
+    return model
 
 
 #: Width of the r18 preset's FPN and heads (torchvision's R50 presets use 256).
 R18_WIDTH = 128
 
 
-def _build_r18(num_classes: int, size: dict, kwargs: dict) -> MaskRCNN:
+def _build_r18(num_classes: int, size: dict, anchors: Anchors, kwargs: dict) -> MaskRCNN:
     """ResNet-18 + FPN, GroupNorm everywhere (trainable from scratch), slim heads and
     fewer proposals, so that it trains at a useful speed on a CPU.
 
-    Anchors start at 16 px (small inputs hold small objects); proposals, sampled RoIs and
+    Default anchors start at 16 px (small inputs hold small objects); proposals, sampled RoIs and
     RoIAlign samples are cut (about 1.7x faster per iteration than torchvision's defaults);
     the box head is a GroupNorm conv head (as in r50v2), which learns to tell categories
     apart from scratch far sooner than the two-layer MLP head (synthetic shapes, 300
@@ -116,10 +202,9 @@ def _build_r18(num_classes: int, size: dict, kwargs: dict) -> MaskRCNN:
         extra_blocks=LastLevelMaxPool(),
         norm_layer=_group_norm,
     )
-    sizes = ((16,), (32,), (64,), (128,), (256,))
     levels = ["0", "1", "2", "3"]
     defaults = {
-        "rpn_anchor_generator": AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes)),
+        "rpn_anchor_generator": anchors.generator(),
         "rpn_pre_nms_top_n_train": 500, "rpn_post_nms_top_n_train": 200,
         "rpn_pre_nms_top_n_test": 500, "rpn_post_nms_top_n_test": 300,
         "box_batch_size_per_image": 64,

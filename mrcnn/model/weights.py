@@ -33,7 +33,7 @@ from mrcnn.io.download import Progress, download_file, hash_prefix, url_file_nam
 from mrcnn.model.checkpoint import check_checkpoint, load_state
 from mrcnn.model.class_rows import copy_class_rows
 from mrcnn.model.convert import LabelMap
-from mrcnn.model.presets import DEFAULT_PRESET, PRESETS, build_model, get_preset
+from mrcnn.model.presets import DEFAULT_PRESET, PRESETS, Anchors, build_model, get_preset
 from mrcnn.model.weight_files import no_weights_message
 
 if TYPE_CHECKING:
@@ -328,7 +328,9 @@ def load_model(*, project: Project | None = None, preset: str | None = None,
             "scratch" needs them.
         allow_download: whether "coco"/"auto" may download COCO weights.
         progress: download progress, `progress(bytes_done, bytes_total_or_None)`.
-        build_kwargs: passed to `build_model` (e.g. box_score_thresh, min_size).
+        build_kwargs: passed to `build_model` (e.g. box_score_thresh, min_size). A
+            checkpoint is rebuilt with the anchors its metadata names (those it was trained
+            with) and run at its trained input size, unless these say otherwise.
 
     Raises NoWeightsError when there are no weights, CheckpointError when a file is unsafe,
     unreadable, of another architecture or for other categories.
@@ -404,6 +406,19 @@ def _coco_model(state: dict, preset: str, cats: list[str] | None, kwargs: dict, 
     return LoadedModel(model, preset, names, source, kind="coco", path=path)
 
 
+def _with_trained_anchors(build_kwargs: dict, metadata: dict, origin: str) -> dict:
+    """`build_kwargs` with the anchors the model was trained with (metadata "anchors"; a
+    checkpoint without them used its preset's), unless the caller chose some."""
+    data = metadata.get("anchors")
+    if data is None or "anchors" in build_kwargs:
+        return build_kwargs
+    try:
+        anchors = Anchors.from_dict(data)
+    except ValueError as exc:
+        raise CheckpointError(f"{origin}: invalid anchors in its metadata ({exc})") from None
+    return {**build_kwargs, "anchors": anchors}
+
+
 def _use_trained_size(model: nn.Module, metadata: dict, build_kwargs: dict) -> None:
     """Run a model at the input size it was trained at (unless the caller chose one)."""
     size, max_size = metadata.get("size"), metadata.get("max_size")
@@ -447,9 +462,9 @@ def _from_file(path: Path, *, preset: str | None, categories: list[str] | None,
                                   f"has {rows - 1}")
         if categories is not None:
             _check_categories(names, categories, origin)
-        model = _instantiate(ck_preset, rows, ck["state_dict"], origin=origin,
-                             build_kwargs=build_kwargs)
         metadata = ck.get("metadata") if isinstance(ck.get("metadata"), dict) else {}
+        model = _instantiate(ck_preset, rows, ck["state_dict"], origin=origin,
+                             build_kwargs=_with_trained_anchors(build_kwargs, metadata, origin))
         _use_trained_size(model, metadata, build_kwargs)
         log.info("loaded %s (%s, %d categories)", source, ck_preset, len(names))
         return LoadedModel(model, ck_preset, names, source, version_id=version_id, kind=kind,

@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 SHAPES = ("disc", "square", "ring", "triangle")
 #: Shape radius range in pixels, for a 128-pixel image (scaled with the image size).
 RADIUS = (14.0, 28.0)
+#: Small objects (`make_synthetic_project(objects="small")`): radius range in pixels whatever
+#: the image size (objects about 10-20 px across), and how many per image.
+SMALL_RADIUS = (5.0, 10.0)
+SMALL_INSTANCES = (15, 30)
 #: Squares and triangles are rotated by at most this angle (radians) from upright.
 MAX_TILT = np.pi / 12
 
@@ -92,9 +96,11 @@ def _fill(rng: np.random.Generator, size: int, background: np.ndarray,
 
 
 def draw_image(rng: np.random.Generator, size: int = 128, *, min_instances: int = 2,
-               max_instances: int = 4) -> tuple[np.ndarray, list[SyntheticInstance]]:
+               max_instances: int = 4, radius_px: tuple[float, float] | None = None
+               ) -> tuple[np.ndarray, list[SyntheticInstance]]:
     """One (size, size, 3) uint8 RGB image and its instances (visible masks, occlusion
-    applied: a later shape covers an earlier one a little)."""
+    applied: a later shape covers an earlier one a little). Shape radii are `radius_px`
+    pixels (None: RADIUS, scaled with the image size)."""
     img = _background(rng, size)
     want = int(rng.integers(min_instances, max_instances + 1))
     placed: list[tuple[str, np.ndarray]] = []  # (name, visible mask), in drawing order
@@ -103,7 +109,7 @@ def draw_image(rng: np.random.Generator, size: int = 128, *, min_instances: int 
         if len(placed) == want:
             break
         name = SHAPES[int(rng.integers(len(SHAPES)))]
-        r = rng.uniform(*RADIUS) * scale
+        r = rng.uniform(*radius_px) if radius_px else rng.uniform(*RADIUS) * scale
         cy, cx = rng.uniform(r * 0.8, size - r * 0.8, 2)  # may be cut a little by the border
         full = _shape_mask(rng, name, size, cy, cx, r)
         area = full.sum()
@@ -119,18 +125,28 @@ def draw_image(rng: np.random.Generator, size: int = 128, *, min_instances: int 
 
 
 def make_synthetic_project(folder: str | Path, *, n_train: int = 40, n_val: int = 10,
-                           size: int = 128, seed: int = 0) -> Path:
+                           size: int = 128, seed: int = 0, objects: str = "shapes") -> Path:
     """Write n_train + n_val PNG images under folder/images and a project at folder/project
     whose images are all reviewed, with accepted manual instances of the SHAPES categories;
     exactly the last n_val images are in the val split. Returns the project folder
-    (closed; open it with `Project.open`)."""
+    (closed; open it with `Project.open`).
+
+    objects: "shapes" (2-4 shapes of about a fifth of the image across) or "small"
+    (SMALL_INSTANCES shapes of about 10-20 px, whatever the image size, like cells or
+    particles)."""
+    if objects not in ("shapes", "small"):
+        raise ValueError(f"objects must be 'shapes' or 'small', not {objects!r}")
+    kind: dict = {}
+    if objects == "small":
+        kind = {"min_instances": SMALL_INSTANCES[0], "max_instances": SMALL_INSTANCES[1],
+                "radius_px": SMALL_RADIUS}
     folder = Path(folder)
     images_dir = folder / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     drawn: list[tuple[Path, list[SyntheticInstance]]] = []
     for i in range(n_train + n_val):
-        rgb, instances = draw_image(rng, size)
+        rgb, instances = draw_image(rng, size, **kind)
         path = images_dir / f"shapes_{i:04d}.png"
         Image.fromarray(rgb).save(path)
         drawn.append((path, instances))

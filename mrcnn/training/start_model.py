@@ -13,7 +13,7 @@ from torch import nn
 
 from mrcnn.errors import CategoryMismatchError, ProjectError, TrainingError
 from mrcnn.model.class_rows import remap_categories
-from mrcnn.model.presets import DEFAULT_PRESET, build_model
+from mrcnn.model.presets import DEFAULT_PRESET, anchors_of, build_model
 from mrcnn.model.weights import find_coco_weights, load_model
 from mrcnn.store.project import Project
 from mrcnn.training.launcher import start_problem
@@ -88,11 +88,12 @@ def fit_to_categories(model: nn.Module, preset: str, known: list[str],
                       wanted: list[str]) -> nn.Module:
     """`model` (of `preset`, trained on the categories `known`) with its class rows laid out
     for `wanted`: rows of categories in both are kept (matched by name), new ones start
-    fresh. The same model when nothing changes (or `wanted` is empty)."""
+    fresh. The same model when nothing changes (or `wanted` is empty). The anchors stay
+    the model's own (its RPN was trained with them)."""
     if not wanted or known == wanted:
         return model
     state, kept = remap_categories(model.state_dict(), preset, known, wanted)
-    fitted = build_model(preset=preset, num_classes=len(wanted) + 1)
+    fitted = build_model(preset=preset, num_classes=len(wanted) + 1, anchors=anchors_of(model))
     fitted.load_state_dict(state)
     log.info("starting model re-laid for the project's categories; kept the rows of: %s",
              ", ".join(kept) or "none")

@@ -26,10 +26,11 @@ from mrcnn.errors import CheckpointError, TrainingCancelled, TrainingError
 from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.device import DeviceChoice, choose_device, is_out_of_memory
-from mrcnn.model.presets import DEFAULT_PRESET, build_model, get_preset
+from mrcnn.model.presets import DEFAULT_PRESET, Anchors, anchors_of, build_model, get_preset
 from mrcnn.store.project import Project
 from mrcnn.store.records import ModelVersion
 from mrcnn.training import distributed
+from mrcnn.training.anchors import fit_training_anchors
 from mrcnn.training.dataset import (
     InfiniteSampler,
     ProjectDataset,
@@ -85,6 +86,8 @@ class TrainConfig:
     clip_grad_norm: float | None = None  # max gradient norm, None: no clipping
     scale_jitter: tuple[float, float] = (0.8, 1.2)  # random shorter side, as × size
     flip: bool = True  # random horizontal flips
+    anchors: str = "fit"  # from scratch: "fit" to the train boxes, or the preset's "default"
+    #   (a loaded model always keeps its own: its RPN was trained with them)
     seed: int = 0
     device: str | None = None  # "cuda", "cpu", "mps", None/"auto": the best available
     amp: bool = True  # mixed precision where the device supports it
@@ -113,6 +116,7 @@ class TrainConfig:
             ("gamma", 0 < self.gamma <= 1),
             ("clip_grad_norm", self.clip_grad_norm is None or self.clip_grad_norm > 0),
             ("scale_jitter", 0 < self.scale_jitter[0] <= 1 <= self.scale_jitter[1]),
+            ("anchors", self.anchors in ("fit", "default")),
             ("eval_period", self.eval_period >= 0),
             ("checkpoint_period", self.checkpoint_period >= 0),
             ("num_workers", self.num_workers >= 0),
@@ -266,7 +270,9 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     device = build_device(config, dist)
     from_scratch = model is None and init_state is None
     seed_everything(config.seed)
-    model = build_start_model(config, data.labels, model=model, init_state=init_state)
+    anchors = build_anchors(config, data) if from_scratch else None
+    model = build_start_model(config, data.labels, model=model, init_state=init_state,
+                              anchors=anchors)
     size, max_size = input_sizes(config, model)
     model.to(device.device)
     if evaluate_before is None:
@@ -340,6 +346,7 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
             "size": size, "max_size": max_size, "from_scratch": from_scratch,
             "final_losses": trainer.losses, "device": device.describe(),
             "config": config.to_dict(), "world_size": dist.world_size,
+            "anchors": anchors_of(model).to_dict(),
         }
         if stage_to is not None:
             _stage_version(Path(stage_to), model, config.preset, data.labels, metadata)
@@ -403,12 +410,32 @@ def build_device(config: TrainConfig, dist: DistInfo) -> DeviceChoice:
     return device
 
 
+def build_anchors(config: TrainConfig, data: TrainingData) -> Anchors | None:
+    """The anchors of a model trained from scratch: with config.anchors "fit", fitted to the
+    train boxes at the input size (`mrcnn.training.anchors`); else None (the preset's)."""
+    if config.anchors != "fit":
+        return None
+    p = get_preset(config.preset)
+    size = config.size or p.min_size
+    max_size = _max_size_for(config.preset, size) if config.size else p.max_size
+    fitted = fit_training_anchors(data.dataset.samples, preset=config.preset, size=size,
+                                  max_size=max_size)
+    log.info("anchors fitted to %d train boxes at %d px: %s (%s; the preset's %s: %s)",
+             fitted.fit.boxes, size, fitted.anchors.describe(), fitted.fit.describe(),
+             fitted.default.describe(), fitted.default_fit.describe())
+    return fitted.anchors
+
+
 def build_start_model(config: TrainConfig, labels: LabelMap, *, model: nn.Module | None = None,
-                      init_state: dict | None = None) -> nn.Module:
-    """`model` (None: config.preset built from scratch) with `init_state` loaded;
-    TrainingError when its classes are not the project's categories + 1."""
+                      init_state: dict | None = None,
+                      anchors: Anchors | None = None) -> nn.Module:
+    """`model` (None: config.preset built from scratch, with `anchors`, None: the preset's)
+    with `init_state` loaded; TrainingError when its classes are not the project's
+    categories + 1. A bare `init_state` names no anchors: it goes into the preset's (pass a
+    `model` built with its own to keep others)."""
     if model is None:
-        model = build_model(preset=config.preset, num_classes=labels.num_classes)
+        model = build_model(preset=config.preset, num_classes=labels.num_classes,
+                            anchors=anchors)
     n_out = model.roi_heads.box_predictor.cls_score.out_features
     if n_out != labels.num_classes:
         raise TrainingError(f"the model has {n_out - 1} classes but the project has "

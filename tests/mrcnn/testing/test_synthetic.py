@@ -98,3 +98,16 @@ def test_set_image_split(tmp_path, new_project, make_dataset):
         project.set_image_split(im.id, "test")
     with pytest.raises(ProjectError, match="no image"):
         project.set_image_split(10_000, "val")
+
+
+def test_small_objects_are_10_to_20_px_and_many_per_image(tmp_path):
+    folder = make_synthetic_project(tmp_path, n_train=2, n_val=1, size=192, seed=1,
+                                    objects="small")
+    with Project.open(folder, read_only=True) as project:
+        for im in project.images():
+            instances = project.instances(im.id, state="accepted")
+            assert 12 <= len(instances) <= 30
+            sides = [max(i.bbox[2], i.bbox[3]) for i in instances]
+            assert 8 <= np.median(sides) <= 20 and max(sides) <= 26
+    with pytest.raises(ValueError, match="small"):
+        make_synthetic_project(tmp_path / "x", objects="tiny")

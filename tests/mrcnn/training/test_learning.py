@@ -13,7 +13,7 @@ from torch import nn
 
 from mrcnn.model.checkpoint import load_checkpoint
 from mrcnn.model.device import choose_device
-from mrcnn.model.presets import build_model
+from mrcnn.model.presets import Anchors, build_model
 from mrcnn.store.project import Project
 from mrcnn.testing.synthetic import make_synthetic_project
 from mrcnn.training.dataset import project_labels, reviewed_image_ids
@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 SIZE = 128
 
 
-def small_image_r18(num_classes: int) -> nn.Module:
+def small_image_r18(num_classes: int, anchors: Anchors) -> nn.Module:
     """The r18 preset at the test's image size: exactly what `train_project` builds."""
-    return build_model(preset="r18", num_classes=num_classes, min_size=SIZE)
+    return build_model(preset="r18", num_classes=num_classes, min_size=SIZE, anchors=anchors)
 
 
 CONFIG = TrainConfig(preset="r18", max_iters=300, size=SIZE, batch_size=4, lr=0.04,
@@ -54,9 +54,11 @@ def test_r18_learns_the_synthetic_shapes_from_scratch(tmp_path):
         assert before < 0.05
         assert after >= 0.5, metrics["after"]
 
-        # the saved version is the model that was scored
+        # the saved version is the model that was scored (its anchors were fitted to the
+        # train boxes: the checkpoint's metadata rebuilds it with them)
         ckpt = load_checkpoint(project.folder / version.path)
-        reloaded = small_image_r18(len(ckpt["categories"]) + 1)
+        reloaded = small_image_r18(len(ckpt["categories"]) + 1,
+                                   Anchors.from_dict(ckpt["metadata"]["anchors"]))
         reloaded.load_state_dict(ckpt["state_dict"])
         again = evaluate_model(reloaded, project, labels=labels, image_ids=val,
                                device=choose_device("cpu"))
