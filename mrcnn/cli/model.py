@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from mrcnn.store.project import Project
 
@@ -40,13 +41,17 @@ def _load_model(project: Project, args: argparse.Namespace, *, for_predict: bool
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from mrcnn.cli.categories import describe_suggestions
+    from mrcnn.coco.io import check_out_path, write_results
     from mrcnn.model.device import choose_device
-    from mrcnn.serving.predict import predict_project, select_images
+    from mrcnn.serving.predict import CocoResults, predict_project, select_images
 
+    if args.out is not None:
+        check_out_path(args.out)  # before the work, not after
     with Project.open(args.project) as project:
         loaded, key = _load_model(project, args, for_predict=True)
         choice = choose_device(args.device, amp=not args.no_amp)
         ids = select_images(project, args.images)
+        results = CocoResults(project, loaded.categories) if args.out is not None else None
 
         def progress(done: int, total: int) -> None:
             if args.json:
@@ -58,21 +63,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
         report = predict_project(project, loaded.model, loaded.categories, model_key=key,
                                  image_ids=ids, model_version_id=loaded.version_id,
                                  device=choice, score_threshold=args.score_threshold,
-                                 force=args.force, progress=progress)
+                                 force=args.force, progress=progress,
+                                 on_prediction=None if results is None else results.add)
         suggestions = project.category_suggestions()
     if not args.json:
         print(file=sys.stderr)
+    if results is not None:
+        write_results(args.out, results.results)
     for path, reason in report.failed:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     data = {"event": "done", "model": loaded.source, "model_key": key, **report.__dict__,
             "suggestions": [{"name": s.name, "predictions": s.predictions,
                              "images": list(s.image_ids)} for s in suggestions]}
+    if results is not None:
+        data["out"] = {"path": str(args.out), "detections": len(results.results)}
     if args.json:
         print(json.dumps(data, default=str))
     else:
         print(f"{loaded.source} on {report.device}: predicted {report.predicted} images "
               f"({report.instances} instances) in {report.seconds:.1f} s; "
               f"{report.cached} already predicted by {key}, {len(report.failed)} unreadable")
+        if results is not None:
+            print(f"wrote {len(results.results)} detections on {len(ids) - len(report.failed)} "
+                  f"images to {args.out} (COCO results format)")
         if suggestions:
             print(describe_suggestions(suggestions))
     return 0
@@ -116,6 +129,12 @@ def register(sub, add) -> None:
     p.add_argument("--images", default="unreviewed", choices=("all", "unreviewed"))
     p.add_argument("--score-threshold", type=float, default=0.05)
     p.add_argument("--force", action="store_true", help="re-predict images already predicted")
+    p.add_argument("--out", type=Path, default=None, metavar="RESULTS.json",
+                   help="also write the detections as COCO results (for pycocotools' loadRes "
+                        "or detectron2), with the image and category ids of the COCO file the "
+                        "project was imported from (else those export-coco writes); images "
+                        "already predicted are run again for it (use --images all to score "
+                        "the reviewed ones)")
 
     p = add("eval", cmd_eval, "COCO metrics of a model on the project's reviewed images")
     add_model_options(p)

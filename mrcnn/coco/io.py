@@ -1,4 +1,5 @@
-"""COCO import and export: the one boundary between COCO files and the project store.
+"""COCO import and export (and prediction results files): the one boundary between COCO
+files and the project store.
 
 COCO conventions (1-based ids, xywh boxes, RLE or polygons) live in files; the store keeps
 masks as compressed RLE with bbox and area derived from them.
@@ -17,6 +18,7 @@ from pathlib import Path
 from pycocotools.coco import COCO
 
 from mrcnn import masks
+from mrcnn.coco.ids import file_category_ids, file_image_ids
 from mrcnn.coco.validate import CocoFile, parse_coco, read_coco_json
 from mrcnn.errors import CocoFormatError, ImageReadError
 from mrcnn.io.atomic import write_atomic
@@ -114,12 +116,18 @@ def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Pa
         rles.append((a.image_id, a.category_id, rle))
 
     # 2. One transaction: a failure anywhere leaves the project as it was.
+    # The file's ids are kept where the project has none yet (`mrcnn.coco.ids`: what
+    # exports and prediction results then call them).
     with project.transaction():
+        cat_sources = project.category_coco_ids()
         cat_ids: dict[int, int] = {}
         for cid, name in coco.categories.items():
             existing = project.category_by_name(name)
             cat_ids[cid] = existing.id if existing else project.add_category(name).id
             report.categories_added += existing is None
+            if cat_sources.get(cat_ids[cid]) is None:
+                project.set_category_coco_id(cat_ids[cid], cid)
+        image_sources = project.image_coco_ids()
         image_ids: dict[int, int] = {}
         for iid, (path, info) in files.items():
             known = project.image_by_key(project.image_key(path))
@@ -129,6 +137,8 @@ def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Pa
             else:
                 report.images_added += 1
                 image_ids[iid] = project.add_image(path, info.width, info.height, info.sha256).id
+            if image_sources.get(image_ids[iid]) is None:
+                project.set_image_coco_id(image_ids[iid], iid)
         seen = {
             (inst.image_id, inst.category_id, inst.rle.counts)
             for image_id in {image_ids[i] for i, _, _ in rles}
@@ -159,7 +169,8 @@ def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Pa
 
 def build_coco(project: Project, *, mask_format: str = "rle",
                reviewed_only: bool = False) -> tuple[dict, int]:
-    """The project's accepted instances as a COCO dictionary.
+    """The project's accepted instances as a COCO dictionary, images and categories numbered
+    by `mrcnn.coco.ids` (the ids of the file they were imported from, where there was one).
 
     Returns (coco, rle_fallbacks): with mask_format="polygon", instances that a polygon cannot
     hold exactly (holes, ...) are written as RLE and counted.
@@ -167,6 +178,7 @@ def build_coco(project: Project, *, mask_format: str = "rle",
     if mask_format not in MASK_FORMATS:
         raise ValueError(f"mask format must be one of {MASK_FORMATS}, got {mask_format!r}")
     images = project.images("reviewed" if reviewed_only else None)
+    image_ids, cat_ids = file_image_ids(project), file_category_ids(project)
     versions = {v.id: v.name for v in project.model_versions()}
     wanted = {im.id for im in images}
     annotations = []
@@ -181,8 +193,8 @@ def build_coco(project: Project, *, mask_format: str = "rle",
             fallbacks += seg is None
         ann = {
             "id": iid,
-            "image_id": image_id,
-            "category_id": cat_id,
+            "image_id": image_ids[image_id],
+            "category_id": cat_ids[cat_id],
             "segmentation": seg if seg is not None else {"size": [h, w], "counts": counts},
             "area": area,
             "bbox": [bx, by, bw, bh],
@@ -201,12 +213,12 @@ def build_coco(project: Project, *, mask_format: str = "rle",
         },
         "licenses": [],
         "images": [
-            {"id": im.id, "file_name": im.path, "width": im.width, "height": im.height,
+            {"id": image_ids[im.id], "file_name": im.path, "width": im.width, "height": im.height,
              "status": str(im.status)}
             for im in images
         ],
         "categories": [
-            {"id": c.id, "name": c.name, "supercategory": "", "color": c.color}
+            {"id": cat_ids[c.id], "name": c.name, "supercategory": "", "color": c.color}
             for c in project.categories()
         ],
         "annotations": annotations,
@@ -214,15 +226,38 @@ def build_coco(project: Project, *, mask_format: str = "rle",
     return coco, fallbacks
 
 
+def check_out_path(out_path: Path) -> None:
+    """Refuse a file name that cannot be written (a folder, a folder that does not exist or
+    that this user may not write in) before any work is done for it."""
+    if out_path.is_dir():
+        raise CocoFormatError(f"{out_path} is a folder; give a file name ending in .json")
+    folder = out_path.parent
+    if not folder.is_dir():
+        raise CocoFormatError(f"folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CocoFormatError(f"cannot write {out_path}: folder {folder} is not writable")
+
+
+def write_results(out_path: str | Path, results: list[dict]) -> None:
+    """Write detections in the COCO results format (a list of {image_id, category_id,
+    segmentation, bbox, score}; `mrcnn.model.convert.coco_results`) atomically: the file
+    appears whole or not at all, and an earlier file stays until then."""
+    out_path = Path(out_path)
+    check_out_path(out_path)
+    data = json.dumps(results, separators=(",", ":")).encode("utf-8")
+    try:
+        write_atomic(out_path, data)
+    except OSError as exc:
+        raise CocoFormatError(f"cannot write {out_path}: {exc.strerror or exc}; nothing was "
+                              "written") from None
+
+
 def export_coco(project: Project, out_path: str | Path, *, mask_format: str = "rle",
                 reviewed_only: bool = False) -> ExportReport:
     """Write the project as a COCO file atomically, verified by reloading it with pycocotools
     before it replaces any earlier file at `out_path`."""
     out_path = Path(out_path)
-    if out_path.is_dir():
-        raise CocoFormatError(f"{out_path} is a folder; give a file name ending in .json")
-    if not out_path.parent.is_dir():
-        raise CocoFormatError(f"folder {out_path.parent} does not exist")
+    check_out_path(out_path)
     coco, fallbacks = build_coco(project, mask_format=mask_format, reviewed_only=reviewed_only)
     data = json.dumps(coco, separators=(",", ":")).encode("utf-8")
 

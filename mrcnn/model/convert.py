@@ -4,13 +4,17 @@ torch conventions (contiguous labels with 0 = background, xyxy boxes, mask tenso
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from mrcnn import masks
 from mrcnn.store.records import Instance
+
+if TYPE_CHECKING:
+    from mrcnn.model.predictor import Prediction
 
 
 class LabelMap:
@@ -73,3 +77,23 @@ def instances_to_target(instances: Sequence[Instance], label_of: dict[int, int],
 
 def rle_of(mask: np.ndarray) -> masks.Rle:
     return masks.encode(mask)
+
+
+def coco_results(prediction: Prediction, image_id: int,
+                 category_of: Mapping[int, int] | None = None) -> list[dict]:
+    """One image's detections as COCO results entries (what `COCO.loadRes` and detectron2's
+    evaluators read): {image_id, category_id, bbox (xywh), score, segmentation (compressed
+    RLE, counts as str)}. `category_of` maps model label → category id in the file (labels
+    it lacks are left out); None keeps the model labels."""
+    results = []
+    for box, label, score, mask in zip(prediction.boxes, prediction.labels, prediction.scores,
+                                       prediction.masks, strict=True):
+        category = int(label) if category_of is None else category_of.get(int(label))
+        if category is None:
+            continue
+        results.append({
+            "image_id": int(image_id), "category_id": category,
+            "bbox": xyxy_to_xywh(box), "score": float(score),
+            "segmentation": masks.encode(mask).to_coco(),
+        })
+    return results

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from mrcnn import masks
+from mrcnn.coco.ids import file_category_ids, file_image_ids
 from mrcnn.errors import ImageReadError
 from mrcnn.io.images import load_image
+from mrcnn.model.convert import coco_results
 from mrcnn.model.device import DeviceChoice
-from mrcnn.model.predictor import Predictor
-from mrcnn.serving.named_predictions import store_named_predictions
+from mrcnn.model.predictor import Prediction, Predictor
+from mrcnn.serving.named_predictions import category_ids, store_named_predictions
 from mrcnn.store.project import Project
 from mrcnn.store.status import UNREVIEWED
 
@@ -46,16 +48,42 @@ def select_images(project: Project, which: str | Sequence[int]) -> list[int]:
     return list(which)
 
 
+class CocoResults:
+    """Detections gathered in the COCO results format, numbered as the project's COCO files
+    number images and categories (`mrcnn.coco.ids`: the ids of the file they were imported
+    from), so the results score directly against the user's ground-truth file. A model class
+    goes to the category `mrcnn.serving.named_predictions` stores it under; classes the
+    project ignores or has no category for are left out, as they are from the project."""
+
+    def __init__(self, project: Project, categories: Sequence[str]):
+        """`categories[i]` names model label i + 1."""
+        self._image_ids = file_image_ids(project)
+        by_name = category_ids(project, categories)
+        file_ids = file_category_ids(project)
+        self._category_of = {label: file_ids[cid] for label, name in enumerate(categories, 1)
+                             if (cid := by_name[name]) is not None}
+        self.results: list[dict] = []
+
+    def add(self, image_id: int, prediction: Prediction) -> None:
+        """Add the detections of the project's image `image_id`."""
+        self.results += coco_results(prediction, self._image_ids[image_id], self._category_of)
+
+
 def predict_project(project: Project, model: nn.Module, categories: Sequence[str], *,
                     model_key: str, image_ids: Sequence[int], model_version_id: int | None = None,
                     device: DeviceChoice | None = None, score_threshold: float = 0.05,
                     max_detections: int = 100, force: bool = False,
                     should_cancel: Callable[[], bool] | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> PredictReport:
+                    progress: Callable[[int, int], None] | None = None,
+                    on_prediction: Callable[[int, Prediction], None] | None = None,
+                    ) -> PredictReport:
     """Predict images and store each image's detections as pending instances (one transaction
     per image). Images this `model_key` already predicted are skipped unless `force`.
     Model label i is the class named categories[i - 1]; which project category that is (or
-    whether it is kept aside as a suggestion) is `mrcnn.serving.named_predictions`' rule."""
+    whether it is kept aside as a suggestion) is `mrcnn.serving.named_predictions`' rule.
+    `on_prediction(image_id, prediction)` receives every image's detections as the model
+    gave them (e.g. `CocoResults.add`); with it, images already predicted are run again for
+    it, but their stored predictions are left as they are (still counted as `cached`)."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
                           max_detections=max_detections)
     report = PredictReport(device=predictor.choice.describe())
@@ -64,9 +92,9 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
         if should_cancel and should_cancel():
             report.cancelled = True
             break
-        if not force and project.predicted_by(image_id, model_key):
-            report.cached += 1
-        else:
+        cached = not force and project.predicted_by(image_id, model_key)
+        report.cached += cached
+        if not cached or on_prediction is not None:
             record = project.image(image_id)
             try:
                 image = load_image(project.image_path(record))
@@ -74,6 +102,9 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                 report.failed.append((record.path, exc.reason))
                 continue
             pred = predictor.predict_one(image)
+            if on_prediction is not None:
+                on_prediction(image_id, pred)
+        if not cached:
             items = [(categories[int(label) - 1], masks.encode(mask), float(score))
                      for label, score, mask in zip(pred.labels, pred.scores, pred.masks,
                                                    strict=True)

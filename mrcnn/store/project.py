@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mrcnn.errors import ProjectError
 from mrcnn.store import schema
+from mrcnn.store.coco_ids import CocoIdStore
 from mrcnn.store.instances import InstanceStore
 from mrcnn.store.lock import WriteLock
 from mrcnn.store.records import (
@@ -89,7 +90,7 @@ def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
     return path / PROJECT_DIRNAME, path
 
 
-class Project(InstanceStore, SuggestionStore):
+class Project(InstanceStore, SuggestionStore, CocoIdStore):
     """An open project. Use `Project.create` or `Project.open`; close it (or use `with`)."""
 
     def __init__(self, folder: Path, conn: sqlite3.Connection, lock: WriteLock | None):

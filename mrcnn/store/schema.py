@@ -81,6 +81,13 @@ MIGRATIONS: list[str] = [
         CHECK ((decision = 'map') = (category_id IS NOT NULL))
     );
     """,
+    # 3 -> 4: the id an image or category has in the COCO file it was imported from (NULL:
+    # it came otherwise), so exported files and prediction results (`predict --out`) use the
+    # user's own ids (`mrcnn.coco.ids`).
+    """
+    ALTER TABLE images ADD COLUMN coco_id INTEGER;
+    ALTER TABLE categories ADD COLUMN coco_id INTEGER;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

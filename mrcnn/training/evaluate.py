@@ -11,9 +11,8 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from mrcnn import masks
 from mrcnn.errors import MrcnnError, TrainingCancelled
-from mrcnn.model.convert import LabelMap, xyxy_to_xywh
+from mrcnn.model.convert import LabelMap, coco_results
 from mrcnn.model.device import DeviceChoice
 from mrcnn.model.predictor import Prediction
 from mrcnn.model.weights import load_model
@@ -48,16 +47,9 @@ def ground_truth(project: Project, image_ids: Sequence[int], labels: LabelMap) -
 
 
 def prediction_results(predictions: dict[int, Prediction]) -> list[dict]:
-    """Predictions per image id → COCO results list (bbox xywh, RLE segmentation, score)."""
-    results = []
-    for image_id, p in predictions.items():
-        for box, label, score, mask in zip(p.boxes, p.labels, p.scores, p.masks, strict=True):
-            results.append({
-                "image_id": int(image_id), "category_id": int(label),
-                "bbox": xyxy_to_xywh(box), "score": float(score),
-                "segmentation": masks.encode(mask).to_coco(),
-            })
-    return results
+    """Predictions per image id → COCO results list (bbox xywh, RLE segmentation, score),
+    category ids the model labels (`mrcnn.model.convert.coco_results`)."""
+    return [r for image_id, p in predictions.items() for r in coco_results(p, image_id)]
 
 
 def _quiet_coco(data: dict) -> COCO:
