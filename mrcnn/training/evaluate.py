@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -111,26 +112,42 @@ def evaluate_model(model, project: Project, *, labels: LabelMap, image_ids: Sequ
     return evaluate_coco(ground_truth(project, image_ids, labels), prediction_results(preds))
 
 
+#: `score_baseline`'s name for torchvision's COCO weights, and the version its event names.
+COCO_BASELINE = "coco"
+COCO_BASELINE_VERSION = "COCO weights"
+
+
 def score_baseline(project: Project, name: str, *, starting_id: int | None = None,
                    device: DeviceChoice | None = None) -> EvalEvent | None:
-    """Val metrics of the model version `name` (the one active before a run), for the
-    before/after comparison: a "baseline" EvalEvent, or None when there is nothing to score
-    (no such version, it is the starting model `starting_id` which training scores anyway,
-    or no reviewed val images). A version that cannot be scored (e.g. it knows other
-    categories) gives an event with no metrics and the `error`, so training still goes on."""
-    version = next((v for v in project.model_versions() if v.name == name), None)
-    if version is None or version.id == starting_id:
-        return None
+    """Val metrics of what the user compares a run with, for the before/after comparison: the
+    model version `name` (the one active before a run), or with `name` "coco" torchvision's
+    COCO weights from the torch cache (what the window predicts with when the project has no
+    version), laid out for the project's categories by name as `eval --model coco` scores
+    them (`load_model(source="coco")`); its event's version is "COCO weights".
+
+    Returns a "baseline" EvalEvent, or None when there is nothing to score (no such version,
+    it is the starting model `starting_id` which training scores anyway, or no reviewed val
+    images). A model that cannot be scored (COCO weights not on this machine, a version that
+    knows other categories) gives an event with no metrics and the `error`, so training
+    still goes on."""
+    source: str | Path
+    if name == COCO_BASELINE:
+        label, source = COCO_BASELINE_VERSION, COCO_BASELINE
+    else:
+        version = next((v for v in project.model_versions() if v.name == name), None)
+        if version is None or version.id == starting_id:
+            return None
+        label, source = version.name, project.folder / version.path
     val_ids = reviewed_image_ids(project, "val")
     if not val_ids:
         return None
     try:
-        loaded = load_model(project=project, source=project.folder / version.path,
+        loaded = load_model(project=project, source=source,
                             categories=[c.name for c in project.categories()])
         metrics = evaluate_model(loaded.model, project, labels=loaded.label_map(),
                                  image_ids=val_ids, device=device)
     except TrainingCancelled:
         raise  # a cancel (SIGTERM) while scoring the baseline ends the run
     except MrcnnError as exc:
-        return EvalEvent(stage="baseline", version=version.name, metrics=None, error=str(exc))
-    return EvalEvent(stage="baseline", version=version.name, iteration=0, metrics=metrics)
+        return EvalEvent(stage="baseline", version=label, metrics=None, error=str(exc))
+    return EvalEvent(stage="baseline", version=label, iteration=0, metrics=metrics)

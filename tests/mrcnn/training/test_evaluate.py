@@ -16,7 +16,14 @@ from mrcnn import masks
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.predictor import Prediction
 from mrcnn.store.project import Project
-from mrcnn.training.evaluate import evaluate_coco, ground_truth, prediction_results
+from mrcnn.testing.synthetic import make_synthetic_project
+from mrcnn.training.dataset import reviewed_image_ids
+from mrcnn.training.evaluate import (
+    evaluate_coco,
+    ground_truth,
+    prediction_results,
+    score_baseline,
+)
 
 
 def _disc(h, w, cy, cx, r):
@@ -127,3 +134,34 @@ def test_ground_truth_uses_only_accepted_instances(scored_project):
     project.replace_predictions(image_id, "v1", [(1, masks.encode(m), 0.9)])
     gt = ground_truth(project, [image_id], LabelMap(["disc", "square"]))
     assert len(gt["annotations"]) == before
+
+
+# ---------------------------------------------------------------- the COCO model as baseline
+@pytest.fixture(scope="module")
+def shapes_project(tmp_path_factory):
+    """The synthetic shapes, 2 val images of 64 px (read-only: scoring changes nothing)."""
+    return make_synthetic_project(tmp_path_factory.mktemp("shapes"), n_train=2, n_val=2,
+                                  size=64)
+
+
+def test_cached_coco_weights_are_scored_as_the_baseline(shapes_project, stand_in_coco_home,
+                                                        monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(stand_in_coco_home))
+    with Project.open(shapes_project, read_only=True) as project:
+        event = score_baseline(project, "coco", starting_id=None)
+        assert (event.stage, event.version, event.error) == ("baseline", "COCO weights", None)
+        assert event.metrics["scored"] == {"images": 2, "instances": sum(
+            len(project.instances(i, state="accepted"))
+            for i in reviewed_image_ids(project, "val"))}
+        # the project's categories, scored by name: what `eval --model coco` reports
+        assert set(event.metrics["segm"]["per_class"]) <= {c.name for c in project.categories()}
+        assert event.metrics["segm"]["per_class"]
+
+
+def test_coco_baseline_without_cached_weights_says_so_and_does_not_fail(shapes_project,
+                                                                         tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    with Project.open(shapes_project, read_only=True) as project:
+        event = score_baseline(project, "coco")
+    assert (event.stage, event.version, event.metrics) == ("baseline", "COCO weights", None)
+    assert "COCO weights are not in the torch cache" in event.error
