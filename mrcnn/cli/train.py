@@ -44,11 +44,31 @@ def _cancel_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+def _plan(project: Project, args: argparse.Namespace):
+    """The run to start: the one-click recipe (`mrcnn.training.recipe`) with what the user
+    fixed on the command line, and the model it starts from."""
+    from mrcnn.model.device import describe_hardware
+    from mrcnn.training.recipe import Hardware, recipe_for
+    from mrcnn.training.start_model import choose_start_model
+
+    hardware = Hardware.from_dict(describe_hardware(args.device))
+    fixed = {"start": args.init, "size": args.size, "max_iters": args.max_iters,
+             "batch_size": args.batch_size}
+    if args.download and args.init == "coco":
+        fixed["coco_cached"] = True
+    first = recipe_for(project, hardware, preset=args.preset, **fixed)
+    # the preset of a named version or file is the loaded model's
+    preset = args.preset or (first.preset if first.start in ("scratch", "coco") else None)
+    start = choose_start_model(project, source=first.start, preset=preset,
+                               allow_download=args.download)
+    recipe = recipe_for(project, hardware, preset=start.preset, **fixed)
+    return recipe, start
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from mrcnn.model.device import choose_device
     from mrcnn.training import distributed
     from mrcnn.training.evaluate import score_baseline
-    from mrcnn.training.start_model import choose_start_model
     from mrcnn.training.train import TrainConfig, train_project
 
     info = distributed.from_env()
@@ -58,16 +78,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         os.nice(args.nice)
     staged = args.stage is not None
     with Project.open(args.project, read_only=staged or not info.is_main) as project:
-        start = choose_start_model(project, source=args.init, preset=args.preset,
-                                   allow_download=args.download)
-        config = TrainConfig(preset=start.preset, max_iters=args.max_iters, epochs=args.epochs,
-                             size=args.size, batch_size=args.batch_size, lr=args.lr,
+        recipe, start = _plan(project, args)
+        config = TrainConfig(preset=start.preset,
+                             max_iters=None if args.epochs is not None else recipe.max_iters,
+                             epochs=args.epochs, size=recipe.size,
+                             batch_size=recipe.batch_size, lr=args.lr,
+                             finetune_policy=recipe.finetune_policy,
+                             start=recipe.start_label, recipe=recipe.line(),
                              seed=args.seed, device=args.device, amp=not args.no_amp,
                              eval_period=args.eval_period,
                              checkpoint_period=args.checkpoint_period,
                              label_smoothing=args.label_smoothing)
-        if args.warmup_iters is not None:
-            config.warmup_iters = args.warmup_iters
+        config.warmup_iters = (args.warmup_iters if args.warmup_iters is not None
+                               else recipe.warmup_iters)
+        config.roi_batch_per_image = recipe.roi_batch
         config.anchors = args.anchors
         try:
             config.validate()
@@ -75,7 +99,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             from mrcnn.errors import TrainingError
 
             raise TrainingError(str(exc)) from None
-        if args.baseline and info.is_main:
+        # the COCO model as baseline is the starting model when the run starts from it: its
+        # "before" score is the baseline then
+        if args.baseline and info.is_main and not (args.baseline == "coco"
+                                                   and recipe.start == "coco"):
             baseline = score_baseline(project, args.baseline, starting_id=start.parent_id,
                                       device=choose_device(args.device, amp=not args.no_amp))
             if baseline is not None:
@@ -93,20 +120,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hardware(args: argparse.Namespace) -> int:
+    """Print what training would run on (the window asks this once, to size its recipe)."""
+    import json
+
+    from mrcnn.model.device import describe_hardware
+    from mrcnn.training.recipe import Hardware
+
+    hardware = Hardware.from_dict(describe_hardware(args.device))
+    if args.json:
+        print(json.dumps(hardware.to_dict()))
+    else:
+        memory = f", {hardware.memory_gib:g} GiB" if hardware.memory_gib else ""
+        print(f"{hardware.device}: {hardware.name}{memory}; {hardware.cpu_cores} CPU cores")
+    return 0
+
+
 def register(sub, add) -> None:
+    about = "the device training would use, its memory and the CPU cores"
+    h = sub.add_parser("hardware", help=about, description=about)
+    h.add_argument("--device", default=None, help="cuda, mps or cpu (default: best)")
+    h.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    h.set_defaults(func=cmd_hardware)
     p = add("train", cmd_train, "train a model version on the reviewed images")
     p.add_argument("--preset", choices=("r50v2", "r50", "r18"), default=None,
-                   help="architecture (default: the starting model's, r50v2 from scratch)")
+                   help="architecture (default: the one-click recipe's: the starting "
+                        "model's; from scratch r50v2 on a GPU, r18 on a CPU)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--max-iters", type=int, default=None)
+    length.add_argument("--max-iters", type=int, default=None,
+                        help="iterations (default: the recipe's, sized to the data and, on "
+                             "a CPU, to about 15 minutes)")
     length.add_argument("--epochs", type=float, default=None)
     p.add_argument("--size", type=int, default=None,
-                   help="shorter image side in pixels (overrides the preset's)")
+                   help="shorter image side in pixels (default: the recipe's)")
     p.add_argument("--from", dest="init", default="auto",
                    help="auto (default: the active version, else COCO weights when cached, "
                         "else scratch) | active | coco | scratch | a version (v2) | a file")
     p.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: best)")
-    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per iteration (default: the recipe's; on a GPU what fits "
+                        "its memory, halved on out-of-memory)")
     p.add_argument("--lr", type=float, default=None, help="base learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-amp", action="store_true", help="full fp32, no mixed precision")
@@ -115,7 +168,8 @@ def register(sub, add) -> None:
                    help="save resumable state every N iterations")
     p.add_argument("--resume", type=Path, default=None, help="resume from a saved state")
     p.add_argument("--warmup-iters", type=int, default=None,
-                   help="iterations of linear learning-rate warmup (default 100)")
+                   help="iterations of linear learning-rate warmup (default: a fifth of "
+                        "the run, at most 50)")
     p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
                    help="label smoothing of the box classifier's cross-entropy, 0 <= EPS < 1 "
                         "(default 0: off)")

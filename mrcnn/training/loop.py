@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mrcnn.errors import TrainingError
+from mrcnn.errors import TrainingError, TrainingOutOfMemory
 from mrcnn.model.device import DeviceChoice, autocast, is_out_of_memory
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
-            raise TrainingError(
+            raise TrainingOutOfMemory(
                 f"out of memory on {dev} at iteration {self.iter + 1}: try a smaller image "
                 "size or batch size, or another device") from exc
         if self.scheduler is not None:

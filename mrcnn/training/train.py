@@ -22,10 +22,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from mrcnn.errors import CheckpointError, TrainingCancelled, TrainingError
+from mrcnn.errors import (
+    CheckpointError,
+    TrainingCancelled,
+    TrainingError,
+    TrainingOutOfMemory,
+)
 from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.convert import LabelMap
-from mrcnn.model.device import DeviceChoice, choose_device, is_out_of_memory
+from mrcnn.model.device import DeviceChoice, choose_device, cpu_cores, is_out_of_memory
+from mrcnn.model.finetune_policy import freeze_for_finetuning, restore_batch_norm
 from mrcnn.model.presets import DEFAULT_PRESET, Anchors, anchors_of, build_model, get_preset
 from mrcnn.store.project import Project
 from mrcnn.store.records import ModelVersion
@@ -95,6 +101,14 @@ class TrainConfig:
     checkpoint_period: int = 0  # save resumable state every N iterations (0: never)
     num_workers: int = 0  # DataLoader worker processes
     label_smoothing: float = 0.0  # box classifier cross-entropy smoothing (0: off)
+    # frozen norm layers and early stages (mrcnn.model.finetune_policy); None: when
+    # fine-tuning a pretrained r50/r50v2 (never from scratch, where frozen norms cannot learn)
+    finetune_policy: bool | None = None
+    roi_batch_per_image: int | None = None  # RoIs sampled per image for the heads; None:
+    # the preset's (512 for r50/r50v2: most of a CPU step; the CPU recipe samples fewer)
+    halve_batch_on_oom: bool = True  # on CUDA: out of memory halves the batch and goes on
+    start: str = ""  # for the start event and metadata: "coco", "scratch", "v3", a file
+    recipe: str = ""  # the run in one line (mrcnn.training.recipe.Recipe.line)
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid field."""
@@ -121,6 +135,8 @@ class TrainConfig:
             ("checkpoint_period", self.checkpoint_period >= 0),
             ("num_workers", self.num_workers >= 0),
             ("label_smoothing", 0 <= self.label_smoothing < 1),
+            ("roi_batch_per_image", self.roi_batch_per_image is None
+             or self.roi_batch_per_image >= 1),
         ]
         for name, ok in checks:
             if not ok:
@@ -273,14 +289,21 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     anchors = build_anchors(config, data) if from_scratch else None
     model = build_start_model(config, data.labels, model=model, init_state=init_state,
                               anchors=anchors)
+    policy = uses_finetune_policy(config, from_scratch=from_scratch)
+    if policy:
+        freeze_for_finetuning(model)
+    if config.roi_batch_per_image:
+        model.roi_heads.fg_bg_sampler.batch_size_per_image = config.roi_batch_per_image
     size, max_size = input_sizes(config, model)
     model.to(device.device)
     if evaluate_before is None:
         evaluate_before = not from_scratch
     emit = (progress if dist.is_main else None) or (lambda event: None)
+    start_name = config.start or ("scratch" if from_scratch else "")
     emit(StartEvent(max_iters=max_iters, train_images=len(data.train_ids),
                     val_images=len(data.val_ids), device=device.describe(),
-                    preset=config.preset, size=size, world_size=dist.world_size))
+                    preset=config.preset, size=size, world_size=dist.world_size,
+                    start=start_name, recipe=config.recipe, batch_size=config.batch_size))
 
     def evaluate() -> dict:
         return _evaluate(model, project, data.labels, data.val_ids, device)
@@ -323,7 +346,7 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
 
     train_start = time.perf_counter()
     try:
-        trainer.train()
+        batch_size = train_halving_on_oom(trainer, data.dataset, config, device, dist)
         train_seconds = time.perf_counter() - train_start
         if not dist.is_main:  # rank 0 alone evaluates and writes
             return None
@@ -344,10 +367,17 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
             "created_at": time.time(), "started_at": started,
             "iterations": max_iters, "train_seconds": train_seconds,
             "size": size, "max_size": max_size, "from_scratch": from_scratch,
+            "start": start_name, "recipe": config.recipe, "finetune_policy": policy,
+            "speed": {"device": device.device.type, "preset": config.preset, "size": size,
+                      "batch_size": batch_size, "finetune_policy": policy,
+                      "cpu_cores": cpu_cores(),
+                      "seconds_per_iter": train_seconds / max(1, max_iters - start_iter)},
             "final_losses": trainer.losses, "device": device.describe(),
             "config": config.to_dict(), "world_size": dist.world_size,
             "anchors": anchors_of(model).to_dict(),
         }
+        if policy:
+            restore_batch_norm(model)  # the checkpoint loads into a plain build_model model
         if stage_to is not None:
             _stage_version(Path(stage_to), model, config.preset, data.labels, metadata)
             version = None
@@ -443,6 +473,38 @@ def build_start_model(config: TrainConfig, labels: LabelMap, *, model: nn.Module
     if init_state is not None:
         model.load_state_dict(init_state)
     return model
+
+
+def uses_finetune_policy(config: TrainConfig, *, from_scratch: bool) -> bool:
+    """Whether the run freezes norm layers and early stages: as configured, else when a
+    pretrained r50/r50v2 is fine-tuned. Never from scratch (frozen norms cannot learn)."""
+    if from_scratch:
+        return False
+    if config.finetune_policy is not None:
+        return config.finetune_policy
+    return config.preset in ("r50", "r50v2")
+
+
+def train_halving_on_oom(trainer: Trainer, dataset: ProjectDataset, config: TrainConfig,
+                         device: DeviceChoice, dist: DistInfo) -> int:
+    """Run `trainer`; on a CUDA out-of-memory (single process, batch > 1, allowed by the
+    config) halve the batch and go on from the step that failed. Returns the batch size the
+    run ended with."""
+    batch = config.batch_size
+    while True:
+        try:
+            trainer.train()
+            return batch
+        except TrainingOutOfMemory:
+            if (device.device.type != "cuda" or dist.enabled or batch == 1
+                    or not config.halve_batch_on_oom):
+                raise
+            batch //= 2
+            log.warning("out of memory at iteration %d: batch halved to %d, going on",
+                        trainer.iter + 1, batch)
+            smaller = dataclasses.replace(config, batch_size=batch)
+            trainer.data = build_loader(dataset, smaller, start_iter=trainer.iter, dist=dist)
+            trainer.start_iter = trainer.iter
 
 
 def input_sizes(config: TrainConfig, model: nn.Module) -> tuple[int, int]:

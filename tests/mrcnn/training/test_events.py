@@ -28,9 +28,10 @@ METRICS = {"segm": {"AP": 0.25}, "bbox": {"AP": 0.5}}
 #: Each event and the JSON object it is written as (keys in this order).
 LINES = [
     (StartEvent(max_iters=3, train_images=6, val_images=2, device="CPU", preset="r18", size=64,
-                world_size=1),
+                world_size=1, start="coco", recipe="r18 from COCO weights", batch_size=2),
      {"event": "start", "max_iters": 3, "train_images": 6, "val_images": 2, "device": "CPU",
-      "preset": "r18", "size": 64, "world_size": 1}),
+      "preset": "r18", "size": 64, "world_size": 1, "start": "coco",
+      "recipe": "r18 from COCO weights", "batch_size": 2}),
     (StepEvent(iteration=1, max_iters=3, losses={"loss_mask": 0.5}, loss=0.5, lr=0.01,
                seconds_per_iter=0.2, eta_seconds=0.4),
      {"event": "step", "iteration": 1, "max_iters": 3, "losses": {"loss_mask": 0.5},
@@ -99,7 +100,8 @@ def test_console_printer_shows_progress_on_stderr_and_the_result_on_stdout():
     for i in range(2, 21):  # steps between reports say nothing
         printer(StepEvent(iteration=i, max_iters=40, loss=0.25, lr=0.02, eta_seconds=9.6))
     assert err.getvalue().splitlines() == [
-        "training r18 on 6 images (2 val) for 3 iterations at 64 px on CPU",
+        "training r18 from COCO weights on 6 images (2 val) for 3 iterations at 64 px, "
+        "batch 2 on CPU",
         "before training: segm AP 0.250, bbox AP 0.500",
         "baseline training: segm AP 0.250, bbox AP 0.500",
         "baseline training: not scored (other categories)",
