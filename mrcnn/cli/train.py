@@ -176,8 +176,9 @@ def register(sub, add) -> None:
     p.add_argument("--stage", type=Path, default=None,
                    help="write the trained checkpoint to this file and register nothing "
                         "(the project is only read: another program may hold it open)")
-    p.add_argument("--baseline", default=None, metavar="VERSION",
-                   help="also score this version on val before training, for comparison")
+    p.add_argument("--baseline", default=None, metavar="VERSION|coco",
+                   help="also score this version (or torchvision's COCO weights) on val "
+                        "before training, for comparison")
     p.add_argument("--nice", type=int, default=0,
                    help="lower this process's CPU priority by N (keeps a desktop responsive)")
     p.add_argument("--anchors", choices=("fit", "default"), default="fit",
