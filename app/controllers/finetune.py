@@ -348,7 +348,7 @@ class FinetuneController(QObject):
         except (MrcnnError, OSError) as exc:
             self._on_training_failed(f"the trained model could not be saved: {exc}")
             return
-        before = self._baseline_name or "before"
+        before = run.baseline_name or self._baseline_name or "before"
         scored = versions.scored_on(run.after) or versions.scored_on(run.baseline) or (None,
                                                                                        None)
         val, warning = versions.describe_val(*scored), versions.noise_warning(*scored)

@@ -95,3 +95,24 @@ def test_the_window_asks_the_machine_once(qtbot, make_window, tmp_path, monkeypa
     qtbot.waitUntil(lambda: FinetuneController.hardware is not None, timeout=120000)
     where = "this CPU" if FinetuneController.hardware.device == "cpu" else "this GPU"
     qtbot.waitUntil(lambda: where in w.finetune.panel.recipe.text(), timeout=5000)
+
+
+def test_when_the_window_shows_coco_predictions_they_are_the_baseline(
+        qtbot, make_window, tmp_path, monkeypatch, stand_in_coco_home):
+    """No project version, the window predicts with COCO weights: a run from scratch is
+    compared with that model ("Activate when better" compares with what the user sees)."""
+    monkeypatch.setenv("TORCH_HOME", str(stand_in_coco_home))
+    project_dir = make_project(tmp_path, weak_v1=False)
+    w = make_window(model_options=replace(WINDOW_OPTIONS, auto_load=True))
+    open_project(qtbot, w, project_dir)
+    qtbot.waitUntil(lambda: w.model.info is not None, timeout=120000)
+    assert w.model.info.kind == "coco"
+    ft = w.finetune
+    ft.options = replace(FinetuneOptions(), preset="r18", start="scratch", max_iters=1,
+                         size=64, device="cpu")
+    ft.panel.set_options(ft.options)
+    w.actions["fine_tune"].trigger()
+    argv = ft.process.argv
+    assert argv[argv.index("--baseline") + 1] == "coco"
+    with qtbot.waitSignal(ft.run_ended, timeout=120000):
+        ft.cancel()
