@@ -135,16 +135,17 @@ def _group_norm(channels: int) -> nn.GroupNorm:
 
 
 def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int | None = None,
-                max_size: int | None = None, trainable_norm: bool = True,
-                anchors: Anchors | None = None, **kwargs) -> MaskRCNN:
-    """Build an untrained Mask R-CNN (random init, nothing downloaded).
+                max_size: int | None = None, anchors: Anchors | None = None,
+                **kwargs) -> MaskRCNN:
+    """Build an untrained Mask R-CNN (random init, nothing downloaded). Normalisation is
+    trainable (BatchNorm for r50/r50v2, which torchvision builds without weights; GroupNorm for
+    r18) and every backbone stage learns: frozen BatchNorm cannot learn from random init.
+    Fine-tuning pretrained weights freezes them again (`mrcnn.model.finetune_policy`).
 
     Args:
         preset: "r50v2", "r50" or "r18".
         num_classes: number of categories + 1 (index 0 is background).
         min_size / max_size: override the preset's input size (shorter side / longer cap).
-        trainable_norm: for r50/r50v2, use trainable BatchNorm in the backbone instead of
-            torchvision's FrozenBatchNorm2d (which cannot learn from random init).
         anchors: the RPN's anchors (None: the preset's, `default_anchors`). The RPN head
             predicts one objectness and box per ratio, so its shape follows the ratio count;
             a checkpoint loads only into a model built with its own anchors.
@@ -163,13 +164,8 @@ def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int
     if p.name == "r18":
         return _build_r18(num_classes, size, anchors, kwargs)
     builder = maskrcnn_resnet50_fpn_v2 if p.name == "r50v2" else maskrcnn_resnet50_fpn
-    extra = {}
-    if trainable_norm:
-        extra = {"trainable_backbone_layers": 5}
-        if p.name == "r50":
-            extra["norm_layer"] = nn.BatchNorm2d
     model = builder(weights=None, weights_backbone=None, num_classes=num_classes,
-                    **size, **extra, **kwargs)
+                    **size, **kwargs)
     if anchors != default_anchors(p.name) and "rpn_anchor_generator" not in kwargs:
         # torchvision's builders make their own generator and head: replace both
         model.rpn.anchor_generator = anchors.generator()
