@@ -1,0 +1,282 @@
+"""Mask quality: how many predicted masks a person could accept as they are. On the val split
+of a project built from a COCO file (or synthetic shapes), prints per object size (COCO's
+small / medium / large, and all) the share of ground-truth instances matched at mask IoU >=
+0.5 / 0.75 / 0.9, COCO mask AP, Boundary IoU over the matched pairs, and the prediction time,
+for the model under test and for today's r18 recipe trained to the same number of iterations
+in the same run, with the ratio of their shares matched at IoU >= 0.9.
+
+    python benchmarks/mask_quality.py --data COCO.json --images DIR [--model CKPT]
+    python benchmarks/mask_quality.py --synthetic [--objects shapes|small] [--max-iters 5]
+    options: --max-iters N (quick runs) --device cuda --baseline (with --model)
+             --train 60 --val 20 --image-size 128 (synthetic) --seed 0 --work DIR
+
+The model under test: --model CKPT (a checkpoint of this project's categories, a version's
+.pt or a staged file), else one trained here as one click of Fine-tune trains it
+(`python -m mrcnn train PROJECT --json`, no --preset/--from/--size: the one-click recipe).
+The baseline, "today's r18 recipe": `--preset r18 --size 256 --from scratch --max-iters N`,
+N the iterations the model under test was trained for (from its metadata with --model; there
+it is trained only with --baseline). Both train with `--stage`, so nothing is registered and
+the one-click run starts where it would on a fresh project.
+
+The measures (`mrcnn.training.mask_quality`): a prediction is matched when it scores at least
+the app's shown score (50 %), has the ground truth's category and overlaps it at the IoU
+(greedy by score, one prediction per instance); Boundary IoU (Cheng et al. 2021) with d = 2 %
+of the image diagonal; mask AP is COCOeval's, over all predictions. The split: the project's
+(each image's hash for --data; the last --val images when synthetic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mrcnn.errors import MrcnnError
+from mrcnn.model.convert import LabelMap
+from mrcnn.model.predictor import Prediction
+from mrcnn.store.project import Project
+from mrcnn.training.dataset import reviewed_image_ids
+from mrcnn.training.evaluate import ground_truth, prediction_results
+from mrcnn.training.events import DoneEvent, ErrorEvent, StartEvent, parse_event
+from mrcnn.training.mask_quality import MATCH_IOUS, SIZES, MaskQuality, mask_quality
+
+#: Today's recipe, the baseline: r18 from scratch at 256 px.
+BASELINE_ARGS = ("--preset", "r18", "--size", "256", "--from", "scratch")
+
+#: Predicts images of the project by id.
+PredictFn = Callable[[Sequence[int]], dict[int, Prediction]]
+
+
+@dataclass
+class Measured:
+    """One model's row group: its name, how it was made, its quality and speed."""
+
+    name: str
+    made: str  # "r18 from scratch · 256 px · 300 iterations · ..." or the checkpoint
+    quality: MaskQuality
+    ms_per_image: float
+    iterations: int | None = None
+    train_s: float | None = None
+
+
+# ---------------------------------------------------------------- the project
+def build_project(args: argparse.Namespace, work: Path) -> Path:
+    """The project: the COCO file imported as `benchmarks/learning.py` does (every annotated
+    image reviewed, split by hash), or a synthetic one (`make_synthetic_project`)."""
+    from benchmarks.learning import make_project
+    from mrcnn.testing.synthetic import make_synthetic_project
+
+    if args.data is not None:
+        return make_project(args, work)
+    print(f"writing {args.train} + {args.val} synthetic {args.image_size} px images "
+          f"({args.objects}) ...", flush=True)
+    return make_synthetic_project(work / "synthetic", n_train=args.train, n_val=args.val,
+                                  size=args.image_size, seed=args.seed, objects=args.objects)
+
+
+# ---------------------------------------------------------------- training
+@dataclass
+class TrainedRun:
+    staged: Path
+    ran: str  # the start event's recipe line
+    iterations: int
+    seconds: float
+
+
+def train_cli(project_folder: Path, staged: Path, extra: Sequence[str] = ()) -> TrainedRun:
+    """`python -m mrcnn train PROJECT --json --stage FILE [extra]` in a child process, as the
+    window runs it; the staged checkpoint and what ran. Raises MrcnnError when it fails."""
+    argv = [sys.executable, "-m", "mrcnn", "train", str(project_folder), "--json",
+            "--stage", str(staged), *extra]
+    print(f"training: {' '.join(argv[2:])} ...", flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - t0
+    start, errors, done = None, [], False
+    for line in proc.stdout.splitlines():
+        try:
+            event = parse_event(line)
+        except MrcnnError:
+            continue
+        if isinstance(event, StartEvent):
+            start = event
+        elif isinstance(event, ErrorEvent):
+            errors.append(event.message)
+        elif isinstance(event, DoneEvent):
+            done = True
+    if proc.returncode or errors or not done or start is None:
+        why = "; ".join(errors) or "".join(proc.stderr.strip().splitlines()[-1:]) or "no 'done'"
+        raise MrcnnError(f"training failed ({' '.join(argv[2:])}): {why}")
+    ran = start.recipe or (f"{start.preset} from {start.start or '?'} · {start.size} px · "
+                           f"{start.max_iters} iterations")
+    return TrainedRun(staged, ran, start.max_iters, seconds)
+
+
+# ---------------------------------------------------------------- measuring
+def measure(project: Project, image_ids: Sequence[int], labels: LabelMap,
+            predict: PredictFn) -> tuple[MaskQuality, float]:
+    """Predict the images (after one warm-up image) and score their masks; returns the
+    quality and the prediction time in ms per image (image reading included)."""
+    predict(image_ids[:1])
+    t0 = time.perf_counter()
+    predictions = predict(image_ids)
+    ms = (time.perf_counter() - t0) * 1000 / max(1, len(image_ids))
+    gt = ground_truth(project, image_ids, labels)
+    return mask_quality(gt, prediction_results(predictions)), ms
+
+
+def checkpoint_predictor(project: Project, checkpoint: Path, device: str | None
+                         ) -> tuple[PredictFn, LabelMap, dict]:
+    """A checkpoint loaded for the project's categories (at its trained input size): the
+    prediction function, its labels and its metadata."""
+    from mrcnn.model.device import choose_device
+    from mrcnn.model.weights import load_model
+    from mrcnn.training.evaluate import predict_images
+
+    loaded = load_model(project=project, source=checkpoint,
+                        categories=[c.name for c in project.categories()])
+    choice = choose_device(device)
+
+    def predict(ids: Sequence[int]) -> dict[int, Prediction]:
+        return predict_images(loaded.model, project, ids, device=choice)
+
+    return predict, loaded.label_map(), loaded.metadata
+
+
+def measure_checkpoint(project_folder: Path, name: str, checkpoint: Path, device: str | None,
+                       run: TrainedRun | None = None) -> Measured:
+    """Score a checkpoint on the project's reviewed val images."""
+    with Project.open(project_folder, read_only=True) as project:
+        predict, labels, metadata = checkpoint_predictor(project, checkpoint, device)
+        ids = reviewed_image_ids(project, "val")
+        quality, ms = measure(project, ids, labels, predict)
+    iterations = run.iterations if run else metadata.get("iterations")
+    made = run.ran if run else f"{checkpoint} ({metadata.get('recipe') or metadata.get('preset')})"
+    return Measured(name, made, quality, ms, iterations, run.seconds if run else None)
+
+
+# ---------------------------------------------------------------- the table
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1%}"
+
+
+def _num(v: float | None) -> str:
+    return "—" if v is None or v < 0 else f"{v:.3f}"
+
+
+def format_table(rows: Sequence[Measured]) -> str:
+    """The table by object size, one line per model in each size, and the ratio of the share
+    matched at IoU >= 0.9 of the first model to the last (when there are two or more)."""
+    ious = "".join(f"{f'@{t:g}':>8}" for t in MATCH_IOUS)
+    width = max([len(r.name) for r in rows] + [5])
+    lines = [f"{'size':<7}{'model':<{width}} {'GT':>6}{ious}{'mask AP':>9}{'bIoU':>8}"
+             f"{'ms/img':>9}"]
+    for size in SIZES:
+        for r in rows:
+            q = r.quality.by_size[size]
+            matched = "".join(f"{_pct(q.matched.get(t)):>8}" for t in MATCH_IOUS)
+            ms = f"{r.ms_per_image:>9.0f}" if size == "all" else f"{'':>9}"
+            lines.append(f"{size:<7}{r.name:<{width}} {q.instances:>6}{matched}"
+                         f"{_num(q.mask_ap):>9}{_num(q.boundary_iou):>8}{ms}")
+    if len(rows) >= 2:
+        top, base = rows[0], rows[-1]
+        parts = []
+        for size in SIZES:
+            a = top.quality.by_size[size].matched.get(0.9)
+            b = base.quality.by_size[size].matched.get(0.9)
+            if a is None or b is None:
+                continue
+            parts.append(f"{size} {a / b:.2f}x" if b else f"{size} {_pct(a)} vs {_pct(b)}")
+        lines.append(f"matched @0.9, {top.name} / {base.name}: " + (", ".join(parts) or "—"))
+    return "\n".join(lines)
+
+
+def print_report(rows: Sequence[Measured]) -> None:
+    for r in rows:
+        trained = f"; trained in {r.train_s:.0f} s" if r.train_s is not None else ""
+        print(f"{r.name}: {r.made}{trained}")
+    q = rows[0].quality
+    print(f"\nval: {q.images} images; matched = a prediction scoring >= {q.match_score:.0%} of "
+          f"the same category at mask IoU >= the threshold (share of GT instances); bIoU = "
+          f"Boundary IoU (d = {q.boundary_ratio:.0%} of the diagonal) over pairs matched at "
+          "0.5; mask AP = COCO segm AP 0.50:0.95")
+    print(format_table(rows), flush=True)
+
+
+# ---------------------------------------------------------------- the run
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, metavar="COCO.json", help="a COCO instances file")
+    src.add_argument("--synthetic", action="store_true", help="generate synthetic shapes")
+    ap.add_argument("--images", type=Path, help="the images folder of --data")
+    ap.add_argument("--model", type=Path, default=None, metavar="CKPT",
+                    help="score this checkpoint instead of training one with the one-click "
+                         "recipe")
+    ap.add_argument("--baseline", action="store_true",
+                    help="with --model: also train the baseline at its iterations")
+    ap.add_argument("--max-iters", type=int, default=None,
+                    help="cap training (quick runs; default: the one-click recipe's)")
+    ap.add_argument("--device", default=None, help="cuda, mps, cpu (default: the best)")
+    ap.add_argument("--objects", choices=("shapes", "small"), default="shapes",
+                    help="synthetic objects: shapes (a fifth of the image) or small (10-20 px)")
+    ap.add_argument("--train", type=int, default=60, help="synthetic train images")
+    ap.add_argument("--val", type=int, default=20, help="synthetic val images")
+    ap.add_argument("--image-size", type=int, default=128, help="synthetic image side")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, default=None,
+                    help="keep the project and checkpoints here (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    if args.data is not None and args.images is None:
+        args.images = args.data.parent
+    if args.baseline and args.model is None:
+        ap.error("--baseline goes with --model (without it the baseline always runs)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    common = [*(["--device", args.device] if args.device else []), "--seed", str(args.seed)]
+    with tempfile.TemporaryDirectory(prefix="mask-quality-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        folder = build_project(args, work)
+        with Project.open(folder, read_only=True) as project:
+            val = reviewed_image_ids(project, "val")
+        if not val:
+            print("no reviewed val images: nothing to score on", file=sys.stderr)
+            return 1
+        rows: list[Measured] = []
+        if args.model is not None:
+            rows.append(measure_checkpoint(folder, "model", args.model, args.device))
+        else:
+            limit = ["--max-iters", str(args.max_iters)] if args.max_iters else []
+            run = train_cli(folder, work / "one_click.pt", [*limit, *common])
+            rows.append(measure_checkpoint(folder, "one-click", run.staged, args.device, run))
+        if args.model is None or args.baseline:
+            iters = args.max_iters or rows[0].iterations
+            if not iters:
+                print("the model's iterations are unknown: give --max-iters", file=sys.stderr)
+                return 1
+            run = train_cli(folder, work / "r18_baseline.pt",
+                            [*BASELINE_ARGS, "--max-iters", str(iters), *common])
+            rows.append(measure_checkpoint(folder, "r18 baseline", run.staged, args.device,
+                                           run))
+        print()
+        print_report(rows)
+        if args.max_iters:
+            print(f"note: training capped at --max-iters {args.max_iters} (a quick run)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
