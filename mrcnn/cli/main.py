@@ -154,11 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from mrcnn.cli import categories as cli_categories
     from mrcnn.cli import model as cli_model
+    from mrcnn.cli import refine as cli_refine
     from mrcnn.cli import train as cli_train
 
     cli_model.register(sub, add)
     cli_train.register(sub, add)
     cli_categories.register(sub, add)
+    cli_refine.register(sub, add)
 
     add("info", cmd_info, "images per status, instances, categories, model versions")
     return parser

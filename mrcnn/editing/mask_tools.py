@@ -362,20 +362,36 @@ def grabcut(rgb: np.ndarray, box: Rect | Sequence[float], *, iterations: int = 5
     area = Rect(rect.x0 - mx, rect.y0 - my, rect.x1 + mx, rect.y1 + my).clip(rgb.shape)
     if area == rect:
         raise MaskToolError("the GrabCut box covers the whole image: no background to learn")
-    crop = np.ascontiguousarray(rgb[area.slices][:, :, ::-1])  # OpenCV wants BGR
-    labels = np.zeros(crop.shape[:2], np.uint8)
-    inner = rect.offset(-area.x0, -area.y0)
+    labels = np.zeros((area.height, area.width), np.uint8)
+    foreground = grabcut_labels(rgb[area.slices], labels, iterations=iterations,
+                                rect=rect.offset(-area.x0, -area.y0))
+    out = np.zeros((h, w), bool)
+    out[area.slices] = foreground
+    return out
+
+
+def grabcut_labels(rgb: np.ndarray, labels: np.ndarray, *, iterations: int = 5,
+                   rect: Rect | None = None) -> np.ndarray:
+    """Run OpenCV's GrabCut on an (h, w, 3) uint8 RGB crop; the (h, w) bool foreground.
+
+    With `rect`, GrabCut starts from that rectangle (all else background) and `labels` is
+    overwritten; without, it starts from `labels`, an (h, w) uint8 array of cv2.GC_BGD /
+    GC_FGD / GC_PR_BGD / GC_PR_FGD, updated in place. Deterministic (OpenCV's RNG is seeded).
+    Raises MaskToolError when GrabCut cannot run (e.g. no background to learn from)."""
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # OpenCV wants BGR
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
     try:
-        cv2.grabCut(crop, labels, (inner.x0, inner.y0, inner.width, inner.height), bgd, fgd,
-                    max(1, int(iterations)), cv2.GC_INIT_WITH_RECT)
+        if rect is not None:
+            cv2.grabCut(bgr, labels, (rect.x0, rect.y0, rect.width, rect.height), bgd, fgd,
+                        max(1, int(iterations)), cv2.GC_INIT_WITH_RECT)
+        else:
+            cv2.grabCut(bgr, labels, (0, 0, 0, 0), bgd, fgd, max(1, int(iterations)),
+                        cv2.GC_INIT_WITH_MASK)
     except cv2.error as exc:
         raise MaskToolError(f"GrabCut failed: {str(exc).strip().splitlines()[-1]}") from None
-    out = np.zeros((h, w), bool)
-    out[area.slices] = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
-    return out
+    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 
 def magic_wand(rgb: np.ndarray, seed: Point, tolerance: int = 16, *,

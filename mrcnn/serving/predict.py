@@ -17,6 +17,7 @@ from mrcnn.model.convert import coco_results
 from mrcnn.model.device import DeviceChoice
 from mrcnn.model.predictor import Prediction, Predictor
 from mrcnn.serving.named_predictions import category_ids, store_named_predictions
+from mrcnn.serving.refinement import refine_masks, refinement_for
 from mrcnn.store.project import Project
 from mrcnn.store.status import UNREVIEWED
 
@@ -83,9 +84,12 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
     whether it is kept aside as a suggestion) is `mrcnn.serving.named_predictions`' rule.
     `on_prediction(image_id, prediction)` receives every image's detections as the model
     gave them (e.g. `CocoResults.add`); with it, images already predicted are run again for
-    it, but their stored predictions are left as they are (still counted as `cached`)."""
+    it, but their stored predictions are left as they are (still counted as `cached`).
+    Stored masks are refined with image evidence when the project's refinement decision is
+    on for `model_key` (`mrcnn.serving.refinement`); `on_prediction` gets them unrefined."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
                           max_detections=max_detections)
+    refinement = refinement_for(project, model_key)  # measured on val, on for this model
     report = PredictReport(device=predictor.choice.describe())
     start = time.monotonic()
     for done, image_id in enumerate(image_ids, 1):
@@ -105,8 +109,9 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
             if on_prediction is not None:
                 on_prediction(image_id, pred)
         if not cached:
+            outlines = refine_masks(image, pred.masks, refinement)
             items = [(categories[int(label) - 1], masks.encode(mask), float(score))
-                     for label, score, mask in zip(pred.labels, pred.scores, pred.masks,
+                     for label, score, mask in zip(pred.labels, pred.scores, outlines,
                                                    strict=True)
                      if mask.any()]
             stored = store_named_predictions(project, image_id, model_key, items,

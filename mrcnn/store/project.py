@@ -257,6 +257,12 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
     def _set_meta(self, key: str, value: str) -> None:
         self._q("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Keep one small project setting (text under `key`; `meta` reads it). One
+        transaction."""
+        with self.transaction():
+            self._set_meta(key, value)
+
     # ---------------------------------------------------------------- images
     def image_key(self, path: str | Path) -> str:
         """How the store names an image file: relative to the images root where possible.
