@@ -16,8 +16,9 @@ The loop, as the app runs it:
   torch cache, else none), stored by `mrcnn.serving.predict.predict_project`, shown when
   they score at least the score slider's default (`SHOWN_SCORE`, app/settings.py). It then
   does what `benchmarks/annotator.py` says a person does (accept, delete, fix the category,
-  correct, or draw with the cheapest tool: polygon or Box → GrabCut; its docstring has the
-  rules).
+  correct a close mask with brush and eraser strokes or polygon add/cut strokes, or draw
+  with the cheapest tool: polygon or Box → GrabCut; whichever is cheapest per instance; its
+  docstring has the rules and the brush model).
 - The round's images are then stored as the annotator leaves them: reviewed, with the
   ground-truth masks as accepted instances; reviewed images are moved to validation where
   the app's readiness rule asks for it (`mrcnn.training.launcher.readiness`; not counted as
@@ -30,7 +31,10 @@ The loop, as the app runs it:
 Printed per round: images, instances, actions per instance, estimated seconds per instance
 (time model printed with its sources; see `annotator.SECONDS`), the shown model's segm AP on
 the held-out split, the ratio to the polygon-only baseline, the ratio of "the app's tools,
-no model" (polygon or GrabCut) to the same baseline, and the wall time.
+no model" (polygon or GrabCut) to the same baseline, and the wall time; then how the shown
+predictions paired with an instance were handled (accepted as they are, corrected with the
+brush, corrected with polygon strokes, redrawn) and how many instances were drawn with
+nothing shown for them.
 """
 
 from __future__ import annotations
@@ -374,12 +378,31 @@ def format_row(r: RoundResult) -> str:
             f"{wall:>6.0f}  {how}")
 
 
+PATHS = ("as-is", "brush", "polygon strokes", "redrawn", "drawn")
+
+
+def format_paths(r: RoundResult) -> str:
+    """How the round's instances were obtained (`Effort.paths`), as one line."""
+    p = r.loop.paths()
+    return (f"      shown and paired: accepted as-is {p['as-is']}, brush {p['brush']}, "
+            f"polygon strokes {p['polygon strokes']}, redrawn {p['redrawn']}; "
+            f"drawn with nothing shown {p['drawn']}")
+
+
 def print_table(results: Sequence[RoundResult]) -> None:
     print(HEADER)
     print("-" * len(HEADER))
     for r in results:
         print(format_row(r))
     print(LEGEND)
+    print()
+    print(f"{'round':>5}  " + "  ".join(f"{k:>15}" for k in PATHS))
+    for r in results:
+        p = r.loop.paths()
+        print(f"{r.round:>5}  " + "  ".join(f"{p[k]:>15}" for k in PATHS))
+    print("as-is: a shown prediction accepted as it is (its category fixed or not); brush, "
+          "polygon strokes: one corrected so; redrawn: one deleted and its instance drawn; "
+          "drawn: an instance nothing was shown for (benchmarks/annotator.py).")
     for r in results:
         if r.trained:
             print(f"  after round {r.round}: fine-tuned {r.trained} in {r.train_s:.0f} s")
@@ -448,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 result.trained, result.train_s = fine_tune(project_folder, args.max_iters)
             print(format_row(result), flush=True)
+            print(format_paths(result), flush=True)
             if result.trained:
                 print(f"      then fine-tuned: {result.trained} in {result.train_s:.0f} s",
                       flush=True)

@@ -12,9 +12,11 @@ app shows (pending predictions scoring at least the score slider's default):
 1. Every shown prediction is paired greedily, by mask IoU, with at most one GT instance.
 2. A pair at IoU >= `GOOD_IOU` (0.9) is kept: a wrong category is fixed (1 action, which also
    accepts it); the rest are accepted by one "Accept >= Threshold" (1 action per image).
-3. A pair below `GOOD_IOU` is either corrected (select it, then polygon add/cut strokes on
-   its largest errors until IoU >= 0.9; +1 to fix its category) or deleted (1 action) and
-   its GT drawn anew, whichever costs fewer actions.
+3. A pair below `GOOD_IOU` is selected and corrected, or deleted (1 action) and its GT drawn
+   anew, whichever costs the fewest actions (a tie: the fewest seconds, then brush before
+   polygon before redrawing): correction by brush and eraser strokes (`brush_strokes`, below)
+   or by polygon add/cut strokes on its largest errors until IoU >= 0.9 (`corrections`); +1
+   to fix its category either way, and choosing the category of a redrawn one as in 5.
 4. A shown prediction with no pair (a false positive or a duplicate) is deleted (1 action).
 5. Every GT instance with no kept prediction is drawn with the cheapest tool that reaches
    IoU >= 0.9: a polygon with the fewest vertices that does (one click per vertex, +1 to
@@ -23,9 +25,33 @@ app shows (pending predictions scoring at least the score slider's default):
    1 action when the project has more than one category.
 6. Mark Reviewed: 1 action per image.
 
+The brush and eraser (`brush_strokes`), counted from the error region, not simulated pixel by
+pixel; every number here is an assumption, not measured:
+- The person sizes the brush to the object: a diameter of `BRUSH_SHARE` (a tenth) of the
+  GT's equivalent diameter D = sqrt(4·area/π), at least 2 px (the app's smallest radius is
+  1 px). They keep the brush they hold (the app starts at radius `APP_BRUSH_RADIUS`, 8 px)
+  while it is within a factor `RESIZE_FACTOR` of that size, and otherwise resize it first:
+  1 action ("brush_size": a few `[`/`]` presses or a Ctrl+wheel roll), remembered for the
+  rest of the image. Strokes are counted with the brush actually held.
+- One stroke (press, drag, release) follows a path of L = `STROKE_SHARE` (half) of D, at
+  least one brush diameter d: about a sixth of a round object's outline, where a careful
+  person lifts the pen to re-aim along a curved edge.
+- The error has two sides: (GT & ~prediction), painted with the brush, and (prediction &
+  ~GT), erased with the eraser. Its parts are the connected parts of each side after a
+  closing with the brush's disc (bits closer than a brush width are swept together).
+- A part of a pixels whose closed outline has perimeter p costs n = max(1, ceil(max(
+  (p/2) / L, a / (d·L)))) strokes: p/2 is its length along a thin part (its skeleton: the
+  band between a 2 px erosion and the GT is one ring, p/2 its circumference), a / (d·L) the
+  brush-wide swaths a blob needs.
+- Parts are fixed largest first, each stroke fixing an even share of its part exactly (the
+  person follows the GT's edge), until IoU >= 0.9: the last part needs only the strokes
+  that get there. Choosing the brush or the eraser (a key) is not counted, as choosing the
+  polygon or box tool is not.
+
 The annotator is an oracle: it knows which tool will be cheapest before trying it, so a
 failed GrabCut attempt is never paid for. That makes the counts a lower bound for the tools
-modelled; the brush and the magic wand are not modelled (they could only lower the counts).
+modelled; the magic wand is not modelled (it could only lower the counts), and a GrabCut
+result is corrected with polygon strokes only.
 Box → GrabCut is one action because the app's Box tool makes the instance when the drag
 ends (no confirm step). Polygon vertices lie on the object's boundary (Douglas-Peucker keeps
 boundary points), as a person clicks them; a cleverer placement could need a vertex less.
@@ -34,6 +60,7 @@ False positives are deleted, never left pending or hidden by moving the score sl
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +78,16 @@ GOOD_IOU = 0.9
 MAX_CORRECTIONS = 6
 #: Douglas-Peucker tolerance (px) of a correction polygon traced around an error region.
 CORRECTION_EPSILON = 1.0
+#: The app's brush: radius when it starts (app/canvas/tools/base.py ToolOptions.brush_radius;
+#: tests/benchmarks checks they agree) and its smallest radius (MIN_RADIUS), in image px.
+APP_BRUSH_RADIUS = 8.0
+MIN_BRUSH_RADIUS = 1.0
+#: Assumptions of the brush model (module docstring): brush diameter and stroke path as
+#: shares of the object's equivalent diameter, and how far off the held brush may be before
+#: the person resizes it.
+BRUSH_SHARE = 0.1
+STROKE_SHARE = 0.5
+RESIZE_FACTOR = 1.5
 
 #: Seconds per action, and where each number comes from. Sources:
 #: [Lin14] Lin et al. 2014, "Microsoft COCO": 22 worker-hours per 1,000 polygon instance
@@ -69,6 +106,10 @@ SECONDS: dict[str, tuple[float, str]] = {
     "accept_all": (1.0, "assumption: one key (Accept >= Threshold)"),
     "delete": (2.0, "assumption: click a prediction, press Delete"),
     "select": (1.0, "assumption: click a prediction to correct it"),
+    "brush": (3.0, "assumption: one brush stroke (press, drag along an edge, release): a "
+                   "careful drag, about two polygon clicks"),
+    "eraser": (3.0, "assumption: one eraser stroke, as a brush stroke"),
+    "brush_size": (1.0, "assumption: resize the brush ([ / ] or Ctrl+wheel) for an object"),
     "review": (1.0, "assumption: Mark Reviewed (Ctrl+Enter), or a labelme user's save"),
     "check": (1.0, "assumption: look at one shown prediction (no action)"),
 }
@@ -93,10 +134,16 @@ class Shown:
     score: float = 1.0
 
 
+#: How a GT instance was obtained (`Effort.outcomes`) when a shown prediction was paired
+#: with it; a redrawn one is "redrawn (<tool>)", a missed one is drawn: its tool's name
+#: ("polygon", "grabcut", "grabcut+fix", "outline").
+ACCEPTED, CATEGORY_FIXED, BRUSH_FIX, POLYGON_FIX, REDRAWN = (
+    "accepted", "category fixed", "brush fix", "polygon fix", "redrawn")
+
+
 @dataclass
 class Effort:
-    """Actions by kind (see SECONDS) and how each GT instance was obtained
-    ("accepted", "category fixed", "corrected", "polygon", "grabcut", ...)."""
+    """Actions by kind (see SECONDS) and how each GT instance was obtained (see ACCEPTED)."""
 
     counts: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -115,6 +162,17 @@ class Effort:
 
     def seconds_per_instance(self, model: Mapping[str, tuple[float, str]] = SECONDS) -> float:
         return self.seconds(model) / self.instances if self.instances else 0.0
+
+    def paths(self) -> dict[str, int]:
+        """Instances by path: a shown prediction accepted as it is (its category fixed or
+        not), corrected with the brush, corrected with polygon strokes, redrawn; or drawn
+        because nothing was shown for it."""
+        o = self.outcomes
+        redrawn = sum(n for k, n in o.items() if k.startswith(REDRAWN))
+        as_is = o[ACCEPTED] + o[CATEGORY_FIXED]
+        fixed = o[BRUSH_FIX] + o[POLYGON_FIX]
+        return {"as-is": as_is, "brush": o[BRUSH_FIX], "polygon strokes": o[POLYGON_FIX],
+                "redrawn": redrawn, "drawn": sum(o.values()) - as_is - fixed - redrawn}
 
     def __iadd__(self, other: Effort) -> Effort:
         self.counts.update(other.counts)
@@ -242,6 +300,107 @@ def corrections(start: np.ndarray, target: np.ndarray, *, goal: float = GOOD_IOU
     return None
 
 
+# ---------------------------------------------------------------- brush and eraser
+def equivalent_diameter(mask: np.ndarray) -> float:
+    """The diameter of the disc with the mask's area (px)."""
+    return float(np.sqrt(4.0 * float(mask.sum()) / np.pi))
+
+
+def brush_radius(target: np.ndarray) -> float:
+    """The radius a person picks to correct this object: a diameter of `BRUSH_SHARE` of its
+    equivalent diameter, at least the app's smallest brush."""
+    return max(MIN_BRUSH_RADIUS, BRUSH_SHARE * equivalent_diameter(target) / 2.0)
+
+
+def held_brush(wanted: float, held: float) -> tuple[float, int]:
+    """(radius used, resizes): the held brush while it is within `RESIZE_FACTOR` of the
+    wanted one, else the wanted one after one resize."""
+    if held / RESIZE_FACTOR <= wanted <= held * RESIZE_FACTOR:
+        return held, 0
+    return wanted, 1
+
+
+@dataclass(frozen=True)
+class ErrorPart:
+    """One part of a mask's error: `pixels` to change, `length` along it (half the perimeter
+    of its closed outline, px), and whether it is erased (else painted)."""
+
+    pixels: int
+    length: float
+    erase: bool
+
+    def strokes(self, diameter: float, reach: float) -> int:
+        """Strokes of a brush `diameter` px wide, each following `reach` px, that cover it."""
+        return max(1, math.ceil(max(self.length / reach, self.pixels / (diameter * reach))))
+
+
+def error_parts(start: np.ndarray, target: np.ndarray, radius: float) -> list[ErrorPart]:
+    """The parts of the error of `start` against `target`, largest first: the connected
+    parts of (target & ~start), to paint, and of (start & ~target), to erase, each side
+    closed with a disc of `radius` first so that bits a stroke sweeps together are one."""
+    start = start.astype(bool, copy=False)
+    target = target.astype(bool, copy=False)
+    wrong = start ^ target
+    if not wrong.any():
+        return []
+    pad = 2 * math.ceil(radius) + 2
+    ys, xs = np.nonzero(wrong)
+    h, w = wrong.shape
+    y0, y1 = max(0, int(ys.min()) - pad), min(h, int(ys.max()) + pad + 1)
+    x0, x1 = max(0, int(xs.min()) - pad), min(w, int(xs.max()) + pad + 1)
+    s, t = start[y0:y1, x0:x1], target[y0:y1, x0:x1]
+    k = 2 * math.ceil(radius) + 1
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    parts: list[ErrorPart] = []
+    for side, erase in ((t & ~s, False), (s & ~t, True)):
+        if not side.any():
+            continue
+        padded = np.pad(side.astype(np.uint8), k)  # room for the closing at the crop's edge
+        closed = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, disc)[k:-k, k:-k]
+        n, labels = cv2.connectedComponents(closed, connectivity=8)
+        for label in range(1, n):
+            blob = labels == label
+            pixels = int((blob & side).sum())
+            if not pixels:
+                continue
+            contours, _ = cv2.findContours(blob.astype(np.uint8), cv2.RETR_CCOMP,
+                                           cv2.CHAIN_APPROX_NONE)
+            perimeter = sum(cv2.arcLength(c, True) for c in contours)
+            parts.append(ErrorPart(pixels, perimeter / 2.0, erase))
+    return sorted(parts, key=lambda p: (-p.pixels, p.erase))
+
+
+def brush_strokes(start: np.ndarray, target: np.ndarray, *, radius: float,
+                  goal: float = GOOD_IOU) -> Counter[str] | None:
+    """Brush and eraser strokes ("brush", "eraser") of a brush of `radius` that bring
+    `start` to IoU >= `goal` with `target`, by the module docstring's model: the error's
+    parts largest first, each stroke fixing an even share of its part, the last part only
+    as far as needed. Nothing when it is already there; None for an empty target."""
+    start = start.astype(bool, copy=False)
+    target = target.astype(bool, copy=False)
+    if not target.any():
+        return None
+    inter = float((start & target).sum())
+    union = float((start | target).sum())
+    spent: Counter[str] = Counter()
+    if inter / union >= goal:
+        return spent
+    diameter = 2.0 * radius
+    reach = max(diameter, STROKE_SHARE * equivalent_diameter(target))
+    for part in error_parts(start, target, radius):
+        n = part.strokes(diameter, reach)
+        for done in range(1, n + 1):
+            fixed = part.pixels * done / n
+            i, u = (inter, union - fixed) if part.erase else (inter + fixed, union)
+            if i / u >= goal or done == n:
+                break
+        spent["eraser" if part.erase else "brush"] += done
+        inter, union = i, u
+        if inter / union >= goal:
+            break
+    return spent
+
+
 def grabcut_box(mask: np.ndarray) -> tuple[float, float, float, float]:
     """The box a person drags around an object: its bounding box, a little loose (5% of its
     size, at least 2 px, each side), clipped to the image; pixel-corner (x0, y0, x1, y1)."""
@@ -296,6 +455,57 @@ def cheapest_drawing(truth: Truth, rgb: np.ndarray | None, *, tools: Sequence[st
     return min(options, key=lambda d: d.actions)
 
 
+@dataclass(frozen=True)
+class Fix:
+    """What the annotator does with a shown prediction paired below `GOOD_IOU`: its path
+    (BRUSH_FIX, POLYGON_FIX or REDRAWN), the whole cost (selecting or deleting it and the
+    category included), the brush radius held afterwards, and the redrawing, if redrawn."""
+
+    path: str
+    cost: Counter[str]
+    radius: float
+    drawing: Drawing | None = None
+
+    @property
+    def actions(self) -> int:
+        return actions(self.cost)
+
+
+def fix_options(pred: np.ndarray, truth: Truth, rgb: np.ndarray | None, *,
+                tools: Sequence[str], wrong_category: bool, n_categories: int,
+                held_radius: float = APP_BRUSH_RADIUS) -> list[Fix]:
+    """Every way to turn `pred` into `truth`: select it and correct it with the brush and
+    eraser, select it and correct it with polygon strokes (when they get there), or delete it
+    and redraw the GT with the cheapest of `tools` (its category chosen when there are
+    several)."""
+    wrong = int(wrong_category)
+    options = []
+    radius, resize = held_brush(brush_radius(truth.mask), held_radius)
+    strokes = brush_strokes(pred, truth.mask, radius=radius)
+    if strokes is not None:
+        options.append(Fix(BRUSH_FIX, Counter(select=1, brush_size=resize, category=wrong)
+                           + strokes, radius))
+    polygon = corrections(pred, truth.mask)
+    if polygon is not None:
+        options.append(Fix(POLYGON_FIX, Counter(select=1, category=wrong) + polygon,
+                           held_radius))
+    drawing = cheapest_drawing(truth, rgb, tools=tools)
+    options.append(Fix(REDRAWN, Counter(delete=1, category=int(n_categories > 1))
+                       + drawing.cost, held_radius, drawing))
+    return options
+
+
+def cheapest_fix(pred: np.ndarray, truth: Truth, rgb: np.ndarray | None, *,
+                 tools: Sequence[str], wrong_category: bool, n_categories: int,
+                 held_radius: float = APP_BRUSH_RADIUS) -> Fix:
+    """The cheapest of `fix_options`: the fewest actions, then the fewest seconds, then in
+    the order brush, polygon, redraw."""
+    options = fix_options(pred, truth, rgb, tools=tools, wrong_category=wrong_category,
+                          n_categories=n_categories, held_radius=held_radius)
+    return min(options, key=lambda f: (f.actions, sum(n * SECONDS[k][0]
+                                                      for k, n in f.cost.items())))
+
+
 def _pairs(shown: Sequence[Shown], truth: Sequence[Truth]) -> list[tuple[int, int, float]]:
     """Greedy one-to-one pairs (shown index, truth index, IoU), highest IoU first."""
     ious = [(mask_iou(s.mask, t.mask), i, j) for i, s in enumerate(shown)
@@ -323,6 +533,7 @@ def annotate_image(truth: Sequence[Truth], shown: Sequence[Shown], *, n_categori
     accept_all = False
     paired: set[int] = set()
     kept: set[int] = set()
+    radius = APP_BRUSH_RADIUS  # the brush the person holds
     for i, j, iou in _pairs(shown, truth):
         paired.add(i)
         t, s = truth[j], shown[i]
@@ -331,21 +542,18 @@ def annotate_image(truth: Sequence[Truth], shown: Sequence[Shown], *, n_categori
             kept.add(j)
             if wrong:
                 c["category"] += 1
-                effort.outcomes["category fixed"] += 1
+                effort.outcomes[CATEGORY_FIXED] += 1
             else:
                 accept_all = True
-                effort.outcomes["accepted"] += 1
+                effort.outcomes[ACCEPTED] += 1
             continue
-        fix = corrections(s.mask, t.mask)
-        redraw = cheapest_drawing(t, rgb, tools=tools)
-        if fix is not None and 1 + actions(fix) + wrong <= 1 + redraw.actions + choose:
-            kept.add(j)
-            c["select"] += 1
-            c.update(fix)
-            c["category"] += wrong
-            effort.outcomes["corrected"] += 1
-        else:
-            c["delete"] += 1  # then drawn below with the missing ones
+        fix = cheapest_fix(s.mask, t, rgb, tools=tools, wrong_category=bool(wrong),
+                           n_categories=n_categories, held_radius=radius)
+        c.update(fix.cost)  # the deletion and the redrawing included
+        kept.add(j)
+        how = fix.path if fix.drawing is None else f"{REDRAWN} ({fix.drawing.tool})"
+        effort.outcomes[how] += 1
+        radius = fix.radius
     c["delete"] += len(shown) - len(paired)
     for j, t in enumerate(truth):
         if j in kept:

@@ -93,3 +93,16 @@ def test_shown_score_is_the_apps_slider_default(tmp_path):
     from app.settings import UiState
 
     assert UiState.at(tmp_path / "ui.ini").score_threshold() / 100 == SHOWN_SCORE
+
+
+def test_each_round_says_how_the_shown_predictions_were_handled():
+    from collections import Counter
+
+    from benchmarks.annotation_effort import RoundResult, ShownModel, format_paths
+    from benchmarks.annotator import Effort
+
+    loop = Effort(outcomes=Counter({"accepted": 3, "category fixed": 1, "brush fix": 2,
+                                    "polygon fix": 1, "redrawn (grabcut)": 4, "polygon": 5}))
+    line = format_paths(RoundResult(1, ShownModel("v1"), loop, Effort(), Effort()))
+    assert ("accepted as-is 4, brush 2, polygon strokes 1, redrawn 4; "
+            "drawn with nothing shown 5") in line
