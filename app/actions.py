@@ -68,6 +68,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("download_coco", "&Download COCO Weights",
                "Download torchvision's COCO-pretrained weights (about 180 MB) and predict "
                "with them", needs="editable"),
+    ActionSpec("check_refinement", "Check Mask &Refinement",
+               "Measure on the reviewed validation images whether snapping the loaded model's "
+               "masks to image edges (GrabCut, an edge-aware filter) makes them more accurate; "
+               "it is turned on for that model only where it does", needs="editable"),
     ActionSpec("fine_tune", "&Fine-tune", "Train a new model version on the reviewed images "
                "in the background (progress, loss curves and Cancel in the Training panel)",
                needs="editable"),

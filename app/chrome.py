@@ -58,7 +58,7 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
 
     model = bar.addMenu("&Model")
     for name in ("predict_image", "predict_unreviewed", None, "accept_above_threshold", None,
-                 "fine_tune", "show_training", "next_uncertain", None,
+                 "fine_tune", "show_training", "next_uncertain", "check_refinement", None,
                  "load_checkpoint", "download_coco", None, "category_suggestions"):
         model.addSeparator() if name is None else model.addAction(a[name])
 

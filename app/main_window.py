@@ -26,6 +26,7 @@ from app.controllers.commands import Feedback, ReviewCommands
 from app.controllers.finetune import FinetuneController
 from app.controllers.model import ModelController, ModelOptions
 from app.controllers.project import STATUS_LABELS, DocumentController, probe_folder
+from app.controllers.refinement import RefinementController
 from app.edit_wiring import install_edit_tools
 from app.panels.image_list import ImageListWidget
 from app.panels.instance_list import InstanceListWidget
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
         # plain keys in a text or number field are typing, not shortcuts (app/shortcuts.py)
         self.key_guard = FieldKeyGuard(self, home=self.canvas)
         self.finetune = FinetuneController(self)  # Training and Model Versions docks
+        self.refinement = RefinementController(self, self.finetune.versions)
         self.opacity.setValue(self.ui.mask_opacity())
         self.threshold.setValue(self.ui.score_threshold())
         self._on_threshold_changed(self.threshold.value())

@@ -390,12 +390,12 @@ class FinetuneController(QObject):
         self.run_ended.emit("cancelled")
 
     def _reload_model(self, *, predict: bool) -> None:
-        """The model process loads the (new) active version; then, optionally, every
-        unreviewed image is predicted with it in the background."""
-        model = self._w.model
-        job = model.load_default()
+        """The model process loads the (new) active version; then, optionally, mask
+        refinement is checked for it and every unreviewed image is predicted with it in the
+        background."""
+        job = self._w.model.load_default()
         if job is not None and predict:
-            job.succeeded.connect(lambda _r: model.predictions.predict_unreviewed())
+            job.succeeded.connect(lambda _r: self._w.refinement.check_then_predict())
 
     # ---------------------------------------------------------------- versions
     def activate(self, version_id: int) -> None:

@@ -3,18 +3,24 @@
 The loaded model lives in a `mrcnn.serving.session.Session`: a `ModelProcess` (a child process
 holding a `ModelSession`; tests may pass a session itself) that only these jobs call; the GUI thread
 gets plain data back: `ModelInfo` after a load, one `ImagePrediction` (or `PredictFailure`)
-per image as a partial result, and a `BatchSummary` at the end. No Qt and no project store
-here, and no torch in this process.
+per image as a partial result, and a `BatchSummary` at the end; a `RefinementCheck` after
+measuring mask refinement. No Qt and no project store here, and no torch in this process.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from app.worker import JobCancelled
+from mrcnn import masks
+from mrcnn.editing.refine import Method, RefinementDecision
 from mrcnn.errors import ImageReadError, ModelCancelled, NoWeightsError
+from mrcnn.io.images import load_image
+from mrcnn.serving.refinement import ValidationImage, measure_validation, refine_items
 from mrcnn.serving.session import ModelInfo, ModelRequest, Session
 
 MB = 1_000_000
@@ -59,9 +65,28 @@ def load_model_job(ctx, session: Session, request: ModelRequest) -> LoadResult:
         raise JobCancelled from None
 
 
-def predict_job(ctx, session: Session, targets: list[tuple[int, str]]) -> BatchSummary:
+@dataclass(frozen=True)
+class Refinement:
+    """Refine the masks of `model_key`'s predictions with `method` (the project's decision,
+    read when the job was submitted)."""
+
+    model_key: str
+    method: Method
+
+
+@dataclass(frozen=True)
+class RefinementCheck:
+    """A measured refinement decision, and the validation images that could not be read."""
+
+    decision: RefinementDecision
+    skipped: list[tuple[str, str]]  # (path, reason)
+
+
+def predict_job(ctx, session: Session, targets: list[tuple[int, str]],
+                refinement: Refinement | None = None) -> BatchSummary:
     """Job: predict images (id, path) one by one; each result is handed over as soon as it
-    is ready, so that a cancelled run keeps what it did."""
+    is ready, so that a cancelled run keeps what it did. With `refinement`, the masks of
+    that model's predictions are refined with the image (read here for that)."""
     start = time.monotonic()
     predicted = failed = instances = 0
     total = len(targets)
@@ -70,6 +95,10 @@ def predict_job(ctx, session: Session, targets: list[tuple[int, str]]) -> BatchS
         ctx.progress(done, total, Path(path).name)
         try:
             result = session.predict_path(image_id, path)
+            if (refinement is not None and result.items
+                    and result.model_key == refinement.model_key):
+                result = replace(result, items=refine_items(
+                    result.items, load_image(path), refinement.method))
         except ImageReadError as exc:
             failed += 1
             ctx.yield_result(PredictFailure(image_id, str(exc)))
@@ -79,3 +108,28 @@ def predict_job(ctx, session: Session, targets: list[tuple[int, str]]) -> BatchS
             ctx.yield_result(result)
         ctx.progress(done + 1, total, Path(path).name)
     return BatchSummary(predicted, failed, instances, time.monotonic() - start)
+
+
+def refinement_check_job(ctx, session: Session,
+                         images: list[ValidationImage]) -> RefinementCheck:
+    """Job: measure whether refining the loaded model's masks raises their IoU on the
+    validation images (`mrcnn.serving.refinement.measure_validation`); saves nothing."""
+    info = session.info
+    if info is None:
+        raise NoWeightsError("no model is loaded to measure mask refinement with")
+    total = len(images)
+    done = 0
+
+    def predict(image_id: int, _image: np.ndarray) -> list[np.ndarray]:
+        nonlocal done
+        ctx.check()
+        ctx.progress(done, total, "validation images")
+        result = session.predict_path(image_id, files[image_id])
+        done += 1
+        return [masks.decode(rle) for _name, rle, _score in result.items]
+
+    files = {v.image_id: v.file for v in images}
+    skipped: list[tuple[str, str]] = []
+    decision = measure_validation(images, predict, model_key=info.key, skipped=skipped)
+    ctx.progress(total, total, "validation images")
+    return RefinementCheck(decision, skipped)

@@ -5,7 +5,8 @@ the current image again on request; each result is stored as it comes.
 Works with a `ModelController` (the loaded model, its jobs; through the `ModelSide` protocol
 below); lives on the GUI thread. An image is never given to two prediction jobs at once, and
 an image this model already predicted is never predicted again on its own (stored per image
-and model key).
+and model key). Masks are refined with the image when the project's decision is on for the
+loaded model (`mrcnn.serving.refinement.refinement_for`, read here when a job is submitted).
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Signal
 
 from app.controllers.commands import Feedback
-from app.controllers.model_jobs import BatchSummary, PredictFailure, predict_job
+from app.controllers.model_jobs import BatchSummary, PredictFailure, Refinement, predict_job
 from app.controllers.project import DocumentController
 from app.panels.image_list import ImageListWidget
 from app.panels.progress import JobProgressWidget
 from app.text import plural
 from app.worker import Job
 from mrcnn.errors import MrcnnError
+from mrcnn.serving.refinement import refinement_for
 from mrcnn.serving.session import ImagePrediction, ModelInfo, Session
+from mrcnn.store.records import ImageStatus
 from mrcnn.store.status import UNREVIEWED
 
 
@@ -98,23 +101,30 @@ class PredictionScheduler(QObject):
         if self._batch_job is not None:
             self._fb.say("This image is predicted after the running prediction", 5000)
 
-    def predict_unreviewed(self) -> None:
-        """Predict every unreviewed image this model has not predicted yet, from the current
-        image on, with progress and Cancel; each result is stored as it comes."""
+    def predict_unreviewed(self, *, again: bool = False, new: bool = True) -> None:
+        """Predict every unreviewed image this model has not predicted yet (`new`), from the
+        current image on, with progress and Cancel; each result is stored as it comes. With
+        `again`, also those it predicted that no one has touched since (e.g. once its masks
+        are refined)."""
         if self._writable():
-            self._m.with_model(lambda: self._after_lookahead(self._start_batch))
+            self._m.with_model(lambda: self._after_lookahead(
+                lambda: self._start_batch(again=again, new=new)))
 
-    def _start_batch(self) -> None:
+    def _start_batch(self, *, again: bool = False, new: bool = True) -> None:
         if self._batch_job is not None or self._m.state != "ready":
             return
-        ids = [im.id for im in self._docs.images() if im.status in UNREVIEWED]
+        images = [im for im in self._docs.images() if im.status in UNREVIEWED]
+        redo = {im.id for im in images if again and im.status == ImageStatus.PREDICTED}
+        ids = [im.id for im in images if new or im.id in redo]
         current = self._images.current_id
         if current in ids:  # start where the user is: the current image first
             k = ids.index(current)
             ids = ids[k:] + ids[:k]
-        targets = self._targets(ids, force=False)
+        targets = self._targets(ids, force=False, again=redo)
         key = self._m.info.key
         if not targets:
+            if not new:
+                return  # nothing to predict again
             self._fb.say(f"All {len(ids)} unreviewed images are predicted by {key} already",
                          8000)
             return
@@ -187,16 +197,20 @@ class PredictionScheduler(QObject):
             self._when_idle.append(action)
             self._ahead_job.cancel()
 
-    def _targets(self, ids: list[int], *, force: bool,
-                 skip_reviewed: bool = False) -> list[tuple[int, str]]:
+    def _targets(self, ids: list[int], *, force: bool, skip_reviewed: bool = False,
+                 again: set[int] | None = None) -> list[tuple[int, str]]:
+        """(id, path) of the images to predict: with `force` all of them, else those this
+        model has not predicted (or is predicting) yet, and those in `again`."""
         key = self._m.info.key if self._m.info else ""
         busy = set().union(*self._in_flight.values())
         out = []
         for image_id in ids:
             image = self._docs.image(image_id)
-            if not force and (image_id in busy or self._docs.predicted_by(image_id, key)
-                              or (image_id, key) in self._failed
-                              or (skip_reviewed and image.status == "reviewed")):
+            redo = image_id in (again or ()) and image_id not in busy
+            if not (force or redo) and (image_id in busy
+                                        or self._docs.predicted_by(image_id, key)
+                                        or (image_id, key) in self._failed
+                                        or (skip_reviewed and image.status == "reviewed")):
                 continue
             out.append((image_id, str(self._docs.image_path(image))))
         return out
@@ -205,7 +219,8 @@ class PredictionScheduler(QObject):
                         priority: int = 0) -> Job:
         gen = self._m.generation
         session: Session = self._m.session  # called only by the job, on the model lane
-        job = self._m.submit(predict_job, session, targets, name=name, priority=priority)
+        job = self._m.submit(predict_job, session, targets, self._refinement(), name=name,
+                             priority=priority)
         self._in_flight[job] = {i for i, _path in targets}
         job.finished.connect(lambda j=job: self._in_flight.pop(j, None))
         job.yielded.connect(lambda result, j=job: self._in_flight.get(j, set()).discard(
@@ -213,6 +228,18 @@ class PredictionScheduler(QObject):
         job.yielded.connect(lambda result: self._on_prediction(result, gen))
         job.failed.connect(lambda msg: gen == self._m.generation and self._fb.report(msg))
         return job
+
+    def _refinement(self) -> Refinement | None:
+        """How the loaded model's masks are refined in this project (None: not at all)."""
+        info = self._m.info
+        if info is None or not self._docs.is_open:
+            return None
+        try:
+            method = refinement_for(self._docs.project, info.key)
+        except MrcnnError as exc:
+            log.warning("predicted masks are not refined: %s", exc)
+            return None
+        return None if method is None else Refinement(info.key, method)
 
     def _on_prediction(self, result: ImagePrediction | PredictFailure, gen: int) -> None:
         if gen != self._m.generation or not self._writable(quiet=True):

@@ -1,6 +1,7 @@
 """The Model Versions panel: every version with its date, metrics and training images, the
-active one marked; Activate, Roll Back and Delete. Shows `mrcnn.store.versions.summarize` rows;
-the controller does the work."""
+active one marked; Activate, Roll Back and Delete; and one line saying whether the loaded
+model's masks are refined with the image. Shows `mrcnn.store.versions.summarize` rows and the
+line `mrcnn.serving.refinement.describe_refinement` writes; the controllers do the work."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -59,6 +61,10 @@ class VersionsPanel(QWidget):
         self.delete_button.clicked.connect(self._on_delete_clicked)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.itemDoubleClicked.connect(lambda _item: self._on_activate_clicked())
+        self.refinement = QLabel()
+        self.refinement.setToolTip("Whether the loaded model's predicted masks are snapped to "
+                                   "image edges: on only where that raised their IoU on the "
+                                   "validation images (Model ▸ Check Mask Refinement)")
         buttons = QHBoxLayout()
         for b in (self.activate_button, self.rollback_button, self.delete_button):
             buttons.addWidget(b)
@@ -66,6 +72,7 @@ class VersionsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.refinement)
         layout.addLayout(buttons)
         self._rows: list[VersionSummary] = []
         self._can_rollback = False
@@ -103,6 +110,11 @@ class VersionsPanel(QWidget):
         if selected is not None:
             self.select(selected)
         self._update_buttons()
+
+    def set_refinement(self, text: str) -> None:
+        """The mask refinement line ("Mask refinement: on (GrabCut, ...)"); "" hides it."""
+        self.refinement.setText(text)
+        self.refinement.setVisible(bool(text))
 
     def names(self) -> list[str]:
         return [v.name for v in self._rows]

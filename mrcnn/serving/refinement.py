@@ -10,6 +10,10 @@ The decision is kept in the project (`save_refinement`) for the model it was mea
 `refinement_for` says which method to apply to that model's predictions (None: leave them as
 they are), so a new model version predicts unrefined until it is measured.
 
+The window reads the project on its GUI thread only: `validation_set` reads what measuring
+needs as plain data there, `measure_validation` measures it in a background job, and
+`refine_items` refines one image's detections (name, RLE, score) as a prediction job gives them.
+
 Torch-free: the window calls it (`python -m mrcnn refine-check` does too).
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,6 +38,7 @@ from mrcnn.editing.refine import (
 )
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.io.images import load_image
+from mrcnn.masks import Rle
 from mrcnn.store.project import Project
 from mrcnn.store.records import ImageStatus, InstanceState, Split
 
@@ -69,28 +75,66 @@ def match_masks(predicted: Sequence[np.ndarray], truth: Sequence[np.ndarray], *,
     return out
 
 
+@dataclass(frozen=True)
+class ValidationImage:
+    """One reviewed validation image as plain data: what measuring refinement needs of it."""
+
+    image_id: int
+    path: str  # as the project lists it (for messages)
+    file: str  # where to read it
+    accepted: tuple[Rle, ...]  # its accepted instances' masks
+
+
+def validation_set(project: Project,
+                   image_ids: Sequence[int] | None = None) -> list[ValidationImage]:
+    """The reviewed validation images (or `image_ids`) with their accepted masks, read from
+    the project at once (plain data another thread may measure)."""
+    out = []
+    for image_id in validation_image_ids(project) if image_ids is None else image_ids:
+        record = project.image(image_id)
+        out.append(ValidationImage(
+            image_id, record.path, str(project.image_path(record)),
+            tuple(inst.rle for inst in project.instances(image_id,
+                                                         state=InstanceState.ACCEPTED))))
+    return out
+
+
+def pairs_of(images: Iterable[ValidationImage], predict: PredictMasks, *,
+             skipped: list[tuple[str, str]] | None = None) -> Iterator[RefinementPair]:
+    """(image, predicted mask, accepted mask) for every accepted instance of `images` that a
+    predicted mask matches; images are read one at a time. Unreadable images are left out
+    (and listed in `skipped` as (path, reason))."""
+    for v in images:
+        if not v.accepted:
+            continue
+        try:
+            image = load_image(v.file)
+        except ImageReadError as exc:
+            if skipped is not None:
+                skipped.append((v.path, exc.reason))
+            continue
+        truth = [masks.decode(rle) for rle in v.accepted]
+        predicted = [np.asarray(m, bool) for m in predict(v.image_id, image)]
+        for i, j in match_masks(predicted, truth):
+            yield image, predicted[i], truth[j]
+
+
 def validation_pairs(project: Project, predict: PredictMasks, *,
                      image_ids: Sequence[int] | None = None,
                      skipped: list[tuple[str, str]] | None = None,
                      ) -> Iterator[RefinementPair]:
-    """(image, predicted mask, accepted mask) for every accepted instance of the reviewed
-    validation images (or `image_ids`) that a predicted mask matches; images are read one at
-    a time. Unreadable images are left out (and listed in `skipped` as (path, reason))."""
-    for image_id in validation_image_ids(project) if image_ids is None else image_ids:
-        truth = [masks.decode(inst.rle)
-                 for inst in project.instances(image_id, state=InstanceState.ACCEPTED)]
-        if not truth:
-            continue
-        record = project.image(image_id)
-        try:
-            image = load_image(project.image_path(record))
-        except ImageReadError as exc:
-            if skipped is not None:
-                skipped.append((record.path, exc.reason))
-            continue
-        predicted = [np.asarray(m, bool) for m in predict(image_id, image)]
-        for i, j in match_masks(predicted, truth):
-            yield image, predicted[i], truth[j]
+    """`pairs_of` the reviewed validation images (or `image_ids`) of the project."""
+    return pairs_of(validation_set(project, image_ids), predict, skipped=skipped)
+
+
+def measure_validation(images: Sequence[ValidationImage], predict: PredictMasks, *,
+                       model_key: str | None, methods: Sequence[Method] = METHODS,
+                       min_gain: float = MIN_GAIN,
+                       skipped: list[tuple[str, str]] | None = None) -> RefinementDecision:
+    """The refinement decision for the model whose masks `predict` gives, measured on
+    `images` (a `validation_set`); needs no project."""
+    return decide_refinement(pairs_of(images, predict, skipped=skipped), methods=methods,
+                             min_gain=min_gain, model_key=model_key, images=len(images))
 
 
 def measure_refinement(project: Project, predict: PredictMasks, *, model_key: str | None,
@@ -98,10 +142,8 @@ def measure_refinement(project: Project, predict: PredictMasks, *, model_key: st
                        skipped: list[tuple[str, str]] | None = None) -> RefinementDecision:
     """The refinement decision for the model whose masks `predict` gives, measured on the
     project's reviewed validation images (see the module docstring). Changes nothing."""
-    ids = validation_image_ids(project)
-    return decide_refinement(validation_pairs(project, predict, image_ids=ids, skipped=skipped),
-                             methods=methods, min_gain=min_gain, model_key=model_key,
-                             images=len(ids))
+    return measure_validation(validation_set(project), predict, model_key=model_key,
+                              methods=methods, min_gain=min_gain, skipped=skipped)
 
 
 def stored_predictions(project: Project, model_version_id: int) -> PredictMasks:
@@ -139,9 +181,37 @@ def refinement_for(project: Project, model_key: str) -> Method | None:
     return decision.method if decision.method in METHODS else None
 
 
+def describe_refinement(project: Project, model_key: str | None) -> str:
+    """One line for a person about refining this model's masks: the stored decision's
+    (`RefinementDecision.describe`) when it was measured on this model, else that it was
+    not measured."""
+    decision = stored_refinement(project)
+    if model_key is None:
+        return "Mask refinement: no model loaded"
+    if decision is None or decision.model_key != model_key:
+        return "Mask refinement: not measured for this model"
+    return decision.describe()
+
+
 def refine_masks(image: np.ndarray, predicted: Iterable[np.ndarray],
                  method: Method | None) -> list[np.ndarray]:
     """Each predicted mask refined with `method` (None: as they are)."""
     if method is None:
         return list(predicted)
     return [refine_mask(image, m, method=method) if m.any() else m for m in predicted]
+
+
+#: One detection as a prediction job gives it: (category name, mask, score).
+Detection = tuple[str, Rle, float]
+
+
+def refine_items(items: Sequence[Detection], image: np.ndarray,
+                 method: Method | None) -> list[Detection]:
+    """One image's detections with their masks refined with `method` (None: as they are);
+    names and scores unchanged. `image` is the (H, W, 3) uint8 RGB image they were
+    predicted on."""
+    if method is None:
+        return list(items)
+    refined = refine_masks(image, [masks.decode(rle) for _name, rle, _score in items], method)
+    return [(name, masks.encode(mask), score)
+            for (name, _rle, score), mask in zip(items, refined, strict=True)]

@@ -166,3 +166,43 @@ def test_predictions_are_stored_refined_when_on_for_that_model(project, monkeypa
         [mask_iou(r, t) for r, t in zip(raw, truths, strict=True)])
     raw, stored, _images = _predict_stored(project, monkeypatch, "v2")  # not measured
     assert all(np.array_equal(r, s) for r, s in zip(raw, stored, strict=True))
+
+
+def test_measuring_plain_validation_data_decides_as_the_project_does(project):
+    from mrcnn.serving.refinement import measure_validation, validation_set
+
+    def predict(image_id, _image):
+        return [spilled(m) for m in accepted(project, image_id)]
+
+    images = validation_set(project)  # read here, measured anywhere (a window's worker)
+    assert [v.image_id for v in images] == validation_image_ids(project)
+    assert measure_validation(images, predict, model_key="v1") == measure_refinement(
+        project, predict, model_key="v1")
+
+
+def test_the_line_says_whether_it_was_measured_for_this_model(project):
+    from mrcnn.serving.refinement import describe_refinement
+
+    assert describe_refinement(project, "v1") == "Mask refinement: not measured for this model"
+    on = RefinementDecision(True, "grabcut", 14, 0.8, 0.821, {"grabcut": 0.821}, "v1", 3)
+    save_refinement(project, on)
+    assert describe_refinement(project, "v1") == (
+        "Mask refinement: on (GrabCut, +0.021 mean IoU on 14 validation instances)")
+    assert describe_refinement(project, "v2") == "Mask refinement: not measured for this model"
+
+
+def test_refined_detections_keep_names_and_scores(project):
+    from mrcnn.serving.refinement import refine_items
+
+    image_id = validation_image_ids(project)[0]
+    image = load_image(project.image_path(project.image(image_id)))
+    truth = accepted(project, image_id)
+    items = [("circle", masks.encode(spilled(m)), 0.9 - k / 10) for k, m in enumerate(truth)]
+    assert refine_items(items, image, None) == items
+    refined = refine_items(items, image, "grabcut")
+    assert [(n, s) for n, _r, s in refined] == [(n, s) for n, _r, s in items]
+    got = [masks.decode(r) for _n, r, _s in refined]
+    for g, m in zip(got, truth, strict=True):
+        assert np.array_equal(g, refine_mask(image, spilled(m), method="grabcut"))
+    assert np.mean([mask_iou(g, t) for g, t in zip(got, truth, strict=True)]) > np.mean(
+        [mask_iou(spilled(t), t) for t in truth])
