@@ -7,6 +7,8 @@ in the same run, with the ratio of their shares matched at IoU >= 0.9.
 
     python benchmarks/mask_quality.py --data COCO.json --images DIR [--model CKPT]
     python benchmarks/mask_quality.py --synthetic [--objects shapes|small] [--max-iters 5]
+    python benchmarks/mask_quality.py (--data ... | --synthetic) --compare-mask-resolution \
+        --max-iters N   (the r18 recipe with a 56 x 56 mask head against 28 x 28, same budget)
     options: --max-iters N (quick runs) --device cuda --baseline (with --model)
              --train 60 --val 20 --image-size 128 (synthetic) --seed 0 --work DIR
 
@@ -223,6 +225,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                          "recipe")
     ap.add_argument("--baseline", action="store_true",
                     help="with --model: also train the baseline at its iterations")
+    ap.add_argument("--compare-mask-resolution", action="store_true",
+                    help="instead: train today's r18 recipe with a 56 x 56 mask head and "
+                         "with 28 x 28 (train --mask-resolution), --max-iters each, and "
+                         "compare them")
     ap.add_argument("--max-iters", type=int, default=None,
                     help="cap training (quick runs; default: the one-click recipe's)")
     ap.add_argument("--device", default=None, help="cuda, mps, cpu (default: the best)")
@@ -239,6 +245,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.images = args.data.parent
     if args.baseline and args.model is None:
         ap.error("--baseline goes with --model (without it the baseline always runs)")
+    if args.compare_mask_resolution and (args.model is not None or not args.max_iters):
+        ap.error("--compare-mask-resolution trains both models: give --max-iters (their "
+                 "common budget), not --model")
     return args
 
 
@@ -255,13 +264,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("no reviewed val images: nothing to score on", file=sys.stderr)
             return 1
         rows: list[Measured] = []
-        if args.model is not None:
+        if args.compare_mask_resolution:
+            for side in (56, 28):  # the first row is the one the ratio line puts on top
+                run = train_cli(folder, work / f"r18_mask{side}.pt",
+                                [*BASELINE_ARGS, "--max-iters", str(args.max_iters),
+                                 "--mask-resolution", str(side), *common])
+                rows.append(measure_checkpoint(folder, f"r18 mask {side}", run.staged,
+                                               args.device, run))
+        elif args.model is not None:
             rows.append(measure_checkpoint(folder, "model", args.model, args.device))
         else:
             limit = ["--max-iters", str(args.max_iters)] if args.max_iters else []
             run = train_cli(folder, work / "one_click.pt", [*limit, *common])
             rows.append(measure_checkpoint(folder, "one-click", run.staged, args.device, run))
-        if args.model is None or args.baseline:
+        if not args.compare_mask_resolution and (args.model is None or args.baseline):
             iters = args.max_iters or rows[0].iterations
             if not iters:
                 print("the model's iterations are unknown: give --max-iters", file=sys.stderr)
@@ -272,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                            run))
         print()
         print_report(rows)
-        if args.max_iters:
+        if args.max_iters and not args.compare_mask_resolution:
             print(f"note: training capped at --max-iters {args.max_iters} (a quick run)")
     return 0
 

@@ -60,7 +60,8 @@ def _plan(project: Project, args: argparse.Namespace):
     # the preset of a named version or file is the loaded model's
     preset = args.preset or (first.preset if first.start in ("scratch", "coco") else None)
     start = choose_start_model(project, source=first.start, preset=preset,
-                               allow_download=args.download)
+                               allow_download=args.download,
+                               mask_resolution=args.mask_resolution)
     recipe = recipe_for(project, hardware, preset=start.preset, **fixed)
     return recipe, start
 
@@ -93,6 +94,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                else recipe.warmup_iters)
         config.roi_batch_per_image = recipe.roi_batch
         config.anchors = args.anchors
+        config.mask_resolution = args.mask_resolution
         try:
             config.validate()
         except ValueError as exc:
@@ -184,5 +186,9 @@ def register(sub, add) -> None:
     p.add_argument("--anchors", choices=("fit", "default"), default="fit",
                    help="from scratch: fit the RPN anchors to the train boxes (default) or use "
                         "the preset's; a loaded model always keeps its own")
+    p.add_argument("--mask-resolution", type=int, choices=(28, 56), default=28,
+                   help="side of the mask predicted per object: 28 (default) or 56 (finer "
+                        "outlines, a second upsampling stage) for a model trained from scratch "
+                        "or COCO weights; a loaded model keeps its own")
     p.add_argument("--download", action="store_true",
                    help="allow downloading torchvision's COCO weights for --from coco")

@@ -38,7 +38,8 @@ def remap_categories(state: Mapping[str, torch.Tensor], preset: str, trained: Se
     whose categories changed since): a category the model knows keeps its rows, by name,
     whatever its position; new ones start fresh; dropped ones go.
 
-    Returns (state dict for `build_model(preset=preset, num_classes=len(wanted) + 1)`,
+    Returns (state dict for `build_model(preset=preset, num_classes=len(wanted) + 1)` at the
+    state's own mask resolution (the per-class mask logits are 1x1 convs at 28 and 56 alike),
     the names that kept their rows)."""
     state = dict(state)
     fresh = build_model(preset=preset, num_classes=len(wanted) + 1).state_dict()

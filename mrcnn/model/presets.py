@@ -8,9 +8,11 @@ for outputs.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from torchvision.models import resnet18
 from torchvision.models.detection import (
@@ -122,6 +124,85 @@ def anchors_of(model: nn.Module) -> Anchors:
     return Anchors(tuple(float(s[0]) for s in sizes), tuple(float(r) for r in ratios[0]))
 
 
+#: Side of the per-RoI mask a model predicts: 28 (torchvision's head, every preset's default)
+#: or 56 (`MaskPredictor56`: one more 2x upsampling stage, for finer outlines).
+MASK_RESOLUTIONS = (28, 56)
+DEFAULT_MASK_RESOLUTION = 28
+
+
+class MaskPredictor56(nn.Sequential):
+    """The mask predictor at 56 x 56: torchvision's `MaskRCNNPredictor` with a second 2x
+    upsampling stage before the per-class logits.
+
+    Input (R, in_channels, 14, 14) float, the mask head's features of R RoIs; output
+    (R, num_classes, 56, 56) float mask logits (torchvision's `maskrcnn_loss` projects the
+    ground truth at the logits' side, `paste_masks_in_image` takes any square side).
+    Stages: `conv5_mask` ConvTranspose2d 14 -> 28 and `mask_fcn_logits` 1x1 conv keep
+    torchvision's names and shapes (a 28 x 28 model's weights load into them);
+    `conv6_mask` ConvTranspose2d 28 -> 56 (dim_reduced channels) is the new stage.
+    """
+
+    def __init__(self, in_channels: int, dim_reduced: int, num_classes: int) -> None:
+        super().__init__(OrderedDict([
+            ("conv5_mask", nn.ConvTranspose2d(in_channels, dim_reduced, 2, 2, 0)),
+            ("relu", nn.ReLU(inplace=True)),
+            ("conv6_mask", nn.ConvTranspose2d(dim_reduced, dim_reduced, 2, 2, 0)),
+            ("relu6", nn.ReLU(inplace=True)),
+            ("mask_fcn_logits", nn.Conv2d(dim_reduced, num_classes, 1, 1, 0)),
+        ]))
+        _init_mask_predictor(self)
+
+
+def _init_mask_predictor(module: nn.Module) -> None:
+    """Initialise weights as torchvision initialises its mask predictor (biases as built)."""
+    for name, param in module.named_parameters():
+        if "weight" in name:
+            nn.init.kaiming_normal_(param, mode="fan_out", nonlinearity="relu")
+
+
+#: State dict prefix of the stage only a 56 x 56 predictor has (fresh when a 28 x 28 model's
+#: or COCO's weights are loaded into one).
+UPSAMPLING_PREFIX = "roi_heads.mask_predictor.conv6_mask."
+_CONV5 = "roi_heads.mask_predictor.conv5_mask.weight"
+
+
+def mask_resolution_of(model: nn.Module) -> int:
+    """The side of the masks a built Mask R-CNN predicts per RoI (28 or 56)."""
+    inner: nn.Module = getattr(model, "module", model)  # a DDP-wrapped model: its module
+    predictor = inner.get_submodule("roi_heads.mask_predictor")
+    return 56 if isinstance(predictor, MaskPredictor56) else DEFAULT_MASK_RESOLUTION
+
+
+def mask_resolution_in(state: Mapping[str, object]) -> int:
+    """The mask resolution a state dict was saved from (56 when it holds the second
+    upsampling stage, else 28)."""
+    return 56 if any(k.startswith(UPSAMPLING_PREFIX) for k in state) else DEFAULT_MASK_RESOLUTION
+
+
+def with_upsampling_stage(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A 28 x 28 model's state dict (ours or COCO's) made loadable into the same model built
+    with mask_resolution=56: every tensor kept, the second upsampling stage (`conv6_mask`)
+    freshly initialised. A state that has the stage, or no mask predictor, is returned as is."""
+    out = dict(state)
+    conv5 = out.get(_CONV5)
+    if conv5 is None or mask_resolution_in(out) == 56:
+        return out
+    dim = int(conv5.shape[1])
+    stage = nn.ConvTranspose2d(dim, dim, 2, 2, 0)
+    _init_mask_predictor(stage)
+    for name, value in stage.state_dict().items():
+        out[UPSAMPLING_PREFIX + name] = value.to(device=conv5.device, dtype=conv5.dtype)
+    return out
+
+
+def check_mask_resolution(value: object) -> int:
+    """`value` when it is one of MASK_RESOLUTIONS; ValueError naming them otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool) and value in MASK_RESOLUTIONS:
+        return value
+    raise ValueError(f"mask resolution must be one of "
+                     f"{', '.join(map(str, MASK_RESOLUTIONS))}, not {value!r}")
+
+
 def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
@@ -136,7 +217,7 @@ def _group_norm(channels: int) -> nn.GroupNorm:
 
 def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int | None = None,
                 max_size: int | None = None, anchors: Anchors | None = None,
-                **kwargs) -> MaskRCNN:
+                mask_resolution: int = DEFAULT_MASK_RESOLUTION, **kwargs) -> MaskRCNN:
     """Build an untrained Mask R-CNN (random init, nothing downloaded). Normalisation is
     trainable (BatchNorm for r50/r50v2, which torchvision builds without weights; GroupNorm for
     r18) and every backbone stage learns: frozen BatchNorm cannot learn from random init.
@@ -149,6 +230,9 @@ def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int
         anchors: the RPN's anchors (None: the preset's, `default_anchors`). The RPN head
             predicts one objectness and box per ratio, so its shape follows the ratio count;
             a checkpoint loads only into a model built with its own anchors.
+        mask_resolution: side of the mask predicted per RoI, 28 (torchvision's head) or 56
+            (`MaskPredictor56`, finer outlines for about 4x the mask logits' work); a
+            checkpoint loads only into a model built with its own (`mask_resolution_in`).
         kwargs: passed to torchvision's MaskRCNN (e.g. box_score_thresh,
             box_detections_per_img).
     """
@@ -161,8 +245,24 @@ def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int
     if anchors is not None and "rpn_anchor_generator" in kwargs:
         raise ValueError("give anchors or rpn_anchor_generator, not both")
     anchors = anchors or default_anchors(p.name)
+    check_mask_resolution(mask_resolution)
+    if mask_resolution != DEFAULT_MASK_RESOLUTION and "mask_predictor" in kwargs:
+        raise ValueError("give mask_resolution or mask_predictor, not both")
     if p.name == "r18":
-        return _build_r18(num_classes, size, anchors, kwargs)
+        model = _build_r18(num_classes, size, anchors, kwargs)
+    else:
+        model = _build_r50(p.name, num_classes, size, anchors, kwargs)
+    if mask_resolution == 56:
+        old = model.roi_heads.mask_predictor
+        model.roi_heads.mask_predictor = MaskPredictor56(
+            old.conv5_mask.in_channels, old.conv5_mask.out_channels, num_classes)
+    return model
+
+
+def _build_r50(name: str, num_classes: int, size: dict, anchors: Anchors,
+               kwargs: dict) -> MaskRCNN:
+    """torchvision's R50-FPN v1 or v2, untrained, with `anchors`."""
+    p = get_preset(name)
     builder = maskrcnn_resnet50_fpn_v2 if p.name == "r50v2" else maskrcnn_resnet50_fpn
     model = builder(weights=None, weights_backbone=None, num_classes=num_classes,
                     **size, **kwargs)

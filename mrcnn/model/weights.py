@@ -33,7 +33,17 @@ from mrcnn.io.download import Progress, download_file, hash_prefix, url_file_nam
 from mrcnn.model.checkpoint import check_checkpoint, load_state
 from mrcnn.model.class_rows import copy_class_rows
 from mrcnn.model.convert import LabelMap
-from mrcnn.model.presets import DEFAULT_PRESET, PRESETS, Anchors, build_model, get_preset
+from mrcnn.model.presets import (
+    DEFAULT_MASK_RESOLUTION,
+    DEFAULT_PRESET,
+    PRESETS,
+    Anchors,
+    build_model,
+    check_mask_resolution,
+    get_preset,
+    mask_resolution_in,
+    with_upsampling_stage,
+)
 from mrcnn.model.weight_files import no_weights_message
 
 if TYPE_CHECKING:
@@ -192,10 +202,12 @@ def _num_classes_in(state: Mapping[str, torch.Tensor], origin: str) -> int:
     return int(weight.shape[0])
 
 
-def _meta_reference(preset: str, num_classes: int) -> dict[str, torch.Tensor]:
+def _meta_reference(preset: str, num_classes: int,
+                    mask_resolution: int = DEFAULT_MASK_RESOLUTION) -> dict[str, torch.Tensor]:
     """A preset's state dict shapes, without allocating or initialising any weights."""
     with torch.device("meta"):
-        return build_model(preset=preset, num_classes=num_classes).state_dict()
+        return build_model(preset=preset, num_classes=num_classes,
+                           mask_resolution=mask_resolution).state_dict()
 
 
 def _has_meta_tensors(model: nn.Module) -> bool:
@@ -230,9 +242,11 @@ def _instantiate(preset: str, num_classes: int, state: Mapping[str, torch.Tensor
 def _infer_preset(state: Mapping[str, torch.Tensor], origin: str) -> str:
     """The preset whose architecture a plain state dict fits."""
     num_classes = _num_classes_in(state, origin)
+    resolution = mask_resolution_in(state)
     for name in PRESETS:
         try:
-            _fit_state(state, _meta_reference(name, num_classes), preset=name, origin=origin)
+            _fit_state(state, _meta_reference(name, num_classes, resolution), preset=name,
+                       origin=origin)
         except CheckpointError:
             continue
         return name
@@ -246,16 +260,20 @@ def _norm(name: str) -> str:
 
 
 def adapt_coco_state(coco_state: Mapping[str, torch.Tensor], preset: str,
-                     project_names: Sequence[str]) -> tuple[dict[str, torch.Tensor], list[str]]:
+                     project_names: Sequence[str], *,
+                     mask_resolution: int = DEFAULT_MASK_RESOLUTION,
+                     ) -> tuple[dict[str, torch.Tensor], list[str]]:
     """COCO weights reshaped for a project's categories.
 
     Everything but the class-specific predictor rows comes from `coco_state`. For each project
     name equal to a COCO name (case-insensitive; "_" and "-" count as spaces) the class score
     row, the 4 box regression rows and the mask logit channel are COCO's; the background row
-    is kept too; other categories start from a fresh `build_model` initialisation.
+    is kept too; other categories start from a fresh `build_model` initialisation. COCO's
+    mask head is 28 x 28: at mask_resolution 56 its second upsampling stage starts fresh.
 
-    Returns (state dict loadable with strict=True into
-    `build_model(preset=preset, num_classes=len(project_names) + 1)`, matched project names).
+    Returns (state dict loadable with strict=True into `build_model(preset=preset,
+    num_classes=len(project_names) + 1, mask_resolution=mask_resolution)`, matched project
+    names).
     """
     if not project_names:
         raise ValueError("adapt_coco_state needs at least one project category")
@@ -273,6 +291,8 @@ def adapt_coco_state(coco_state: Mapping[str, torch.Tensor], preset: str,
             pairs.append((i + 1, label))
             matched.append(name)
     copy_class_rows(state, fresh, pairs)
+    if check_mask_resolution(mask_resolution) == 56:
+        state = with_upsampling_stage(state)
     log.info("COCO weights adapted to %d categories; kept COCO rows for: %s",
              len(project_names), ", ".join(matched) or "none")
     return state, matched
@@ -329,8 +349,10 @@ def load_model(*, project: Project | None = None, preset: str | None = None,
         allow_download: whether "coco"/"auto" may download COCO weights.
         progress: download progress, `progress(bytes_done, bytes_total_or_None)`.
         build_kwargs: passed to `build_model` (e.g. box_score_thresh, min_size). A
-            checkpoint is rebuilt with the anchors its metadata names (those it was trained
-            with) and run at its trained input size, unless these say otherwise.
+            checkpoint is rebuilt with the anchors and mask resolution its metadata names
+            (those it was trained with) and run at its trained input size, unless these say
+            otherwise (mask_resolution=56 for a 28 x 28 checkpoint or COCO weights: the new
+            upsampling stage starts fresh).
 
     Raises NoWeightsError when there are no weights, CheckpointError when a file is unsafe,
     unreadable, of another architecture or for other categories.
@@ -396,11 +418,14 @@ def _coco(preset: str, cats: list[str] | None, kwargs: dict, allow_download: boo
 
 def _coco_model(state: dict, preset: str, cats: list[str] | None, kwargs: dict, *,
                 source: str, path: Path, origin: str) -> LoadedModel:
+    resolution = kwargs.get("mask_resolution", DEFAULT_MASK_RESOLUTION)
     if cats:
-        adapted, matched = adapt_coco_state(state, preset, cats)
+        adapted, matched = adapt_coco_state(state, preset, cats, mask_resolution=resolution)
         model = _instantiate(preset, len(cats) + 1, adapted, origin=origin, build_kwargs=kwargs)
         return LoadedModel(model, preset, cats, source, kind="coco", path=path, matched=matched)
     names = coco_categories(preset)
+    if check_mask_resolution(resolution) == 56:
+        state = with_upsampling_stage(state)
     model = _instantiate(preset, len(names) + 1, state, origin=origin, build_kwargs=kwargs)
     log.info("loaded %s for %s with COCO's categories", source, preset)
     return LoadedModel(model, preset, names, source, kind="coco", path=path)
@@ -417,6 +442,38 @@ def _with_trained_anchors(build_kwargs: dict, metadata: dict, origin: str) -> di
     except ValueError as exc:
         raise CheckpointError(f"{origin}: invalid anchors in its metadata ({exc})") from None
     return {**build_kwargs, "anchors": anchors}
+
+
+def _with_trained_mask_resolution(build_kwargs: dict, metadata: dict,
+                                  state: Mapping[str, torch.Tensor], origin: str) -> dict:
+    """`build_kwargs` with the mask resolution the model was trained with (metadata
+    "mask_resolution"; without it, the one its state dict holds), unless the caller chose
+    one."""
+    if "mask_resolution" in build_kwargs:
+        return build_kwargs
+    value = metadata.get("mask_resolution", mask_resolution_in(state))
+    try:
+        resolution = check_mask_resolution(value)
+    except ValueError as exc:
+        raise CheckpointError(f"{origin}: invalid mask_resolution in its metadata "
+                              f"({exc})") from None
+    return {**build_kwargs, "mask_resolution": resolution}
+
+
+def _state_for_resolution(state: Mapping[str, torch.Tensor], build_kwargs: Mapping[str, Any],
+                          origin: str) -> Mapping[str, torch.Tensor]:
+    """`state` for a model built with `build_kwargs`: a 28 x 28 model asked for at 56 gets a
+    fresh second upsampling stage; a 56 x 56 one cannot be cut down to 28 (CheckpointError)."""
+    wanted = build_kwargs.get("mask_resolution", DEFAULT_MASK_RESOLUTION)
+    held = mask_resolution_in(state)
+    if wanted == held:
+        return state
+    if held == 56:
+        raise CheckpointError(f"{origin} predicts {held} x {held} masks; it cannot be "
+                              f"loaded as a {wanted} x {wanted} model")
+    log.info("%s: %d x %d mask head widened to %d x %d (the new upsampling stage starts "
+             "fresh)", origin, held, held, wanted, wanted)
+    return with_upsampling_stage(state)
 
 
 def _use_trained_size(model: nn.Module, metadata: dict, build_kwargs: dict) -> None:
@@ -463,8 +520,12 @@ def _from_file(path: Path, *, preset: str | None, categories: list[str] | None,
         if categories is not None:
             _check_categories(names, categories, origin)
         metadata = ck.get("metadata") if isinstance(ck.get("metadata"), dict) else {}
-        model = _instantiate(ck_preset, rows, ck["state_dict"], origin=origin,
-                             build_kwargs=_with_trained_anchors(build_kwargs, metadata, origin))
+        kwargs = _with_trained_mask_resolution(
+            _with_trained_anchors(build_kwargs, metadata, origin), metadata, ck["state_dict"],
+            origin)
+        model = _instantiate(ck_preset, rows,
+                             _state_for_resolution(ck["state_dict"], kwargs, origin),
+                             origin=origin, build_kwargs=kwargs)
         _use_trained_size(model, metadata, build_kwargs)
         log.info("loaded %s (%s, %d categories)", source, ck_preset, len(names))
         return LoadedModel(model, ck_preset, names, source, version_id=version_id, kind=kind,
@@ -484,7 +545,9 @@ def _from_file(path: Path, *, preset: str | None, categories: list[str] | None,
         names = list(categories)
     else:
         names = [f"class {i}" for i in range(1, rows)]
-    model = _instantiate(preset, rows, state, origin=origin, build_kwargs=build_kwargs)
+    kwargs = _with_trained_mask_resolution(build_kwargs, {}, state, origin)
+    model = _instantiate(preset, rows, _state_for_resolution(state, kwargs, origin),
+                         origin=origin, build_kwargs=kwargs)
     log.info("loaded %s as a plain %s state dict", source, preset)
     return LoadedModel(model, preset, names, source, version_id=version_id, kind=kind,
                        path=path)

@@ -32,7 +32,16 @@ from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.device import DeviceChoice, choose_device, cpu_cores, is_out_of_memory
 from mrcnn.model.finetune_policy import freeze_for_finetuning, restore_batch_norm
-from mrcnn.model.presets import DEFAULT_PRESET, Anchors, anchors_of, build_model, get_preset
+from mrcnn.model.presets import (
+    DEFAULT_MASK_RESOLUTION,
+    DEFAULT_PRESET,
+    MASK_RESOLUTIONS,
+    Anchors,
+    anchors_of,
+    build_model,
+    get_preset,
+    mask_resolution_of,
+)
 from mrcnn.store.project import Project
 from mrcnn.store.records import ModelVersion
 from mrcnn.training import distributed
@@ -94,6 +103,8 @@ class TrainConfig:
     flip: bool = True  # random horizontal flips
     anchors: str = "fit"  # from scratch: "fit" to the train boxes, or the preset's "default"
     #   (a loaded model always keeps its own: its RPN was trained with them)
+    mask_resolution: int = DEFAULT_MASK_RESOLUTION  # mask side per RoI, 28 or 56, of a model
+    #   built here (scratch, a bare init_state); a loaded model keeps its own
     seed: int = 0
     device: str | None = None  # "cuda", "cpu", "mps", None/"auto": the best available
     amp: bool = True  # mixed precision where the device supports it
@@ -131,6 +142,7 @@ class TrainConfig:
             ("clip_grad_norm", self.clip_grad_norm is None or self.clip_grad_norm > 0),
             ("scale_jitter", 0 < self.scale_jitter[0] <= 1 <= self.scale_jitter[1]),
             ("anchors", self.anchors in ("fit", "default")),
+            ("mask_resolution", self.mask_resolution in MASK_RESOLUTIONS),
             ("eval_period", self.eval_period >= 0),
             ("checkpoint_period", self.checkpoint_period >= 0),
             ("num_workers", self.num_workers >= 0),
@@ -375,6 +387,7 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
             "final_losses": trainer.losses, "device": device.describe(),
             "config": config.to_dict(), "world_size": dist.world_size,
             "anchors": anchors_of(model).to_dict(),
+            "mask_resolution": mask_resolution_of(model),
         }
         if policy:
             restore_batch_norm(model)  # the checkpoint loads into a plain build_model model
@@ -459,13 +472,13 @@ def build_anchors(config: TrainConfig, data: TrainingData) -> Anchors | None:
 def build_start_model(config: TrainConfig, labels: LabelMap, *, model: nn.Module | None = None,
                       init_state: dict | None = None,
                       anchors: Anchors | None = None) -> nn.Module:
-    """`model` (None: config.preset built from scratch, with `anchors`, None: the preset's)
-    with `init_state` loaded; TrainingError when its classes are not the project's
-    categories + 1. A bare `init_state` names no anchors: it goes into the preset's (pass a
-    `model` built with its own to keep others)."""
+    """`model` (None: config.preset built from scratch, with `anchors`, None: the preset's,
+    and config.mask_resolution) with `init_state` loaded; TrainingError when its classes are
+    not the project's categories + 1. A bare `init_state` names no anchors: it goes into the
+    preset's (pass a `model` built with its own to keep others)."""
     if model is None:
         model = build_model(preset=config.preset, num_classes=labels.num_classes,
-                            anchors=anchors)
+                            anchors=anchors, mask_resolution=config.mask_resolution)
     n_out = model.roi_heads.box_predictor.cls_score.out_features
     if n_out != labels.num_classes:
         raise TrainingError(f"the model has {n_out - 1} classes but the project has "

@@ -69,3 +69,16 @@ def test_the_table_compares_models_by_object_size(project):
     assert lines[1].split()[1:6] == ["exact", str(everything.instances), "100.0%", "100.0%",
                                      "100.0%"]
     assert lines[-1].startswith("matched @0.9, exact / eroded: all ")
+
+
+def test_comparing_mask_resolutions_needs_a_common_budget(capsys):
+    from benchmarks.mask_quality import parse_args
+
+    args = parse_args(["--synthetic", "--compare-mask-resolution", "--max-iters", "300"])
+    assert args.compare_mask_resolution and args.max_iters == 300
+    for argv in (["--synthetic", "--compare-mask-resolution"],
+                 ["--synthetic", "--compare-mask-resolution", "--max-iters", "3",
+                  "--model", "x.pt"]):
+        with pytest.raises(SystemExit):
+            parse_args(argv)
+        assert "--max-iters" in capsys.readouterr().err

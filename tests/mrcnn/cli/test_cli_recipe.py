@@ -59,7 +59,8 @@ def test_on_cuda_the_recipe_is_r50v2_at_its_size(project_dir, tmp_path, monkeypa
     monkeypatch.setattr(device, "describe_hardware", lambda requested=None: {
         "device": "cuda", "name": "GPU", "memory_gib": 24.0, "cpu_cores": 8})
     args = argparse.Namespace(init="auto", preset=None, size=None, max_iters=None,
-                              batch_size=None, device=None, download=False)
+                              batch_size=None, device=None, download=False,
+                              mask_resolution=28)
     with Project.open(project_dir, read_only=True) as p:
         recipe, start = cli_train._plan(p, args)
     assert (recipe.preset, recipe.size, recipe.device, recipe.start) == (
