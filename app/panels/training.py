@@ -28,8 +28,9 @@ from mrcnn.store.versions import MetricRow
 from mrcnn.training.events import StepEvent
 from mrcnn.training.launcher import DEVICES, PRESETS, Choices, FinetuneOptions
 
-START_TEXT = {"auto": "Auto (active version, else COCO weights, else scratch)", "active": "Active version",
-              "coco": "COCO weights", "scratch": "Scratch (random init)"}
+START_TEXT = {"auto": "Auto (active version, else COCO weights, else scratch)",
+              "active": "Active version", "coco": "COCO weights",
+              "scratch": "Scratch (random init)"}
 ACTIVATE_TEXT = {"if-better": "When its mask AP is higher", "always": "Always"}
 
 

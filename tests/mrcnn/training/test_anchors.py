@@ -58,7 +58,8 @@ def test_fitted_anchors_cover_small_objects_the_presets_miss():
     assert fitted.fit.recall > 0.6
     assert fitted.fit.mean_iou > fitted.default_fit.mean_iou + 0.3
     a = fitted.anchors
-    assert 5 <= a.sizes[0] <= 9 and all(b == 2 * s for s, b in zip(a.sizes, a.sizes[1:]))
+    assert 5 <= a.sizes[0] <= 9
+    assert all(b == 2 * s for s, b in zip(a.sizes, a.sizes[1:], strict=False))
     assert len(a.ratios) == len(R18.ratios) and len(set(a.ratios)) == len(a.ratios)
 
 
@@ -72,7 +73,8 @@ def test_tall_objects_get_tall_anchors():
 def test_the_presets_anchors_stay_when_nothing_fits_better():
     # boxes that are exactly the preset's 1:1 anchors, on their grid points
     boxes = np.array([[c - s / 2, c - s / 2, c + s / 2, c + s / 2]
-                      for s, stride in zip(R18.sizes, STRIDES) for c in (stride * 10,)])
+                      for s, stride in zip(R18.sizes, STRIDES, strict=False)
+                      for c in (stride * 10,)])
     fitted = fit_anchors(boxes, R18)
     assert not fitted.changed and fitted.anchors == R18
     assert fitted.fit.recall == 1.0 == fitted.fit.mean_iou
