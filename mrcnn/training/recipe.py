@@ -238,8 +238,9 @@ def choose_recipe(*, hardware: Hardware, train_images: int, active_name: str | N
 def measured_speeds(version_metadata: list[Mapping], *, cpu_cores: int
                     ) -> dict[tuple[str, int, int, bool], float]:
     """Seconds per iteration measured by earlier runs on a CPU with `cpu_cores` cores (this
-    machine, as far as we can tell), from model versions' metadata (the latest run of each
-    recipe wins; give the metadata oldest first)."""
+    machine, as far as we can tell), from model versions' metadata: for each recipe the
+    fastest run, since a run that shared the CPU with other work can only have been slower
+    (one such run would otherwise cut every later run short)."""
     speeds: dict[tuple[str, int, int, bool], float] = {}
     for meta in version_metadata:
         speed = meta.get("speed") if isinstance(meta, Mapping) else None
@@ -253,7 +254,7 @@ def measured_speeds(version_metadata: list[Mapping], *, cpu_cores: int
         except (KeyError, TypeError, ValueError):
             continue
         if seconds > 0:
-            speeds[key] = seconds
+            speeds[key] = min(seconds, speeds.get(key, seconds))
     return speeds
 
 
