@@ -79,8 +79,7 @@ class TrainingError(MrcnnError):
 
 
 class TrainingOutOfMemory(TrainingError):
-    """A training step ran out of device memory (the batch may be halved and the run go
-    on)."""
+    """A training step ran out of device memory (on a GPU the batch is halved)."""
 
 
 class TrainingCancelled(MrcnnError):
