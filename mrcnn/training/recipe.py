@@ -62,7 +62,9 @@ CPU_ROI_BATCH = 128
 #: Learning-rate warmup: a fifth of the run, at most this many iterations.
 MAX_WARMUP = 50
 #: GPU memory (GiB) one training image takes at the preset's own size, with mixed
-#: precision (measured on an H100 with benchmarks/recipes.py; scaled by area for other sizes).
+#: precision; scaled by area for other sizes. An estimate, not yet measured here (no GPU run
+#: of `benchmarks/recipes.py --gpu` so far): erring high costs only speed, and a batch that
+#: does not fit is halved by the trainer.
 GPU_GIB_PER_IMAGE = {"r50v2": 2.6, "r50": 2.2, "r18": 0.7}
 #: GPU memory kept free for the CUDA context and fragmentation.
 GPU_RESERVE_GIB = 3.0
