@@ -28,7 +28,13 @@ import torch
 import torchvision.models.detection as tv_detection
 from torch import nn
 
-from mrcnn.errors import CategoryMismatchError, CheckpointError, DownloadError, NoWeightsError
+from mrcnn.errors import (
+    CategoryMismatchError,
+    CheckpointError,
+    DownloadError,
+    NoWeightsError,
+    ProjectError,
+)
 from mrcnn.io.download import Progress, download_file, hash_prefix, url_file_name
 from mrcnn.model.checkpoint import check_checkpoint, load_state
 from mrcnn.model.class_rows import copy_class_rows
@@ -380,7 +386,8 @@ def load_model(*, project: Project | None = None, preset: str | None = None,
 
 def _scratch(preset: str, cats: list[str] | None, kwargs: dict) -> LoadedModel:
     if not cats:
-        raise ValueError("a model trained from scratch needs at least one category")
+        raise ProjectError("a model from scratch (random init) needs the project's "
+                           "categories: add at least one category first")
     model = build_model(preset=preset, num_classes=len(cats) + 1, **kwargs).eval()
     log.info("built a randomly initialised %s model for %d categories", preset, len(cats))
     return LoadedModel(model, preset, cats, "random init", kind="scratch")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mrcnn.errors import CheckpointError, NoWeightsError
+from mrcnn.errors import CheckpointError, NoWeightsError, ProjectError
 from mrcnn.model import weights
 from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.presets import build_model
@@ -467,5 +467,5 @@ def test_scratch_needs_categories():
     loaded = load_model(source="scratch", preset="r18", categories=["cat"])
     assert loaded.kind == "scratch" and loaded.source == "random init"
     assert loaded.model.roi_heads.box_predictor.cls_score.out_features == 2
-    with pytest.raises(ValueError, match="at least one category"):
-        load_model(source="scratch", preset="r18")
+    with pytest.raises(ProjectError, match="add at least one category"):
+        load_model(source="scratch", preset="r18")  # a clear error, not a traceback
