@@ -282,32 +282,46 @@ def fill_validation(project: Project) -> int:
         moved += 1
 
 
-def fine_tune(project_folder: Path, max_iters: int | None) -> tuple[str, float]:
-    """One click's fine-tune: `python -m mrcnn train PROJECT --json` (the one-click recipe;
-    without --stage it registers and activates the version). Returns (what ran, seconds)."""
-    argv = [sys.executable, "-m", "mrcnn", "train", str(project_folder), "--json"]
-    if max_iters:
-        argv += ["--max-iters", str(max_iters)]
+def run_training(project_folder: Path, extra: Sequence[str] = (), *,
+                 what: str = "training") -> tuple[StartEvent, float]:
+    """`python -m mrcnn train PROJECT --json [extra]` in a child process, as the window runs
+    it: its start event and the seconds it took. Raises MrcnnError (`what` failed) when it
+    fails. Shared with benchmarks/mask_quality.py."""
+    argv = [sys.executable, "-m", "mrcnn", "train", str(project_folder), "--json",
+            *map(str, extra)]
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t0
-    ran, errors, done = "", [], False
+    start, errors, done = None, [], False
     for line in proc.stdout.splitlines():
         try:
             event = parse_event(line)
         except MrcnnError:
             continue
         if isinstance(event, StartEvent):
-            ran = event.recipe or (f"{event.preset} from {event.start or '?'} · {event.size} px"
-                                   f" · {event.max_iters} iterations")
+            start = event
         elif isinstance(event, ErrorEvent):
             errors.append(event.message)
         elif isinstance(event, DoneEvent):
             done = True
-    if proc.returncode or errors or not done:
-        why = "; ".join(errors) or proc.stderr.strip().splitlines()[-1:] or ["no 'done' event"]
-        raise MrcnnError(f"fine-tuning failed ({' '.join(argv[2:])}): {''.join(why)}")
-    return ran, seconds
+    if proc.returncode or errors or not done or start is None:
+        why = "; ".join(errors) or "".join(proc.stderr.strip().splitlines()[-1:]) or "no 'done'"
+        raise MrcnnError(f"{what} failed ({' '.join(argv[2:])}): {why}")
+    return start, seconds
+
+
+def describe_start(start: StartEvent) -> str:
+    """What a run was, in one line: its recipe line (or preset, start, size, iterations)."""
+    return start.recipe or (f"{start.preset} from {start.start or '?'} · {start.size} px · "
+                            f"{start.max_iters} iterations")
+
+
+def fine_tune(project_folder: Path, max_iters: int | None) -> tuple[str, float]:
+    """One click's fine-tune: `python -m mrcnn train PROJECT --json` (the one-click recipe;
+    without --stage it registers and activates the version). Returns (what ran, seconds)."""
+    extra = ["--max-iters", str(max_iters)] if max_iters else []
+    start, seconds = run_training(project_folder, extra, what="fine-tuning")
+    return describe_start(start), seconds
 
 
 # ---------------------------------------------------------------- the run

@@ -30,7 +30,6 @@ of the image diagonal; mask AP is COCOeval's, over all predictions. The split: t
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,13 +40,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mrcnn.errors import MrcnnError
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.predictor import Prediction
 from mrcnn.store.project import Project
 from mrcnn.training.dataset import reviewed_image_ids
 from mrcnn.training.evaluate import ground_truth, prediction_results
-from mrcnn.training.events import DoneEvent, ErrorEvent, StartEvent, parse_event
 from mrcnn.training.mask_quality import MATCH_IOUS, SIZES, MaskQuality, mask_quality
 
 #: Today's recipe, the baseline: r18 from scratch at 256 px.
@@ -96,29 +93,12 @@ class TrainedRun:
 def train_cli(project_folder: Path, staged: Path, extra: Sequence[str] = ()) -> TrainedRun:
     """`python -m mrcnn train PROJECT --json --stage FILE [extra]` in a child process, as the
     window runs it; the staged checkpoint and what ran. Raises MrcnnError when it fails."""
-    argv = [sys.executable, "-m", "mrcnn", "train", str(project_folder), "--json",
-            "--stage", str(staged), *extra]
-    print(f"training: {' '.join(argv[2:])} ...", flush=True)
-    t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - t0
-    start, errors, done = None, [], False
-    for line in proc.stdout.splitlines():
-        try:
-            event = parse_event(line)
-        except MrcnnError:
-            continue
-        if isinstance(event, StartEvent):
-            start = event
-        elif isinstance(event, ErrorEvent):
-            errors.append(event.message)
-        elif isinstance(event, DoneEvent):
-            done = True
-    if proc.returncode or errors or not done or start is None:
-        why = "; ".join(errors) or "".join(proc.stderr.strip().splitlines()[-1:]) or "no 'done'"
-        raise MrcnnError(f"training failed ({' '.join(argv[2:])}): {why}")
-    ran = start.recipe or (f"{start.preset} from {start.start or '?'} · {start.size} px · "
-                           f"{start.max_iters} iterations")
+    from benchmarks.annotation_effort import describe_start, run_training
+
+    extra = ["--stage", str(staged), *extra]
+    print(f"training: {project_folder} {' '.join(extra)} ...", flush=True)
+    start, seconds = run_training(project_folder, extra)
+    ran = describe_start(start)
     return TrainedRun(staged, ran, start.max_iters, seconds)
 
 
