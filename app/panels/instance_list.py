@@ -82,6 +82,9 @@ class InstanceListWidget(QWidget):
         finally:
             self._quiet = False
         self._apply_filter(selected)
+        # Clearing a tree that has a selection repaints only the rows that were selected
+        # (Qt), leaving the others drawn under "0 instances" until the mouse passes: repaint.
+        self.tree.viewport().update()
 
     def set_row_filter(self, shows: Callable[[InstanceRow], bool]) -> None:
         """Rows for which `shows(row)` is False are hidden (the canvas's filters)."""
