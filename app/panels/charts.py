@@ -45,6 +45,16 @@ def _chart(title: str) -> QChart:
     return chart
 
 
+def iteration_step(span: int, ticks: int = 5) -> int:
+    """A whole tick step (1, 2 or 5 x 10^k) giving at most about `ticks` intervals."""
+    step = 1
+    while True:
+        for m in (1, 2, 5):
+            if span / (step * m) <= ticks:
+                return step * m
+        step *= 10
+
+
 class LossChartView(QChartView):
     """Loss (total and parts, log scale) and learning rate (right axis) per iteration."""
 
@@ -91,7 +101,12 @@ class LossChartView(QChartView):
             del self.series[key]
         self.lr.clear()
         self._low, self._high, self._lr_high = math.inf, 0.0, 0.0
-        self.x_axis.setRange(0, max(1, max_iters))
+        span = max(1, max_iters)
+        self.x_axis.setRange(0, span)
+        # whole iterations only: ticks every 1, 2 or 5 x 10^k from 0 (not "0 0 0 0 1")
+        self.x_axis.setTickType(QValueAxis.TickType.TicksDynamic)
+        self.x_axis.setTickAnchor(0)
+        self.x_axis.setTickInterval(iteration_step(span))
         self.loss_axis.setRange(0.01, 10)
         self.lr_axis.setRange(0, 1e-3)
 

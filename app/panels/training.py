@@ -8,12 +8,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -79,6 +81,10 @@ class TrainingPanel(QWidget):
         self.activate = QComboBox()
         for key, text in ACTIVATE_TEXT.items():
             self.activate.addItem(text, key)
+        for box in (self.preset, self.device, self.start_from, self.activate):
+            # long choices elide instead of widening the column past the dock
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(12)
         self.options_box = QGroupBox("Options")
         form = QFormLayout(self.options_box)
         form.addRow("Preset", self.preset)
@@ -91,7 +97,6 @@ class TrainingPanel(QWidget):
         self.options_note = QLabel()
         self.options_note.setWordWrap(True)
         self.options_note.setStyleSheet("color: palette(placeholder-text);")
-        form.addRow(self.options_note)
 
         self.loss_chart = LossChartView()
         self.metrics_chart = MetricsChartView()
@@ -123,18 +128,25 @@ class TrainingPanel(QWidget):
         bar.addWidget(self.progress, 1)
         bar.addWidget(self.eta)
         controls = QWidget()
-        controls.setMaximumWidth(380)
         column = QVBoxLayout(controls)
-        column.setContentsMargins(0, 0, 0, 0)
+        column.setContentsMargins(0, 0, 4, 0)
         column.addLayout(buttons)
         column.addWidget(self.recipe)
         column.addWidget(self.status)
         column.addLayout(bar)
         column.addWidget(self.options_box)
+        column.addWidget(self.options_note)
         column.addStretch(1)
+        # a low dock scrolls the controls instead of drawing the notes over each other
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(400)
         layout = QHBoxLayout(self)  # controls left, charts right (a wide, low dock)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(controls)
+        layout.addWidget(scroll)
         layout.addWidget(self.tabs, 1)
         self.set_running(False)
 

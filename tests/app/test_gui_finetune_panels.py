@@ -172,3 +172,38 @@ def test_the_options_offer_only_what_can_run_and_say_why(qtbot, make_window, tmp
     active = panel.start_from.findData("active")
     assert "no active model version" in panel.start_from.itemData(
         active, Qt.ItemDataRole.ToolTipRole)
+
+
+def test_a_low_training_dock_neither_overlaps_nor_clips_the_options(qtbot):
+    from app.panels.training import TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.options_note.setText("Active version is off: the project has no active model "
+                               "version.\nCOCO weights is off: the COCO weights for r50v2 are "
+                               "not on this machine (download them: Model ▸ Download COCO "
+                               "Weights, or train --download).")
+    panel.options_note.show()
+    panel.resize(1400, 300)  # lower than the controls: they scroll
+    panel.show()
+    qtbot.waitExposed(panel)
+
+    box, note = panel.options_box, panel.options_note
+    assert note.mapTo(panel, note.rect().topLeft()).y() >= box.mapTo(
+        panel, box.rect().bottomLeft()).y(), "the note is drawn over the options"
+    column = box.parentWidget()
+    scroll = column.parentWidget().parentWidget()
+    assert column.width() <= scroll.viewport().width(), "the controls are cut on the right"
+    assert note.height() >= note.heightForWidth(note.width())  # every line of the note shows
+
+
+def test_the_empty_loss_chart_counts_whole_iterations(qtbot):
+    from app.panels.charts import LossChartView
+
+    chart = LossChartView()
+    qtbot.addWidget(chart)
+    assert chart.x_axis.tickInterval() == 1  # 0 and 1, not "0 0 0 0 1"
+    chart.reset(300)
+    assert (chart.x_axis.min(), chart.x_axis.max(), chart.x_axis.tickInterval()) == (0, 300, 100)
+    chart.reset(1000)
+    assert chart.x_axis.tickInterval() == 200
