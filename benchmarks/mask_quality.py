@@ -11,6 +11,7 @@ in the same run, with the ratio of their shares matched at IoU >= 0.9.
         --max-iters N   (the r18 recipe with a 56 x 56 mask head against 28 x 28, same budget)
     options: --max-iters N (quick runs) --device cuda --baseline (with --model)
              --train 60 --val 20 --image-size 128 (synthetic) --seed 0 --work DIR
+             --no-refine
 
 The model under test: --model CKPT (a checkpoint of this project's categories, a version's
 .pt or a staged file), else one trained here as one click of Fine-tune trains it
@@ -25,11 +26,16 @@ the app's shown score (50 %), has the ground truth's category and overlaps it at
 (greedy by score, one prediction per instance); Boundary IoU (Cheng et al. 2021) with d = 2 %
 of the image diagonal; mask AP is COCOeval's, over all predictions. The split: the project's
 (each image's hash for --data; the last --val images when synthetic).
+
+Each model also gets a row "+ grabcut" (or "+ guided"): its masks refined with image edges
+(`mrcnn.editing.refine`) by the method the app's rule picks on the val split, with whether the
+app would turn refinement on there (it must raise mean IoU); --no-refine leaves them out.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -39,6 +45,8 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
 
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.predictor import Prediction
@@ -64,6 +72,7 @@ class Measured:
     ms_per_image: float
     iterations: int | None = None
     train_s: float | None = None
+    refined: bool = False  # its masks refined with image edges (`measure_refined`)
 
 
 # ---------------------------------------------------------------- the project
@@ -104,15 +113,52 @@ def train_cli(project_folder: Path, staged: Path, extra: Sequence[str] = ()) -> 
 
 # ---------------------------------------------------------------- measuring
 def measure(project: Project, image_ids: Sequence[int], labels: LabelMap,
-            predict: PredictFn) -> tuple[MaskQuality, float]:
+            predict: PredictFn) -> tuple[MaskQuality, float, dict[int, Prediction]]:
     """Predict the images (after one warm-up image) and score their masks; returns the
-    quality and the prediction time in ms per image (image reading included)."""
+    quality, the prediction time in ms per image (image reading included) and the
+    predictions."""
     predict(image_ids[:1])
     t0 = time.perf_counter()
     predictions = predict(image_ids)
     ms = (time.perf_counter() - t0) * 1000 / max(1, len(image_ids))
     gt = ground_truth(project, image_ids, labels)
-    return mask_quality(gt, prediction_results(predictions)), ms
+    return mask_quality(gt, prediction_results(predictions)), ms, predictions
+
+
+def measure_refined(project: Project, image_ids: Sequence[int], labels: LabelMap,
+                    predictions: dict[int, Prediction], base: Measured) -> Measured:
+    """The same predictions with their masks refined with image edges (item 3:
+    `mrcnn.editing.refine`), by the method the app's rule picks on these val images
+    (`measure_validation`, on the masks scoring at least the shown score); the row says
+    whether the app would turn it on (it raised mean IoU) and adds the refinement's time."""
+    from mrcnn.io.images import load_image
+    from mrcnn.serving.refinement import measure_validation, refine_masks, validation_set
+
+    images = {i: load_image(project.image_path(project.image(i))) for i in image_ids}
+    shown = base.quality.match_score
+
+    def shown_masks(image_id: int, _image) -> list:
+        p = predictions[image_id]
+        return list(p.masks[p.scores >= shown])
+
+    decision = measure_validation(validation_set(project, image_ids), shown_masks,
+                                  model_key=None)
+    method = decision.method or "grabcut"
+    t0 = time.perf_counter()
+    refined = {}
+    for i, p in predictions.items():
+        masks = refine_masks(images[i], list(p.masks), method) if len(p) else []
+        refined[i] = Prediction(p.boxes, p.labels, p.scores,
+                                np.stack(masks) if masks else p.masks)
+    ms = (time.perf_counter() - t0) * 1000 / max(1, len(image_ids))
+    quality = mask_quality(ground_truth(project, image_ids, labels),
+                           prediction_results(refined))
+    verdict = (f"the app would turn it {'on' if decision.on else 'off'}: mean IoU "
+               f"{decision.iou_before:.3f} -> {decision.iou_after:.3f} on "
+               f"{decision.instances} val instances")
+    return dataclasses.replace(base, name=f"{base.name} + {method}",
+                               made=f"{base.made}; refined, {verdict}", quality=quality,
+                               ms_per_image=base.ms_per_image + ms, refined=True)
 
 
 def checkpoint_predictor(project: Project, checkpoint: Path, device: str | None
@@ -134,15 +180,21 @@ def checkpoint_predictor(project: Project, checkpoint: Path, device: str | None
 
 
 def measure_checkpoint(project_folder: Path, name: str, checkpoint: Path, device: str | None,
-                       run: TrainedRun | None = None) -> Measured:
-    """Score a checkpoint on the project's reviewed val images."""
+                       run: TrainedRun | None = None, *, refine: bool = False
+                       ) -> list[Measured]:
+    """Score a checkpoint on the project's reviewed val images: its row, and with `refine`
+    a second row with its masks refined (`measure_refined`)."""
     with Project.open(project_folder, read_only=True) as project:
         predict, labels, metadata = checkpoint_predictor(project, checkpoint, device)
         ids = reviewed_image_ids(project, "val")
-        quality, ms = measure(project, ids, labels, predict)
-    iterations = run.iterations if run else metadata.get("iterations")
-    made = run.ran if run else f"{checkpoint} ({metadata.get('recipe') or metadata.get('preset')})"
-    return Measured(name, made, quality, ms, iterations, run.seconds if run else None)
+        quality, ms, predictions = measure(project, ids, labels, predict)
+        iterations = run.iterations if run else metadata.get("iterations")
+        made = (run.ran if run else
+                f"{checkpoint} ({metadata.get('recipe') or metadata.get('preset')})")
+        row = Measured(name, made, quality, ms, iterations, run.seconds if run else None)
+        if not refine:
+            return [row]
+        return [row, measure_refined(project, ids, labels, predictions, row)]
 
 
 # ---------------------------------------------------------------- the table
@@ -154,9 +206,15 @@ def _num(v: float | None) -> str:
     return "—" if v is None or v < 0 else f"{v:.3f}"
 
 
+def baseline_of(rows: Sequence[Measured]) -> Measured | None:
+    """The row the others are compared with: the last unrefined one, when there are two."""
+    plain = [r for r in rows if not r.refined]
+    return plain[-1] if len(rows) >= 2 and plain else None
+
+
 def format_table(rows: Sequence[Measured]) -> str:
-    """The table by object size, one line per model in each size, and the ratio of the share
-    matched at IoU >= 0.9 of the first model to the last (when there are two or more)."""
+    """The table by object size, one line per model in each size, and the ratio of each
+    row's share matched at IoU >= 0.9 to the baseline's (`baseline_of`)."""
     ious = "".join(f"{f'@{t:g}':>8}" for t in MATCH_IOUS)
     width = max([len(r.name) for r in rows] + [5])
     lines = [f"{'size':<7}{'model':<{width}} {'GT':>6}{ious}{'mask AP':>9}{'bIoU':>8}"
@@ -168,8 +226,10 @@ def format_table(rows: Sequence[Measured]) -> str:
             ms = f"{r.ms_per_image:>9.0f}" if size == "all" else f"{'':>9}"
             lines.append(f"{size:<7}{r.name:<{width}} {q.instances:>6}{matched}"
                          f"{_num(q.mask_ap):>9}{_num(q.boundary_iou):>8}{ms}")
-    if len(rows) >= 2:
-        top, base = rows[0], rows[-1]
+    base = baseline_of(rows)
+    for top in rows:
+        if top is base or base is None:
+            continue
         parts = []
         for size in SIZES:
             a = top.quality.by_size[size].matched.get(0.9)
@@ -181,6 +241,14 @@ def format_table(rows: Sequence[Measured]) -> str:
     return "\n".join(lines)
 
 
+def ordered(rows: Sequence[Measured]) -> list[Measured]:
+    """The baseline (the last model trained or loaded) last, its refined row just above."""
+    rows = list(rows)
+    if len(rows) >= 2 and rows[-1].refined:
+        rows[-2], rows[-1] = rows[-1], rows[-2]
+    return rows
+
+
 def print_report(rows: Sequence[Measured]) -> None:
     for r in rows:
         trained = f"; trained in {r.train_s:.0f} s" if r.train_s is not None else ""
@@ -190,6 +258,10 @@ def print_report(rows: Sequence[Measured]) -> None:
           f"the same category at mask IoU >= the threshold (share of GT instances); bIoU = "
           f"Boundary IoU (d = {q.boundary_ratio:.0%} of the diagonal) over pairs matched at "
           "0.5; mask AP = COCO segm AP 0.50:0.95")
+    if any(r.refined for r in rows):
+        print("+ grabcut / + guided: the same predictions with masks refined with image edges "
+              "by the method the app's rule picks on this val split (which also scores them); "
+              "ms/img adds the refinement's time")
     print(format_table(rows), flush=True)
 
 
@@ -209,6 +281,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                     help="instead: train today's r18 recipe with a 56 x 56 mask head and "
                          "with 28 x 28 (train --mask-resolution), --max-iters each, and "
                          "compare them")
+    ap.add_argument("--no-refine", dest="refine", action="store_false",
+                    help="leave out the rows with masks refined with image edges")
     ap.add_argument("--max-iters", type=int, default=None,
                     help="cap training (quick runs; default: the one-click recipe's)")
     ap.add_argument("--device", default=None, help="cuda, mps, cpu (default: the best)")
@@ -249,14 +323,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run = train_cli(folder, work / f"r18_mask{side}.pt",
                                 [*BASELINE_ARGS, "--max-iters", str(args.max_iters),
                                  "--mask-resolution", str(side), *common])
-                rows.append(measure_checkpoint(folder, f"r18 mask {side}", run.staged,
-                                               args.device, run))
+                rows += measure_checkpoint(folder, f"r18 mask {side}", run.staged,
+                                           args.device, run, refine=args.refine)
         elif args.model is not None:
-            rows.append(measure_checkpoint(folder, "model", args.model, args.device))
+            rows += measure_checkpoint(folder, "model", args.model, args.device,
+                                       refine=args.refine)
         else:
             limit = ["--max-iters", str(args.max_iters)] if args.max_iters else []
             run = train_cli(folder, work / "one_click.pt", [*limit, *common])
-            rows.append(measure_checkpoint(folder, "one-click", run.staged, args.device, run))
+            rows += measure_checkpoint(folder, "one-click", run.staged, args.device, run,
+                                       refine=args.refine)
         if not args.compare_mask_resolution and (args.model is None or args.baseline):
             iters = args.max_iters or rows[0].iterations
             if not iters:
@@ -264,8 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
             run = train_cli(folder, work / "r18_baseline.pt",
                             [*BASELINE_ARGS, "--max-iters", str(iters), *common])
-            rows.append(measure_checkpoint(folder, "r18 baseline", run.staged, args.device,
-                                           run))
+            rows += measure_checkpoint(folder, "r18 baseline", run.staged, args.device,
+                                       run, refine=args.refine)
+        rows = ordered(rows)
         print()
         print_report(rows)
         if args.max_iters and not args.compare_mask_resolution:
