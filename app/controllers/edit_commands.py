@@ -88,6 +88,9 @@ class EditCommands(QObject):
     def category_color(self, category_id: int) -> str:
         return self.controller.category(category_id).color
 
+    def category_name(self, category_id: int) -> str:
+        return self.controller.category(category_id).name
+
     def commit(self, title: str, edit: Callable[[ImageDocument], Any]) -> Any:
         """Run one edit on the shown image's document; returns its result once it is
         durable (None when it failed: the message is shown and nothing changed)."""
