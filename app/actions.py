@@ -108,6 +108,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
         ActionSpec("tool_wand", "Magic &Wand", "Click a region of one colour: a new instance; "
                    "Shift adds it to the selected one, Alt subtracts it", needs="writable",
                    checkable=True),
+        ActionSpec("tool_boxmask", "Box → &Mask", "Drag a box around an object: the model "
+                   "makes it a new instance with its category (GrabCut when no model is "
+                   "loaded)", needs="writable", checkable=True),
         ActionSpec("tool_pick", "&Pick Prediction", "Click an object: the model's predictions "
                    "covering that point, hidden low scores included, best first; click again "
                    "for the next, Enter accepts", needs="writable", checkable=True),

@@ -47,7 +47,8 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
 
     tools_menu = bar.addMenu("&Tools")
     for name in ("tool_select", "tool_brush", "tool_eraser", "tool_polygon", "tool_grabcut",
-                 "tool_wand", "tool_pick", None, "brush_smaller", "brush_larger"):
+                 "tool_wand", "tool_boxmask", "tool_pick", None, "brush_smaller",
+                 "brush_larger"):
         tools_menu.addSeparator() if name is None else tools_menu.addAction(a[name])
 
     image = bar.addMenu("&Image")

@@ -14,6 +14,7 @@ from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QLabel, QMainWindow, QSpinBox, QToolBar
 
 from app.canvas.tools.base import MAX_RADIUS, MIN_RADIUS, CanvasTool
+from app.canvas.tools.box_mask import BoxMaskTool
 from app.canvas.tools.brush import BrushTool, EraserTool
 from app.canvas.tools.pick import PickTool
 from app.canvas.tools.shapes import BoxGrabCutTool, PolygonTool
@@ -26,14 +27,15 @@ from app.panels.category_suggestions import SuggestionCommands
 TOOL_ACTIONS: dict[str, type[CanvasTool] | None] = {
     "tool_select": None, "tool_brush": BrushTool, "tool_eraser": EraserTool,
     "tool_polygon": PolygonTool, "tool_grabcut": BoxGrabCutTool, "tool_wand": MagicWandTool,
-    "tool_pick": PickTool,
+    "tool_boxmask": BoxMaskTool, "tool_pick": PickTool,
 }
 #: `[` and `]` scale the brush by this factor.
 SIZE_STEP = 1.25
 
 TOOLBAR_TEXT = {"tool_select": "Select", "tool_brush": "Brush", "tool_eraser": "Eraser",
                 "tool_polygon": "Polygon", "tool_grabcut": "Box→GrabCut",
-                "tool_wand": "Wand", "tool_pick": "Pick", "fill_holes": "Fill Holes",
+                "tool_wand": "Wand", "tool_boxmask": "Box→Mask", "tool_pick": "Pick",
+                "fill_holes": "Fill Holes",
                 "remove_specks": "Remove Specks", "split_instance": "Split",
                 "merge_instances": "Merge", "undo": "Undo", "redo": "Redo"}
 

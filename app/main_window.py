@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self.model = ModelController(self, self.runner, self.progress, self.controller,
                                      self.image_list, self.ui, self.feedback, model_options,
                                      model_session)
+        self.edits.commands.model = self.model  # Box → Mask asks it
         self.model_view = ModelView(self.model, self.feedback.say, self)
         self.banner, self.model_status = self.model_view.banner, self.model_view.status
         central = QWidget()

@@ -255,6 +255,45 @@ def stand_in_coco_home(tmp_path_factory) -> Path:
     return home
 
 
+# ---------------------------------------------------------------- a trained model
+#: Image side of the trained synthetic-shapes model.
+SHAPES_SIZE = 128
+
+
+@dataclass
+class TrainedShapes:
+    """The small preset trained from scratch on the synthetic shapes project (40 train / 10
+    val images of 128 px, four shape classes): the project (its version v1 active), the
+    version's checkpoint and metadata, and how long training took."""
+
+    project: Path
+    checkpoint: Path
+    metadata: dict
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def trained_shapes(tmp_path_factory) -> TrainedShapes:
+    """Trained once per test run (a few CPU minutes): the learning test scores it, the
+    interactive tools (Box → Mask) use it as a model that knows the shapes."""
+    import time
+
+    from mrcnn.store.project import Project
+    from mrcnn.testing.synthetic import make_synthetic_project
+    from mrcnn.training.train import TrainConfig, train_project
+
+    config = TrainConfig(preset="r18", max_iters=300, size=SHAPES_SIZE, batch_size=4, lr=0.04,
+                         warmup_iters=50, schedule="cosine", scale_jitter=(1.0, 1.0), seed=0,
+                         device="cpu")
+    start = time.perf_counter()
+    folder = make_synthetic_project(tmp_path_factory.mktemp("trained_shapes"), n_train=40,
+                                    n_val=10, size=SHAPES_SIZE, seed=0)
+    with Project.open(folder) as project:
+        version = train_project(project, config, evaluate_before=True)
+        checkpoint = project.folder / version.path
+    return TrainedShapes(folder, checkpoint, version.metadata, time.perf_counter() - start)
+
+
 # ---------------------------------------------------------------- projects
 @pytest.fixture
 def open_projects():

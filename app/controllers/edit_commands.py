@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel
@@ -20,12 +20,17 @@ from app.canvas.canvas import CanvasView
 from app.canvas.render import InstanceShape, mask_shape
 from app.canvas.tools.base import ToolOptions
 from app.controllers.commands import Feedback
+from app.controllers.model_jobs import box_mask_job
 from app.controllers.project import DocumentController, InstanceRow
 from app.panels.image_list import ImageListWidget
 from app.text import plural
-from app.worker import JobRunner
+from app.worker import Job, JobRunner
 from mrcnn.editing import mask_tools
 from mrcnn.editing.document import ImageDocument
+from mrcnn.serving.named_predictions import category_for_box
+
+if TYPE_CHECKING:
+    from app.controllers.model import ModelController
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,8 @@ class EditCommands(QObject):
         self.current_category: int | None = None  # for new instances
         self._select_pending: int | None = None
         self.on_brush_radius_changed: Callable[[], None] = lambda: None
+        #: the window's model (set once it exists): Box → Mask asks it
+        self.model: ModelController | None = None
         canvas.shape_provider = self.shape_for
         canvas.image_shown.connect(lambda _id: self._select_if_shown())
         controller.instances_changed.connect(lambda _id: self._select_if_shown())
@@ -90,6 +97,24 @@ class EditCommands(QObject):
 
     def category_name(self, category_id: int) -> str:
         return self.controller.category(category_id).name
+
+    def category_for_model_name(self, name: str) -> int | None:
+        """The category a Box → Mask answer named `name` gets (`category_for_box`)."""
+        chosen = self.new_category_id()
+        if not self.controller.is_open:
+            return None
+        return category_for_box(self.controller.project, name, chosen)
+
+    def box_mask_job(self, image_id: int, box: tuple[float, float, float, float]
+                     ) -> Job | None:
+        """Ask the loaded model for its mask in `box` on an image (a job in the model lane,
+        ahead of predictions); None when no model is ready."""
+        model = self.model
+        if model is None or model.state != "ready":
+            return None
+        path = str(self.controller.image_path(self.controller.image(image_id)))
+        return model.submit(box_mask_job, model.session, image_id, path, box,
+                            name="box → mask", priority=2)
 
     def commit(self, title: str, edit: Callable[[ImageDocument], Any]) -> Any:
         """Run one edit on the shown image's document; returns its result once it is

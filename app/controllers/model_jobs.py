@@ -21,7 +21,7 @@ from mrcnn.editing.refine import Method, RefinementDecision
 from mrcnn.errors import ImageReadError, ModelCancelled, NoWeightsError
 from mrcnn.io.images import load_image
 from mrcnn.serving.refinement import ValidationImage, measure_validation, refine_items
-from mrcnn.serving.session import ModelInfo, ModelRequest, Session
+from mrcnn.serving.session import BoxAnswer, ModelInfo, ModelRequest, Session
 
 MB = 1_000_000
 
@@ -47,6 +47,14 @@ class BatchSummary:
     failed: int
     instances: int
     seconds: float
+
+
+def box_mask_job(ctx, session: Session, image_id: int, path: str,
+                 box: tuple[float, float, float, float]) -> BoxAnswer:
+    """Job: the loaded model's mask for a box a person drew (Box → Mask), from the image's
+    kept features when it was predicted lately."""
+    ctx.check()
+    return session.box_mask(image_id, path, box)
 
 
 def load_model_job(ctx, session: Session, request: ModelRequest) -> LoadResult:

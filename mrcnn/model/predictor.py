@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from mrcnn.model.box_prompt import (
+    DEFAULT_CAPACITY,
+    BoxMask,
+    FeatureCache,
+    ImageFeatures,
+    image_features,
+    mask_for_box,
+)
 from mrcnn.model.convert import image_to_tensor
 from mrcnn.model.device import DeviceChoice, autocast, choose_device, is_out_of_memory
 
@@ -86,8 +95,10 @@ class Predictor:
 
     def __init__(self, model: nn.Module, *, device: DeviceChoice | None = None,
                  score_threshold: float = 0.05, max_detections: int = 100,
-                 mask_threshold: float = 0.5):
+                 mask_threshold: float = 0.5, feature_cache: int = DEFAULT_CAPACITY):
         self.choice = device or choose_device()
+        #: backbone features of the images predicted last (by key), for `box_mask`
+        self.features = FeatureCache(feature_cache)
         self.model = model.eval().to(self.choice.device)
         self.model.roi_heads.score_thresh = score_threshold
         self.model.roi_heads.detections_per_img = max_detections
@@ -98,7 +109,9 @@ class Predictor:
             keep_outputs_fp32(self.model)
 
     @torch.inference_mode()
-    def _forward(self, tensors: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    def _forward(self, tensors: list[torch.Tensor], keys: Sequence[Hashable] | None = None
+                 ) -> list[dict[str, torch.Tensor]]:
+        """Predict a batch; with `keys` (one per image) keep each image's features."""
         m = self.model
         original_sizes = [tuple(t.shape[-2:]) for t in tensors]
         images, _ = m.transform(tensors)
@@ -109,33 +122,58 @@ class Predictor:
             features = m.backbone(x)
             proposals, _ = m.rpn(images, features)
             detections, _ = m.roi_heads(features, proposals, images.image_sizes)
+        for i, key in enumerate(keys or ()):
+            self.features.put(key, ImageFeatures(
+                OrderedDict((k, v[i:i + 1]) for k, v in features.items()),
+                tuple(images.image_sizes[i]), tuple(original_sizes[i])))
         detections = [{k: v.float() if v.is_floating_point() else v for k, v in d.items()}
                       for d in detections]
         return m.transform.postprocess(detections, images.image_sizes, original_sizes)
 
     def predict(self, images: Sequence[np.ndarray], *, batch_size: int = 1,
                 should_cancel: Callable[[], bool] | None = None,
-                on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+                on_progress: Callable[[int, int], None] | None = None,
+                keys: Sequence[Hashable] | None = None) -> list[Prediction]:
         """Predict (H, W, 3) uint8 RGB images. Cancellation is checked between batches
-        (the predictions made so far are returned)."""
+        (the predictions made so far are returned). With `keys` (one per image, e.g. image
+        ids) their features are kept for `box_mask` (the last few: `features`)."""
         results: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             if should_cancel and should_cancel():
                 break
             batch = images[start:start + batch_size]
-            outputs = self._run(batch)
+            outputs = self._run(batch, keys[start:start + batch_size] if keys else None)
             results.extend(output_to_prediction(o, self.mask_threshold) for o in outputs)
             if on_progress:
                 on_progress(len(results), len(images))
         return results
 
-    def predict_one(self, image: np.ndarray) -> Prediction:
-        return self.predict([image])[0]
+    def predict_one(self, image: np.ndarray, *, key: Hashable | None = None) -> Prediction:
+        return self.predict([image], keys=None if key is None else [key])[0]
 
-    def _run(self, batch: Sequence[np.ndarray]) -> list[dict[str, torch.Tensor]]:
+    def box_mask(self, key: Hashable, image: np.ndarray | None,
+                 box: tuple[float, float, float, float], *, refine_box: bool = True
+                 ) -> tuple[BoxMask, bool]:
+        """The model's mask for a box drawn on the image kept under `key` (xyxy, pixels of
+        the image file), and whether its features came from the cache. Without cached
+        features the backbone runs on `image` once (and they are kept); `image` may be None
+        only when they are cached (KeyError otherwise)."""
+        cached = self.features.get(key)
+        hit = cached is not None
+        if cached is None:
+            if image is None:
+                raise KeyError(key)
+            cached = image_features(self.model, image, self.choice)
+            self.features.put(key, cached)
+        answer = mask_for_box(self.model, cached, box, self.choice, refine_box=refine_box,
+                              mask_threshold=self.mask_threshold)
+        return answer, hit
+
+    def _run(self, batch: Sequence[np.ndarray], keys: Sequence[Hashable] | None = None
+             ) -> list[dict[str, torch.Tensor]]:
         tensors = [image_to_tensor(im).to(self.choice.device) for im in batch]
         try:
-            return self._forward(tensors)
+            return self._forward(tensors, keys)
         except Exception as exc:
             if not (is_out_of_memory(exc) and self.choice.device.type != "cpu"):
                 raise
@@ -146,4 +184,5 @@ class Predictor:
             self.choice = DeviceChoice(cpu.device, f"{self.choice.device.type.upper()} out of "
                                        "memory, retried on CPU", cpu.amp_dtype, cpu.channels_last)
             self.model.to(self.choice.device)
-            return self._forward([t.cpu() for t in tensors])
+            self.features.clear()  # on the GPU: let them go with it
+            return self._forward([t.cpu() for t in tensors], keys)

@@ -60,6 +60,14 @@ def category_ids(project: Project, names: Iterable[str]) -> dict[str, int | None
     return ids
 
 
+def category_for_box(project: Project, name: str, chosen: int | None) -> int | None:
+    """The category of an instance the model made from a box a person drew (Box → Mask):
+    the one its class name gets by the rule above, else the category the person chose for
+    new instances (they drew the box: they want an instance, whatever the model calls it)."""
+    known = category_ids(project, [name]).get(name) if name else None
+    return known if known is not None else chosen
+
+
 def store_named_predictions(project: Project, image_id: int, model_key: str,
                             items: Sequence[tuple[str, Rle, float]], *,
                             model_version_id: int | None = None) -> StoredPredictions:

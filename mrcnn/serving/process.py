@@ -42,7 +42,7 @@ from mrcnn.errors import (
     MrcnnError,
     NoWeightsError,
 )
-from mrcnn.serving.session import ImagePrediction, ModelInfo, ModelRequest
+from mrcnn.serving.session import BoxAnswer, ImagePrediction, ModelInfo, ModelRequest
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ def _serve(conn, cancel, log_level: int) -> None:  # pragma: no cover - runs in 
                                           should_cancel=cancel.is_set)
             elif op == "predict_path":
                 value = session.predict_path(*args)
+            elif op == "box_mask":
+                value = session.box_mask(*args)
             elif op == "unload":
                 value = session.unload()
             else:
@@ -189,10 +191,15 @@ class ModelProcess:
     def predict_path(self, image_id: int, path: str | Path) -> ImagePrediction:
         """As `ModelSession.predict_path`, in the child (which reads the image file)."""
         with self._lock:
-            if self._proc is None and self._last_load is not None:
-                log.warning("the model process had stopped; restarting it")
-                self._info = self._call("load", self._last_load)
+            self._reload_if_stopped()
             return self._call("predict_path", image_id, str(path))
+
+    def box_mask(self, image_id: int, path: str | Path,
+                 box: tuple[float, float, float, float]) -> BoxAnswer:
+        """As `ModelSession.box_mask`, in the child (features kept there)."""
+        with self._lock:
+            self._reload_if_stopped()
+            return self._call("box_mask", image_id, str(path), tuple(float(v) for v in box))
 
     def unload(self) -> None:
         """Free the model (the process stays, ready for the next load)."""
@@ -240,6 +247,13 @@ class ModelProcess:
         child.close()
         self._proc, self._conn = proc, parent
         log.info("model process started (pid %s)", proc.pid)
+
+    def _reload_if_stopped(self) -> None:
+        """After the child died, start a new one with the last model that loaded (lock
+        held by the caller)."""
+        if self._proc is None and self._last_load is not None:
+            log.warning("the model process had stopped; restarting it")
+            self._info = self._call("load", self._last_load)
 
     def _forget(self) -> None:
         if self._conn is not None:

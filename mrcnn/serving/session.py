@@ -93,6 +93,22 @@ class ImagePrediction:
     seconds: float
 
 
+@dataclass(frozen=True)
+class BoxAnswer:
+    """The model's mask for a box a person drew: category name, mask, class score, the box
+    the mask was taken in (xyxy pixels, after the box regressor), whether the image's
+    features came from the cache (no backbone run), and the time it took."""
+
+    image_id: int
+    model_key: str
+    category: str
+    rle: Rle
+    score: float
+    box: tuple[float, float, float, float]
+    cached: bool
+    seconds: float
+
+
 @runtime_checkable
 class Session(Protocol):
     """A loaded model to predict images with, one call at a time: `ModelSession` (in this
@@ -112,6 +128,12 @@ class Session(Protocol):
 
     def predict_path(self, image_id: int, path: str | Path) -> ImagePrediction:
         """Read an image file and predict it (ImageReadError when it is unreadable)."""
+        ...
+
+    def box_mask(self, image_id: int, path: str | Path,
+                 box: tuple[float, float, float, float]) -> BoxAnswer:
+        """The model's mask for a box (xyxy pixels) on an image, from its kept features when
+        it was predicted lately (else the file is read and the backbone runs once)."""
         ...
 
     def unload(self) -> None:
@@ -200,7 +222,7 @@ class ModelSession:
                 raise RuntimeError("no model is loaded")
             info = self._info
             start = time.monotonic()
-            pred = self._predictor.predict_one(rgb)
+            pred = self._predictor.predict_one(rgb, key=image_id)
             self._info = _with_device(info, self._predictor.choice.describe())
         items = []
         for label, score, mask in zip(pred.labels, pred.scores, pred.masks, strict=True):
@@ -208,6 +230,25 @@ class ModelSession:
                 items.append((info.categories[int(label) - 1], encode(mask), float(score)))
         return ImagePrediction(image_id, info.key, info.version_id, items,
                                time.monotonic() - start)
+
+
+    def box_mask(self, image_id: int, path: str | Path,
+                 box: tuple[float, float, float, float]) -> BoxAnswer:
+        """See `Session.box_mask`. Raises ImageReadError when the file must be read and
+        cannot be, MaskToolError for a box off the image, RuntimeError with no model."""
+        from mrcnn.io.images import load_image
+        from mrcnn.masks import encode
+
+        with self._lock:
+            if self._predictor is None or self._info is None:
+                raise RuntimeError("no model is loaded")
+            info, predictor = self._info, self._predictor
+            start = time.monotonic()
+            image = None if image_id in predictor.features else load_image(path)
+            answer, cached = predictor.box_mask(image_id, image, box)
+        return BoxAnswer(image_id, info.key, info.categories[answer.label - 1]
+                         if answer.label else "", encode(answer.mask), answer.score,
+                         answer.box, cached, time.monotonic() - start)
 
 
 def _with_device(info: ModelInfo, device: str) -> ModelInfo:

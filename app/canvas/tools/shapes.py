@@ -204,15 +204,9 @@ class BoxGrabCutTool(CanvasTool):
         if doc is None or pixels is None or category is None:
             self._drop_box()
             return
-        image_id = self.canvas.image_id
-        self.host.gesture_started()
-        self.host.say("GrabCut: finding the object in the box…", 0)
         job = self.host.runner.submit(grabcut_job, pixels, box, lane="image", name="GrabCut")
-        self.job = job
 
         def done(mask: np.ndarray) -> None:
-            if self.job is not job or self.canvas.image_id != image_id:
-                return  # cancelled, or the user went to another image meanwhile
             if not mask.any():
                 self.host.say("GrabCut found nothing in the box; try a box closer around "
                               "the object")
@@ -221,14 +215,28 @@ class BoxGrabCutTool(CanvasTool):
                 mask, category, label="grabcut"))
             self.host.select_new(new)
 
+        self._track(job, "GrabCut", "GrabCut: finding the object in the box…", done)
+
+    def _track(self, job, title: str, working: str, done) -> None:
+        """Follow a job that answers the box: `done(result)` on the GUI thread unless the
+        box was cancelled or the user went to another image meanwhile."""
+        image_id = self.canvas.image_id
+        self.host.gesture_started()
+        self.host.say(working, 0)
+        self.job = job
+
+        def succeeded(result) -> None:
+            if self.job is job and self.canvas.image_id == image_id:
+                done(result)
+
         def finished() -> None:
             if self.job is job:
                 self.job = None
                 self._drop_box()
                 self.host.gesture_ended()
 
-        job.succeeded.connect(done)
-        job.failed.connect(lambda message: self.host.report(f"GrabCut failed: {message}"))
+        job.succeeded.connect(succeeded)
+        job.failed.connect(lambda message: self.host.report(f"{title} failed: {message}"))
         job.finished.connect(finished)
 
     def _drop_box(self) -> None:

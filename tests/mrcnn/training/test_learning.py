@@ -1,12 +1,12 @@
 """The learning test: the small preset, trained from scratch on the synthetic shapes project
 (40 train / 10 val images of 128 px, four shape classes, rings with holes, textured
 backgrounds), goes from val segm AP ~0 to >= 0.5 in a few CPU minutes — and the version it
-saves scores the same when loaded back from disk."""
+saves scores the same when loaded back from disk. The model is the shared `trained_shapes`
+fixture (tests/conftest.py), trained once per run."""
 
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from torch import nn
@@ -15,10 +15,8 @@ from mrcnn.model.checkpoint import load_checkpoint
 from mrcnn.model.device import choose_device
 from mrcnn.model.presets import Anchors, build_model
 from mrcnn.store.project import Project
-from mrcnn.testing.synthetic import make_synthetic_project
 from mrcnn.training.dataset import project_labels, reviewed_image_ids
 from mrcnn.training.evaluate import evaluate_model
-from mrcnn.training.train import TrainConfig, train_project
 
 log = logging.getLogger(__name__)
 
@@ -30,33 +28,24 @@ def small_image_r18(num_classes: int, anchors: Anchors) -> nn.Module:
     return build_model(preset="r18", num_classes=num_classes, min_size=SIZE, anchors=anchors)
 
 
-CONFIG = TrainConfig(preset="r18", max_iters=300, size=SIZE, batch_size=4, lr=0.04,
-                     warmup_iters=50, schedule="cosine", scale_jitter=(1.0, 1.0), seed=0,
-                     device="cpu")
-
-
 @pytest.mark.slow
-def test_r18_learns_the_synthetic_shapes_from_scratch(tmp_path):
-    start = time.perf_counter()
-    folder = make_synthetic_project(tmp_path, n_train=40, n_val=10, size=SIZE, seed=0)
-    with Project.open(folder) as project:
+def test_r18_learns_the_synthetic_shapes_from_scratch(trained_shapes):
+    metrics = trained_shapes.metadata["metrics"]
+    before, after = metrics["before"]["segm"]["AP"], metrics["after"]["segm"]["AP"]
+    log.info("segm AP %.3f -> %.3f (bbox %.3f -> %.3f) after %d iterations, %.0f s",
+             before, after, metrics["before"]["bbox"]["AP"], metrics["after"]["bbox"]["AP"],
+             trained_shapes.metadata["iterations"], trained_shapes.seconds)
+    assert trained_shapes.metadata["iterations"] == 300
+    assert before < 0.05
+    assert after >= 0.5, metrics["after"]
+
+    with Project.open(trained_shapes.project, read_only=True) as project:
         labels = project_labels(project)
         val = reviewed_image_ids(project, "val")
         assert len(val) == 10 and len(reviewed_image_ids(project, "train")) == 40
-        version = train_project(project, CONFIG, evaluate_before=True)
-        trained = time.perf_counter()
-
-        metrics = version.metadata["metrics"]
-        before, after = metrics["before"]["segm"]["AP"], metrics["after"]["segm"]["AP"]
-        log.info("segm AP %.3f -> %.3f (bbox %.3f -> %.3f) after %d iterations, %.0f s",
-                 before, after, metrics["before"]["bbox"]["AP"], metrics["after"]["bbox"]["AP"],
-                 version.metadata["iterations"], trained - start)
-        assert before < 0.05
-        assert after >= 0.5, metrics["after"]
-
         # the saved version is the model that was scored (its anchors were fitted to the
         # train boxes: the checkpoint's metadata rebuilds it with them)
-        ckpt = load_checkpoint(project.folder / version.path)
+        ckpt = load_checkpoint(trained_shapes.checkpoint)
         reloaded = small_image_r18(len(ckpt["categories"]) + 1,
                                    Anchors.from_dict(ckpt["metadata"]["anchors"]))
         reloaded.load_state_dict(ckpt["state_dict"])
