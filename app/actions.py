@@ -65,6 +65,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "background (progress and Cancel in the status bar)", needs="editable"),
     ActionSpec("load_checkpoint", "&Load Model Checkpoint…",
                "Predict with a checkpoint file (.pt) of your choice", needs="editable"),
+    ActionSpec("choose_sam", "&Interactive Segmentation Model…",
+               "Pick a SAM-family model's encoder and decoder ONNX files for Click → Mask "
+               "(nothing is downloaded)"),
     ActionSpec("download_coco", "&Download COCO Weights",
                "Download torchvision's COCO-pretrained weights (about 180 MB) and predict "
                "with them", needs="editable"),
@@ -114,6 +117,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
         ActionSpec("tool_pick", "&Pick Prediction", "Click an object: the model's predictions "
                    "covering that point, hidden low scores included, best first; click again "
                    "for the next, Enter accepts", needs="writable", checkable=True),
+        ActionSpec("tool_clickmask", "&Click → Mask (SAM)", "Click an object: a SAM-family "
+                   "model (your ONNX files) makes its mask; Alt+click removes, Enter accepts",
+                   needs="writable", checkable=True),
         ActionSpec("brush_smaller", "Smaller Brush", "Make the brush smaller", needs="image"),
         ActionSpec("brush_larger", "Larger Brush", "Make the brush larger", needs="image"),
         ActionSpec("fill_holes", "Fill &Holes", "Fill the holes of the selected instances",

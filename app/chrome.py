@@ -47,7 +47,8 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
 
     tools_menu = bar.addMenu("&Tools")
     for name in ("tool_select", "tool_brush", "tool_eraser", "tool_polygon", "tool_grabcut",
-                 "tool_wand", "tool_boxmask", "tool_pick", None, "brush_smaller",
+                 "tool_wand", "tool_boxmask", "tool_pick", "tool_clickmask", None,
+                 "brush_smaller",
                  "brush_larger"):
         tools_menu.addSeparator() if name is None else tools_menu.addAction(a[name])
 
@@ -60,7 +61,8 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
     model = bar.addMenu("&Model")
     for name in ("predict_image", "predict_unreviewed", None, "accept_above_threshold", None,
                  "fine_tune", "show_training", "next_uncertain", "check_refinement", None,
-                 "load_checkpoint", "download_coco", None, "category_suggestions"):
+                 "load_checkpoint", "download_coco", "choose_sam", None,
+                 "category_suggestions"):
         model.addSeparator() if name is None else model.addAction(a[name])
 
     view = bar.addMenu("&View")

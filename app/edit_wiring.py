@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QSpinBox, QToolBar
 from app.canvas.tools.base import MAX_RADIUS, MIN_RADIUS, CanvasTool
 from app.canvas.tools.box_mask import BoxMaskTool
 from app.canvas.tools.brush import BrushTool, EraserTool
+from app.canvas.tools.click_mask import ClickMaskTool
 from app.canvas.tools.pick import PickTool
 from app.canvas.tools.shapes import BoxGrabCutTool, PolygonTool
 from app.canvas.tools.wand import MagicWandTool
@@ -27,7 +28,7 @@ from app.panels.category_suggestions import SuggestionCommands
 TOOL_ACTIONS: dict[str, type[CanvasTool] | None] = {
     "tool_select": None, "tool_brush": BrushTool, "tool_eraser": EraserTool,
     "tool_polygon": PolygonTool, "tool_grabcut": BoxGrabCutTool, "tool_wand": MagicWandTool,
-    "tool_boxmask": BoxMaskTool, "tool_pick": PickTool,
+    "tool_boxmask": BoxMaskTool, "tool_pick": PickTool, "tool_clickmask": ClickMaskTool,
 }
 #: `[` and `]` scale the brush by this factor.
 SIZE_STEP = 1.25
@@ -35,6 +36,7 @@ SIZE_STEP = 1.25
 TOOLBAR_TEXT = {"tool_select": "Select", "tool_brush": "Brush", "tool_eraser": "Eraser",
                 "tool_polygon": "Polygon", "tool_grabcut": "Box→GrabCut",
                 "tool_wand": "Wand", "tool_boxmask": "Box→Mask", "tool_pick": "Pick",
+                "tool_clickmask": "Click→Mask",
                 "fill_holes": "Fill Holes",
                 "remove_specks": "Remove Specks", "split_instance": "Split",
                 "merge_instances": "Merge", "undo": "Undo", "redo": "Redo"}

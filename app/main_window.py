@@ -27,6 +27,7 @@ from app.controllers.finetune import FinetuneController
 from app.controllers.model import ModelController, ModelOptions
 from app.controllers.project import STATUS_LABELS, DocumentController, probe_folder
 from app.controllers.refinement import RefinementController
+from app.controllers.sam import SamController
 from app.edit_wiring import install_edit_tools
 from app.panels.image_list import ImageListWidget
 from app.panels.instance_list import InstanceListWidget
@@ -123,6 +124,9 @@ class MainWindow(QMainWindow):
         self.key_guard = FieldKeyGuard(self, home=self.canvas)
         self.finetune = FinetuneController(self)  # Training and Model Versions docks
         self.refinement = RefinementController(self, self.finetune.versions)
+        self.sam = SamController(self)  # Click → Mask's model (app/controllers/sam.py)
+        self.edits.commands.sam = self.sam
+        self.sam.restore()
         self.opacity.setValue(self.ui.mask_opacity())
         self.threshold.setValue(self.ui.score_threshold())
         self._on_threshold_changed(self.threshold.value())

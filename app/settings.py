@@ -113,6 +113,18 @@ class UiState:
     def set_finetune_choices(self, choices: dict) -> None:
         self._s.setValue("finetune/options", json.dumps(choices))
 
+    def sam_model(self) -> dict:
+        """The SAM-family model the user picked: {"encoder", "decoder", "encoder_sha256",
+        "decoder_sha256"} (empty: none)."""
+        try:
+            value = json.loads(str(self._s.value("interactive/sam", "{}") or "{}"))
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def set_sam_model(self, files: dict) -> None:
+        self._s.setValue("interactive/sam", json.dumps(files))
+
     def last_dir(self, key: str) -> str:
         return str(self._s.value(f"dirs/{key}", "") or "")
 

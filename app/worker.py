@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 #: Lanes (thread pools) and their thread counts. Image loading must never wait behind a long
 #: task, so each kind of work has its own lane.
-DEFAULT_LANES = {"image": 2, "thumbnail": 1, "task": 1, "model": 1}
+DEFAULT_LANES = {"image": 2, "thumbnail": 1, "task": 1, "model": 1, "sam": 1}
 
 
 class JobCancelled(Exception):

@@ -69,6 +69,10 @@ class ModelCancelled(MrcnnError):
     """A model load (download) was cancelled by its caller."""
 
 
+class InteractiveModelError(MrcnnError):
+    """An interactive segmentation model (SAM-family ONNX files) cannot be used."""
+
+
 class ModelProcessError(MrcnnError):
     """The model process stopped (crashed, killed, out of memory) or cannot be started."""
 

@@ -294,6 +294,93 @@ def trained_shapes(tmp_path_factory) -> TrainedShapes:
     return TrainedShapes(folder, checkpoint, version.metadata, time.perf_counter() - start)
 
 
+# ---------------------------------------------------------------- stand-in SAM models
+#: The stand-in encoder's input side and the half-side (image px) of the stand-in decoder's
+#: square answer around the first click.
+SAM_SIDE, SAM_HALF = 64, 10
+
+
+@dataclass
+class StandInSam:
+    """Tiny ONNX files with a SAM export's inputs and outputs: the encoder average-pools the
+    (1, 3, 64, 64) input to a (1, 3, 16, 16) embedding; the decoder answers a square of
+    half-side SAM_HALF image pixels around the first click (coordinates mapped back with
+    orig_im_size, as SAM's decoder does), predicted IoU 0.9, and echoes mask_input."""
+
+    encoder: Path
+    decoder: Path
+
+
+def _stand_in_sam(folder: Path) -> StandInSam:
+    import onnx
+    from onnx import TensorProto, helper
+
+    f32 = TensorProto.FLOAT
+    encoder = helper.make_model(helper.make_graph(
+        [helper.make_node("AveragePool", ["image"], ["image_embeddings"],
+                          kernel_shape=[4, 4], strides=[4, 4])],
+        "stand_in_sam_encoder",
+        [helper.make_tensor_value_info("image", f32, [1, 3, SAM_SIDE, SAM_SIDE])],
+        [helper.make_tensor_value_info("image_embeddings", f32, [1, 3, 16, 16])]),
+        opset_imports=[helper.make_opsetid("", 17)])
+
+    def const(name: str, value, dtype=np.float32):
+        return helper.make_node("Constant", [], [name], value=helper.make_tensor(
+            name + "_v", f32 if dtype == np.float32 else TensorProto.INT64,
+            np.shape(value), np.asarray(value, dtype).reshape(-1).tolist()))
+
+    nodes = [
+        const("i0", 0, np.int64), const("i1", 1, np.int64), const("zero", 0.0),
+        const("one", 1.0), const("half", 0.5), const("side", float(SAM_SIDE)),
+        const("r", float(SAM_HALF)), const("iou", [[0.9]]), const("ax0", [0], np.int64),
+        const("ax01", [0, 1], np.int64),
+        helper.make_node("Gather", ["orig_im_size", "i0"], ["h"], axis=0),
+        helper.make_node("Gather", ["orig_im_size", "i1"], ["w"], axis=0),
+        helper.make_node("Max", ["h", "w"], ["longest"]),
+        helper.make_node("Div", ["side", "longest"], ["scale"]),
+        helper.make_node("Gather", ["point_coords", "i0"], ["pts"], axis=1),  # (1, 2)
+        helper.make_node("Div", ["pts", "scale"], ["pts_px"]),
+        helper.make_node("Gather", ["pts_px", "i0"], ["px"], axis=1),  # (1,)
+        helper.make_node("Gather", ["pts_px", "i1"], ["py"], axis=1),
+        helper.make_node("Range", ["zero", "w", "one"], ["xs0"]),
+        helper.make_node("Range", ["zero", "h", "one"], ["ys0"]),
+        helper.make_node("Add", ["xs0", "half"], ["xs"]),
+        helper.make_node("Add", ["ys0", "half"], ["ys"]),
+        helper.make_node("Sub", ["xs", "px"], ["dx0"]),
+        helper.make_node("Sub", ["ys", "py"], ["dy0"]),
+        helper.make_node("Abs", ["dx0"], ["dx"]),
+        helper.make_node("Abs", ["dy0"], ["dy"]),
+        helper.make_node("Unsqueeze", ["dx", "ax0"], ["dx_row"]),  # (1, W)
+        const("ax1", [1], np.int64),
+        helper.make_node("Unsqueeze", ["dy", "ax1"], ["dy_col"]),  # (H, 1)
+        helper.make_node("Max", ["dx_row", "dy_col"], ["d"]),  # (H, W)
+        helper.make_node("Sub", ["r", "d"], ["logits"]),
+        helper.make_node("Unsqueeze", ["logits", "ax01"], ["masks"]),
+        helper.make_node("Identity", ["iou"], ["iou_predictions"]),
+        helper.make_node("Identity", ["mask_input"], ["low_res_masks"]),
+    ]
+    inputs = [helper.make_tensor_value_info(n, f32, shape) for n, shape in (
+        ("image_embeddings", [1, 3, 16, 16]), ("point_coords", [1, "n", 2]),
+        ("point_labels", [1, "n"]), ("mask_input", [1, 1, 64, 64]), ("has_mask_input", [1]),
+        ("orig_im_size", [2]))]
+    outputs = [helper.make_tensor_value_info("masks", f32, [1, 1, "h", "w"]),
+               helper.make_tensor_value_info("iou_predictions", f32, [1, 1]),
+               helper.make_tensor_value_info("low_res_masks", f32, [1, 1, 64, 64])]
+    decoder = helper.make_model(helper.make_graph(nodes, "stand_in_sam_decoder", inputs,
+                                                  outputs),
+                                opset_imports=[helper.make_opsetid("", 17)])
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = StandInSam(folder / "encoder.onnx", folder / "decoder.onnx")
+    onnx.save(encoder, paths.encoder)
+    onnx.save(decoder, paths.decoder)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def stand_in_sam(tmp_path_factory) -> StandInSam:
+    return _stand_in_sam(tmp_path_factory.mktemp("stand_in_sam"))
+
+
 # ---------------------------------------------------------------- projects
 @pytest.fixture
 def open_projects():

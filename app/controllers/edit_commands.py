@@ -31,6 +31,7 @@ from mrcnn.serving.named_predictions import category_for_box
 
 if TYPE_CHECKING:
     from app.controllers.model import ModelController
+    from app.controllers.sam import SamController
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class EditCommands(QObject):
         self.on_brush_radius_changed: Callable[[], None] = lambda: None
         #: the window's model (set once it exists): Box → Mask asks it
         self.model: ModelController | None = None
+        #: the window's SAM-family model (set once it exists): Click → Mask asks it
+        self.sam: SamController | None = None
         canvas.shape_provider = self.shape_for
         canvas.image_shown.connect(lambda _id: self._select_if_shown())
         controller.instances_changed.connect(lambda _id: self._select_if_shown())
@@ -115,6 +118,13 @@ class EditCommands(QObject):
         path = str(self.controller.image_path(self.controller.image(image_id)))
         return model.submit(box_mask_job, model.session, image_id, path, box,
                             name="box → mask", priority=2)
+
+    def sam_segment_job(self, image_id: int, clicks: tuple, previous) -> Job | None:
+        """The SAM model's answer to clicks on an image (a job); None without a model."""
+        return self.sam.segment(image_id, clicks, previous) if self.sam is not None else None
+
+    def sam_missing_message(self) -> str:
+        return self.sam.missing_message() if self.sam is not None else ""
 
     def commit(self, title: str, edit: Callable[[ImageDocument], Any]) -> Any:
         """Run one edit on the shown image's document; returns its result once it is

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,13 +89,15 @@ def image_features(model: nn.Module, image: np.ndarray | torch.Tensor,
     tensor = image if isinstance(image, torch.Tensor) else image_to_tensor(image)
     tensor = tensor.to(choice.device)
     original = (int(tensor.shape[-2]), int(tensor.shape[-1]))
-    images, _ = model.transform([tensor])
+    m: Any = model  # a torchvision MaskRCNN (its parts are untyped modules)
+    images, _ = m.transform([tensor])
     x = images.tensors
     if choice.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast(choice):
-        features = model.backbone(x)
-    return ImageFeatures(features, tuple(images.image_sizes[0]), original)
+        features = m.backbone(x)
+    h, w = images.image_sizes[0]
+    return ImageFeatures(features, (int(h), int(w)), original)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def mask_for_box(model: nn.Module, cached: ImageFeatures,
     device = next(iter(cached.features.values())).device
     drawn = torch.tensor([[x0 * sx, y0 * sy, x1 * sx, y1 * sy]], dtype=torch.float32,
                          device=device)
-    heads = model.roi_heads
+    heads: Any = model.roi_heads  # torchvision's RoIHeads (untyped parts)
     sizes = [cached.resized]
     with autocast(choice):
         pooled = heads.box_head(heads.box_roi_pool(cached.features, [drawn], sizes))

@@ -1,6 +1,6 @@
 """The loop's pieces in benchmarks/annotation_effort.py: the held-out split, ground truth
 through a COCO file, the fresh project the annotator works in, and what a round leaves
-behind (no model runs here)."""
+behind, and the refinement check after a fine-tune (on the shared trained model)."""
 
 from __future__ import annotations
 
@@ -106,3 +106,23 @@ def test_each_round_says_how_the_shown_predictions_were_handled():
     line = format_paths(RoundResult(1, ShownModel("v1"), loop, Effort(), Effort()))
     assert ("accepted as-is 4, brush 2, polygon strokes 1, redrawn 4; "
             "drawn with nothing shown 5") in line
+
+
+def test_after_a_fine_tune_the_refinement_check_runs_as_the_window_runs_it(trained_shapes,
+                                                                           tmp_path):
+    import shutil
+
+    from benchmarks.annotation_effort import check_refinement
+    from mrcnn.serving.refinement import stored_refinement
+
+    root = tmp_path / "copy"
+    shutil.copytree(trained_shapes.project.parent, root)
+    folder = root / trained_shapes.project.name
+    line = check_refinement(folder)
+    assert line.startswith("Mask refinement: ")
+    with Project.open(folder, read_only=True) as project:
+        decision = stored_refinement(project)
+    assert decision is not None and decision.describe() == line  # kept for the next rounds
+    assert decision.instances > 0
+
+    assert check_refinement(tmp_path / "nothing").startswith("mask refinement not checked (")
