@@ -119,9 +119,13 @@ class EditCommands(QObject):
         return model.submit(box_mask_job, model.session, image_id, path, box,
                             name="box → mask", priority=2)
 
-    def sam_segment_job(self, image_id: int, clicks: tuple, previous) -> Job | None:
-        """The SAM model's answer to clicks on an image (a job); None without a model."""
-        return self.sam.segment(image_id, clicks, previous) if self.sam is not None else None
+    def sam_segment_job(self, image_id: int, clicks: tuple, previous, refining=None
+                        ) -> Job | None:
+        """The SAM model's answer to clicks on an image (a job), refining the mask
+        `refining` when given; None without a model."""
+        if self.sam is None:
+            return None
+        return self.sam.segment(image_id, clicks, previous, refining)
 
     def sam_missing_message(self) -> str:
         return self.sam.missing_message() if self.sam is not None else ""

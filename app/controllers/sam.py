@@ -51,11 +51,16 @@ def embed_job(ctx, model: SamModel, image_id: int, path: str) -> int:
 
 
 def segment_job(ctx, model: SamModel, image_id: int, path: str, clicks: tuple[Click, ...],
-                previous) -> SamAnswer:
-    """Job: the decoder on the clicks (the embedding first, when it is not kept yet)."""
+                previous, refining=None) -> SamAnswer:
+    """Job: the decoder on the clicks (the embedding first, when it is not kept yet), with
+    the previous answer's logits as context, else the mask being refined (`refining`, an
+    (H, W) bool mask) when there is one."""
     image = None if model.has_embedding(image_id) else load_image(path)
     ctx.check()
-    return model.segment(model.embedding(image_id, image), clicks, previous=previous)
+    embedding = model.embedding(image_id, image)
+    if previous is None and refining is not None:
+        previous = model.mask_prompt(embedding, refining)
+    return model.segment(embedding, clicks, previous=previous)
 
 
 class SamController(QObject):
@@ -138,12 +143,15 @@ class SamController(QObject):
         job.finished.connect(finished)
         return job
 
-    def segment(self, image_id: int, clicks: tuple[Click, ...], previous) -> Job | None:
-        """The decoder's answer to the clicks on an image, as a job; None without a model."""
+    def segment(self, image_id: int, clicks: tuple[Click, ...], previous,
+                refining=None) -> Job | None:
+        """The decoder's answer to the clicks on an image, as a job (`segment_job`); None
+        without a model."""
         if self.model is None:
             return None
         return self._runner.submit(segment_job, self.model, image_id, self._path(image_id),
-                                   clicks, previous, lane="sam", name="SAM", priority=2)
+                                   clicks, previous, refining, lane="sam", name="SAM",
+                                   priority=2)
 
     def _path(self, image_id: int) -> str:
         c = self._w.controller

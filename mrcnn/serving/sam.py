@@ -158,6 +158,22 @@ class SamModel:
     def has_embedding(self, key: Hashable) -> bool:
         return key in self._kept
 
+    def mask_prompt(self, embedding: Embedding, mask: np.ndarray) -> np.ndarray:
+        """An existing (H, W) mask as the decoder's mask input: low-resolution logits
+        (1, 1, 4h, 4w) of the encoder's padded frame (+10 inside, -10 outside), so clicks
+        refine that mask instead of starting over."""
+        import cv2
+
+        h, w = embedding.size
+        side = self.side
+        frame = np.zeros((side, side), np.float32)
+        rh, rw = max(1, round(h * embedding.scale)), max(1, round(w * embedding.scale))
+        frame[:rh, :rw] = cv2.resize(np.asarray(mask, np.float32), (rw, rh),
+                                     interpolation=cv2.INTER_LINEAR)
+        low = (4 * embedding.values.shape[-2], 4 * embedding.values.shape[-1])
+        small = cv2.resize(frame, (low[1], low[0]), interpolation=cv2.INTER_AREA)
+        return np.where(small >= 0.5, 10.0, -10.0).astype(np.float32)[None, None]
+
     # ---------------------------------------------------------------- the decoder
     def segment(self, embedding: Embedding, clicks: Sequence[Click], *,
                 box: tuple[float, float, float, float] | None = None,

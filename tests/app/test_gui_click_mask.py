@@ -96,3 +96,27 @@ def test_a_wrong_model_file_is_refused_and_named(qtbot, window, tmp_path, stand_
     assert text.startswith("Cannot use this SAM model: encoder ") and "junk.onnx" in text
     assert "not an ONNX model" in text
     assert window.ui.sam_model() == {}  # nothing kept
+
+
+def test_clicks_with_an_instance_selected_refine_it(qtbot, window, tmp_path, stand_in_sam):
+    from tool_helpers import DISC_RADIUS, disc
+
+    s = make_tool_scene(qtbot, window, tmp_path)
+    load(qtbot, window, stand_in_sam)
+    original = disc(DISC_CENTER, DISC_RADIUS)
+    iid = s.add(qtbot, original)
+    s.click(qtbot, *DISC_CENTER)  # Select tool: select it
+    assert s.canvas.selected_ids() == [iid]
+    s.key(qtbot, K.Key_S)
+    x, y = s.at(s.vp(*DISC_CENTER))
+    s.click(qtbot, *DISC_CENTER)
+    tool = s.canvas.tool
+    assert tool.refining == iid
+    qtbot.waitUntil(lambda: tool.answer is not None, timeout=10000)
+    # the selected mask went to the decoder as its context (the stand-in echoes it)
+    assert tool.answer.low_res.max() == 10.0 and tool.answer.low_res.min() == -10.0
+    s.key(qtbot, K.Key_Return)
+    assert list(s.stored()) == [iid]  # the same instance, its mask replaced
+    assert np.array_equal(s.stored()[iid], square(x, y))
+    window.actions["undo"].trigger()
+    assert np.array_equal(s.stored()[iid], original)

@@ -2,8 +2,10 @@
 `app/controllers/sam.py`): a click adds (positive), Alt+click or a right click removes
 (negative); each click re-runs the decoder with all the clicks and the previous mask as
 context, and the answer is shown in the chosen category's colour. Enter accepts it as a new
-instance (one undoable step); Backspace drops the last click; Esc drops them all. Without a
-SAM model the status bar says how to get one."""
+instance (one undoable step); Backspace drops the last click; Esc drops them all. With one
+instance selected when the first click lands, the clicks refine that instance instead (its
+mask is the decoder's context) and Enter replaces its mask (undoable). Without a SAM model
+the status bar says how to get one."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class ClickMaskTool(CanvasTool):
         self._image_id: int | None = None
         self._asked = 0  # clicks sent to the model (answers to fewer clicks are stale)
         self._preview: MaskPreviewItem | None = None
+        self.refining: int | None = None  # the selected instance the clicks refine
 
     def mouse_press(self, event) -> bool:
         button = event.button()
@@ -46,6 +49,8 @@ class ClickMaskTool(CanvasTool):
         h, w = doc.shape
         if not (0 <= x < w and 0 <= y < h):
             return True
+        if not self.clicks:
+            self.refining = self.host.selected_one("refine", required=False)
         self.clicks.append(Click(x, y, positive=not negative))
         self._ask()
         return True
@@ -61,7 +66,10 @@ class ClickMaskTool(CanvasTool):
             self.answer = None
             return
         previous = self.answer.low_res if self.answer is not None else None
-        job = self.host.sam_segment_job(image_id, clicks, previous)
+        doc = self.host.document()
+        refining = (doc.mask(self.refining) if doc is not None and self.refining is not None
+                    else None)
+        job = self.host.sam_segment_job(image_id, clicks, previous, refining)
         if job is None:
             self.clicks.clear()
             self.host.say(self.host.sam_missing_message(), 15000)
@@ -108,10 +116,16 @@ class ClickMaskTool(CanvasTool):
         elif self.answer is None or not self.answer.mask.any():
             self.host.say("Click → Mask: no mask yet")
         else:
+            mask = self.answer.mask
+            target = self.refining
+            if target is not None:
+                self.host.commit("Click → Mask", lambda d: d.edit_mask(
+                    target, mask, label="click → mask refine"))
+                self.cancel()
+                return True
             category = self.host.new_category_id()
             if category is None:
                 return True
-            mask = self.answer.mask
             new = self.host.commit("Click → Mask", lambda d: d.add_instance(
                 mask, category, label="click → mask"))
             self.cancel()
@@ -126,4 +140,5 @@ class ClickMaskTool(CanvasTool):
     def cancel(self) -> None:
         self.clicks.clear()
         self.answer = None
+        self.refining = None
         self._drop_preview()

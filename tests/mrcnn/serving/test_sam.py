@@ -56,3 +56,17 @@ def test_wrong_or_corrupt_files_are_refused_naming_them(stand_in_sam, tmp_path):
     with pytest.raises(InteractiveModelError, match=r"encoder .*expected one input"):
         SamModel(stand_in_sam.decoder, stand_in_sam.decoder)
     assert len(file_sha256(stand_in_sam.encoder)) == 64
+
+
+def test_an_existing_mask_becomes_the_decoders_context(stand_in_sam):
+    sam = SamModel(stand_in_sam.encoder, stand_in_sam.decoder)
+    embedding = sam.embedding("a", photo())
+    mask = np.zeros((90, 150), bool)
+    mask[:, :75] = True  # the left half of the image
+    prompt = sam.mask_prompt(embedding, mask)
+    assert prompt.shape == (1, 1, 64, 64)
+    # the image fills the top 38 rows of the 64 x 64 frame (90 x 150 scaled by 64/150)
+    assert (prompt[0, 0, 5:30, :28] == 10).all() and (prompt[0, 0, 5:30, 36:] == -10).all()
+    assert (prompt[0, 0, 45:] == -10).all()  # the padding
+    answer = sam.segment(embedding, [Click(10, 10)], previous=prompt)
+    assert np.array_equal(answer.low_res, prompt)  # the stand-in echoes its mask input
