@@ -26,7 +26,10 @@ The loop, as the app runs it:
 - When the project is ready, the model is fine-tuned as one click does it:
   `python -m mrcnn train PROJECT --json` with no preset, start or size (the one-click
   recipe; `--max-iters` only when given here, for quick runs), which registers and activates
-  the new version. The last round trains nothing (its model would never be shown).
+  the new version; then, as the window does after a fine-tune, `python -m mrcnn
+  refine-check` decides on the val split whether its predicted masks are refined with image
+  edges (`mrcnn.serving.refinement`; the next rounds' predictions follow the decision). The
+  last round trains nothing (its model would never be shown).
 
 Printed per round: images, instances, actions per instance, estimated seconds per instance
 (time model printed with its sources; see `annotator.SECONDS`), the shown model's segm AP on
@@ -318,10 +321,26 @@ def describe_start(start: StartEvent) -> str:
 
 def fine_tune(project_folder: Path, max_iters: int | None) -> tuple[str, float]:
     """One click's fine-tune: `python -m mrcnn train PROJECT --json` (the one-click recipe;
-    without --stage it registers and activates the version). Returns (what ran, seconds)."""
+    without --stage it registers and activates the version), then the mask refinement check
+    the window runs after a fine-tune (`check_refinement`). Returns (what ran, seconds)."""
     extra = ["--max-iters", str(max_iters)] if max_iters else []
     start, seconds = run_training(project_folder, extra, what="fine-tuning")
-    return describe_start(start), seconds
+    return f"{describe_start(start)}; {check_refinement(project_folder)}", seconds
+
+
+def check_refinement(project_folder: Path) -> str:
+    """`python -m mrcnn refine-check PROJECT --json`, as the window checks after a fine-tune:
+    whether the new model's masks are refined with image edges from now on (measured on the
+    val split, kept in the project: the next rounds' predictions follow it). Its line."""
+    argv = [sys.executable, "-m", "mrcnn", "refine-check", str(project_folder), "--json"]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    for line in proc.stdout.splitlines():
+        try:
+            return str(json.loads(line)["line"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    why = "".join(proc.stderr.strip().splitlines()[-1:]) or f"exit {proc.returncode}"
+    return f"mask refinement not checked ({why})"
 
 
 # ---------------------------------------------------------------- the run
