@@ -17,8 +17,9 @@ The loop, as the app runs it:
   they score at least the score slider's default (`SHOWN_SCORE`, app/settings.py). It then
   does what `benchmarks/annotator.py` says a person does (accept, delete, fix the category,
   correct a close mask with brush and eraser strokes or polygon add/cut strokes, or draw
-  with the cheapest tool: polygon or Box → GrabCut; whichever is cheapest per instance; its
-  docstring has the rules and the brush model).
+  with the cheapest tool: polygon, Box → GrabCut, or Box → Mask when a model is loaded (the
+  model's own mask for a dragged box, `Predictor.box_mask`, as the app's tool answers);
+  whichever is cheapest per instance; its docstring has the rules and the brush model).
 - The round's images are then stored as the annotator leaves them: reviewed, with the
   ground-truth masks as accepted instances; reviewed images are moved to validation where
   the app's readiness rule asks for it (`mrcnn.training.launcher.readiness`; not counted as
@@ -50,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,15 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.annotator import SECONDS, Effort, Shown, Truth, annotate_image, baseline_image
+from benchmarks.annotator import (
+    SECONDS,
+    BoxModel,
+    Effort,
+    Shown,
+    Truth,
+    annotate_image,
+    baseline_image,
+)
 from mrcnn import masks
 from mrcnn.coco.io import import_coco
 from mrcnn.coco.validate import parse_coco, read_coco_json
@@ -211,10 +220,15 @@ class ShownModel:
     ap: float | None = None  # segm AP on the held-out images
 
 
+#: The app's Box → Mask for one image: (image id, RGB) -> the model's mask for a box.
+BoxModels = Callable[[int, np.ndarray], BoxModel]
+
+
 def show_predictions(project: Project, image_ids: Sequence[int], heldout: Sequence[GroundTruth]
-                     ) -> tuple[dict[int, list[Shown]], ShownModel]:
+                     ) -> tuple[dict[int, list[Shown]], ShownModel, BoxModels | None]:
     """Predict the round's images as the app does and return what it shows on each (pending
-    predictions scoring >= SHOWN_SCORE), with the model's segm AP on the held-out images."""
+    predictions scoring >= SHOWN_SCORE), with the model's segm AP on the held-out images, and
+    the model's Box → Mask (None: no model loaded)."""
     from mrcnn.errors import NoWeightsError
     from mrcnn.serving.predict import predict_project
     from mrcnn.serving.resolve import resolve_model
@@ -223,7 +237,7 @@ def show_predictions(project: Project, image_ids: Sequence[int], heldout: Sequen
     try:
         loaded, key = resolve_model(project, None, for_predict=True)
     except NoWeightsError:
-        return {i: [] for i in image_ids}, ShownModel("none")
+        return {i: [] for i in image_ids}, ShownModel("none"), None
     predict_project(project, loaded.model, loaded.categories, model_key=key,
                     image_ids=image_ids, model_version_id=loaded.version_id,
                     score_threshold=STORED_SCORE_FLOOR)
@@ -234,7 +248,22 @@ def show_predictions(project: Project, image_ids: Sequence[int], heldout: Sequen
              for i in image_ids}
     name = (project.model_version(loaded.version_id).name if loaded.version_id is not None
             else loaded.source)
-    return shown, ShownModel(name, heldout_ap(loaded, heldout))
+    return shown, ShownModel(name, heldout_ap(loaded, heldout)), box_models(loaded)
+
+
+def box_models(loaded) -> BoxModels:
+    """Box → Mask as the app runs it (`Predictor.box_mask`: the model's heads on the box over
+    the image's features, computed once per image)."""
+    from mrcnn.model.predictor import Predictor
+
+    predictor = Predictor(loaded.model)
+
+    def for_image(image_id: int, rgb: np.ndarray) -> BoxModel:
+        def box_model(box: tuple[float, float, float, float]) -> np.ndarray:
+            return predictor.box_mask(image_id, rgb, box)[0].mask
+        return box_model
+
+    return for_image
 
 
 def heldout_ap(loaded, heldout: Sequence[GroundTruth]) -> float | None:
@@ -368,13 +397,14 @@ def run_round(project_folder: Path, number: int, batch: Sequence[GroundTruth],
     with Project.open(project_folder) as project:
         t0 = time.perf_counter()
         image_ids = [ids[im.path] for im in batch]
-        shown, model = show_predictions(project, image_ids, heldout)
+        shown, model, boxes = show_predictions(project, image_ids, heldout)
         t1 = time.perf_counter()
         result = RoundResult(number, model, Effort(), Effort(), Effort(), predict_s=t1 - t0)
         for im in batch:
             rgb = load_image(im.path)
-            result.loop += annotate_image(im.truth, shown[ids[im.path]],
-                                          n_categories=n_categories, rgb=rgb)
+            result.loop += annotate_image(
+                im.truth, shown[ids[im.path]], n_categories=n_categories, rgb=rgb,
+                box_model=boxes(ids[im.path], rgb) if boxes is not None else None)
             result.baseline += baseline_image(im.truth, n_categories=n_categories)
             result.tools += annotate_image(im.truth, [], n_categories=n_categories, rgb=rgb)
             store_reviewed(project, ids[im.path], im.truth)

@@ -21,8 +21,10 @@ app shows (pending predictions scoring at least the score slider's default):
 5. Every GT instance with no kept prediction is drawn with the cheapest tool that reaches
    IoU >= 0.9: a polygon with the fewest vertices that does (one click per vertex, +1 to
    close each ring; a hole or a second part is one more ring, drawn with Alt/Shift held), or
-   Box → GrabCut (one drag) plus polygon add/cut corrections. Choosing the category costs
-   1 action when the project has more than one category.
+   Box → GrabCut (one drag) plus polygon add/cut corrections, or, when the app has a model
+   loaded, Box → Mask (one drag: the model's mask for the box) plus the same corrections.
+   Choosing the category costs 1 action when the project has more than one category (also
+   after Box → Mask, whose model names one: a conservative count).
 6. Mark Reviewed: 1 action per image.
 
 The brush and eraser (`brush_strokes`), counted from the error region, not simulated pixel by
@@ -62,7 +64,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -435,11 +437,22 @@ class Drawing:
         return actions(self.cost)
 
 
-def cheapest_drawing(truth: Truth, rgb: np.ndarray | None, *, tools: Sequence[str]
-                     ) -> Drawing:
-    """The cheapest of `tools` ("polygon", "grabcut") that draws `truth` to IoU >= 0.9.
-    Falls back to the exact outline (every boundary corner clicked) when no tool gets
-    there."""
+#: The model's mask for a box a person drags (Box → Mask): box (x0, y0, x1, y1) -> mask.
+BoxModel = Callable[[tuple[float, float, float, float]], np.ndarray]
+
+
+def boxmask_cost(box_model: BoxModel, mask: np.ndarray) -> Counter[str] | None:
+    """Box → Mask (one drag, the same box as GrabCut's) plus the polygon corrections it
+    needs; None when they do not reach the goal."""
+    fix = corrections(box_model(grabcut_box(mask)), mask)
+    return None if fix is None else Counter(box=1) + fix
+
+
+def cheapest_drawing(truth: Truth, rgb: np.ndarray | None, *, tools: Sequence[str],
+                     box_model: BoxModel | None = None) -> Drawing:
+    """The cheapest of `tools` ("polygon", "grabcut", "boxmask" with `box_model`) that
+    draws `truth` to IoU >= 0.9. Falls back to the exact outline (every boundary corner
+    clicked) when no tool gets there."""
     options: list[Drawing] = []
     if "polygon" in tools:
         poly = polygon_cost(min_polygon(truth.mask))
@@ -449,6 +462,11 @@ def cheapest_drawing(truth: Truth, rgb: np.ndarray | None, *, tools: Sequence[st
         cut = grabcut_cost(rgb, truth.mask)
         if cut is not None:
             options.append(Drawing("grabcut" if actions(cut) == 1 else "grabcut+fix", cut))
+    if "boxmask" in tools and box_model is not None:
+        boxed = boxmask_cost(box_model, truth.mask)
+        if boxed is not None:
+            options.append(Drawing("boxmask" if actions(boxed) == 1 else "boxmask+fix",
+                                   boxed))
     if not options:
         rings = [Ring(p.astype(np.float64), hole) for p, hole, _ in _rings(truth.mask)]
         return Drawing("outline", polygon_cost(rings) or Counter())
@@ -473,7 +491,8 @@ class Fix:
 
 def fix_options(pred: np.ndarray, truth: Truth, rgb: np.ndarray | None, *,
                 tools: Sequence[str], wrong_category: bool, n_categories: int,
-                held_radius: float = APP_BRUSH_RADIUS) -> list[Fix]:
+                held_radius: float = APP_BRUSH_RADIUS,
+                box_model: BoxModel | None = None) -> list[Fix]:
     """Every way to turn `pred` into `truth`: select it and correct it with the brush and
     eraser, select it and correct it with polygon strokes (when they get there), or delete it
     and redraw the GT with the cheapest of `tools` (its category chosen when there are
@@ -489,7 +508,7 @@ def fix_options(pred: np.ndarray, truth: Truth, rgb: np.ndarray | None, *,
     if polygon is not None:
         options.append(Fix(POLYGON_FIX, Counter(select=1, category=wrong) + polygon,
                            held_radius))
-    drawing = cheapest_drawing(truth, rgb, tools=tools)
+    drawing = cheapest_drawing(truth, rgb, tools=tools, box_model=box_model)
     options.append(Fix(REDRAWN, Counter(delete=1, category=int(n_categories > 1))
                        + drawing.cost, held_radius, drawing))
     return options
@@ -497,11 +516,13 @@ def fix_options(pred: np.ndarray, truth: Truth, rgb: np.ndarray | None, *,
 
 def cheapest_fix(pred: np.ndarray, truth: Truth, rgb: np.ndarray | None, *,
                  tools: Sequence[str], wrong_category: bool, n_categories: int,
-                 held_radius: float = APP_BRUSH_RADIUS) -> Fix:
+                 held_radius: float = APP_BRUSH_RADIUS,
+                 box_model: BoxModel | None = None) -> Fix:
     """The cheapest of `fix_options`: the fewest actions, then the fewest seconds, then in
     the order brush, polygon, redraw."""
     options = fix_options(pred, truth, rgb, tools=tools, wrong_category=wrong_category,
-                          n_categories=n_categories, held_radius=held_radius)
+                          n_categories=n_categories, held_radius=held_radius,
+                          box_model=box_model)
     return min(options, key=lambda f: (f.actions, sum(n * SECONDS[k][0]
                                                       for k, n in f.cost.items())))
 
@@ -524,8 +545,12 @@ def _pairs(shown: Sequence[Shown], truth: Sequence[Truth]) -> list[tuple[int, in
 
 def annotate_image(truth: Sequence[Truth], shown: Sequence[Shown], *, n_categories: int,
                    rgb: np.ndarray | None = None,
-                   tools: Sequence[str] = ("polygon", "grabcut")) -> Effort:
-    """The actions that turn `shown` into `truth` on one image (see the module docstring)."""
+                   tools: Sequence[str] = ("polygon", "grabcut"),
+                   box_model: BoxModel | None = None) -> Effort:
+    """The actions that turn `shown` into `truth` on one image (see the module docstring);
+    with `box_model` (the model the app has loaded) Box → Mask is one more drawing tool."""
+    if box_model is not None and "boxmask" not in tools:
+        tools = (*tools, "boxmask")
     effort = Effort(instances=len(truth), images=1)
     c = effort.counts
     choose = int(n_categories > 1)
@@ -548,7 +573,8 @@ def annotate_image(truth: Sequence[Truth], shown: Sequence[Shown], *, n_categori
                 effort.outcomes[ACCEPTED] += 1
             continue
         fix = cheapest_fix(s.mask, t, rgb, tools=tools, wrong_category=bool(wrong),
-                           n_categories=n_categories, held_radius=radius)
+                           n_categories=n_categories, held_radius=radius,
+                           box_model=box_model)
         c.update(fix.cost)  # the deletion and the redrawing included
         kept.add(j)
         how = fix.path if fix.drawing is None else f"{REDRAWN} ({fix.drawing.tool})"
@@ -558,7 +584,7 @@ def annotate_image(truth: Sequence[Truth], shown: Sequence[Shown], *, n_categori
     for j, t in enumerate(truth):
         if j in kept:
             continue
-        drawing = cheapest_drawing(t, rgb, tools=tools)
+        drawing = cheapest_drawing(t, rgb, tools=tools, box_model=box_model)
         c.update(drawing.cost)
         c["category"] += choose
         effort.outcomes[drawing.tool] += 1

@@ -142,6 +142,28 @@ def test_grabcut_draws_a_clear_object_with_one_drag():
     assert effort.actions == 3  # drag, category, Mark Reviewed
 
 
+def test_box_to_mask_draws_what_the_model_knows_where_grabcut_cannot():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)  # no edge to follow
+    gt = disc(60, 60, 20)
+    boxes = []
+
+    def box_model(box):
+        boxes.append(box)
+        return gt.copy()  # a model that knows the object
+
+    effort = annotate_image([Truth("disc", gt)], [], n_categories=1, rgb=rgb,
+                            box_model=box_model)
+    assert effort.outcomes == {"boxmask": 1}
+    assert effort.actions == 2  # one drag, Mark Reviewed
+    x0, y0, x1, y1 = boxes[0]
+    assert x0 < 40 < 80 < x1 and y0 < 40 < 80 < y1  # the box a person drags around it
+    # a model that does not know it: the annotator draws it another way
+    lost = annotate_image([Truth("disc", gt)], [], n_categories=1, rgb=rgb,
+                          box_model=lambda box: np.zeros_like(gt))
+    assert "boxmask" not in lost.outcomes and lost.actions > 2
+
+
 @pytest.mark.parametrize("n_categories, category_clicks", [(1, 0), (4, 3)])
 def test_baseline_is_a_polygon_per_instance_and_a_save(n_categories, category_clicks):
     truth = [Truth("square", square(5 + 40 * i, 10, 30)) for i in range(3)]
