@@ -34,11 +34,11 @@ TOOL_ACTIONS: dict[str, type[CanvasTool] | None] = {
 SIZE_STEP = 1.25
 
 TOOLBAR_TEXT = {"tool_select": "Select", "tool_brush": "Brush", "tool_eraser": "Eraser",
-                "tool_polygon": "Polygon", "tool_grabcut": "Box→GrabCut",
+                "tool_polygon": "Polygon", "tool_grabcut": "GrabCut",
                 "tool_wand": "Wand", "tool_boxmask": "Box→Mask", "tool_pick": "Pick",
-                "tool_clickmask": "Click→Mask",
+                "tool_clickmask": "SAM",
                 "fill_holes": "Fill Holes",
-                "remove_specks": "Remove Specks", "split_instance": "Split",
+                "remove_specks": "Specks", "split_instance": "Split",
                 "merge_instances": "Merge", "undo": "Undo", "redo": "Redo"}
 
 
@@ -141,7 +141,7 @@ def install_edit_tools(window: QMainWindow) -> EditTools:
         bar.addAction(a[name])
     bar.addWidget(QLabel("  Size "))
     bar.addWidget(size)
-    bar.addWidget(QLabel("  Tolerance "))
+    bar.addWidget(QLabel("  Tol. "))
     bar.addWidget(tolerance)
     bar.addSeparator()
     bar.addWidget(QLabel(" Category "))
