@@ -104,11 +104,7 @@ class UiState:
     def finetune_choices(self) -> dict:
         """The fine-tune options last used (plain data; mrcnn.training.launcher.restore checks
         it)."""
-        try:
-            value = json.loads(str(self._s.value("finetune/options", "{}") or "{}"))
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        return self._json_dict("finetune/options")
 
     def set_finetune_choices(self, choices: dict) -> None:
         self._s.setValue("finetune/options", json.dumps(choices))
@@ -116,11 +112,7 @@ class UiState:
     def sam_model(self) -> dict:
         """The SAM-family model the user picked: {"encoder", "decoder", "encoder_sha256",
         "decoder_sha256"} (empty: none)."""
-        try:
-            value = json.loads(str(self._s.value("interactive/sam", "{}") or "{}"))
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        return self._json_dict("interactive/sam")
 
     def set_sam_model(self, files: dict) -> None:
         self._s.setValue("interactive/sam", json.dumps(files))
@@ -130,6 +122,14 @@ class UiState:
 
     def set_last_dir(self, key: str, folder: str | Path) -> None:
         self._s.setValue(f"dirs/{key}", str(folder))
+
+    def _json_dict(self, key: str) -> dict:
+        """A dict kept as JSON ({} when missing or unreadable)."""
+        try:
+            value = json.loads(str(self._s.value(key, "{}") or "{}"))
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
     def sync(self) -> None:
         self._s.sync()

@@ -242,26 +242,13 @@ def run(project_folder: Path, checkpoint: Path, device: str | None, limit: int) 
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    from benchmarks.mask_quality import add_data_args, parsed_data_args
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, metavar="COCO.json", help="a COCO instances file")
-    src.add_argument("--synthetic", action="store_true", help="generate synthetic shapes")
-    ap.add_argument("--images", type=Path, help="the images folder of --data")
-    ap.add_argument("--model", type=Path, default=None, metavar="CKPT",
-                    help="a checkpoint of the data's categories (else one is trained)")
-    ap.add_argument("--max-iters", type=int, default=None)
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--objects", choices=("shapes", "small"), default="shapes")
-    ap.add_argument("--train", type=int, default=60)
-    ap.add_argument("--val", type=int, default=20)
-    ap.add_argument("--image-size", type=int, default=128)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--work", type=Path, default=None)
+    add_data_args(ap, "a checkpoint of the data's categories (else one is trained with the "
+                      "one-click recipe)")
     ap.add_argument("--limit", type=int, default=200, help="at most this many instances")
-    args = ap.parse_args(argv)
-    if args.data is not None and args.images is None:
-        args.images = args.data.parent
-    return args
+    return parsed_data_args(ap, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -266,23 +266,15 @@ def print_report(rows: Sequence[Measured]) -> None:
 
 
 # ---------------------------------------------------------------- the run
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_data_args(ap: argparse.ArgumentParser, model_help: str) -> None:
+    """The options every model-on-data benchmark takes: the data (--data COCO.json --images
+    DIR, or --synthetic shapes), --model, --max-iters, --device, the synthetic set's shape,
+    --seed and --work (`benchmarks/interactive.py` takes them too)."""
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, metavar="COCO.json", help="a COCO instances file")
     src.add_argument("--synthetic", action="store_true", help="generate synthetic shapes")
     ap.add_argument("--images", type=Path, help="the images folder of --data")
-    ap.add_argument("--model", type=Path, default=None, metavar="CKPT",
-                    help="score this checkpoint instead of training one with the one-click "
-                         "recipe")
-    ap.add_argument("--baseline", action="store_true",
-                    help="with --model: also train the baseline at its iterations")
-    ap.add_argument("--compare-mask-resolution", action="store_true",
-                    help="instead: train today's r18 recipe with a 56 x 56 mask head and "
-                         "with 28 x 28 (train --mask-resolution), --max-iters each, and "
-                         "compare them")
-    ap.add_argument("--no-refine", dest="refine", action="store_false",
-                    help="leave out the rows with masks refined with image edges")
+    ap.add_argument("--model", type=Path, default=None, metavar="CKPT", help=model_help)
     ap.add_argument("--max-iters", type=int, default=None,
                     help="cap training (quick runs; default: the one-click recipe's)")
     ap.add_argument("--device", default=None, help="cuda, mps, cpu (default: the best)")
@@ -294,9 +286,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=None,
                     help="keep the project and checkpoints here (default: a temporary folder)")
+
+
+def parsed_data_args(ap: argparse.ArgumentParser, argv: Sequence[str] | None
+                     ) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.data is not None and args.images is None:
         args.images = args.data.parent
+    return args
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_args(ap, "score this checkpoint instead of training one with the one-click "
+                      "recipe")
+    ap.add_argument("--baseline", action="store_true",
+                    help="with --model: also train the baseline at its iterations")
+    ap.add_argument("--compare-mask-resolution", action="store_true",
+                    help="instead: train today's r18 recipe with a 56 x 56 mask head and "
+                         "with 28 x 28 (train --mask-resolution), --max-iters each, and "
+                         "compare them")
+    ap.add_argument("--no-refine", dest="refine", action="store_false",
+                    help="leave out the rows with masks refined with image edges")
+    args = parsed_data_args(ap, argv)
     if args.baseline and args.model is None:
         ap.error("--baseline goes with --model (without it the baseline always runs)")
     if args.compare_mask_resolution and (args.model is not None or not args.max_iters):

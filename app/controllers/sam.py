@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from app.worker import Job
 from mrcnn.errors import MrcnnError
-from mrcnn.io.images import load_image
-from mrcnn.serving.sam import Click, SamAnswer, SamModel, file_sha256, onnxruntime_available
+from mrcnn.io.images import file_sha256, load_image
+from mrcnn.serving.sam import Click, SamAnswer, SamModel, onnxruntime_available
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from tool_helpers import DISC_CENTER, H, W, make_tool_scene
 
 from app.controllers.sam import NO_MODEL
 from app.stall_probe import StallProbe
-from mrcnn.serving.sam import SamModel, file_sha256
+from mrcnn.io.images import file_sha256
+from mrcnn.serving.sam import SamModel
 
 K = Qt.Key
 SAM_HALF = 10

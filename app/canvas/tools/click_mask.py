@@ -12,8 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from app.canvas.tools.base import CanvasTool
-from app.canvas.tools.overlay import MaskPreviewItem
-from mrcnn.editing.mask_tools import Rect
+from app.canvas.tools.overlay import MaskPreview
 from mrcnn.serving.sam import Click, SamAnswer
 
 PREVIEW_OPACITY = 0.55
@@ -29,7 +28,7 @@ class ClickMaskTool(CanvasTool):
         self.answer: SamAnswer | None = None
         self._image_id: int | None = None
         self._asked = 0  # clicks sent to the model (answers to fewer clicks are stale)
-        self._preview: MaskPreviewItem | None = None
+        self._preview = MaskPreview(self.canvas.scene(), PREVIEW_OPACITY)
         self.refining: int | None = None  # the selected instance the clicks refine
 
     def mouse_press(self, event) -> bool:
@@ -62,7 +61,7 @@ class ClickMaskTool(CanvasTool):
         image_id = self._image_id
         clicks = tuple(self.clicks)
         if not clicks:
-            self._drop_preview()
+            self._preview.drop()
             self.answer = None
             return
         previous = self.answer.low_res if self.answer is not None else None
@@ -91,12 +90,9 @@ class ClickMaskTool(CanvasTool):
         job.failed.connect(lambda message: self.host.report(f"Click → Mask failed: {message}"))
 
     def _show(self, answer: SamAnswer) -> None:
-        self._drop_preview()
         category = self.host.new_category_id()
         color = self.host.category_color(category) if category is not None else "#33aaff"
-        self._preview = MaskPreviewItem(answer.mask.shape, color, PREVIEW_OPACITY)
-        self.canvas.scene().addItem(self._preview)
-        self._preview.show_region(answer.mask, Rect.of_mask(answer.mask))
+        self._preview.show(answer.mask, color)
 
     def wants_key(self, event) -> bool:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -132,13 +128,8 @@ class ClickMaskTool(CanvasTool):
             self.host.select_new(new)
         return True
 
-    def _drop_preview(self) -> None:
-        if self._preview is not None:
-            self.canvas.scene().removeItem(self._preview)
-            self._preview = None
-
     def cancel(self) -> None:
         self.clicks.clear()
         self.answer = None
         self.refining = None
-        self._drop_preview()
+        self._preview.drop()

@@ -79,6 +79,27 @@ class MaskPreviewItem(QGraphicsItem):
                 painter.drawImage(QPointF(where.x(), where.y()), image)
 
 
+class MaskPreview:
+    """One whole mask shown over the image as a tool's proposal (Pick's offer, Click → Mask's
+    answer), replaced by the next and dropped on demand."""
+
+    def __init__(self, scene, opacity: float):
+        self._scene = scene
+        self._opacity = opacity
+        self._item: MaskPreviewItem | None = None
+
+    def show(self, mask: np.ndarray, color: str) -> None:
+        self.drop()
+        self._item = MaskPreviewItem(mask.shape, color, self._opacity)
+        self._scene.addItem(self._item)
+        self._item.show_region(mask, Rect.of_mask(mask))
+
+    def drop(self) -> None:
+        if self._item is not None:
+            self._scene.removeItem(self._item)
+            self._item = None
+
+
 class BrushOutlineItem(QGraphicsItem):
     """The brush's footprint under the pointer: a circle of the brush radius (image pixels),
     drawn white over a dark halo so it shows on any image."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from app.canvas.tools.base import CanvasTool, is_left
-from app.canvas.tools.overlay import MaskPreviewItem
-from mrcnn.editing.mask_tools import Rect
+from app.canvas.tools.overlay import MaskPreview
 from mrcnn.editing.pick import PickCycle
 from mrcnn.store.records import Instance
 
@@ -25,7 +24,7 @@ class PickTool(CanvasTool):
     def __init__(self, host):
         super().__init__(host)
         self.cycle = PickCycle()
-        self._preview: MaskPreviewItem | None = None
+        self._preview = MaskPreview(self.canvas.scene(), PREVIEW_OPACITY)
         self._image_id: int | None = None
 
     @property
@@ -72,21 +71,12 @@ class PickTool(CanvasTool):
         return True
 
     def _show(self, doc) -> None:
-        self._drop_preview()
         offered = self.cycle.offered
         if offered is None:
+            self._preview.drop()
             return
-        mask = doc.mask(offered.id)
-        self._preview = MaskPreviewItem(doc.shape, self.host.category_color(offered.category_id),
-                                        PREVIEW_OPACITY)
-        self.canvas.scene().addItem(self._preview)
-        self._preview.show_region(mask, Rect.of_mask(mask))
-
-    def _drop_preview(self) -> None:
-        if self._preview is not None:
-            self.canvas.scene().removeItem(self._preview)
-            self._preview = None
+        self._preview.show(doc.mask(offered.id), self.host.category_color(offered.category_id))
 
     def cancel(self) -> None:
         self.cycle.clear()
-        self._drop_preview()
+        self._preview.drop()

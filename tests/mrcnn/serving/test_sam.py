@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mrcnn.errors import InteractiveModelError
-from mrcnn.serving.sam import Click, SamModel, file_sha256
+from mrcnn.io.images import file_sha256
+from mrcnn.serving.sam import Click, SamModel
 
 SAM_HALF = 10
 
