@@ -8,30 +8,37 @@ import numpy as np
 import pytest
 
 from benchmarks.annotator import (
-    APP_BRUSH_RADIUS,
     BRUSH_FIX,
     GOOD_IOU,
-    MIN_BRUSH_RADIUS,
     POLYGON_FIX,
     SECONDS,
     Shown,
     Truth,
     annotate_image,
     baseline_image,
-    brush_radius,
-    brush_strokes,
     cheapest_fix,
     corrections,
-    error_parts,
     fix_options,
     grabcut_cost,
     mask_iou,
     min_polygon,
     polygon_cost,
 )
+from benchmarks.brush_model import (
+    APP_BRUSH_RADIUS,
+    MIN_BRUSH_RADIUS,
+    brush_radius,
+    error_parts,
+)
+from benchmarks.brush_model import brush_strokes as _strokes
 from mrcnn.editing.mask_tools import polygon_mask
 
 SIZE = 128
+
+
+def brush_strokes(start, target, *, radius):
+    """The annotator's strokes: to its goal, IoU >= GOOD_IOU."""
+    return _strokes(start, target, radius=radius, goal=GOOD_IOU)
 
 
 def disc(cy: float, cx: float, r: float) -> np.ndarray:
