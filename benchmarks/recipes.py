@@ -34,6 +34,7 @@ from mrcnn.model.presets import build_model
 from mrcnn.model.weight_files import cached_coco_weights
 from mrcnn.store.project import Project
 from mrcnn.testing.synthetic import make_synthetic_project
+from mrcnn.training.build import make_optimizer, set_input_size
 from mrcnn.training.dataset import (
     ProjectDataset,
     collate,
@@ -42,7 +43,6 @@ from mrcnn.training.dataset import (
     train_transform,
 )
 from mrcnn.training.recipe import Hardware, choose_recipe
-from mrcnn.training.train import make_optimizer, set_input_size
 
 
 @dataclass(frozen=True)

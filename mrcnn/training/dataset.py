@@ -40,7 +40,7 @@ class Sample:
 
 def train_transform(*, flip: bool = True) -> v2.Transform:
     """Augmentation applied to image, boxes and masks together. Scale jitter is done by the
-    model's own resize (a tuple of `min_size`s, see `mrcnn.training.train.scale_jitter_sizes`),
+    model's own resize (a tuple of `min_size`s, see `mrcnn.training.build.scale_jitter_sizes`),
     which
     costs nothing extra."""
     steps: list[v2.Transform] = []

@@ -2,66 +2,59 @@
 
 `Trainer` is a detectron2-style loop (SGD, warmup then step or cosine decay, optional AMP)
 whose progress reports, cancellation, checkpoints and evaluation are hooks
-(`mrcnn.training.loop`). `train_project` wires it to a project: data from the store, evaluation on
-the val split before and after, and a new model version `models/vN.pt` registered and
-activated at the end — or nothing at all when training is cancelled or fails.
+(`mrcnn.training.loop`). `train_project` wires it to a project from the steps in
+`mrcnn.training.build` (the run's settings: `mrcnn.training.config.TrainConfig`): data from
+the store, evaluation on the val split before and after, and a new model version
+`models/vN.pt` registered and activated at the end — or nothing at all when training is
+cancelled or fails.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from mrcnn.errors import (
     CheckpointError,
     TrainingCancelled,
     TrainingError,
-    TrainingOutOfMemory,
 )
 from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.convert import LabelMap
-from mrcnn.model.device import DeviceChoice, choose_device, cpu_cores, is_out_of_memory
+from mrcnn.model.device import DeviceChoice, cpu_cores, is_out_of_memory
 from mrcnn.model.finetune_policy import freeze_for_finetuning, restore_batch_norm
 from mrcnn.model.presets import (
-    DEFAULT_MASK_RESOLUTION,
-    DEFAULT_PRESET,
-    MASK_RESOLUTIONS,
-    Anchors,
     anchors_of,
-    build_model,
-    get_preset,
     mask_resolution_of,
 )
 from mrcnn.store.project import Project
 from mrcnn.store.records import ModelVersion
 from mrcnn.training import distributed
-from mrcnn.training.anchors import fit_training_anchors
-from mrcnn.training.dataset import (
-    InfiniteSampler,
-    ProjectDataset,
-    collate,
-    project_labels,
-    reviewed_image_ids,
-    train_transform,
+from mrcnn.training.build import (
+    Progress,
+    build_anchors,
+    build_data,
+    build_device,
+    build_hooks,
+    build_loader,
+    build_optimizer,
+    build_start_model,
+    input_sizes,
+    set_input_size,
+    train_halving_on_oom,
+    uses_finetune_policy,
+    wrap_distributed,
 )
+from mrcnn.training.config import TrainConfig
 from mrcnn.training.distributed import DistInfo
-from mrcnn.training.events import EvalEvent, SavedEvent, StartEvent, TrainingEvent
+from mrcnn.training.events import EvalEvent, SavedEvent, StartEvent
 from mrcnn.training.hooks import (
     RESUME_FORMAT,
-    CancelHook,
-    CheckpointHook,
-    EvalHook,
-    ProgressHook,
 )
 from mrcnn.training.label_smoothing import ClassifierLabelSmoothing
 from mrcnn.training.loop import HookBase, Trainer, seed_everything
@@ -73,157 +66,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Iterations when neither max_iters nor epochs is given.
-DEFAULT_MAX_ITERS = 1000
 #: Where `train_project` keeps its periodic, resumable state (inside the models folder).
 RESUME_FILE = "resume.pt"
 
-Progress = Callable[[TrainingEvent], Any]
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run. Defaults live here and nowhere else."""
-
-    preset: str = DEFAULT_PRESET
-    max_iters: int | None = None  # iterations (batches); or give epochs; neither: 1000
-    epochs: float | None = None  # passes over the training images
-    size: int | None = None  # shorter image side in pixels; None: the preset's
-    batch_size: int = 2
-    lr: float | None = None  # None: the preset's (fine-tuning or from-scratch) rate
-    momentum: float = 0.9
-    weight_decay: float = 1e-4  # not applied to normalisation layers
-    warmup_iters: int = 100  # linear warmup from lr * warmup_factor
-    warmup_factor: float = 0.001
-    schedule: str = "cosine"  # "cosine" (to 0) or "step"
-    steps: tuple[float, ...] = (0.75, 0.9)  # "step": fractions of max_iters where lr *= gamma
-    gamma: float = 0.1
-    clip_grad_norm: float | None = None  # max gradient norm, None: no clipping
-    scale_jitter: tuple[float, float] = (0.8, 1.2)  # random shorter side, as × size
-    flip: bool = True  # random horizontal flips
-    anchors: str = "fit"  # from scratch: "fit" to the train boxes, or the preset's "default"
-    #   (a loaded model always keeps its own: its RPN was trained with them)
-    mask_resolution: int = DEFAULT_MASK_RESOLUTION  # mask side per RoI, 28 or 56, of a model
-    #   built here (scratch, a bare init_state); a loaded model keeps its own
-    seed: int = 0
-    device: str | None = None  # "cuda", "cpu", "mps", None/"auto": the best available
-    amp: bool = True  # mixed precision where the device supports it
-    eval_period: int = 0  # evaluate val every N iterations (0: only before and after)
-    checkpoint_period: int = 0  # save resumable state every N iterations (0: never)
-    num_workers: int = 0  # DataLoader worker processes
-    label_smoothing: float = 0.0  # box classifier cross-entropy smoothing (0: off)
-    # frozen norm layers and early stages (mrcnn.model.finetune_policy); None: when
-    # fine-tuning a pretrained r50/r50v2 (never from scratch, where frozen norms cannot learn)
-    finetune_policy: bool | None = None
-    roi_batch_per_image: int | None = None  # RoIs sampled per image for the heads; None:
-    # the preset's (512 for r50/r50v2: most of a CPU step; the CPU recipe samples fewer)
-    halve_batch_on_oom: bool = True  # on CUDA: out of memory halves the batch and goes on
-    start: str = ""  # for the start event and metadata: "coco", "scratch", "v3", a file
-    recipe: str = ""  # the run in one line (mrcnn.training.recipe.Recipe.line)
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first invalid field."""
-        get_preset(self.preset)
-        if self.max_iters is not None and self.epochs is not None:
-            raise ValueError("give max_iters or epochs, not both")
-        checks = [
-            ("max_iters", self.max_iters is None or self.max_iters > 0),
-            ("epochs", self.epochs is None or self.epochs > 0),
-            ("size", self.size is None or self.size >= 32),
-            ("batch_size", self.batch_size >= 1),
-            ("lr", self.lr is None or self.lr > 0),
-            ("momentum", 0 <= self.momentum < 1),
-            ("weight_decay", self.weight_decay >= 0),
-            ("warmup_iters", self.warmup_iters >= 0),
-            ("warmup_factor", 0 < self.warmup_factor <= 1),
-            ("schedule", self.schedule in ("cosine", "step")),
-            ("steps", all(0 < s < 1 for s in self.steps)),
-            ("gamma", 0 < self.gamma <= 1),
-            ("clip_grad_norm", self.clip_grad_norm is None or self.clip_grad_norm > 0),
-            ("scale_jitter", 0 < self.scale_jitter[0] <= 1 <= self.scale_jitter[1]),
-            ("anchors", self.anchors in ("fit", "default")),
-            ("mask_resolution", self.mask_resolution in MASK_RESOLUTIONS),
-            ("eval_period", self.eval_period >= 0),
-            ("checkpoint_period", self.checkpoint_period >= 0),
-            ("num_workers", self.num_workers >= 0),
-            ("label_smoothing", 0 <= self.label_smoothing < 1),
-            ("roi_batch_per_image", self.roi_batch_per_image is None
-             or self.roi_batch_per_image >= 1),
-        ]
-        for name, ok in checks:
-            if not ok:
-                raise ValueError(f"invalid training setting {name}={getattr(self, name)!r}")
-
-    def iterations(self, n_images: int) -> int:
-        """max_iters, or epochs converted to iterations for `n_images` training images."""
-        if self.max_iters is not None:
-            return self.max_iters
-        if self.epochs is not None:
-            return max(1, math.ceil(self.epochs * n_images / self.batch_size))
-        return DEFAULT_MAX_ITERS
-
-    def base_lr(self, *, from_scratch: bool) -> float:
-        if self.lr is not None:
-            return self.lr
-        p = get_preset(self.preset)
-        return p.scratch_lr if from_scratch else p.lr
-
-    def to_dict(self) -> dict:
-        """Plain data (for checkpoints' metadata and JSON)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
-
-
-# ---------------------------------------------------------------- building blocks
-def lr_factor(it: int, *, max_iters: int, warmup_iters: int, warmup_factor: float,
-              schedule: str, steps: Sequence[float] = (), gamma: float = 0.1) -> float:
-    """The learning rate multiplier at (0-based) iteration `it`: linear warmup, then
-    cosine decay to 0 or steps of ×gamma at the given fractions of max_iters."""
-    if schedule == "cosine":
-        factor = 0.5 * (1 + math.cos(math.pi * min(it, max_iters) / max_iters))
-    else:
-        factor = gamma ** sum(it >= round(s * max_iters) for s in steps)
-    if it < warmup_iters:
-        alpha = it / warmup_iters
-        factor *= warmup_factor * (1 - alpha) + alpha
-    return factor
-
-
-def make_optimizer(model: nn.Module, *, lr: float, momentum: float,
-                   weight_decay: float) -> torch.optim.SGD:
-    """SGD; normalisation layers' weights and biases get no weight decay."""
-    norm_types = (nn.GroupNorm, nn.BatchNorm2d, nn.LayerNorm, nn.SyncBatchNorm)
-    norm_params, other = [], []
-    for module in model.modules():
-        for p in module.parameters(recurse=False):
-            if p.requires_grad:
-                (norm_params if isinstance(module, norm_types) else other).append(p)
-    groups = [{"params": other, "weight_decay": weight_decay}]
-    if norm_params:
-        groups.append({"params": norm_params, "weight_decay": 0.0})
-    return torch.optim.SGD(groups, lr=lr, momentum=momentum)
-
-
-def scale_jitter_sizes(size: int, low: float, high: float, step: int = 16) -> tuple[int, ...]:
-    """Shorter-side sizes for multi-scale training, multiples of `step` between size × low
-    and size × high, ending with `size` itself (which torchvision uses in eval mode)."""
-    lo, hi = math.ceil(size * low / step), math.floor(size * high / step)
-    sizes = [s * step for s in range(lo, hi + 1) if s * step != size]
-    return (*sizes, size)
-
-
-def set_input_size(model: nn.Module, size: int, max_size: int,
-                   jitter: tuple[float, float] | None = None) -> None:
-    """Set a torchvision detection model's resize: shorter side `size` (randomly one of the
-    jittered sizes in training mode), longer side capped at `max_size`."""
-    sizes = scale_jitter_sizes(size, *jitter) if jitter else (size,)
-    model.transform.min_size = sizes
-    model.transform.max_size = max(max_size, int(max_size * max(sizes) / size))
-
-
-def _max_size_for(preset: str, size: int) -> int:
-    p = get_preset(preset)
-    return max(int(size * p.max_size / p.min_size), size)
 
 def load_resume_state(path: str | Path) -> dict:
     """Read a state written by a CheckpointHook (weights_only); CheckpointError if it is
@@ -412,184 +257,6 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         return None
     emit(SavedEvent(version=version.name, path=version.path))
     return version
-
-
-# ---------------------------------------------------------------- the build steps
-@dataclass(frozen=True)
-class TrainingData:
-    """The project's training data: its label map, the reviewed image ids of each split, and
-    the train split as a data set (with augmentation)."""
-
-    labels: LabelMap
-    train_ids: list[int]
-    val_ids: list[int]
-    dataset: ProjectDataset
-
-
-def build_data(project: Project, config: TrainConfig) -> TrainingData:
-    """The reviewed images to train on and to score with; TrainingError when there is
-    nothing to train on."""
-    labels = project_labels(project)
-    if not labels.names:
-        raise TrainingError("the project has no categories to train on")
-    train_ids = reviewed_image_ids(project, "train")
-    val_ids = reviewed_image_ids(project, "val")
-    if not train_ids:
-        raise TrainingError("no reviewed images in the train split: review some images first")
-    dataset = ProjectDataset(project, train_ids, labels=labels,
-                             transform=train_transform(flip=config.flip))
-    if dataset.num_instances == 0:
-        raise TrainingError("the reviewed train images have no accepted instances")
-    return TrainingData(labels, train_ids, val_ids, dataset)
-
-
-def build_device(config: TrainConfig, dist: DistInfo) -> DeviceChoice:
-    """The device to train on; in a torchrun job, this process's device, with the process
-    group started."""
-    device = choose_device(config.device, amp=config.amp)
-    if dist.enabled:
-        device = dataclasses.replace(device, device=distributed.device_for(dist, device.device))
-        distributed.init(dist, device.device)
-    return device
-
-
-def build_anchors(config: TrainConfig, data: TrainingData) -> Anchors | None:
-    """The anchors of a model trained from scratch: with config.anchors "fit", fitted to the
-    train boxes at the input size (`mrcnn.training.anchors`); else None (the preset's)."""
-    if config.anchors != "fit":
-        return None
-    p = get_preset(config.preset)
-    size = config.size or p.min_size
-    max_size = _max_size_for(config.preset, size) if config.size else p.max_size
-    fitted = fit_training_anchors(data.dataset.samples, preset=config.preset, size=size,
-                                  max_size=max_size)
-    log.info("anchors fitted to %d train boxes at %d px: %s (%s; the preset's %s: %s)",
-             fitted.fit.boxes, size, fitted.anchors.describe(), fitted.fit.describe(),
-             fitted.default.describe(), fitted.default_fit.describe())
-    return fitted.anchors
-
-
-def build_start_model(config: TrainConfig, labels: LabelMap, *, model: nn.Module | None = None,
-                      init_state: dict | None = None,
-                      anchors: Anchors | None = None) -> nn.Module:
-    """`model` (None: config.preset built from scratch, with `anchors`, None: the preset's,
-    and config.mask_resolution) with `init_state` loaded; TrainingError when its classes are
-    not the project's categories + 1. A bare `init_state` names no anchors: it goes into the
-    preset's (pass a `model` built with its own to keep others)."""
-    if model is None:
-        model = build_model(preset=config.preset, num_classes=labels.num_classes,
-                            anchors=anchors, mask_resolution=config.mask_resolution)
-    n_out = model.roi_heads.box_predictor.cls_score.out_features
-    if n_out != labels.num_classes:
-        raise TrainingError(f"the model has {n_out - 1} classes but the project has "
-                            f"{len(labels.names)} categories")
-    if init_state is not None:
-        model.load_state_dict(init_state)
-    return model
-
-
-def uses_finetune_policy(config: TrainConfig, *, from_scratch: bool) -> bool:
-    """Whether the run freezes norm layers and early stages: as configured, else when a
-    pretrained r50/r50v2 is fine-tuned. Never from scratch (frozen norms cannot learn)."""
-    if from_scratch:
-        return False
-    if config.finetune_policy is not None:
-        return config.finetune_policy
-    return config.preset in ("r50", "r50v2")
-
-
-def train_halving_on_oom(trainer: Trainer, dataset: ProjectDataset, config: TrainConfig,
-                         device: DeviceChoice, dist: DistInfo) -> int:
-    """Run `trainer`; on a CUDA out-of-memory (single process, batch > 1, allowed by the
-    config) halve the batch and go on from the step that failed. Returns the batch size the
-    run ended with."""
-    batch = config.batch_size
-    while True:
-        try:
-            trainer.train()
-            return batch
-        except TrainingOutOfMemory:
-            if (device.device.type != "cuda" or dist.enabled or batch == 1
-                    or not config.halve_batch_on_oom):
-                raise
-            batch //= 2
-            log.warning("out of memory at iteration %d: batch halved to %d, going on",
-                        trainer.iter + 1, batch)
-            smaller = dataclasses.replace(config, batch_size=batch)
-            trainer.data = build_loader(dataset, smaller, start_iter=trainer.iter, dist=dist)
-            trainer.start_iter = trainer.iter
-
-
-def input_sizes(config: TrainConfig, model: nn.Module) -> tuple[int, int]:
-    """(shorter side, longer side cap) in pixels: config.size, else the model's own."""
-    size = config.size or int(model.transform.min_size[-1])
-    max_size = _max_size_for(config.preset, size) if config.size else int(
-        model.transform.max_size)
-    return size, max_size
-
-
-def build_loader(dataset: ProjectDataset, config: TrainConfig, *, start_iter: int = 0,
-                 dist: DistInfo | None = None) -> DataLoader:
-    """An endless loader of (images, targets) batches, this process's shard, continuing
-    after `start_iter` batches."""
-    dist = dist or DistInfo()
-    return DataLoader(
-        dataset, batch_size=config.batch_size, collate_fn=collate,
-        sampler=InfiniteSampler(len(dataset), seed=config.seed,
-                                start=start_iter * config.batch_size,
-                                rank=dist.rank, world_size=dist.world_size),
-        num_workers=config.num_workers, persistent_workers=config.num_workers > 0)
-
-
-def build_optimizer(model: nn.Module, config: TrainConfig, *, from_scratch: bool,
-                    max_iters: int) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LambdaLR]:
-    """SGD at the config's (fine-tuning or from-scratch) rate, and its warmup-then-decay
-    schedule over `max_iters` (see `lr_factor`)."""
-    optimizer = make_optimizer(model, lr=config.base_lr(from_scratch=from_scratch),
-                               momentum=config.momentum, weight_decay=config.weight_decay)
-
-    def factor(it: int) -> float:
-        return lr_factor(it, max_iters=max_iters, warmup_iters=config.warmup_iters,
-                         warmup_factor=config.warmup_factor, schedule=config.schedule,
-                         steps=config.steps, gamma=config.gamma)
-
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def build_hooks(config: TrainConfig, dist: DistInfo, *,
-                progress: Progress | None = None,
-                should_cancel: Callable[[], bool] | None = None,
-                evaluate: Callable[[], dict] | None = None,
-                on_eval: Callable[[int, dict], Any] | None = None,
-                resume_path: Path | None = None,
-                resume_extra: dict | None = None) -> list[HookBase]:
-    """The standard hooks of a run: cancellation, progress events, periodic evaluation
-    (`evaluate`, None: no val images) and periodic resumable checkpoints to `resume_path`.
-    Only rank 0 reports, evaluates and writes."""
-    hooks: list[HookBase] = []
-    if should_cancel is not None:
-        hooks.append(CancelHook(should_cancel))
-    if progress is not None and dist.is_main:
-        hooks.append(ProgressHook(progress))
-    if config.eval_period and evaluate is not None and dist.is_main:
-        hooks.append(EvalHook(config.eval_period, evaluate, on_eval))
-    if config.checkpoint_period and resume_path is not None and dist.is_main:
-        hooks.append(CheckpointHook(resume_path, config.checkpoint_period, extra=resume_extra))
-    return hooks
-
-
-def wrap_distributed(model: nn.Module, device: DeviceChoice, dist: DistInfo) -> nn.Module:
-    """`model` as DistributedDataParallel in a torchrun job (synchronised batch norm on
-    CUDA), else itself."""
-    if not dist.enabled:
-        return model
-    net = model
-    if device.device.type == "cuda":
-        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-    # Mask and box heads see no positives in some batches: their parameters may be unused.
-    return nn.parallel.DistributedDataParallel(
-        net, device_ids=[device.device] if device.device.type == "cuda" else None,
-        find_unused_parameters=True)
 
 
 def _stage_version(path: Path, model: nn.Module, preset: str, labels: LabelMap,

@@ -24,8 +24,9 @@ from mrcnn.training.anchors import (
     input_scale,
     measure_anchors,
 )
+from mrcnn.training.build import build_anchors, build_data
 from mrcnn.training.dataset import Sample
-from mrcnn.training.train import TrainConfig, build_anchors, build_data, train_project
+from mrcnn.training.train import TrainConfig, train_project
 
 R18 = default_anchors("r18")
 

@@ -8,8 +8,9 @@ import torch
 
 from mrcnn.errors import TrainingOutOfMemory
 from mrcnn.model.device import DeviceChoice
+from mrcnn.training.build import train_halving_on_oom
+from mrcnn.training.config import TrainConfig
 from mrcnn.training.distributed import DistInfo
-from mrcnn.training.train import TrainConfig, train_halving_on_oom
 
 
 class FakeTrainer:
@@ -37,7 +38,7 @@ def _device(kind: str) -> DeviceChoice:
 
 
 def test_cuda_out_of_memory_halves_the_batch_and_goes_on(monkeypatch):
-    from mrcnn.training import train as train_module
+    from mrcnn.training import build as build_module
 
     built: list[tuple[int, int]] = []
 
@@ -47,7 +48,7 @@ def test_cuda_out_of_memory_halves_the_batch_and_goes_on(monkeypatch):
         loader.batch_size = config.batch_size
         return loader
 
-    monkeypatch.setattr(train_module, "build_loader", fake_loader)
+    monkeypatch.setattr(build_module, "build_loader", fake_loader)
     trainer = FakeTrainer(Loader(), fits=2)
     got = train_halving_on_oom(trainer, None, TrainConfig(batch_size=8), _device("cuda"),
                                DistInfo())

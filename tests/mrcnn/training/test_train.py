@@ -18,6 +18,7 @@ from mrcnn.model.device import choose_device
 from mrcnn.model.presets import build_model
 from mrcnn.store.project import Project
 from mrcnn.testing.synthetic import make_synthetic_project
+from mrcnn.training.build import lr_factor, scale_jitter_sizes
 from mrcnn.training.dataset import (
     InfiniteSampler,
     ProjectDataset,
@@ -34,8 +35,6 @@ from mrcnn.training.train import (
     TrainConfig,
     Trainer,
     TrainingCancelled,
-    lr_factor,
-    scale_jitter_sizes,
     train_project,
 )
 
