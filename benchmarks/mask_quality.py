@@ -266,10 +266,11 @@ def print_report(rows: Sequence[Measured]) -> None:
 
 
 # ---------------------------------------------------------------- the run
-def add_data_args(ap: argparse.ArgumentParser, model_help: str) -> None:
+def add_data_args(ap: argparse.ArgumentParser, model_help: str):
     """The options every model-on-data benchmark takes: the data (--data COCO.json --images
     DIR, or --synthetic shapes), --model, --max-iters, --device, the synthetic set's shape,
-    --seed and --work (`benchmarks/interactive.py` takes them too)."""
+    --seed and --work (`benchmarks/interactive.py` takes them too). Returns the group of
+    the data sources (one of them is required)."""
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, metavar="COCO.json", help="a COCO instances file")
     src.add_argument("--synthetic", action="store_true", help="generate synthetic shapes")
@@ -286,6 +287,7 @@ def add_data_args(ap: argparse.ArgumentParser, model_help: str) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=None,
                     help="keep the project and checkpoints here (default: a temporary folder)")
+    return src
 
 
 def parsed_data_args(ap: argparse.ArgumentParser, argv: Sequence[str] | None

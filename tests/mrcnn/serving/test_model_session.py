@@ -92,3 +92,20 @@ def test_the_session_and_the_model_process_play_one_role():
         expected = list(inspect.signature(getattr(Session, name)).parameters)
         for cls in (ModelSession, ModelProcess):
             assert list(inspect.signature(getattr(cls, name)).parameters) == expected, (cls, name)
+
+
+def test_a_box_is_answered_from_the_predicted_images_features_until_the_model_changes(
+        checkpoint, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(image()).save(path)
+    session = ModelSession()
+    session.load(ModelRequest(str(checkpoint), device="cpu", build_kwargs=SMALL))
+    session.predict_path(5, path)
+    answer = session.box_mask(5, path, (4, 4, 40, 30))
+    assert answer.cached  # no second backbone run for a predicted image
+    assert answer.category in CATS and (answer.rle.height, answer.rle.width) == (48, 64)
+    assert answer.image_id == 5 and answer.model_key == session.info.key
+    session.load(ModelRequest(str(checkpoint), device="cpu", build_kwargs=SMALL))
+    assert not session.box_mask(5, path, (4, 4, 40, 30)).cached  # the features went with it
