@@ -63,7 +63,11 @@ BOX_CLICKS = 2
 #: The clicker cycles through at most this many Pick offers before drawing a box.
 MAX_OFFERS = 5
 
-TOOLS = ("polygon", "box → grabcut", "box → mask", "pick, else box → mask")
+TOOLS = ("polygon", "box → grabcut", "box → mask, raw", "box → mask", "pick, else box → mask")
+
+#: The app's refinement of a model's mask with image edges, when its rule turned it on for
+#: the model (`mrcnn.serving.refinement`): (RGB, mask) -> mask.
+Refine = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 # ---------------------------------------------------------------- the clicker
@@ -134,24 +138,30 @@ class Offers:
 
 
 def tool_starts(rgb: np.ndarray, truth: np.ndarray, image_id: int, box_model: BoxModel,
-                offers: Offers) -> dict[str, tuple[np.ndarray | None, int]]:
-    """What each correcting tool gives before any correction, and the clicks it cost."""
+                offers: Offers, refine: Refine | None = None
+                ) -> dict[str, tuple[np.ndarray | None, int]]:
+    """What each correcting tool gives before any correction, and the clicks it cost. The
+    model's masks (Box → Mask's answer, Pick's offers) are refined with `refine` as the app
+    shows them when its refinement is on; "box → mask, raw" is the answer unrefined."""
     box = grabcut_box(truth)
     try:
         grab: np.ndarray | None = mask_tools.grabcut(rgb, box)
     except MaskToolError:
         grab = None
-    boxed = box_model(image_id, box)
+    raw = box_model(image_id, box)
+    boxed = refine(rgb, raw) if refine is not None and raw.any() else raw
     x, y, _ = innermost_point(truth)
     under = offers.at(x, y)[:MAX_OFFERS]
+    if refine is not None:
+        under = [refine(rgb, m) for m in under]
     if under:
         ious = [mask_iou(m, truth) for m in under]
         best = int(np.argmax(ious))
         picked: tuple[np.ndarray | None, int] = (under[best], best + 1 + 1)  # clicks + accept
     else:
         picked = (boxed, 1 + BOX_CLICKS)  # the click that found nothing, then the box
-    return {"box → grabcut": (grab, BOX_CLICKS), "box → mask": (boxed, BOX_CLICKS),
-            "pick, else box → mask": picked}
+    return {"box → grabcut": (grab, BOX_CLICKS), "box → mask, raw": (raw, BOX_CLICKS),
+            "box → mask": (boxed, BOX_CLICKS), "pick, else box → mask": picked}
 
 
 @dataclass
@@ -174,8 +184,9 @@ class Tally:
 
 
 def measure_instance(tally: Tally, rgb: np.ndarray, truth: np.ndarray, image_id: int,
-                     box_model: BoxModel, offers: Offers) -> None:
-    starts = tool_starts(rgb, truth, image_id, box_model, offers)
+                     box_model: BoxModel, offers: Offers, refine: Refine | None = None
+                     ) -> None:
+    starts = tool_starts(rgb, truth, image_id, box_model, offers, refine)
     for target in TARGETS:
         tally.add("polygon", target, polygon_clicks(truth, target))
         for tool, (start, spent) in starts.items():
@@ -218,30 +229,56 @@ def run(project_folder: Path, checkpoint: Path, device: str | None, limit: int) 
                             categories=[c.name for c in project.categories()])
         predictor = Predictor(loaded.model, device=choose_device(device), score_threshold=0.05)
         ids = reviewed_image_ids(project, "val")
-        predictor.predict_one(load_image(project.image_path(project.image(ids[0]))))  # warm
+        images = {i: load_image(project.image_path(project.image(i))) for i in ids}
+        predictor.predict_one(images[ids[0]])  # warm-up
+        offers = {}
+        for image_id in ids:
+            t0 = time.perf_counter()
+            pred = predictor.predict_one(images[image_id], key=image_id)
+            latency["predict"].append((time.perf_counter() - t0) * 1000)
+            offers[image_id] = Offers(pred.masks, pred.scores)
+        refine, line = app_refinement(project, ids, offers)
+
+        def box_model(iid: int, box: tuple[float, float, float, float]) -> np.ndarray:
+            t = time.perf_counter()
+            answer, cached = predictor.box_mask(iid, images[iid], box)
+            if cached:
+                latency["box"].append((time.perf_counter() - t) * 1000)
+            return answer.mask
+
         seen = 0
         for image_id in ids:
-            rgb = load_image(project.image_path(project.image(image_id)))
-            t0 = time.perf_counter()
-            pred = predictor.predict_one(rgb, key=image_id)
-            latency["predict"].append((time.perf_counter() - t0) * 1000)
-            offers = Offers(pred.masks, pred.scores)
-
-            def box_model(iid: int, box: tuple[float, float, float, float]) -> np.ndarray:
-                t = time.perf_counter()
-                answer, cached = predictor.box_mask(iid, None, box)
-                if cached:
-                    latency["box"].append((time.perf_counter() - t) * 1000)
-                return answer.mask
-
             for inst in project.instances(image_id, state="accepted"):
                 if seen >= limit:
                     break
-                measure_instance(tally, rgb, inst.rle.decode(), image_id, box_model, offers)
+                measure_instance(tally, images[image_id], inst.rle.decode(), image_id,
+                                 box_model, offers[image_id], refine)
                 seen += 1
         print(f"\n{checkpoint} on the val split: {len(ids)} images, {seen} instances; "
               f"device {predictor.choice.describe()}")
+        print(f"{line} (box → mask and pick show the model's masks as the app does; "
+              "box → mask, raw: unrefined)")
     print(format_table(tally, latency), flush=True)
+
+
+def app_refinement(project, ids: Sequence[int], offers: dict[int, Offers]
+                   ) -> tuple[Refine | None, str]:
+    """The app's rule on this val split (`measure_validation`, on the masks scoring at least
+    the shown score): the refinement it would apply to the model's masks (None: off) and its
+    line."""
+    from benchmarks.annotation_effort import SHOWN_SCORE
+    from mrcnn.editing.refine import refine_mask
+    from mrcnn.serving.refinement import measure_validation, validation_set
+
+    def shown(image_id: int, _image) -> list[np.ndarray]:
+        o = offers[image_id]
+        return list(o.masks[o.scores >= SHOWN_SCORE])
+
+    decision = measure_validation(validation_set(project, ids), shown, model_key=None)
+    if not decision.on or decision.method is None:
+        return None, decision.describe()
+    method = decision.method
+    return (lambda rgb, mask: refine_mask(rgb, mask, method=method)), decision.describe()
 
 
 def latency_run(preset: str, device: str | None, boxes: int = 20) -> None:

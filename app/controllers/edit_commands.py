@@ -28,6 +28,7 @@ from app.worker import Job, JobRunner
 from mrcnn.editing import mask_tools
 from mrcnn.editing.document import ImageDocument
 from mrcnn.serving.named_predictions import category_for_box
+from mrcnn.serving.refinement import refinement_for
 
 if TYPE_CHECKING:
     from app.controllers.model import ModelController
@@ -111,12 +112,15 @@ class EditCommands(QObject):
     def box_mask_job(self, image_id: int, box: tuple[float, float, float, float]
                      ) -> Job | None:
         """Ask the loaded model for its mask in `box` on an image (a job in the model lane,
-        ahead of predictions); None when no model is ready."""
+        ahead of predictions), refined with image edges when the project's refinement is on
+        for this model; None when no model is ready."""
         model = self.model
         if model is None or model.state != "ready":
             return None
         path = str(self.controller.image_path(self.controller.image(image_id)))
-        return model.submit(box_mask_job, model.session, image_id, path, box,
+        refine = (refinement_for(self.controller.project, model.info.key)
+                  if model.info is not None else None)
+        return model.submit(box_mask_job, model.session, image_id, path, box, refine,
                             name="box → mask", priority=2)
 
     def sam_segment_job(self, image_id: int, clicks: tuple, previous, refining=None

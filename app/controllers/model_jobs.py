@@ -50,11 +50,19 @@ class BatchSummary:
 
 
 def box_mask_job(ctx, session: Session, image_id: int, path: str,
-                 box: tuple[float, float, float, float]) -> BoxAnswer:
+                 box: tuple[float, float, float, float], refine: Method | None = None
+                 ) -> BoxAnswer:
     """Job: the loaded model's mask for a box a person drew (Box → Mask), from the image's
-    kept features when it was predicted lately."""
+    kept features when it was predicted lately; refined with image edges by `refine` (the
+    project's decision for this model, as its predictions are)."""
     ctx.check()
-    return session.box_mask(image_id, path, box)
+    answer = session.box_mask(image_id, path, box)
+    if refine is None or not answer.rle.area:
+        return answer
+    ctx.check()
+    ((_name, rle, _score),) = refine_items([(answer.category, answer.rle, answer.score)],
+                                           load_image(path), refine)
+    return replace(answer, rle=rle)
 
 
 def load_model_job(ctx, session: Session, request: ModelRequest) -> LoadResult:

@@ -54,8 +54,22 @@ def test_the_table_counts_clicks_per_tool():
     table = format_table(tally, {"box": [10.0, 12.0, 30.0], "predict": [400.0, 420.0]})
     lines = table.splitlines()
     assert lines[0].split() == ["tool", "NoC@85", "NoC@90", ">", "20", "@90"]
-    assert [ln.split("  ")[0] for ln in lines[1:5]] == ["polygon", "box → grabcut",
-                                                        "box → mask", "pick, else box → mask"]
-    assert "(1 instances)" in lines[5]
-    assert lines[6].startswith("box → mask from kept features: median 12 ms, p95 ")
-    assert lines[6].endswith("median ratio 34.2x")
+    assert [ln.split("  ")[0] for ln in lines[1:6]] == [
+        "polygon", "box → grabcut", "box → mask, raw", "box → mask", "pick, else box → mask"]
+    assert "(1 instances)" in lines[6]
+    assert lines[7].startswith("box → mask from kept features: median 12 ms, p95 ")
+    assert lines[7].endswith("median ratio 34.2x")
+
+
+def test_the_apps_refinement_applies_to_the_models_masks_not_to_the_raw_row():
+    truth = disc(50, 40, 18)
+    rgb = np.full((80, 100, 3), 60, np.uint8)
+    rgb[truth] = (220, 40, 40)
+    rough = disc(50, 40, 14)  # the model's mask falls short of the edge
+    offers = Offers(rough[None], np.array([0.8], np.float32))
+    tally = Tally()
+    measure_instance(tally, rgb, truth, 1, lambda _iid, _box: rough.copy(), offers,
+                     refine=lambda _rgb, _mask: truth.copy())  # snaps it to the edge
+    assert tally.noc("box → mask", 0.9) == BOX_CLICKS
+    assert tally.noc("pick, else box → mask", 0.9) == 2  # a click and the accept
+    assert tally.noc("box → mask, raw", 0.9) > BOX_CLICKS
