@@ -102,11 +102,14 @@ class LossChartView(QChartView):
         self.lr.clear()
         self._low, self._high, self._lr_high = math.inf, 0.0, 0.0
         span = max(1, max_iters)
+        # whole iterations only: ticks every 1, 2 or 5 x 10^k from 0 (not "0 0 0 0 1"). The
+        # range and the step change while the ticks are counted (fixed), else the new range
+        # would be laid out with the old step (a long run after a short one: 100,000 ticks)
+        self.x_axis.setTickType(QValueAxis.TickType.TicksFixed)
         self.x_axis.setRange(0, span)
-        # whole iterations only: ticks every 1, 2 or 5 x 10^k from 0 (not "0 0 0 0 1")
-        self.x_axis.setTickType(QValueAxis.TickType.TicksDynamic)
         self.x_axis.setTickAnchor(0)
         self.x_axis.setTickInterval(iteration_step(span))
+        self.x_axis.setTickType(QValueAxis.TickType.TicksDynamic)
         self.loss_axis.setRange(0.01, 10)
         self.lr_axis.setRange(0, 1e-3)
 

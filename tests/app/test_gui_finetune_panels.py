@@ -4,6 +4,8 @@ queue offers the most uncertain unreviewed image first."""
 
 from __future__ import annotations
 
+import time
+
 from finetune_fixtures import WINDOW_OPTIONS, add_random_version, make_project, open_project
 from PySide6.QtCore import Qt
 
@@ -207,3 +209,13 @@ def test_the_empty_loss_chart_counts_whole_iterations(qtbot):
     assert (chart.x_axis.min(), chart.x_axis.max(), chart.x_axis.tickInterval()) == (0, 300, 100)
     chart.reset(1000)
     assert chart.x_axis.tickInterval() == 200
+    chart.show()
+    qtbot.waitExposed(chart)
+    t0 = time.perf_counter()
+    chart.reset(1_000_000)  # a long run after a short one: laid out with 5 ticks, at once
+    chart.repaint()
+    assert chart.x_axis.tickInterval() == 200_000 and time.perf_counter() - t0 < 2.0
+    t0 = time.perf_counter()
+    chart.reset(1)  # and a short one after it
+    chart.repaint()
+    assert chart.x_axis.tickInterval() == 1 and time.perf_counter() - t0 < 2.0
