@@ -267,14 +267,11 @@ def app_refinement(project, ids: Sequence[int], offers: dict[int, Offers]
     the shown score): the refinement it would apply to the model's masks (None: off) and its
     line."""
     from benchmarks.annotation_effort import SHOWN_SCORE
+    from benchmarks.mask_quality import app_decision
     from mrcnn.editing.refine import refine_mask
-    from mrcnn.serving.refinement import measure_validation, validation_set
 
-    def shown(image_id: int, _image) -> list[np.ndarray]:
-        o = offers[image_id]
-        return list(o.masks[o.scores >= SHOWN_SCORE])
-
-    decision = measure_validation(validation_set(project, ids), shown, model_key=None)
+    decision = app_decision(project, ids, {i: (o.masks, o.scores) for i, o in offers.items()},
+                            SHOWN_SCORE)
     if not decision.on or decision.method is None:
         return None, decision.describe()
     method = decision.method

@@ -125,6 +125,20 @@ def measure(project: Project, image_ids: Sequence[int], labels: LabelMap,
     return mask_quality(gt, prediction_results(predictions)), ms, predictions
 
 
+def app_decision(project: Project, image_ids: Sequence[int],
+                 scored_masks: dict[int, tuple[np.ndarray, np.ndarray]], shown_score: float):
+    """The app's refinement rule on these val images (`measure_validation`), measured on the
+    masks scoring at least `shown_score`; `scored_masks` is image id -> ((N, H, W) masks,
+    (N,) scores). Returns the `RefinementDecision`."""
+    from mrcnn.serving.refinement import measure_validation, validation_set
+
+    def shown_masks(image_id: int, _image) -> list:
+        masks, scores = scored_masks[image_id]
+        return list(masks[scores >= shown_score])
+
+    return measure_validation(validation_set(project, image_ids), shown_masks, model_key=None)
+
+
 def measure_refined(project: Project, image_ids: Sequence[int], labels: LabelMap,
                     predictions: dict[int, Prediction], base: Measured) -> Measured:
     """The same predictions with their masks refined with image edges (item 3:
@@ -132,17 +146,12 @@ def measure_refined(project: Project, image_ids: Sequence[int], labels: LabelMap
     (`measure_validation`, on the masks scoring at least the shown score); the row says
     whether the app would turn it on (it raised mean IoU) and adds the refinement's time."""
     from mrcnn.io.images import load_image
-    from mrcnn.serving.refinement import measure_validation, refine_masks, validation_set
+    from mrcnn.serving.refinement import refine_masks
 
     images = {i: load_image(project.image_path(project.image(i))) for i in image_ids}
-    shown = base.quality.match_score
-
-    def shown_masks(image_id: int, _image) -> list:
-        p = predictions[image_id]
-        return list(p.masks[p.scores >= shown])
-
-    decision = measure_validation(validation_set(project, image_ids), shown_masks,
-                                  model_key=None)
+    decision = app_decision(project, image_ids,
+                            {i: (p.masks, p.scores) for i, p in predictions.items()},
+                            base.quality.match_score)
     method = decision.method or "grabcut"
     t0 = time.perf_counter()
     refined = {}
