@@ -19,7 +19,12 @@ class ImageReadError(MrcnnError):
         super().__init__(f"cannot read image {self.path}: {reason}")
 
 
-class CocoFormatError(MrcnnError):
+class DatasetFormatError(MrcnnError):
+    """Labelled data in a file or folder (COCO, YOLO-seg, mask PNGs, labelme, Pascal VOC) is
+    invalid or cannot be written; the message names the bad file and record."""
+
+
+class CocoFormatError(DatasetFormatError):
     """A COCO file is invalid; the message names the bad record."""
 
 

@@ -1,0 +1,313 @@
+"""The format-neutral middle of every import and export (COCO, YOLO-seg, mask PNGs, labelme,
+Pascal VOC).
+
+Import: a format's reader turns its files into a `LabelledSet` (every record checked, every
+mask decoded at the size of its image, nothing touched yet); `commit_import` then writes it
+into the project in one transaction, with the rules every format shares (categories by name,
+images by file, duplicates skipped, statuses). A bad record anywhere means nothing imported.
+
+Export: `export_images` gives the project's accepted instances per image, and
+`write_folder_atomic` makes a format's output folder appear whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from mrcnn import masks
+from mrcnn.errors import DatasetFormatError, ImageReadError
+from mrcnn.io.atomic import fsync_dir
+from mrcnn.io.images import ImageInfo, verify_image
+from mrcnn.store.project import Project
+from mrcnn.store.records import Category, ImageRecord
+from mrcnn.store.status import after_import
+
+IMPORT_STATUSES = ("reviewed", "in_review")
+#: The file an export folder carries so that a later export may replace the folder whole.
+EXPORT_MARKER = ".mrcnn-export"
+
+
+# ---------------------------------------------------------------- import
+@dataclass
+class ImportReport:
+    images_added: int = 0
+    images_known: int = 0
+    categories_added: int = 0
+    annotations_added: int = 0
+    duplicates_skipped: int = 0
+    empty_skipped: int = 0
+    images_marked: int = 0
+    status: str = "reviewed"
+    format: str = "coco"
+    #: records a format can hold but we cannot (labelme points and lines, ...), by kind
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabelledInstance:
+    image: str  # the image's file name as the labelled file gives it
+    category: str
+    rle: masks.Rle
+    where: str  # the record, for messages
+
+
+@dataclass
+class LabelledSet:
+    """What a reader found, all checked: nothing in here can fail to import."""
+
+    source: Path
+    format: str
+    files: ImageFiles
+    categories: list[str]  # in the file's order (new categories are added in it)
+    images: list[str]  # file names, in the file's order
+    instances: list[LabelledInstance]
+    #: the status an image had in the project that exported it (our own files only)
+    statuses: dict[str, str] = field(default_factory=dict)
+    #: COCO's own ids, kept where the project has none yet (`mrcnn.coco.ids`)
+    category_ids: dict[str, int] = field(default_factory=dict)
+    image_ids: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+class ImageFiles:
+    """The images a labelled file names, resolved inside one folder and read once each.
+
+    A name that leaves the folder (absolute, `..`) is refused; an image that does not decode
+    is refused naming the record that points at it."""
+
+    def __init__(self, images_dir: str | Path, error: type[DatasetFormatError] =
+                 DatasetFormatError, *, field: str = "file name"):
+        self.images_dir = Path(images_dir)
+        self.error = error
+        self.field = field  # what the format calls an image's name, for messages
+        if not self.images_dir.is_dir():
+            raise error(f"images folder {self.images_dir} does not exist")
+        self._root = self.images_dir.resolve()
+        self._found: dict[str, tuple[Path, ImageInfo]] = {}
+
+    def resolve(self, file_name: str, where: str) -> Path:
+        """The file `file_name` names, refused if it lies outside the images folder."""
+        name = file_name.replace("\\", "/")
+        if Path(name).is_absolute() or (len(name) > 1 and name[1] == ":"):
+            raise self.error(f"{where}: {self.field} {file_name!r} is an absolute path; it must "
+                             "be relative to the images folder")
+        # Judged on the name itself: a symbolic link the user placed in the folder is fine.
+        candidate = Path(os.path.normpath(self._root / name))
+        if not candidate.is_relative_to(self._root) or candidate == self._root:
+            raise self.error(f"{where}: {self.field} {file_name!r} points outside the images "
+                             f"folder {self._root}")
+        return candidate
+
+    def read(self, file_name: str, where: str) -> tuple[Path, ImageInfo]:
+        """The image's path and its size as shown (EXIF applied), read once."""
+        if file_name not in self._found:
+            path = self.resolve(file_name, where)
+            try:
+                info = verify_image(path)
+            except ImageReadError as exc:
+                raise self.error(f"{where}: {exc}") from None
+            self._found[file_name] = (path, info)
+        return self._found[file_name]
+
+    def size(self, file_name: str, where: str) -> tuple[int, int]:
+        """(height, width) of the image as shown."""
+        info = self.read(file_name, where)[1]
+        return info.height, info.width
+
+
+def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewed"
+                  ) -> ImportReport:
+    """Write a checked `LabelledSet` into the project in one transaction: a failure anywhere
+    leaves the project as it was.
+
+    Categories are matched by name (new ones added in the file's order), images by file;
+    an instance already accepted on its image (same category, same mask) is skipped; an
+    empty mask is skipped. Images that receive instances get `status`; our own exports'
+    recorded statuses come back (a reviewed image with no objects is a true negative)."""
+    if status not in IMPORT_STATUSES:
+        raise ValueError(f"status must be one of {IMPORT_STATUSES}, got {status!r}")
+    report = ImportReport(status=status, format=data.format, skipped=dict(data.skipped))
+    files = {name: data.files.read(name, f"{data.source}: image {name!r}")
+             for name in data.images}
+    for inst in data.instances:
+        h, w = data.files.size(inst.image, inst.where)
+        if (inst.rle.height, inst.rle.width) != (h, w):
+            raise data.files.error(f"{inst.where}: mask is {inst.rle.width}x"
+                                   f"{inst.rle.height} but the image is {w}x{h}")
+    with project.transaction():
+        cat_sources = project.category_coco_ids()
+        cat_ids: dict[str, int] = {}
+        for name in data.categories:
+            existing = project.category_by_name(name)
+            cat_ids[name] = existing.id if existing else project.add_category(name).id
+            report.categories_added += existing is None
+            if name in data.category_ids and cat_sources.get(cat_ids[name]) is None:
+                project.set_category_coco_id(cat_ids[name], data.category_ids[name])
+        image_sources = project.image_coco_ids()
+        image_ids: dict[str, int] = {}
+        for name, (path, info) in files.items():
+            known = project.image_by_key(project.image_key(path))
+            if known:
+                report.images_known += 1
+                image_ids[name] = known.id
+            else:
+                report.images_added += 1
+                image_ids[name] = project.add_image(path, info.width, info.height,
+                                                    info.sha256).id
+            if name in data.image_ids and image_sources.get(image_ids[name]) is None:
+                project.set_image_coco_id(image_ids[name], data.image_ids[name])
+        seen = {
+            (inst.image_id, inst.category_id, inst.rle.counts)
+            for image_id in {image_ids[i.image] for i in data.instances}
+            for inst in project.instances(image_id, state="accepted")  # not predictions
+        }
+        annotated: set[int] = set()
+        for inst in data.instances:
+            if inst.rle.area == 0:
+                report.empty_skipped += 1
+                continue
+            key = (image_ids[inst.image], cat_ids[inst.category], inst.rle.counts)
+            if key in seen:
+                report.duplicates_skipped += 1
+                continue
+            seen.add(key)
+            project.add_instance(key[0], key[1], inst.rle, source="manual", state="accepted")
+            annotated.add(key[0])  # only images that received something change status
+            report.annotations_added += 1
+        marks = {image_id: status for image_id in annotated}
+        for name, recorded in data.statuses.items():
+            if recorded == "reviewed" or image_ids[name] in marks:
+                marks[image_ids[name]] = after_import(recorded)
+        for image_id, mark in marks.items():
+            if not (mark == "in_review" and project.image(image_id).status == "reviewed"):
+                project.set_image_status(image_id, mark)
+        report.images_marked = len(marks)
+    return report
+
+
+# ---------------------------------------------------------------- export
+@dataclass
+class ExportReport:
+    path: Path
+    images: int = 0
+    annotations: int = 0
+    categories: int = 0
+    masks: str = "rle"
+    rle_fallbacks: int = 0  # instances written as RLE because a polygon would lose pixels
+    notes: list[str] = field(default_factory=list)
+    format: str = "coco"
+    #: what the format could not hold, by kind ("instances with holes": 3, ...)
+    losses: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExportInstance:
+    id: int
+    category: Category
+    rle: masks.Rle
+
+    def mask(self):
+        return masks.decode(self.rle)
+
+
+@dataclass(frozen=True)
+class ExportImage:
+    record: ImageRecord
+    path: Path  # the image file
+    name: str  # its name inside an export: relative, POSIX, never leaving the export folder
+    instances: list[ExportInstance]
+
+
+def export_name(record: ImageRecord) -> str:
+    """The name an image takes inside an export folder: its path in the project where that
+    is relative and stays inside; otherwise its file name under `outside/`, made unique by
+    the start of its hash."""
+    parts = PurePosixPath(record.path.replace("\\", "/")).parts
+    if (parts and not PurePosixPath(record.path).is_absolute() and ":" not in parts[0]
+            and all(p not in ("..", ".", "") for p in parts)):
+        return "/".join(parts)
+    return f"outside/{record.sha256[:12]}_{PurePosixPath(parts[-1] if parts else 'image').name}"
+
+
+def export_images(project: Project, *, reviewed_only: bool = False
+                  ) -> tuple[list[Category], list[ExportImage]]:
+    """The project's categories and, per image (all, or the reviewed ones), its accepted
+    instances in the order they were made. Predictions are never exported."""
+    categories = project.categories()
+    by_id = {c.id: c for c in categories}
+    images = project.images("reviewed" if reviewed_only else None)
+    wanted = {im.id: [] for im in images}  # type: dict[int, list[ExportInstance]]
+    for (iid, image_id, cat_id, h, w, counts, *_rest) in project.instance_rows("accepted"):
+        if image_id in wanted:
+            wanted[image_id].append(ExportInstance(iid, by_id[cat_id], masks.Rle(h, w, counts)))
+    return categories, [ExportImage(im, project.image_path(im), export_name(im), wanted[im.id])
+                        for im in images]
+
+
+def check_out_folder(out_dir: Path) -> None:
+    """Refuse an output folder that cannot be written or would destroy something: it must
+    be new, empty, or an earlier export of ours (which is then replaced whole)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DatasetFormatError(f"{out_dir} is a file; give a folder for this format")
+    parent = out_dir.parent
+    if not parent.is_dir():
+        raise DatasetFormatError(f"folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DatasetFormatError(f"cannot write in folder {parent}")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / EXPORT_MARKER).is_file():
+        raise DatasetFormatError(
+            f"{out_dir} is not empty and is not an earlier export; choose a new or empty "
+            "folder (nothing was written)")
+
+
+def write_folder_atomic(out_dir: str | Path, fill: Callable[[Path], None],
+                        verify: Callable[[Path], None] | None = None) -> None:
+    """Make `out_dir` by calling `fill` on a temporary folder beside it, then `verify`, then
+    renaming it into place: readers see the earlier export or the new one, never half of
+    one. An earlier export there is replaced whole; any failure leaves it as it was."""
+    out_dir = Path(out_dir)
+    check_out_folder(out_dir)
+    parent = out_dir.parent
+    tmp = parent / f".{out_dir.name}.{secrets.token_hex(4)}.tmp"
+    old = parent / f".{out_dir.name}.{secrets.token_hex(4)}.old"
+    tmp.mkdir()
+    try:
+        fill(tmp)
+        (tmp / EXPORT_MARKER).write_text("written by Mask R-CNN Studio; a new export "
+                                         "replaces this folder whole\n", encoding="utf-8")
+        if verify is not None:
+            verify(tmp)
+        for dirpath, _dirs, _files in os.walk(tmp):
+            fsync_dir(dirpath)
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        try:
+            os.replace(tmp, out_dir)
+        except BaseException:
+            if old.exists():
+                os.replace(old, out_dir)
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def place_image(src: Path, dst: Path) -> None:
+    """Put an image file into an export: a hard link where the file system allows (no
+    copy, no space), else a copy."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        try:
+            shutil.copy2(src, dst)
+        except OSError as exc:
+            raise DatasetFormatError(f"cannot copy image {src} into the export: "
+                                     f"{exc.strerror or exc}; nothing was written") from None

@@ -1,0 +1,93 @@
+"""The data formats a project imports and exports, by name: one table the command line
+(`python -m mrcnn export|import --format NAME`) and the window (File ▸ Export, File ▸ Import)
+both read.
+
+Each format lives in its own module with two functions: `export_<x>(project, out, *,
+reviewed_only)` writes the whole output atomically and returns an `ExportReport` that states
+what the format could not hold; `read_<x>(path, *, images_dir)` checks everything and returns
+a `LabelledSet`, which `mrcnn.coco.dataset.commit_import` writes in one transaction.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mrcnn.coco.dataset import IMPORT_STATUSES, ExportReport, ImportReport, commit_import
+from mrcnn.store.project import Project
+
+
+@dataclass(frozen=True)
+class DataFormat:
+    name: str  # on the command line
+    title: str  # in the window
+    module: str
+    export_function: str
+    read_function: str
+    #: what export writes: one file (COCO) or a folder
+    output: Literal["file", "folder"]
+    #: what import reads: a file (COCO JSON) or a folder
+    source: Literal["file", "folder"]
+    #: where the images are when import is not told: "beside" the file, or a folder inside
+    #: the source (the format's layout says which)
+    describe: str
+
+    def _function(self, name: str):
+        return getattr(importlib.import_module(self.module), name)
+
+    def export(self, project: Project, out: str | Path, **options) -> ExportReport:
+        return self._function(self.export_function)(project, out, **options)
+
+    def read(self, path: str | Path, *, images_dir: str | Path | None = None):
+        return self._function(self.read_function)(path, images_dir=images_dir)
+
+
+FORMATS: dict[str, DataFormat] = {f.name: f for f in (
+    DataFormat("coco", "COCO JSON", "mrcnn.coco.io", "export_coco", "read_coco", "file", "file",
+               "one JSON file; masks as RLE (or polygons with --masks polygon)"),
+    DataFormat("yolo-seg", "YOLO segmentation", "mrcnn.coco.yolo", "export_yolo", "read_yolo",
+               "folder", "folder",
+               "a folder with data.yaml, images/ and labels/ (one .txt per image: class "
+               "index and normalised polygon)"),
+    DataFormat("masks", "Mask PNGs", "mrcnn.coco.mask_png", "export_mask_png",
+               "read_mask_png", "folder", "folder",
+               "a folder with a semantic (category index) and an instance PNG per image, "
+               "and masks.json naming the indices"),
+    DataFormat("labelme", "labelme JSON", "mrcnn.coco.labelme", "export_labelme",
+               "read_labelme", "folder", "folder",
+               "a folder with one labelme .json per image (polygons; mask shapes where a "
+               "polygon would lose pixels)"),
+    DataFormat("voc", "Pascal VOC", "mrcnn.coco.voc", "export_voc", "read_voc", "folder",
+               "folder",
+               "a VOC folder: JPEGImages/, SegmentationObject/, SegmentationClass/, "
+               "Annotations/ and ImageSets/Segmentation/"),
+)}
+
+
+def data_format(name: str) -> DataFormat:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise ValueError(f"unknown format {name!r}; one of {', '.join(FORMATS)}") from None
+
+
+def export_dataset(project: Project, out: str | Path, fmt: str = "coco", *,
+                   reviewed_only: bool = False, mask_format: str = "rle") -> ExportReport:
+    """Export the project's accepted instances in format `fmt` (see FORMATS)."""
+    options: dict = {"reviewed_only": reviewed_only}
+    if fmt == "coco":
+        options["mask_format"] = mask_format
+    return data_format(fmt).export(project, out, **options)
+
+
+def import_dataset(project: Project, path: str | Path, fmt: str = "coco", *,
+                   images_dir: str | Path | None = None, status: str = "reviewed"
+                   ) -> ImportReport:
+    """Import labelled data in format `fmt`, all or nothing: everything is read and checked
+    first, then written in one transaction."""
+    if status not in IMPORT_STATUSES:
+        raise ValueError(f"status must be one of {IMPORT_STATUSES}, got {status!r}")
+    return commit_import(project, data_format(fmt).read(path, images_dir=images_dir),
+                         status=status)
