@@ -30,10 +30,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("unreadable_files", "Unrea&dable Files…", "List the files of the images "
                "folder that could not be read, and why (they are not in the project)",
                needs="project"),
-    ActionSpec("import_coco", "&Import COCO…", "Add the annotations of a COCO JSON file",
-               needs="project"),
-    ActionSpec("export_coco", "&Export COCO…", "Write accepted instances as a COCO JSON file",
-               needs="project"),
+    ActionSpec("import_coco", "&Import…", "Add labelled data: COCO JSON, YOLO segmentation, "
+               "mask PNGs, labelme JSON or Pascal VOC", needs="project"),
+    ActionSpec("export_coco", "&Export…", "Write accepted instances as COCO JSON, YOLO "
+               "segmentation, mask PNGs, labelme JSON or Pascal VOC", needs="project"),
     ActionSpec("quit", "&Quit", "Close the window (every change is already saved)"),
     ActionSpec("next_image", "&Next Image", "Show the next image in the list", needs="project"),
     ActionSpec("previous_image", "P&revious Image", "Show the previous image in the list",

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from app.actions import ACTIONS
 from app.shortcuts import ShortcutConfig
 from app.text import plural
+from mrcnn.coco.formats import FORMATS
 
 
 # ---------------------------------------------------------------- messages
@@ -88,20 +89,31 @@ def _path_row(edit: QLineEdit, browse) -> QHBoxLayout:
 
 
 # ---------------------------------------------------------------- export
+def _format_combo() -> QComboBox:
+    combo = QComboBox()
+    for f in FORMATS.values():
+        combo.addItem(f.title, f.name)
+    return combo
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     path: Path
-    mask_format: str  # "rle" | "polygon"
+    mask_format: str  # "rle" | "polygon" (COCO only)
     reviewed_only: bool
+    format: str = "coco"  # a name in mrcnn.coco.formats.FORMATS
 
 
 class ExportDialog(QDialog):
-    """Where to write the COCO file, RLE or polygons, reviewed images only or all."""
+    """Which format, where to write it (a file for COCO, a folder for the others), RLE or
+    polygons for COCO, reviewed images only or all."""
 
     def __init__(self, default_path: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Export COCO")
+        self.setWindowTitle("Export")
+        self.format = _format_combo()
         self.path = QLineEdit(default_path)
+        self._where = QLabel("File")
         self.rle = QRadioButton("RLE (exact masks, holes kept)")
         self.polygon = QRadioButton("Polygons (RLE where a polygon would lose pixels)")
         self.rle.setChecked(True)
@@ -109,12 +121,16 @@ class ExportDialog(QDialog):
         self.reviewed_only.setChecked(True)
         self.reviewed_only.setToolTip("Only images marked reviewed; accepted instances only "
                                       "(pending predictions are never exported)")
+        self.about = QLabel()
+        self.about.setWordWrap(True)
         form = QFormLayout()
-        form.addRow("File", _path_row(self.path, self._browse))
+        form.addRow("Format", self.format)
+        form.addRow(self._where, _path_row(self.path, self._browse))
         masks = QVBoxLayout()
         masks.addWidget(self.rle)
         masks.addWidget(self.polygon)
-        form.addRow("Masks", masks)
+        self._masks_label = QLabel("Masks")
+        form.addRow(self._masks_label, masks)
         form.addRow("", self.reviewed_only)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -123,17 +139,43 @@ class ExportDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.about)
         layout.addWidget(buttons)
+        self._folder = str(Path(default_path).parent)
+        self.format.currentIndexChanged.connect(self._on_format_changed)
+        self._on_format_changed()
+
+    def _chosen(self):
+        return FORMATS[self.format.currentData()]
+
+    def _on_format_changed(self) -> None:
+        f = self._chosen()
+        to_file = f.output == "file"
+        self._where.setText("File" if to_file else "Folder")
+        for w in (self.rle, self.polygon, self._masks_label):
+            w.setVisible(to_file)
+        self.about.setText(f.describe[0].upper() + f.describe[1:] + "."
+                           + ("" if to_file else " Written whole into a new or empty folder "
+                              "(an earlier export there is replaced)."))
+        text = self.path.text().strip()
+        folder = str(Path(text).parent) if text else self._folder
+        self.path.setText(str(Path(folder) / ("annotations.json" if to_file
+                                              else f"export-{f.name}")))
 
     def _browse(self) -> None:
-        path = choose_save_file(self, "Export COCO", self.path.text())
-        if path:
-            self.path.setText(path if path.endswith(".json") else path + ".json")
+        if self._chosen().output == "file":
+            path = choose_save_file(self, "Export COCO", self.path.text())
+            if path:
+                self.path.setText(path if path.endswith(".json") else path + ".json")
+        else:
+            folder = choose_folder(self, "Export into folder", self.path.text())
+            if folder:
+                self.path.setText(folder)
 
     def options(self) -> ExportOptions:
         return ExportOptions(Path(self.path.text().strip()),
                              "polygon" if self.polygon.isChecked() else "rle",
-                             self.reviewed_only.isChecked())
+                             self.reviewed_only.isChecked(), self.format.currentData())
 
 
 def ask_export_options(parent: QWidget | None, default_path: str) -> ExportOptions | None:
@@ -147,28 +189,34 @@ def ask_export_options(parent: QWidget | None, default_path: str) -> ExportOptio
 @dataclass(frozen=True)
 class ImportOptions:
     path: Path
-    images_dir: Path | None  # None: the JSON file's folder
+    images_dir: Path | None  # None: the format's own place (the JSON file's folder, ...)
     status: str  # "reviewed" | "in_review"
+    format: str = "coco"  # a name in mrcnn.coco.formats.FORMATS
 
 
 class ImportDialog(QDialog):
-    """Which COCO file, where its images are, and what the annotated images become."""
+    """Which format and file or folder, where its images are, and what the annotated images
+    become."""
 
     def __init__(self, start: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Import COCO")
+        self.setWindowTitle("Import")
+        self.format = _format_combo()
         self.path = QLineEdit()
+        self._what = QLabel("COCO file")
         self.images = QLineEdit()
-        self.images.setPlaceholderText("the JSON file's folder")
         self.status = QComboBox()
         self.status.addItem("Reviewed (finished work)", "reviewed")
         self.status.addItem("In review (to be checked)", "in_review")
         self._start = start
+        self.about = QLabel()
+        self.about.setWordWrap(True)
         form = QFormLayout()
-        form.addRow("COCO file", _path_row(self.path, self._browse_file))
+        form.addRow("Format", self.format)
+        form.addRow(self._what, _path_row(self.path, self._browse_file))
         form.addRow("Images folder", _path_row(self.images, self._browse_images))
         form.addRow("Annotated images are", self.status)
-        note = QLabel("The whole file is checked first and imported in one step: "
+        note = QLabel("Everything is checked first and imported in one step: "
                       "if any record is bad, nothing changes.")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -178,11 +226,28 @@ class ImportDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.about)
         layout.addWidget(note)
         layout.addWidget(buttons)
+        self.format.currentIndexChanged.connect(self._on_format_changed)
+        self._on_format_changed()
+
+    def _chosen(self):
+        return FORMATS[self.format.currentData()]
+
+    def _on_format_changed(self) -> None:
+        f = self._chosen()
+        self._what.setText("COCO file" if f.source == "file" else "Folder")
+        self.images.setPlaceholderText("the JSON file's folder" if f.source == "file"
+                                       else "where the format keeps them")
+        self.about.setText(f.describe[0].upper() + f.describe[1:] + ".")
 
     def _browse_file(self) -> None:
-        path = choose_open_file(self, "Import COCO", self.path.text() or self._start)
+        if self._chosen().source == "file":
+            path = choose_open_file(self, "Import COCO", self.path.text() or self._start)
+        else:
+            path = choose_folder(self, f"Import {self._chosen().title}",
+                                 self.path.text() or self._start)
         if path:
             self.path.setText(path)
 
@@ -194,7 +259,7 @@ class ImportDialog(QDialog):
     def options(self) -> ImportOptions:
         images = self.images.text().strip()
         return ImportOptions(Path(self.path.text().strip()), Path(images) if images else None,
-                             self.status.currentData())
+                             self.status.currentData(), self.format.currentData())
 
 
 def ask_import_options(parent: QWidget | None, start: str) -> ImportOptions | None:

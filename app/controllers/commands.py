@@ -19,6 +19,7 @@ from app.controllers.project import DocumentController
 from app.panels.image_list import ImageListWidget
 from app.settings import UiState
 from app.text import plural
+from mrcnn.coco.formats import FORMATS
 from mrcnn.errors import MrcnnError
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def busy() -> Iterator[None]:
 
 
 class ReviewCommands:
-    """Accept, delete, mark reviewed; import and export COCO."""
+    """Accept, delete, mark reviewed; import and export labelled data."""
 
     def __init__(self, window: QMainWindow, controller: DocumentController, canvas: CanvasView,
                  image_list: ImageListWidget, ui: UiState, feedback: Feedback):
@@ -79,8 +80,9 @@ class ReviewCommands:
             "delete_selected": self.delete_selected,
             "mark_reviewed": self.mark_reviewed_and_next,
             "mark_not_reviewed": self.mark_not_reviewed,
-            "import_coco": self.import_coco,
-            "export_coco": self.export_coco,
+            # the action names stay those of the first wave: users' shortcut files use them
+            "import_coco": self.import_data,
+            "export_coco": self.export_data,
         }
         for name, slot in table.items():
             actions[name].triggered.connect(slot)
@@ -159,32 +161,40 @@ class ReviewCommands:
             else:
                 self._fb.say(f"{name} is not reviewed")
 
-    def import_coco(self) -> None:
+    def import_data(self) -> None:
+        """File ▸ Import: labelled data in any format the library reads."""
         options = dialogs.ask_import_options(self._window, self._ui.last_dir("coco"))
         if options is None:
             return
         self._ui.set_last_dir("coco", options.path.parent)
-        with self._fb.guard("Cannot import COCO"), busy():
-            r = self._c.import_coco(options.path, options.images_dir, options.status)
+        with self._fb.guard(f"Cannot import {FORMATS[options.format].title}"), busy():
+            r = self._c.import_data(options.path, options.images_dir, options.status,
+                                    options.format)
             msg = (f"Imported {plural(r.annotations_added, 'instance')} on "
                    f"{plural(r.images_marked, 'image')} ({plural(r.images_added, 'new image')}, "
                    f"{plural(r.categories_added, 'new category', 'new categories')}")
             if r.duplicates_skipped:
                 msg += f", {plural(r.duplicates_skipped, 'duplicate')} skipped"
+            for kind, n in r.skipped.items():
+                msg += f", {n} {kind} skipped"
             self._fb.say(msg + ")", 10000)
 
-    def export_coco(self) -> None:
+    def export_data(self) -> None:
+        """File ▸ Export: accepted instances in any format the library writes."""
         c = self._c
         start = self._ui.last_dir("export") or str(c.project.images_root)
         options = dialogs.ask_export_options(self._window, str(Path(start) / "annotations.json"))
         if options is None:
             return
         self._ui.set_last_dir("export", options.path.parent)
-        with self._fb.guard("Cannot export COCO"), busy():
-            r = c.export_coco(options.path, mask_format=options.mask_format,
+        with self._fb.guard(f"Cannot export {FORMATS[options.format].title}"), busy():
+            r = c.export_data(options.path, fmt=options.format,
+                              mask_format=options.mask_format,
                               reviewed_only=options.reviewed_only)
             msg = (f"Exported {plural(r.annotations, 'instance')} on "
                    f"{plural(r.images, 'image')} to {r.path}")
             if r.rle_fallbacks:
                 msg += f" ({r.rle_fallbacks} kept as RLE: a polygon would lose pixels)"
+            if r.notes:
+                msg += " — " + "; ".join(r.notes)
             self._fb.say(msg, 10000)

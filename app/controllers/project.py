@@ -18,7 +18,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.controllers.documents import DocumentSet
-from mrcnn.coco.io import ExportReport, ImportReport, export_coco, import_coco
+from mrcnn.coco.dataset import ExportReport, ImportReport
+from mrcnn.coco.formats import export_dataset, import_dataset
 from mrcnn.editing.document import DocumentChange, ImageDocument
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.io.images import ImageInfo, verify_image
@@ -379,19 +380,21 @@ class DocumentController(QObject):
         version = p.active_model_version()
         return (version, p.folder / version.path) if version else None
 
-    def import_coco(self, json_path: str | Path, images_dir: str | Path | None = None,
-                    status: str = "reviewed") -> ImportReport:
+    def import_data(self, path: str | Path, images_dir: str | Path | None = None,
+                    status: str = "reviewed", fmt: str = "coco") -> ImportReport:
+        """Import labelled data in any format of `mrcnn.coco.formats`, all or nothing."""
         p = self._need_writable()
-        report = import_coco(p, json_path, images_dir=images_dir, status=status)
+        report = import_dataset(p, path, fmt, images_dir=images_dir, status=status)
         self._reload_metadata()
         self.categories_changed.emit()
         self.images_changed.emit()
         return report
 
-    def export_coco(self, out_path: str | Path, *, mask_format: str = "rle",
+    def export_data(self, out: str | Path, *, fmt: str = "coco", mask_format: str = "rle",
                     reviewed_only: bool = True) -> ExportReport:
-        return export_coco(self._need(), out_path, mask_format=mask_format,
-                           reviewed_only=reviewed_only)
+        """Export accepted instances in any format of `mrcnn.coco.formats`, atomically."""
+        return export_dataset(self._need(), out, fmt, mask_format=mask_format,
+                              reviewed_only=reviewed_only)
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -56,34 +56,42 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from mrcnn.coco.io import import_coco
+    from mrcnn.coco.formats import import_dataset
     from mrcnn.store.project import Project
 
+    fmt = getattr(args, "format", "coco")
     with Project.open(args.project) as project:
-        r = import_coco(project, args.file, images_dir=args.images, status=args.status)
-    text = (f"imported {args.file}: {r.annotations_added} annotations on {r.images_marked} "
-            f"images (marked {r.status}), {r.images_added} new images, "
+        r = import_dataset(project, args.file, fmt, images_dir=args.images, status=args.status)
+    text = (f"imported {args.file} ({fmt}): {r.annotations_added} annotations on "
+            f"{r.images_marked} images (marked {r.status}), {r.images_added} new images, "
             f"{r.categories_added} new categories")
     if r.duplicates_skipped:
         text += f", {r.duplicates_skipped} duplicates skipped"
     if r.empty_skipped:
         text += f", {r.empty_skipped} empty masks skipped"
+    for kind, n in r.skipped.items():
+        text += f", {n} {kind} skipped"
     _emit(args, asdict(r), text)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mrcnn.coco.io import export_coco
+    from mrcnn.coco.formats import export_dataset
     from mrcnn.store.project import Project
 
+    fmt = getattr(args, "format", "coco")
     with Project.open(args.project, read_only=True) as project:
-        r = export_coco(project, args.out, mask_format=args.masks,
-                        reviewed_only=args.reviewed_only)
+        r = export_dataset(project, args.out, fmt, mask_format=args.masks,
+                           reviewed_only=args.reviewed_only)
     text = (f"exported {r.annotations} annotations on {r.images} images, {r.categories} "
-            f"categories to {r.path} (verified with pycocotools)")
-    if r.masks == "polygon":
-        text += (f"; {r.rle_fallbacks} instances kept as RLE because a polygon would lose "
-                 "pixels" if r.rle_fallbacks else "; every instance fits a polygon exactly")
+            f"categories to {r.path}")
+    if fmt == "coco":
+        text += " (verified with pycocotools)"
+        if r.masks == "polygon":
+            text += (f"; {r.rle_fallbacks} instances kept as RLE because a polygon would lose"
+                     " pixels" if r.rle_fallbacks else "; every instance fits a polygon exactly")
+    for note in r.notes:
+        text += f"\n  {note}"
     _emit(args, asdict(r), text)
     return 0
 
@@ -138,19 +146,38 @@ def build_parser() -> argparse.ArgumentParser:
         f"project goes in its hidden {PROJECT_DIRNAME} folder, where the app keeps it)")
     p.add_argument("--images", type=Path, default=None, help="folder of images")
 
-    p = add("import-coco", cmd_import, "import a COCO file (all or nothing)")
-    p.add_argument("file", type=Path, help="COCO .json file")
-    p.add_argument("--images", type=Path, default=None,
-                   help="folder the file names are relative to (default: the JSON's folder)")
-    p.add_argument("--status", choices=("reviewed", "in_review"), default="reviewed",
-                   help="status of images that arrive with annotations (default: reviewed)")
+    from mrcnn.coco.formats import FORMATS
 
-    p = add("export-coco", cmd_export, "export accepted instances as COCO JSON")
-    p.add_argument("out", type=Path, help="output .json file (written atomically)")
-    p.add_argument("--masks", choices=("rle", "polygon"), default="rle",
-                   help="segmentation format; polygon falls back to RLE where it would "
-                   "lose pixels")
-    p.add_argument("--reviewed-only", action="store_true", help="only images marked reviewed")
+    formats_help = "; ".join(f"{f.name}: {f.describe}" for f in FORMATS.values())
+    for name, general in (("import-coco", False), ("import", True)):
+        p = add(name, cmd_import, "import labelled data in any format (all or nothing)"
+                if general else "import a COCO file (all or nothing)")
+        p.add_argument("file", type=Path, help="the file or folder to import (COCO: a .json "
+                       "file; the other formats: their folder)" if general else "COCO .json file")
+        if general:
+            p.add_argument("--format", choices=tuple(FORMATS), default="coco",
+                           help=formats_help)
+        p.add_argument("--images", type=Path, default=None,
+                       help="folder the image names are relative to (default: the format's "
+                       "own place: the JSON's folder for COCO, images/ for YOLO, JPEGImages/ "
+                       "for VOC, the labelme folder)")
+        p.add_argument("--status", choices=("reviewed", "in_review"), default="reviewed",
+                       help="status of images that arrive with annotations (default: reviewed)")
+
+    for name, general in (("export-coco", False), ("export", True)):
+        p = add(name, cmd_export, "export accepted instances in any format (written "
+                "atomically)" if general else "export accepted instances as COCO JSON")
+        p.add_argument("out", type=Path, help="output: a .json file for COCO, a new or empty "
+                       "folder for the other formats" if general
+                       else "output .json file (written atomically)")
+        if general:
+            p.add_argument("--format", choices=tuple(FORMATS), default="coco",
+                           help=formats_help)
+        p.add_argument("--masks", choices=("rle", "polygon"), default="rle",
+                       help="COCO segmentation format; polygon falls back to RLE where it "
+                       "would lose pixels")
+        p.add_argument("--reviewed-only", action="store_true",
+                       help="only images marked reviewed")
 
     from mrcnn.cli import categories as cli_categories
     from mrcnn.cli import model as cli_model

@@ -17,7 +17,7 @@ from mrcnn import masks
 
 @pytest.fixture
 def voc_window(qtbot, window, photos_dir, voc_coco, monkeypatch):
-    """A window on the photos, the VOC masks imported through File ▸ Import COCO…, and
+    """A window on the photos, the VOC masks imported through File ▸ Import…, and
     voc.jpg shown."""
     open_folder(qtbot, window, photos_dir)
     monkeypatch.setattr(dialogs, "ask_import_options",
@@ -85,7 +85,7 @@ def test_bad_coco_is_reported_and_changes_nothing(qtbot, window, photos_dir, err
     monkeypatch.setattr(dialogs, "ask_import_options",
                         lambda *_a: ImportOptions(bad, None, "reviewed"))
     window.actions["import_coco"].trigger()
-    assert errors and errors[-1][0] == "Cannot import COCO"
+    assert errors and errors[-1][0] == "Cannot import COCO JSON"
     assert "annotations[0]" in errors[-1][1]
     assert window.controller.project.instances() == []
     assert window.controller.project.categories() == []
