@@ -23,6 +23,7 @@ from app.actions import ACTIONS, build_actions, update_enabled
 from app.canvas.canvas import CanvasView
 from app.chrome import build_menus, build_toolbar
 from app.controllers.commands import Feedback, ReviewCommands
+from app.controllers.data_commands import DataCommands
 from app.controllers.finetune import FinetuneController
 from app.controllers.model import ModelController, ModelOptions
 from app.controllers.project import STATUS_LABELS, DocumentController, probe_folder
@@ -98,6 +99,8 @@ class MainWindow(QMainWindow):
         self.feedback = Feedback(self)
         self.commands = ReviewCommands(self, self.controller, self.canvas, self.image_list,
                                        self.ui, self.feedback)
+        self.data_commands = DataCommands(self, self.controller, self.runner, self.progress,
+                                          self.ui, self.feedback)
         self.edits = install_edit_tools(self)  # mask correction tools (app/edit_wiring.py)
         self.model = ModelController(self, self.runner, self.progress, self.controller,
                                      self.image_list, self.ui, self.feedback, model_options,
@@ -167,6 +170,7 @@ class MainWindow(QMainWindow):
         a["next_image"].triggered.connect(lambda: self.image_list.go(+1))
         a["previous_image"].triggered.connect(lambda: self.image_list.go(-1))
         self.commands.connect(a)
+        self.data_commands.connect(a)
         a["select_all_instances"].triggered.connect(self.canvas.select_all)
         a["clear_selection"].triggered.connect(self.canvas.clear_selection)
         a["toggle_predictions"].toggled.connect(self._on_toggle_predictions_toggled)

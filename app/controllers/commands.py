@@ -1,4 +1,4 @@
-"""What the review and COCO actions do: a user gesture → a controller call → one status line.
+"""What the review actions do: a user gesture → a controller call → one status line.
 
 Errors from `mrcnn` become a message box and a status line (`Feedback.guard`), never a crash.
 """
@@ -19,7 +19,6 @@ from app.controllers.project import DocumentController
 from app.panels.image_list import ImageListWidget
 from app.settings import UiState
 from app.text import plural
-from mrcnn.coco.formats import FORMATS
 from mrcnn.errors import MrcnnError
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ def busy() -> Iterator[None]:
 
 
 class ReviewCommands:
-    """Accept, delete, mark reviewed; import and export labelled data."""
+    """Accept, delete, mark reviewed."""
 
     def __init__(self, window: QMainWindow, controller: DocumentController, canvas: CanvasView,
                  image_list: ImageListWidget, ui: UiState, feedback: Feedback):
@@ -80,9 +79,6 @@ class ReviewCommands:
             "delete_selected": self.delete_selected,
             "mark_reviewed": self.mark_reviewed_and_next,
             "mark_not_reviewed": self.mark_not_reviewed,
-            # the action names stay those of the first wave: users' shortcut files use them
-            "import_coco": self.import_data,
-            "export_coco": self.export_data,
         }
         for name, slot in table.items():
             actions[name].triggered.connect(slot)
@@ -161,40 +157,3 @@ class ReviewCommands:
             else:
                 self._fb.say(f"{name} is not reviewed")
 
-    def import_data(self) -> None:
-        """File ▸ Import: labelled data in any format the library reads."""
-        options = dialogs.ask_import_options(self._window, self._ui.last_dir("coco"))
-        if options is None:
-            return
-        self._ui.set_last_dir("coco", options.path.parent)
-        with self._fb.guard(f"Cannot import {FORMATS[options.format].title}"), busy():
-            r = self._c.import_data(options.path, options.images_dir, options.status,
-                                    options.format)
-            msg = (f"Imported {plural(r.annotations_added, 'instance')} on "
-                   f"{plural(r.images_marked, 'image')} ({plural(r.images_added, 'new image')}, "
-                   f"{plural(r.categories_added, 'new category', 'new categories')}")
-            if r.duplicates_skipped:
-                msg += f", {plural(r.duplicates_skipped, 'duplicate')} skipped"
-            for kind, n in r.skipped.items():
-                msg += f", {n} {kind} skipped"
-            self._fb.say(msg + ")", 10000)
-
-    def export_data(self) -> None:
-        """File ▸ Export: accepted instances in any format the library writes."""
-        c = self._c
-        start = self._ui.last_dir("export") or str(c.project.images_root)
-        options = dialogs.ask_export_options(self._window, str(Path(start) / "annotations.json"))
-        if options is None:
-            return
-        self._ui.set_last_dir("export", options.path.parent)
-        with self._fb.guard(f"Cannot export {FORMATS[options.format].title}"), busy():
-            r = c.export_data(options.path, fmt=options.format,
-                              mask_format=options.mask_format,
-                              reviewed_only=options.reviewed_only)
-            msg = (f"Exported {plural(r.annotations, 'instance')} on "
-                   f"{plural(r.images, 'image')} to {r.path}")
-            if r.rle_fallbacks:
-                msg += f" ({r.rle_fallbacks} kept as RLE: a polygon would lose pixels)"
-            if r.notes:
-                msg += " — " + "; ".join(r.notes)
-            self._fb.say(msg, 10000)

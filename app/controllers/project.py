@@ -18,8 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.controllers.documents import DocumentSet
-from mrcnn.coco.dataset import ExportReport, ImportReport
-from mrcnn.coco.formats import export_dataset, import_dataset
+from mrcnn.coco.dataset import ImportReport, LabelledSet, commit_import
 from mrcnn.editing.document import DocumentChange, ImageDocument
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.io.images import ImageInfo, verify_image
@@ -380,21 +379,15 @@ class DocumentController(QObject):
         version = p.active_model_version()
         return (version, p.folder / version.path) if version else None
 
-    def import_data(self, path: str | Path, images_dir: str | Path | None = None,
-                    status: str = "reviewed", fmt: str = "coco") -> ImportReport:
-        """Import labelled data in any format of `mrcnn.coco.formats`, all or nothing."""
+    def commit_import(self, data: LabelledSet, status: str = "reviewed") -> ImportReport:
+        """Write labelled data a background job read and checked (`mrcnn.coco.formats`),
+        all or nothing, and tell the widgets."""
         p = self._need_writable()
-        report = import_dataset(p, path, fmt, images_dir=images_dir, status=status)
+        report = commit_import(p, data, status=status)
         self._reload_metadata()
         self.categories_changed.emit()
         self.images_changed.emit()
         return report
-
-    def export_data(self, out: str | Path, *, fmt: str = "coco", mask_format: str = "rle",
-                    reviewed_only: bool = True) -> ExportReport:
-        """Export accepted instances in any format of `mrcnn.coco.formats`, atomically."""
-        return export_dataset(self._need(), out, fmt, mask_format=mask_format,
-                              reviewed_only=reviewed_only)
 
 
 def _same(a: Path, b: Path) -> bool:

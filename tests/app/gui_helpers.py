@@ -30,6 +30,14 @@ def open_folder(qtbot, window, folder: Path) -> None:
     wait_image_shown(qtbot, window)
 
 
+def run_data_action(qtbot, window, action: str, timeout: int = 30000) -> None:
+    """Trigger File ▸ Import… or Export… (its dialog already answered) and wait for its
+    background job to end and its result to show."""
+    window.actions[action].trigger()
+    qtbot.waitUntil(lambda: window.data_commands.job is not None
+                    and window.data_commands.job.done, timeout=timeout)
+
+
 def image_id(window, name: str) -> int:
     for r in window.controller.images():
         if Path(r.path).name == name:

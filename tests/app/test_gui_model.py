@@ -8,7 +8,13 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from gui_helpers import image_id, open_folder, wait_image_shown, wait_model_ready
+from gui_helpers import (
+    image_id,
+    open_folder,
+    run_data_action,
+    wait_image_shown,
+    wait_model_ready,
+)
 from model_fixtures import CATEGORIES, FAST
 
 from app import dialogs
@@ -77,7 +83,7 @@ def test_predict_ahead_threshold_accept_review_export(qtbot, make_window, model_
     out = tmp_path / "export.json"
     monkeypatch.setattr(dialogs, "ask_export_options",
                         lambda *_a: ExportOptions(out, "rle", True))
-    w.actions["export_coco"].trigger()
+    run_data_action(qtbot, w, "export_coco")
     coco = json.loads(out.read_text())
     assert [im["file_name"] for im in coco["images"]] == [Path(project.image(first).path).name]
     assert len(coco["annotations"]) == len(accepted)

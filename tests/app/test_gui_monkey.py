@@ -12,7 +12,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from gui_helpers import image_id, open_folder, wait_image_shown
+from gui_helpers import image_id, open_folder, run_data_action, wait_image_shown
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication
 
@@ -71,7 +71,7 @@ def test_two_thousand_random_gestures_change_nothing_silently(qtbot, window, pho
     open_folder(qtbot, w, photos_dir)
     monkeypatch.setattr(dialogs, "ask_import_options",
                         lambda *_a: ImportOptions(voc_coco.path, None, "reviewed"))
-    w.actions["import_coco"].trigger()
+    run_data_action(qtbot, w, "import_coco")
     _add_predictions(w, "chelsea.jpg", 12, 1)
     _add_predictions(w, "astronaut.jpg", 8, 2)
     project = w.controller.project

@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from gui_helpers import image_id, open_folder, wait_image_shown
+from gui_helpers import image_id, open_folder, run_data_action, wait_image_shown
 from PySide6.QtCore import QPoint, Qt
 
 from app import dialogs
@@ -22,7 +22,7 @@ def voc_window(qtbot, window, photos_dir, voc_coco, monkeypatch):
     open_folder(qtbot, window, photos_dir)
     monkeypatch.setattr(dialogs, "ask_import_options",
                         lambda *_a: ImportOptions(voc_coco.path, None, "reviewed"))
-    window.actions["import_coco"].trigger()
+    run_data_action(qtbot, window, "import_coco")
     voc = image_id(window, "voc.jpg")
     window.image_list.select_image(voc)
     wait_image_shown(qtbot, window, voc)
@@ -84,7 +84,7 @@ def test_bad_coco_is_reported_and_changes_nothing(qtbot, window, photos_dir, err
                                                 "segmentation": [[1, 2, 3]]}]}))
     monkeypatch.setattr(dialogs, "ask_import_options",
                         lambda *_a: ImportOptions(bad, None, "reviewed"))
-    window.actions["import_coco"].trigger()
+    run_data_action(qtbot, window, "import_coco")
     assert errors and errors[-1][0] == "Cannot import COCO JSON"
     assert "annotations[0]" in errors[-1][1]
     assert window.controller.project.instances() == []
@@ -222,7 +222,7 @@ def test_export_writes_the_accepted_instances(qtbot, voc_window, voc_coco, photo
     out = tmp_path / "export.json"
     monkeypatch.setattr(dialogs, "ask_export_options",
                         lambda *_a: ExportOptions(out, "polygon", True))
-    w.actions["export_coco"].trigger()
+    run_data_action(qtbot, w, "export_coco")
     coco = json.loads(out.read_text())
     assert [im["file_name"] for im in coco["images"]] == ["voc.jpg"]
     assert len(coco["annotations"]) == 19
