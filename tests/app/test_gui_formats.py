@@ -1,0 +1,97 @@
+"""File ▸ Export… and File ▸ Import… in every format: the dialog follows the format chosen,
+the work runs in the background, and what is written reads back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gui_helpers import image_id, open_folder, run_data_action
+
+from app import dialogs
+from app.dialogs import ExportDialog, ExportOptions, ImportDialog, ImportOptions
+from mrcnn.coco.formats import FORMATS
+
+
+def test_the_export_dialog_asks_for_a_folder_for_folder_formats(qtbot, tmp_path):
+    dialog = ExportDialog(str(tmp_path / "annotations.json"))
+    qtbot.addWidget(dialog)
+    assert [dialog.format.itemData(i) for i in range(dialog.format.count())] == list(FORMATS)
+    assert not dialog.rle.isHidden()
+    for i, f in enumerate(FORMATS.values()):
+        dialog.format.setCurrentIndex(i)
+        folder = f.output == "folder"
+        assert dialog._where.text() == ("Folder" if folder else "File")
+        # RLE or polygons is a COCO choice only
+        assert dialog.rle.isHidden() == folder and dialog.polygon.isHidden() == folder
+        path = Path(dialog.options().path)
+        assert path.parent == tmp_path
+        assert path.name == (f"export-{f.name}" if folder else "annotations.json")
+        assert dialog.options().format == f.name
+        assert dialog.about.text()
+
+
+def test_the_import_dialog_names_what_each_format_reads(qtbot, tmp_path):
+    dialog = ImportDialog(str(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.path.setText(str(tmp_path / "data"))
+    for i, f in enumerate(FORMATS.values()):
+        dialog.format.setCurrentIndex(i)
+        assert dialog._what.text() == ("COCO file" if f.source == "file" else "Folder")
+        assert dialog.options() == ImportOptions(tmp_path / "data", None, "reviewed", f.name)
+
+
+@pytest.mark.parametrize("fmt", ["voc", "labelme", "yolo-seg"])
+def test_export_in_a_folder_format_and_import_it_back(fmt, qtbot, window, photos_dir, voc_coco,
+                                                      monkeypatch, tmp_path, errors):
+    w = window
+    open_folder(qtbot, w, photos_dir)
+    monkeypatch.setattr(dialogs, "ask_import_options",
+                        lambda *_a: ImportOptions(voc_coco.path, None, "reviewed"))
+    run_data_action(qtbot, w, "import_coco")
+    project = w.controller.project
+    voc = image_id(w, "voc.jpg")
+    before = {(i.category_id, i.rle.counts) for i in project.instances(voc)}
+    assert len(before) == 19
+
+    out = tmp_path / f"export-{fmt}"
+    monkeypatch.setattr(dialogs, "ask_export_options",
+                        lambda *_a: ExportOptions(out, "rle", True, fmt))
+    run_data_action(qtbot, w, "export_coco")
+    assert errors == []
+    assert out.is_dir()
+    assert "Exported 19 instances on 1 image to" in w.statusBar().currentMessage()
+
+    # Read back into the same project: every instance is already there (same category,
+    # same mask), so nothing is added twice. YOLO's polygons are not the masks themselves.
+    images = {"voc": out / "JPEGImages", "yolo-seg": out / "images"}.get(fmt)
+    monkeypatch.setattr(dialogs, "ask_import_options",
+                        lambda *_a: ImportOptions(out, images, "reviewed", fmt))
+    run_data_action(qtbot, w, "import_coco")
+    assert errors == []
+    message = w.statusBar().currentMessage()
+    assert message.startswith("Imported ")
+    if fmt == "labelme":  # the same image file: exact masks, all duplicates
+        assert "Imported 0 instances" in message and "19 duplicates skipped" in message
+        assert {(i.category_id, i.rle.counts) for i in project.instances(voc)} == before
+    else:  # the export's own copy of the image: a new image with the 19 instances
+        copy = [im for im in project.images() if im.id != voc and project.instances(im.id)]
+        assert len(copy) == 1 and copy[0].sha256 == project.image(voc).sha256
+        got = {(i.category_id, i.rle.counts) for i in project.instances(copy[0].id)}
+        assert (got == before) if fmt == "voc" else (len(got) >= 19)
+
+
+def test_a_bad_folder_is_reported_and_changes_nothing(qtbot, window, photos_dir, monkeypatch,
+                                                      tmp_path, errors, helpers):
+    w = window
+    open_folder(qtbot, w, photos_dir)
+    before = helpers.project_state(w.controller.project)
+    bad = tmp_path / "labels"
+    bad.mkdir()
+    (bad / "voc.json").write_text("{not json")
+    monkeypatch.setattr(dialogs, "ask_import_options",
+                        lambda *_a: ImportOptions(bad, photos_dir, "reviewed", "labelme"))
+    run_data_action(qtbot, w, "import_coco")
+    assert len(errors) == 1 and errors[0][0] == "Cannot import labelme JSON"
+    assert "voc.json" in errors[0][1]
+    assert helpers.project_state(w.controller.project) == before
