@@ -238,8 +238,10 @@ class ImportDialog(QDialog):
     def _on_format_changed(self) -> None:
         f = self._chosen()
         self._what.setText("COCO file" if f.source == "file" else "Folder")
-        self.images.setPlaceholderText("the JSON file's folder" if f.source == "file"
-                                       else "where the format keeps them")
+        self.images.setPlaceholderText(
+            "the JSON file's folder" if f.source == "file" else
+            "the project's images folder" if f.images_default == "project" else
+            "where the format keeps them")
         self.about.setText(f.describe[0].upper() + f.describe[1:] + ".")
 
     def _browse_file(self) -> None:

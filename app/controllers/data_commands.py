@@ -21,7 +21,7 @@ from app.settings import UiState
 from app.text import plural
 from app.worker import Job, JobContext, JobRunner
 from mrcnn.coco.dataset import ExportReport, ImportReport, LabelledSet
-from mrcnn.coco.formats import FORMATS, data_format, export_dataset
+from mrcnn.coco.formats import FORMATS, data_format, export_dataset, images_folder
 from mrcnn.store.project import Project
 
 
@@ -90,7 +90,8 @@ class DataCommands:
         self._ui.set_last_dir("coco", options.path.parent)
         title = f"Cannot import {FORMATS[options.format].title}"
         project = self._c.project
-        job = self._runner.submit(read_job, options.path, options.format, options.images_dir,
+        images_dir = images_folder(options.format, options.images_dir, project.images_root)
+        job = self._runner.submit(read_job, options.path, options.format, images_dir,
                                   lane="task", name="reading labelled data")
         self.job = job
         self._progress.track(job, f"Reading {options.path.name}")

@@ -30,9 +30,11 @@ class DataFormat:
     output: Literal["file", "folder"]
     #: what import reads: a file (COCO JSON) or a folder
     source: Literal["file", "folder"]
-    #: where the images are when import is not told: "beside" the file, or a folder inside
-    #: the source (the format's layout says which)
     describe: str
+    #: where import looks for the images when not told: the format's own layout ("own":
+    #: beside the COCO file, images/, JPEGImages/), or the project's images folder
+    #: ("project": labelme's image paths and mask PNG names point at the images labelled)
+    images_default: Literal["own", "project"] = "own"
 
     def _function(self, name: str):
         return getattr(importlib.import_module(self.module), name)
@@ -54,11 +56,13 @@ FORMATS: dict[str, DataFormat] = {f.name: f for f in (
     DataFormat("masks", "Mask PNGs", "mrcnn.coco.mask_png", "export_mask_png",
                "read_mask_png", "folder", "folder",
                "a folder with a semantic (category index) and an instance PNG per image, "
-               "and masks.json naming the indices"),
+               "and masks.json naming the indices; the images are those of the project "
+               "unless --images names another folder", "project"),
     DataFormat("labelme", "labelme JSON", "mrcnn.coco.labelme", "export_labelme",
                "read_labelme", "folder", "folder",
                "a folder with one labelme .json per image (polygons; mask shapes where a "
-               "polygon would lose pixels)"),
+               "polygon would lose pixels); image paths must lie in the project's images "
+               "folder unless --images names another", "project"),
     DataFormat("voc", "Pascal VOC", "mrcnn.coco.voc", "export_voc", "read_voc", "folder",
                "folder",
                "a VOC folder: JPEGImages/, SegmentationObject/, SegmentationClass/, "
@@ -71,6 +75,15 @@ def data_format(name: str) -> DataFormat:
         return FORMATS[name]
     except KeyError:
         raise ValueError(f"unknown format {name!r}; one of {', '.join(FORMATS)}") from None
+
+
+def images_folder(fmt: str, images_dir: str | Path | None, images_root: Path
+                  ) -> str | Path | None:
+    """The folder import resolves image names in: the one the user gave, else the format's
+    default (`DataFormat.images_default`)."""
+    if images_dir is None and data_format(fmt).images_default == "project":
+        return images_root
+    return images_dir
 
 
 def export_dataset(project: Project, out: str | Path, fmt: str = "coco", *,
@@ -89,5 +102,6 @@ def import_dataset(project: Project, path: str | Path, fmt: str = "coco", *,
     first, then written in one transaction."""
     if status not in IMPORT_STATUSES:
         raise ValueError(f"status must be one of {IMPORT_STATUSES}, got {status!r}")
+    images_dir = images_folder(fmt, images_dir, project.images_root)
     return commit_import(project, data_format(fmt).read(path, images_dir=images_dir),
                          status=status)
