@@ -151,7 +151,8 @@ def export_mask_png(project: Project, out_dir: str | Path, *, reviewed_only: boo
 # ---------------------------------------------------------------- import
 def read_mask_png(path: str | Path, *, images_dir: str | Path | None = None) -> LabelledSet:
     """Read and check a folder of mask PNGs (module docstring) against the images folder
-    `images_dir`, which is required: the PNGs do not hold their images. Touches no
+    `images_dir`, which is required: the PNGs do not hold their images (`import_dataset`
+    gives the project's own images folder where the user names none). Touches no
     project."""
     root = Path(path)
     if not root.is_dir():

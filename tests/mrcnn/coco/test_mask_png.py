@@ -64,6 +64,16 @@ def test_round_trip_is_pixel_exact(imported, new_project, helpers, tmp_path):
     assert _statuses(again) == _statuses(project)
 
 
+def test_import_looks_in_the_projects_images_folder_unless_told(imported, new_project,
+                                                                helpers, tmp_path):
+    project, ds = imported
+    out = tmp_path / "masks"
+    export_mask_png(project, out)
+    again = new_project(ds.images_dir)
+    import_dataset(again, out, "masks")
+    assert helpers.project_masks(again) == ds.expected_masks()
+
+
 def test_overlaps_follow_the_rule_and_the_loss_is_counted(imported, new_project, helpers,
                                                           tmp_path):
     project, ds = imported
@@ -360,6 +370,8 @@ def test_hostile_folders_are_refused_naming_the_file(case, imported, tmp_path, h
     images_dir, expected = case(out, images)
     before = helpers.project_state(project)
     with pytest.raises(DatasetFormatError) as err:
+        if images_dir is None:  # import_dataset gives the project's images folder
+            read_mask_png(out, images_dir=None)
         import_dataset(project, out, "masks", images_dir=images_dir)
     for part in expected:
         assert part in str(err.value), str(err.value)
