@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import yaml
 
 from mrcnn import masks
 from mrcnn.coco.dataset import (
@@ -42,6 +43,8 @@ NAME_FILES = ("classes.txt", "obj.names", "names.txt")
 #: How far outside [0, 1] a normalised coordinate may be (rounding by other tools).
 EPSILON = 1e-6
 DECIMALS = 6
+#: A data.yaml longer than this is not one (it is read whole).
+MAX_YAML_CHARS = 1 << 20
 SPLIT_PARTS = "instances split into parts"
 HOLES_LOST = "instances with holes (holes lost)"
 UNREVIEWED = "unreviewed images exported (status lost)"
@@ -131,10 +134,11 @@ def _plan(project: Project, reviewed_only: bool, report: ExportReport) -> tuple[
         unreviewed += im.record.status != "reviewed"
         planned.append(_Planned(im, names[im.record.id], lines))
     report.images, report.categories = len(planned), len(categories)
-    report.annotations = sum(len(p.lines) for p in planned)
+    # instances of the project, as every format counts them; the lines are said in a note
+    report.annotations = sum(len(p.image.instances) for p in planned)
     report.losses = {SPLIT_PARTS: split, HOLES_LOST: holes, UNREVIEWED: unreviewed}
-    instances = sum(len(p.image.instances) for p in planned)
-    report.notes.append(f"{instances} instances written as {report.annotations} lines (one "
+    written = sum(len(p.lines) for p in planned)
+    report.notes.append(f"{report.annotations} instances written as {written} lines (one "
                         "polygon each)")
     if split:
         report.notes.append(f"{split} instances have several parts: each part is its own "
@@ -199,34 +203,16 @@ def export_yolo(project: Project, out_dir: str | Path, *, reviewed_only: bool = 
 def data_yaml(out_dir: Path, names: list[str], source: str) -> str:
     """The data.yaml Ultralytics reads. `path` is the folder itself, absolute: Ultralytics
     resolves a relative `path` against its own datasets folder (or the current folder)."""
-    lines = [
-        f"# YOLO segmentation data set exported by Mask R-CNN Studio from {_yaml_str(source)}",
+    header = [
+        "# YOLO segmentation data set exported by Mask R-CNN Studio from "
+        + " ".join(source.split()),
         "# path: this folder. After moving the folder, change it (or delete the line: recent",
         "# Ultralytics versions then use the folder this file is in).",
-        f"path: {_yaml_str(str(out_dir))}",
-        "train: train.txt",
-        "val: val.txt",
-        f"nc: {len(names)}",
-        "names:" if names else "names: {}",
     ]
-    lines += [f"  {i}: {_yaml_str(name)}" for i, name in enumerate(names)]
-    return "\n".join(lines) + "\n"
-
-
-def _yaml_str(s: str) -> str:
-    """A YAML double-quoted scalar: printable characters as they are, the rest escaped."""
-    out = []
-    for ch in s:
-        o = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif (0x20 <= o <= 0x7E or 0xA0 <= o <= 0xD7FF and o not in (0x2028, 0x2029)
-              or 0xE000 <= o <= 0xFFFD and o != 0xFEFF or 0x10000 <= o <= 0x10FFFF):
-            out.append(ch)
-        else:
-            out.append(f"\\x{o:02x}" if o <= 0xFF else f"\\u{o:04x}" if o <= 0xFFFF
-                       else f"\\U{o:08x}")
-    return '"' + "".join(out) + '"'
+    body = yaml.safe_dump({"path": str(out_dir), "train": "train.txt", "val": "val.txt",
+                           "nc": len(names), "names": dict(enumerate(names))},
+                          sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return "\n".join(header) + "\n" + body
 
 
 # ---------------------------------------------------------------- labels
@@ -419,8 +405,8 @@ def _names_file(root: Path) -> Path:
 
 # ---------------------------------------------------------------- data.yaml and class lists
 def read_names(path: Path) -> list[str]:
-    """The class names, index order, from a data.yaml (`names` as a list or a mapping,
-    block or inline; or `nc` alone) or a class list file (one name a line)."""
+    """The class names, index order, from a data.yaml (`names` as a list or a mapping, or
+    `nc` alone) or a class list file (one name a line)."""
     text = _read_text(path, path)
     if path.suffix not in (".yaml", ".yml"):
         lines = text.splitlines()
@@ -432,35 +418,58 @@ def read_names(path: Path) -> list[str]:
                                          "one class, in index order")
         return _checked_names(path, {i: line.strip() for i, line in enumerate(lines)},
                               lambda i: f"line {i + 1}")
-    keys = _YamlSubset(text, path).top_level()
-    nc = keys.get("nc")
-    if nc is not None and not (isinstance(nc[0], str) and nc[0].isdigit()):
-        raise DatasetFormatError(f"{path}: line {nc[1]}: nc is {nc[0]!r}, not a number of "
-                                 "classes")
-    if "names" not in keys:
+    if len(text) > MAX_YAML_CHARS:
+        raise DatasetFormatError(f"{path}: {len(text)} characters is too long for a data.yaml")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DatasetFormatError(f"{path}: {where}not YAML ({problem})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DatasetFormatError(f"{path}: line 1: expected 'key: value' lines, got "
+                                 f"{type(data).__name__}")
+    at = _key_line(text, "names")
+    nc = data.get("nc")
+    if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or nc < 0):
+        raise DatasetFormatError(f"{path}: line {_key_line(text, 'nc')}: nc is {nc!r}, not a "
+                                 "number of classes")
+    if data.get("names") is None:
         if nc is None:
             raise DatasetFormatError(f"{path}: neither names nor nc is given")
-        return [f"class_{i}" for i in range(int(str(nc[0])))]
-    value, at = keys["names"]
+        return [f"class_{i}" for i in range(nc)]
+    value = data["names"]
     if isinstance(value, list):
         found = dict(enumerate(value))
     elif isinstance(value, dict):
         found = {}
         for k, v in value.items():
-            if not k.isdigit():
+            if isinstance(k, bool) or not isinstance(k, int):
                 raise DatasetFormatError(f"{path}: line {at}: names key {k!r} is not a "
                                          "class index")
-            found[int(k)] = v
+            found[k] = v
     else:
         raise DatasetFormatError(f"{path}: line {at}: names must be a list or a mapping "
                                  "of class index to name")
-    if not all(isinstance(v, str) for v in found.values()):
-        raise DatasetFormatError(f"{path}: line {at}: a class name is a list or mapping")
+    if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+               for v in found.values()):
+        raise DatasetFormatError(f"{path}: line {at}: a class name is not a plain name")
     names = _checked_names(path, {k: str(v) for k, v in found.items()}, lambda i: f"line {at}")
-    if nc is not None and int(str(nc[0])) != len(names):
-        raise DatasetFormatError(f"{path}: line {nc[1]}: nc is {nc[0]} but names has "
-                                 f"{len(names)} classes")
+    if nc is not None and nc != len(names):
+        raise DatasetFormatError(f"{path}: line {_key_line(text, 'nc')}: nc is {nc} but names "
+                                 f"has {len(names)} classes")
     return names
+
+
+def _key_line(text: str, key: str) -> int:
+    """The line (1-based) where a top-level key starts, for messages (1 if not found)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith(f"{key}:") or line.startswith(f'"{key}":'):
+            return number
+    return 1
 
 
 def _checked_names(path: Path, found: dict[int, str], where: Callable[[int], str]
@@ -480,219 +489,3 @@ def _checked_names(path: Path, found: dict[int, str], where: Callable[[int], str
                                      f"are both named {name!r}")
         first[name] = i
     return [found[i] for i in range(len(found))]
-
-
-_Value = str | list | dict
-_ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v",
-            "f": "\f", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\",
-            "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029"}
-
-
-class _YamlSubset:
-    """The YAML a data.yaml uses: top-level `key: value` lines, scalars (plain, 'single' and
-    "double" quoted), block lists and mappings under a key, inline [a, b] and {0: a}
-    (over several lines too). Other keys' blocks (download scripts) are skipped unread."""
-
-    def __init__(self, text: str, path: Path):
-        self.path = path
-        self.lines = [_strip_comment(line) for line in text.splitlines()]
-
-    def error(self, line: int, message: str) -> DatasetFormatError:
-        return DatasetFormatError(f"{self.path}: line {line}: {message} (not readable as a "
-                                  "data.yaml)")
-
-    def top_level(self) -> dict[str, tuple[_Value, int]]:
-        keys: dict[str, tuple[_Value, int]] = {}
-        i = 0
-        while i < len(self.lines):
-            line, number = self.lines[i], i + 1
-            i += 1
-            if not line.strip() or line.strip() in ("---", "..."):
-                continue
-            if line[0] in " \t":
-                raise self.error(number, "unexpected indentation")
-            key, rest = self._key(line.rstrip(), number)
-            block = []
-            while i < len(self.lines) and (not self.lines[i].strip()
-                                           or self.lines[i][0] in " \t"
-                                           or not rest and _is_item(self.lines[i])):
-                if self.lines[i].strip():
-                    block.append((i + 1, self.lines[i]))
-                i += 1
-            if key not in ("names", "nc"):
-                continue  # path, train, val, download, ...: not needed to import
-            if key in keys:
-                raise self.error(number, f"{key} is given twice")
-            if rest[:1] in ("[", "{"):
-                text = " ".join([rest, *(b for _n, b in block)])
-                value, end = _Flow(text, lambda m, n=number: self.error(n, m)).value(0)
-                if text[end:].strip():
-                    raise self.error(number, f"unexpected {text[end:].strip()[:20]!r} after "
-                                     f"the {key} list")
-                keys[key] = (value, number)
-            elif rest:
-                if block:
-                    raise self.error(block[0][0], f"unexpected indented line under {key}")
-                keys[key] = (self._scalar(rest, number), number)
-            else:
-                keys[key] = (self._block(block, number), number)
-        return keys
-
-    def _key(self, line: str, number: int) -> tuple[str, str]:
-        if line[0] in "\"'":
-            key, end = _quoted(line, 0, lambda m: self.error(number, m))
-        else:
-            end = line.find(":")
-            while end != -1 and end + 1 < len(line) and line[end + 1] not in " \t":
-                end = line.find(":", end + 1)
-            if end == -1:
-                raise self.error(number, "expected 'key: value'")
-            key = line[:end].strip()
-        if line[end:end + 1] != ":":
-            raise self.error(number, "expected ':' after the key")
-        return key, line[end + 1:].strip()
-
-    def _scalar(self, text: str, number: int) -> str:
-        if text[0] in "\"'":
-            value, end = _quoted(text, 0, lambda m: self.error(number, m))
-            if text[end:].strip():
-                raise self.error(number, f"unexpected {text[end:].strip()[:20]!r} after a "
-                                 "quoted string")
-            return value
-        if text[0] in "|>&*!%@`":
-            raise self.error(number, f"{text[:20]!r}: this YAML is not supported here")
-        return text
-
-    def _block(self, block: list[tuple[int, str]], number: int) -> _Value:
-        if not block:
-            return ""
-        if all(_is_item(b.strip()) for _n, b in block):
-            return [self._scalar(b.strip()[1:].strip(), n) for n, b in block]
-        mapping: dict[str, str] = {}
-        for n, b in block:
-            key, rest = self._key(b.strip(), n)
-            if key in mapping:
-                raise self.error(n, f"{key} is given twice")
-            if not rest:
-                raise self.error(n, f"{key} has no value")
-            mapping[key] = self._scalar(rest, n)
-        return mapping
-
-
-def _is_item(line: str) -> bool:
-    """A block list item (`- name`); YAML allows it at the indentation of its key."""
-    return line == "-" or line.startswith("- ")
-
-
-def _strip_comment(line: str) -> str:
-    """The line without its comment: '#' at the start or after a blank, outside quotes."""
-    quote = ""
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if quote:
-            if ch == "\\" and quote == '"':
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'" and (i == 0 or line[i - 1] in " \t[{,:-"):
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
-            return line[:i].rstrip()
-        i += 1
-    return line.rstrip()
-
-
-def _quoted(text: str, start: int, error) -> tuple[str, int]:
-    """A quoted scalar starting at text[start]: (value, index after the closing quote)."""
-    quote = text[start]
-    out = []
-    i = start + 1
-    while i < len(text):
-        ch = text[i]
-        if ch == quote:
-            if quote == "'" and text[i + 1:i + 2] == "'":
-                out.append("'")
-                i += 2
-                continue
-            return "".join(out), i + 1
-        if ch == "\\" and quote == '"':
-            code = text[i + 1:i + 2]
-            width = {"x": 2, "u": 4, "U": 8}.get(code)
-            if width:
-                digits = text[i + 2:i + 2 + width]
-                if len(digits) != width or not all(c in "0123456789abcdefABCDEF"
-                                                   for c in digits):
-                    raise error(f"bad escape \\{code}{digits}")
-                out.append(chr(int(digits, 16)) if int(digits, 16) <= 0x10FFFF else "")
-                i += 2 + width
-                continue
-            if code not in _ESCAPES:
-                raise error(f"unknown escape \\{code}")
-            out.append(_ESCAPES[code])
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    raise error(f"the string opened by {quote} is not closed")
-
-
-class _Flow:
-    """An inline [list] or {mapping} of scalars."""
-
-    def __init__(self, text: str, error):
-        self.text = text
-        self.error = error
-
-    def _skip(self, i: int) -> int:
-        while i < len(self.text) and self.text[i] in " \t":
-            i += 1
-        return i
-
-    def value(self, i: int) -> tuple[_Value, int]:
-        i = self._skip(i)
-        if i >= len(self.text):
-            raise self.error("the list is not closed")
-        opening = self.text[i]
-        if opening not in "[{":
-            raise self.error(f"expected [ or {{, found {opening!r}")
-        closing = "]" if opening == "[" else "}"
-        items: list[str] = []
-        mapping: dict[str, str] = {}
-        i = self._skip(i + 1)
-        while True:
-            if i >= len(self.text):
-                raise self.error(f"the {opening}...{closing} is not closed")
-            if self.text[i] == closing:
-                return (items if opening == "[" else mapping), i + 1
-            item, i = self._scalar(i, ":," + closing if opening == "{" else "," + closing)
-            if opening == "{":
-                if self.text[i:i + 1] != ":":
-                    raise self.error(f"expected ':' after {item!r}")
-                value, i = self._scalar(self._skip(i + 1), "," + closing)
-                if item in mapping:
-                    raise self.error(f"{item} is given twice")
-                mapping[item] = value
-            else:
-                items.append(item)
-            i = self._skip(i)
-            if i >= len(self.text):
-                raise self.error(f"the {opening}...{closing} is not closed")
-            if self.text[i] == ",":
-                i = self._skip(i + 1)
-            elif self.text[i] != closing:
-                raise self.error(f"expected ',' or {closing!r} in the {opening}...{closing}")
-
-    def _scalar(self, i: int, stops: str) -> tuple[str, int]:
-        if i < len(self.text) and self.text[i] in "\"'":
-            value, end = _quoted(self.text, i, self.error)
-            return value, self._skip(end)
-        if i < len(self.text) and self.text[i] in "[{":
-            raise self.error("nested lists are not class names")
-        end = i
-        while end < len(self.text) and self.text[end] not in stops:
-            end += 1
-        value = self.text[i:end].strip()
-        if not value:
-            raise self.error("an empty item")
-        return value, end
