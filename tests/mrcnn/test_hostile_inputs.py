@@ -9,9 +9,18 @@ record, the project unchanged (deterministic cases; "here" is this file):
     kind                 here   elsewhere                                        total
     images                 25   14 test_imageio.py, 5 test_coco_import.py BAD       44
     COCO files             11   33 test_coco_import.py, 2 test_cli.py               46
+    YOLO-seg folders        -   24 coco/test_yolo.py HOSTILE                        24
+    labelme files           -   34 coco/test_labelme.py BAD, 1 missing source       35
+    mask PNG folders        -   12 coco/test_mask_png.py HOSTILE                    12
+    Pascal VOC folders      -   11 coco/test_voc.py HOSTILE, 1 too many categories  12
     checkpoints            13   10 test_weights.py                                  23
     file names (paths)     24    3 test_coco_import.py BAD                          27
-    total refused          73   67                                                 140
+    total refused          73  150                                                 223
+
+Each format's cases (wrong column counts, coordinates outside [0, 1], unknown class index,
+a mask PNG of the wrong size, a labelme file pointing outside the folder, XML entities, ...)
+live beside that format's tests in tests/mrcnn/coco/; every one checks that the message
+names the file (and the line or shape) and that the project is unchanged.
 
 Here, images: 10 broken files skipped by a folder scan, the same 10 named by a COCO file,
 4 masks drawn on EXIF-unrotated pixels, a 65535x65535 header under a 1.5 GiB memory limit.
