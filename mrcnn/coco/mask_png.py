@@ -56,6 +56,7 @@ from mrcnn.coco.png_masks import (
     paint,
     read_index_png,
     read_names,
+    report_overlaps,
     unique_stems,
     write_index_png,
 )
@@ -127,14 +128,7 @@ def export_mask_png(project: Project, out_dir: str | Path, *, reviewed_only: boo
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False),
                                     encoding="utf-8")
         report.notes.append(f"overlaps: {OVERLAP_RULE}")
-        if lost:
-            report.losses["pixels lost to overlaps"] = lost
-            report.notes.append(f"{lost} pixels of overlapping instances went to the instance "
-                                "on top")
-        if hidden:
-            report.losses["instances hidden by overlaps"] = hidden
-            report.notes.append(f"{hidden} instances lay wholly under smaller ones and are "
-                                "not in the PNGs")
+        report_overlaps(report, lost, hidden, hidden_where="the PNGs")
         if wide:
             report.notes.append(f"{wide} instance PNGs are 16-bit (more than 255 instances)")
         if len(categories) > 255:

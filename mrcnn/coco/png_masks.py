@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from mrcnn import masks
+from mrcnn.coco.dataset import ExportReport
 from mrcnn.errors import DatasetFormatError
 from mrcnn.io.images import IMAGE_EXTENSIONS, MAX_PIXELS
 
@@ -45,6 +46,21 @@ class Painted:
     shown: list[int] = field(default_factory=list)
     hidden: list[int] = field(default_factory=list)
     lost_pixels: int = 0
+
+
+def report_overlaps(report: ExportReport, lost: int, hidden: int, *,
+                    hidden_where: str) -> None:
+    """Say in an export's report what the overlap rule cost: pixels that went to the
+    instance on top, and instances wholly under smaller ones (`hidden_where`: where they
+    are missing, "the PNGs")."""
+    if lost:
+        report.losses["pixels lost to overlaps"] = lost
+        report.notes.append(f"{lost} pixels of overlapping instances went to the instance "
+                            "on top")
+    if hidden:
+        report.losses["instances hidden by overlaps"] = hidden
+        report.notes.append(f"{hidden} instances lay wholly under smaller ones and are not "
+                            f"in {hidden_where}")
 
 
 def paint(instance_masks: Sequence[np.ndarray], ids: Sequence[int], height: int, width: int

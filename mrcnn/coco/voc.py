@@ -52,6 +52,7 @@ from mrcnn.coco.png_masks import (
     paint,
     read_index_png,
     read_names,
+    report_overlaps,
     unique_stems,
     write_index_png,
 )
@@ -185,14 +186,7 @@ def export_voc(project: Project, out_dir: str | Path, *, reviewed_only: bool = F
                             f"'{FLAT_SEPARATOR}' (sub/dir/img.jpg → sub__dir__img); the "
                             "project's name is kept in each XML's <path>")
         report.notes.append(f"overlaps: {OVERLAP_RULE}; no void (255) borders are drawn")
-        if lost:
-            report.losses["pixels lost to overlaps"] = lost
-            report.notes.append(f"{lost} pixels of overlapping instances went to the instance "
-                                "on top")
-        if hidden:
-            report.losses["instances hidden by overlaps"] = hidden
-            report.notes.append(f"{hidden} instances lay wholly under smaller ones and are "
-                                "not written")
+        report_overlaps(report, lost, hidden, hidden_where="the export")
         if beyond:
             report.losses[f"instances beyond {MAX_INSTANCES} on one image"] = beyond
             report.notes.append(f"{beyond} instances were left out: a VOC object PNG holds "
