@@ -108,7 +108,8 @@ class ExportDialog(QDialog):
     """Which format, where to write it (a file for COCO, a folder for the others), RLE or
     polygons for COCO, reviewed images only or all."""
 
-    def __init__(self, default_path: str, parent: QWidget | None = None):
+    def __init__(self, default_path: str, parent: QWidget | None = None,
+                 folder_default: str | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.format = _format_combo()
@@ -141,7 +142,10 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.about)
         layout.addWidget(buttons)
-        self._folder = str(Path(default_path).parent)
+        # Folder exports go beside the images folder by default, never inside it: a later
+        # scan would take the images a format copies (YOLO, VOC) for new ones.
+        self._file_folder = str(Path(default_path).parent)
+        self._folder_folder = folder_default or self._file_folder
         self.format.currentIndexChanged.connect(self._on_format_changed)
         self._on_format_changed()
 
@@ -158,7 +162,11 @@ class ExportDialog(QDialog):
                            + ("" if to_file else " Written whole into a new or empty folder "
                               "(an earlier export there is replaced)."))
         text = self.path.text().strip()
-        folder = str(Path(text).parent) if text else self._folder
+        if text and Path(text).parent not in (Path(self._file_folder),
+                                              Path(self._folder_folder)):
+            folder = str(Path(text).parent)  # the user chose a place: keep it
+        else:
+            folder = self._file_folder if to_file else self._folder_folder
         self.path.setText(str(Path(folder) / ("annotations.json" if to_file
                                               else f"export-{f.name}")))
 
@@ -178,8 +186,9 @@ class ExportDialog(QDialog):
                              self.reviewed_only.isChecked(), self.format.currentData())
 
 
-def ask_export_options(parent: QWidget | None, default_path: str) -> ExportOptions | None:
-    dialog = ExportDialog(default_path, parent)
+def ask_export_options(parent: QWidget | None, default_path: str,
+                       folder_default: str | None = None) -> ExportOptions | None:
+    dialog = ExportDialog(default_path, parent, folder_default)
     if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.path.text().strip():
         return None
     return dialog.options()

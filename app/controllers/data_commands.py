@@ -112,8 +112,11 @@ class DataCommands:
         if self._busy():
             return
         c = self._c
-        start = self._ui.last_dir("export") or str(c.project.images_root)
-        options = dialogs.ask_export_options(self._window, str(Path(start) / "annotations.json"))
+        last = self._ui.last_dir("export")
+        root = c.project.images_root
+        options = dialogs.ask_export_options(
+            self._window, str(Path(last or root) / "annotations.json"),
+            last or str(root.parent))
         if options is None:
             return
         self._ui.set_last_dir("export", options.path.parent)

@@ -48,7 +48,7 @@ class DataFormat:
 
 FORMATS: dict[str, DataFormat] = {f.name: f for f in (
     DataFormat("coco", "COCO JSON", "mrcnn.coco.io", "export_coco", "read_coco", "file", "file",
-               "one JSON file; masks as RLE (or polygons with --masks polygon)"),
+               "one JSON file; masks as RLE, or as polygons where a polygon holds them exactly"),
     DataFormat("yolo-seg", "YOLO segmentation", "mrcnn.coco.yolo", "export_yolo", "read_yolo",
                "folder", "folder",
                "a folder with data.yaml, images/ and labels/ (one .txt per image: class "
@@ -56,13 +56,13 @@ FORMATS: dict[str, DataFormat] = {f.name: f for f in (
     DataFormat("masks", "Mask PNGs", "mrcnn.coco.mask_png", "export_mask_png",
                "read_mask_png", "folder", "folder",
                "a folder with a semantic (category index) and an instance PNG per image, "
-               "and masks.json naming the indices; the images are those of the project "
-               "unless --images names another folder", "project"),
+               "and masks.json naming the indices; on import the images are the project's "
+               "unless another images folder is given", "project"),
     DataFormat("labelme", "labelme JSON", "mrcnn.coco.labelme", "export_labelme",
                "read_labelme", "folder", "folder",
                "a folder with one labelme .json per image (polygons; mask shapes where a "
-               "polygon would lose pixels); image paths must lie in the project's images "
-               "folder unless --images names another", "project"),
+               "polygon would lose pixels); on import, image paths must lie in the project's "
+               "images folder unless another images folder is given", "project"),
     DataFormat("voc", "Pascal VOC", "mrcnn.coco.voc", "export_voc", "read_voc", "folder",
                "folder",
                "a VOC folder: JPEGImages/, SegmentationObject/, SegmentationClass/, "

@@ -14,7 +14,8 @@ from mrcnn.coco.formats import FORMATS
 
 
 def test_the_export_dialog_asks_for_a_folder_for_folder_formats(qtbot, tmp_path):
-    dialog = ExportDialog(str(tmp_path / "annotations.json"))
+    images = tmp_path / "photos"
+    dialog = ExportDialog(str(images / "annotations.json"), folder_default=str(tmp_path))
     qtbot.addWidget(dialog)
     assert [dialog.format.itemData(i) for i in range(dialog.format.count())] == list(FORMATS)
     assert not dialog.rle.isHidden()
@@ -25,10 +26,16 @@ def test_the_export_dialog_asks_for_a_folder_for_folder_formats(qtbot, tmp_path)
         # RLE or polygons is a COCO choice only
         assert dialog.rle.isHidden() == folder and dialog.polygon.isHidden() == folder
         path = Path(dialog.options().path)
-        assert path.parent == tmp_path
-        assert path.name == (f"export-{f.name}" if folder else "annotations.json")
+        # a folder export goes beside the images folder, never inside it (a scan would
+        # take the images YOLO and VOC copy for new ones)
+        assert path == (tmp_path / f"export-{f.name}" if folder
+                        else images / "annotations.json")
         assert dialog.options().format == f.name
-        assert dialog.about.text()
+        assert dialog.about.text() and "--" not in dialog.about.text()
+    # a place the user typed is kept when the format changes
+    dialog.path.setText(str(tmp_path / "mine" / "x"))
+    dialog.format.setCurrentIndex(list(FORMATS).index("yolo-seg"))
+    assert dialog.options().path == tmp_path / "mine" / "export-yolo-seg"
 
 
 def test_the_import_dialog_names_what_each_format_reads(qtbot, tmp_path):
