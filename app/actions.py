@@ -26,6 +26,9 @@ class ActionSpec:
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "Open &Folder…", "Open a folder of images (a project is kept "
                "in a hidden .mrcnn-project folder inside it)"),
+    ActionSpec("open_url", "Open &URL…", "Open images under a URL (s3://, gs://, az://, "
+               "http(s)://); they are read through a local cache, listed as they arrive, and "
+               "the project is kept in a local folder"),
     ActionSpec("open_project", "Open &Project…", "Open an existing project folder"),
     ActionSpec("unreadable_files", "Unrea&dable Files…", "List the files of the images "
                "folder that could not be read, and why (they are not in the project)",

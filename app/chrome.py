@@ -24,6 +24,7 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
     bar = window.menuBar()
     file = bar.addMenu("&File")
     file.addAction(a["open_folder"])
+    file.addAction(a["open_url"])
     file.addAction(a["open_project"])
     recent = file.addMenu("Open &Recent")
     file.addAction(a["unreadable_files"])

@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
-from app import dialogs
+from app import dialogs, open_url_dialog
 from app.actions import ACTIONS, build_actions, update_enabled
 from app.canvas.canvas import CanvasView
 from app.chrome import build_menus, build_toolbar
@@ -42,6 +42,7 @@ from app.shortcuts import FieldKeyGuard, load_shortcuts, user_shortcuts_path
 from app.text import plural
 from app.worker import JobRunner
 from mrcnn.errors import MrcnnError, ProjectLockedError
+from mrcnn.store.scan import ScanReport
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
         a, c = self.actions, self.controller
         a["open_folder"].triggered.connect(self._on_open_folder_triggered)
         a["open_project"].triggered.connect(self._on_open_project_triggered)
+        a["open_url"].triggered.connect(self._on_open_url_triggered)
         a["quit"].triggered.connect(self.close)
         a["next_image"].triggered.connect(lambda: self.image_list.go(+1))
         a["previous_image"].triggered.connect(lambda: self.image_list.go(-1))
@@ -247,6 +249,21 @@ class MainWindow(QMainWindow):
             self.ui.set_last_dir("images", Path(folder).parent)
             self.open_path(folder)
 
+    def open_url(self, url: str, folder: str | Path | None = None) -> bool:
+        """Open the project over the images under `url`, kept in the local `folder` (default:
+        one per URL under the user's data folder). Errors are shown, never raised."""
+        with self.feedback.guard("Cannot open URL"):
+            self.controller.open_url(url, folder)
+            return True
+        return False
+
+    def _on_open_url_triggered(self) -> None:
+        chosen = open_url_dialog.ask_open_url(self, self.ui.last_url())
+        if chosen is not None:
+            url, folder = chosen
+            self.ui.set_last_url(url)
+            self.open_url(url, folder)
+
     def _on_open_project_triggered(self) -> None:
         folder = dialogs.choose_folder(self, "Open a project folder",
                                        self._folder_to_start_in("project"))
@@ -297,12 +314,18 @@ class MainWindow(QMainWindow):
         folder, known = self.controller.scan_args()
         project = self.controller.project
         job = self.runner.submit(probe_folder, folder, known, lane="task", name="scanning")
+        running = ScanReport(known=len(known))
+
+        def batch(result) -> None:  # images under a URL, handed over as they are read
+            if self.controller.project is project:
+                with self.feedback.guard("Cannot add images"):
+                    self.controller.add_scanned(result, running)
 
         def done(result) -> None:
             if self.controller.project is not project:
                 return  # another project was opened meanwhile
             with self.feedback.guard("Cannot add images"):
-                report = self.controller.add_scanned(result)
+                report = self.controller.add_scanned(result, running)
                 self._show_unreadable_count()
                 if not report.added and not report.skipped:
                     return
@@ -313,6 +336,7 @@ class MainWindow(QMainWindow):
                             f"{report.skipped[0][1]}; File ▸ Unreadable Files… lists them)")
                 self.feedback.say(msg, 10000)
 
+        job.yielded.connect(batch)
         job.succeeded.connect(done)
         job.failed.connect(self.feedback.report)
         self.progress.track(job, "Scanning images")
@@ -320,7 +344,7 @@ class MainWindow(QMainWindow):
     def _reload_images(self) -> None:
         c = self.controller
         records = c.images()
-        self.image_list.set_images(records, {r.id: c.image_path(r) for r in records})
+        self.image_list.set_images(records, {r.id: c.image_source(r) for r in records})
         if self.image_list.current_id is None and records:
             self.image_list.select_image(self._where_we_left_off()
                                          or self.image_list.neighbor(None, +1) or records[0].id)
@@ -349,7 +373,7 @@ class MainWindow(QMainWindow):
             image = c.image(image_id)
             self.ui.set_last_image(c.project.folder, image.path)
             rows = c.instance_rows(image_id)
-            self.canvas.show_image(image_id, c.image_path(image), rows)
+            self.canvas.show_image(image_id, c.image_source(image), rows)
             self.instance_list.set_rows(rows)
             self._update_image_info()
         self._update_actions()
@@ -363,7 +387,8 @@ class MainWindow(QMainWindow):
         nxt = self.image_list.neighbor(image_id, +1)
         if nxt is not None:
             with self.feedback.guard("Cannot prefetch image"):
-                self.canvas.prefetch(nxt, c.image_path(c.image(nxt)), c.instance_rows(nxt))
+                self.canvas.prefetch(nxt, c.image_source(c.image(nxt)),
+                                     c.instance_rows(nxt))
 
     def _on_instances_changed(self, image_id: int) -> None:
         if image_id != self.image_list.current_id:

@@ -117,6 +117,13 @@ class UiState:
     def set_sam_model(self, files: dict) -> None:
         self._s.setValue("interactive/sam", json.dumps(files))
 
+    def last_url(self) -> str:
+        """The URL of images opened last (File ▸ Open URL…)."""
+        return str(self._s.value("remote/last_url", "") or "")
+
+    def set_last_url(self, url: str) -> None:
+        self._s.setValue("remote/last_url", url)
+
     def last_dir(self, key: str) -> str:
         return str(self._s.value(f"dirs/{key}", "") or "")
 

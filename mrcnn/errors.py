@@ -40,6 +40,17 @@ class DownloadError(MrcnnError):
     """A download failed (unreachable, too slow, refused, incomplete or corrupt)."""
 
 
+class RemoteStorageError(MrcnnError):
+    """Images under a URL cannot be reached (connection, credentials, missing plugin)."""
+
+    def __init__(self, url, reason: str, hint: str = ""):
+        """The message names the URL, the reason and (`hint`) what to do."""
+        self.url = str(url)
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"cannot read {self.url}: {reason}" + (f". {hint}" if hint else ""))
+
+
 # ---------------------------------------------------------------- editing
 class EditError(MrcnnError):
     """An edit cannot be made as asked (empty mask, unknown or foreign instance, ...)."""

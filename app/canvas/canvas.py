@@ -31,6 +31,7 @@ from app.canvas.view_cache import CachedImage, ViewCache
 from app.controllers.project import InstanceRow
 from app.shortcuts import typing_field
 from app.worker import Job, JobRunner
+from mrcnn.io.remote import RemoteImage, location_name
 
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
 KEY_ZOOM = 1.25
@@ -102,8 +103,10 @@ class CanvasView(ToolHostMixin, QGraphicsView):
     def is_loaded(self) -> bool:
         return self._image_item is not None
 
-    def show_image(self, image_id: int, path: Path, rows: list[InstanceRow]) -> None:
-        """Show an image and its instances (from the cache at once, else when loaded)."""
+    def show_image(self, image_id: int, path: Path | RemoteImage,
+                   rows: list[InstanceRow]) -> None:
+        """Show an image and its instances (from the cache at once, else when loaded).
+        `path`: where it is read from (a path, or a remote image read through the cache)."""
         for other, job in list(self._loads.items()):
             if other != image_id:
                 job.cancel()
@@ -116,12 +119,13 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         if entry is not None:
             self._display(entry)
         else:
-            self._message = f"Loading {Path(path).name}…"
+            self._message = f"Loading {location_name(path)}…"
         if entry is None and image_id not in self._loads:
             self._start_load(image_id, path, [])  # pixels first; masks follow in their job
         self.viewport().update()
 
-    def prefetch(self, image_id: int, path: Path, rows: list[InstanceRow]) -> None:
+    def prefetch(self, image_id: int, path: Path | RemoteImage,
+                 rows: list[InstanceRow]) -> None:
         """Load an image into the cache ahead of time (it is not shown)."""
         if image_id not in self.cache and image_id not in self._loads:
             self._start_load(image_id, path, rows)
@@ -142,10 +146,13 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self.clear_image()
         self.cache.clear()
 
-    def _start_load(self, image_id: int, path: Path, rows: list[InstanceRow]) -> None:
+    def _start_load(self, image_id: int, path: Path | RemoteImage,
+                    rows: list[InstanceRow]) -> None:
         pairs = [(r.instance, r.color) for r in rows]
-        job = self._runner.submit(load_view, image_id, Path(path), pairs, lane="image",
-                                  name=f"loading {Path(path).name}")
+        if not isinstance(path, RemoteImage):
+            path = Path(path)
+        job = self._runner.submit(load_view, image_id, path, pairs, lane="image",
+                                  name=f"loading {location_name(path)}")
         masks = {r.id: r.instance.rle for r in rows}
         colors = {r.id: r.color for r in rows}
         job.instance_ids = frozenset(masks)  # whose shapes it prepares

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from mrcnn.io.images import load_image, load_thumbnail
+from mrcnn.io.remote import RemoteImage, location_name
 from mrcnn.masks import decode, mask_to_polygons
 from mrcnn.store.records import Instance
 
@@ -134,8 +135,10 @@ def instance_shapes(ctx, instances: list[tuple[Instance, str]]) -> list[Instance
     return shapes
 
 
-def load_view(ctx, image_id: int, path: Path, instances: list[tuple[Instance, str]]) -> ImageView:
-    """Job: load an image for display (pyramid) and prepare its instances' shapes. The
+def load_view(ctx, image_id: int, path: Path | RemoteImage,
+              instances: list[tuple[Instance, str]]) -> ImageView:
+    """Job: load an image for display (pyramid) and prepare its instances' shapes; a remote
+    image is read through the local image cache (fetched when it is not there). The
     pixels are handed over first (`ctx.yield_result`, an ImageView without shapes), so the
     image shows while its masks are still being prepared."""
     rgb = load_image(path)
@@ -150,13 +153,13 @@ def load_view(ctx, image_id: int, path: Path, instances: list[tuple[Instance, st
         if (inst.rle.height, inst.rle.width) != (height, width):
             view.warnings.append(
                 f"instance {inst.id} was drawn on a {inst.rle.width}x{inst.rle.height} image "
-                f"but {Path(path).name} is now {width}x{height}; it is not shown")
+                f"but {location_name(path)} is now {width}x{height}; it is not shown")
         else:
             fitting.append((inst, color))
     view.shapes = instance_shapes(ctx, fitting)
     return view
 
 
-def make_thumbnail(ctx, path: Path, size: int) -> np.ndarray:
+def make_thumbnail(ctx, path: Path | RemoteImage, size: int) -> np.ndarray:
     """Job: an RGB thumbnail whose longest side is `size` pixels (contiguous uint8)."""
     return load_thumbnail(path, size)

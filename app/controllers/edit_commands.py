@@ -117,7 +117,7 @@ class EditCommands(QObject):
         model = self.model
         if model is None or model.state != "ready":
             return None
-        path = str(self.controller.image_path(self.controller.image(image_id)))
+        path = self.controller.image_file(self.controller.image(image_id))
         refine = (refinement_for(self.controller.project, model.info.key)
                   if model.info is not None else None)
         return model.submit(box_mask_job, model.session, image_id, path, box, refine,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from mrcnn import masks
 from mrcnn.editing.refine import Method, RefinementDecision
 from mrcnn.errors import ImageReadError, ModelCancelled, NoWeightsError
 from mrcnn.io.images import load_image
+from mrcnn.io.remote import RemoteImage, location_name
 from mrcnn.serving.refinement import ValidationImage, measure_validation, refine_items
 from mrcnn.serving.session import BoxAnswer, ModelInfo, ModelRequest, Session
 
@@ -49,7 +49,7 @@ class BatchSummary:
     seconds: float
 
 
-def box_mask_job(ctx, session: Session, image_id: int, path: str,
+def box_mask_job(ctx, session: Session, image_id: int, path: str | RemoteImage,
                  box: tuple[float, float, float, float], refine: Method | None = None
                  ) -> BoxAnswer:
     """Job: the loaded model's mask for a box a person drew (Box → Mask), from the image's
@@ -98,7 +98,7 @@ class RefinementCheck:
     skipped: list[tuple[str, str]]  # (path, reason)
 
 
-def predict_job(ctx, session: Session, targets: list[tuple[int, str]],
+def predict_job(ctx, session: Session, targets: list[tuple[int, str | RemoteImage]],
                 refinement: Refinement | None = None) -> BatchSummary:
     """Job: predict images (id, path) one by one; each result is handed over as soon as it
     is ready, so that a cancelled run keeps what it did. With `refinement`, the masks of
@@ -108,7 +108,7 @@ def predict_job(ctx, session: Session, targets: list[tuple[int, str]],
     total = len(targets)
     for done, (image_id, path) in enumerate(targets):
         ctx.check()
-        ctx.progress(done, total, Path(path).name)
+        ctx.progress(done, total, location_name(path))
         try:
             result = session.predict_path(image_id, path)
             if (refinement is not None and result.items
@@ -122,7 +122,7 @@ def predict_job(ctx, session: Session, targets: list[tuple[int, str]],
             predicted += 1
             instances += len(result.items)
             ctx.yield_result(result)
-        ctx.progress(done + 1, total, Path(path).name)
+        ctx.progress(done + 1, total, location_name(path))
     return BatchSummary(predicted, failed, instances, time.monotonic() - start)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
@@ -26,6 +25,7 @@ from app.panels.progress import JobProgressWidget
 from app.text import plural
 from app.worker import Job
 from mrcnn.errors import MrcnnError
+from mrcnn.io.remote import RemoteImage, location_name
 from mrcnn.serving.refinement import refinement_for
 from mrcnn.serving.session import ImagePrediction, ModelInfo, Session
 from mrcnn.store.records import ImageStatus
@@ -97,7 +97,7 @@ class PredictionScheduler(QObject):
             self._ahead_job.cancel()
         targets = self._targets([image_id], force=True)
         job = self._submit_predict(targets, "predicting", priority=1)
-        self._progress.track(job, f"Predicting {Path(targets[0][1]).name}")
+        self._progress.track(job, f"Predicting {location_name(targets[0][1])}")
         if self._batch_job is not None:
             self._fb.say("This image is predicted after the running prediction", 5000)
 
@@ -198,7 +198,7 @@ class PredictionScheduler(QObject):
             self._ahead_job.cancel()
 
     def _targets(self, ids: list[int], *, force: bool, skip_reviewed: bool = False,
-                 again: set[int] | None = None) -> list[tuple[int, str]]:
+                 again: set[int] | None = None) -> list[tuple[int, str | RemoteImage]]:
         """(id, path) of the images to predict: with `force` all of them, else those this
         model has not predicted (or is predicting) yet, and those in `again`."""
         key = self._m.info.key if self._m.info else ""
@@ -212,10 +212,10 @@ class PredictionScheduler(QObject):
                                         or (image_id, key) in self._failed
                                         or (skip_reviewed and image.status == "reviewed")):
                 continue
-            out.append((image_id, str(self._docs.image_path(image))))
+            out.append((image_id, self._docs.image_file(image)))
         return out
 
-    def _submit_predict(self, targets: list[tuple[int, str]], name: str,
+    def _submit_predict(self, targets: list[tuple[int, str | RemoteImage]], name: str,
                         priority: int = 0) -> Job:
         gen = self._m.generation
         session: Session = self._m.session  # called only by the job, on the model lane

@@ -12,6 +12,7 @@ window shows them.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +23,13 @@ from mrcnn.coco.dataset import ImportReport, LabelledSet, commit_import
 from mrcnn.editing.document import DocumentChange, ImageDocument
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.io.images import ImageInfo, verify_image
+from mrcnn.io.remote import RemoteImage, check_url, is_url, url_name
 from mrcnn.masks import Rle
 from mrcnn.serving import named_predictions
 from mrcnn.store.project import PROJECT_DIRNAME as PROJECT_DIRNAME  # re-exported
-from mrcnn.store.project import Project, project_folder_for
+from mrcnn.store.project import Project, find_project, project_folder_for, remote_project_folder
 from mrcnn.store.records import Category, ImageRecord, Instance, ModelVersion
-from mrcnn.store.scan import ScanReport, find_images
+from mrcnn.store.scan import ScanReport, find_images, find_remote_images, probe_remote
 from mrcnn.store.suggestions import CategorySuggestion
 
 log = logging.getLogger(__name__)
@@ -54,17 +56,23 @@ class InstanceRow:
         return self.instance.state == "pending"
 
 
+#: A scan of remote images hands what it read to the window at least this often (seconds).
+SCAN_BATCH_S = 0.5
+
+
 @dataclass
 class ScanResult:
     """What a folder scan found, ready to be added on the GUI thread."""
 
-    probed: list[tuple[Path, ImageInfo]]
+    probed: list[tuple[Path | str, ImageInfo]]  # (path or URL, info)
     skipped: list[tuple[str, str]]  # (path, reason)
 
 
-def probe_folder(ctx, folder: Path, known: set[str]) -> ScanResult:
+def probe_folder(ctx, folder: Path | str, known: set[str]) -> ScanResult:
     """Job: find the image files under `folder` not in `known` (resolved paths) and check
-    that each one decodes. Touches no project."""
+    that each one decodes. Touches no project. A URL goes to `probe_remote_folder`."""
+    if is_url(folder):
+        return probe_remote_folder(ctx, str(folder), known)
     result = ScanResult([], [])
     paths = [p for p in find_images(folder) if str(p.resolve()) not in known]
     for i, path in enumerate(paths):
@@ -75,6 +83,28 @@ def probe_folder(ctx, folder: Path, known: set[str]) -> ScanResult:
             result.skipped.append((str(path), exc.reason))
         ctx.progress(i + 1, len(paths), f"checking {path.name}")
     return result
+
+
+def probe_remote_folder(ctx, url: str, known: set[str]) -> ScanResult:
+    """Job: list the images under `url` (one listing), then read each one not in `known`
+    (keys, as the project names them) through the image cache. What was read is handed over
+    in batches (`ctx.yield_result`, a ScanResult) while the rest is read, so the image list
+    fills before every image is fetched; the return value is the last batch. A lost
+    connection fails the job with a RemoteStorageError; the batches handed over stay."""
+    keys = [k for k in find_remote_images(url) if k not in known]
+    batch = ScanResult([], [])
+    last = None  # the first image is handed over at once, the others every SCAN_BATCH_S
+    for i, (image_url, info) in enumerate(probe_remote(url, keys)):
+        ctx.check()
+        if isinstance(info, ImageInfo):
+            batch.probed.append((image_url, info))
+        else:
+            batch.skipped.append((image_url, info))
+        ctx.progress(i + 1, len(keys), f"reading {url_name(image_url)}")
+        if batch.probed and (last is None or time.monotonic() - last >= SCAN_BATCH_S):
+            ctx.yield_result(batch)
+            batch, last = ScanResult([], []), time.monotonic()
+    return batch
 
 
 class DocumentController(QObject):
@@ -128,12 +158,43 @@ class DocumentController(QObject):
             if self.project is not None and _same(self.project.folder, folder):
                 self.close()  # reopening the same project in another mode
             project = Project.open(folder, read_only=read_only)
+        return self._opened(project)
+
+    def open_url(self, url: str, folder: str | Path | None = None) -> Project:
+        """Open the project over the images under `url` kept in the local `folder` (default:
+        `remote_project_folder(url)`), made there when there is none. Nothing is read from
+        the URL here: the scan lists and reads the images in the background.
+
+        Raises ProjectError when `folder` holds a project over other images,
+        ProjectLockedError when another process writes it, RemoteStorageError for a URL that
+        cannot be used (not a URL, a password in it)."""
+        url = check_url(url)
+        folder = Path(folder).expanduser() if folder else remote_project_folder(url)
+        found = find_project(folder)
+        if found is None:
+            project = Project.create(folder, url)
+        elif self.project is not None and _same(self.project.folder, found):
+            project = self.project
+        else:
+            project = Project.open(found)
+        if project.images_url != url:
+            where = project.images_location
+            if project is not self.project:
+                project.close()
+            raise ProjectError(f"{found} is the project over {where}, not over {url}; "
+                               "choose another project folder")
+        if project is self.project:
+            return project
+        return self._opened(project)
+
+    def _opened(self, project: Project) -> Project:
+        """Make `project` the open one (closing the one before)."""
         self.close()
         self.project = project
         self.scan_report = ScanReport()
         self.documents.reset(project)
         self._reload_metadata()
-        log.info("opened project %s (read-only: %s)", folder, project.read_only)
+        log.info("opened project %s (read-only: %s)", project.folder, project.read_only)
         self.project_opened.emit()
         return project
 
@@ -166,27 +227,38 @@ class DocumentController(QObject):
 
     @property
     def title(self) -> str:
-        """A short name for the open project: its images folder's name."""
+        """A short name for the open project: its images folder's name (or its URL's)."""
         if self.project is None:
             return ""
+        if self.project.images_url is not None:
+            return url_name(self.project.images_url)
         return self.project.images_root.name or str(self.project.images_root)
 
     # ------------------------------------------------------------- scanning
-    def scan_args(self) -> tuple[Path, set[str]]:
-        """Arguments for `probe_folder`: the images root and the images already known."""
+    def scan_args(self) -> tuple[Path | str, set[str]]:
+        """Arguments for `probe_folder`: the images root (or URL) and the images already
+        known (resolved paths; for remote images, their keys)."""
         p = self._need()
+        if p.images_url is not None:
+            return p.images_url, {im.path for im in p.images()}
         return p.images_root, {str(p.image_path(im).resolve()) for im in p.images()}
 
-    def add_scanned(self, result: ScanResult) -> ScanReport:
+    def add_scanned(self, result: ScanResult, running: ScanReport | None = None) -> ScanReport:
         """Add what a scan found, in one transaction. Returns (and keeps, as `scan_report`)
-        the scan's report: how many images were added, which files were unreadable and why."""
+        the scan's report: how many images were added, which files were unreadable and why.
+        A scan that hands its results over in batches passes the report of its earlier
+        batches as `running`, which this one is added to."""
         p = self._need_writable()
         before = len(p.images())
         with p.transaction():
             for path, info in result.probed:
                 p.add_image(path, info.width, info.height, info.sha256)
         added = len(p.images()) - before
-        self.scan_report = ScanReport(added=added, known=before, skipped=list(result.skipped))
+        if running is None:
+            running = ScanReport(known=before)
+        running.added += added
+        running.skipped.extend(result.skipped)
+        self.scan_report = running
         if added:
             self.images_changed.emit()
         return self.scan_report
@@ -198,8 +270,16 @@ class DocumentController(QObject):
     def image(self, image_id: int) -> ImageRecord:
         return self._need().image(image_id)
 
-    def image_path(self, image: ImageRecord) -> Path:
-        return self._need().image_path(image)
+    def image_source(self, image: ImageRecord) -> Path | RemoteImage:
+        """Where the image is read from (`Project.image_source`); never touches the network,
+        so the window may call it on its own thread. Jobs read it with `mrcnn.io.images`."""
+        return self._need().image_source(image)
+
+    def image_file(self, image: ImageRecord) -> str | RemoteImage:
+        """What a job reads the image from: its path as a string, or the remote image (plain
+        data either way; `mrcnn.io.images` and the model session read both)."""
+        source = self.image_source(image)
+        return source if isinstance(source, RemoteImage) else str(source)
 
     def status_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUS_LABELS, 0)

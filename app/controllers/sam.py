@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow
 from app.worker import Job
 from mrcnn.errors import MrcnnError
 from mrcnn.io.images import file_sha256, load_image
+from mrcnn.io.remote import RemoteImage
 from mrcnn.serving.sam import Click, SamAnswer, SamModel, onnxruntime_available
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,9 @@ class SamController(QObject):
                                    clicks, previous, refining, lane="sam", name="SAM",
                                    priority=2)
 
-    def _path(self, image_id: int) -> str:
+    def _path(self, image_id: int) -> str | RemoteImage:
         c = self._w.controller
-        return str(c.image_path(c.image(image_id)))
+        return c.image_file(c.image(image_id))
 
     def _on_canvas_image_shown(self, _image_id: int) -> None:
         self._prefetch()

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from app.controllers.project import STATUS_LABELS
 from app.panels.thumbnails import ThumbnailCache
 from app.text import plural
+from mrcnn.io.remote import RemoteImage
 from mrcnn.store.records import ImageRecord
 from mrcnn.store.status import UNREVIEWED, is_unreviewed
 
@@ -40,6 +41,8 @@ ID_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
 PATH_ROLE = Qt.ItemDataRole.UserRole + 3
 SPLIT_ROLE = Qt.ItemDataRole.UserRole + 4
+#: where the image is read from: a Path, or a RemoteImage (mrcnn.io.remote)
+SOURCE_ROLE = Qt.ItemDataRole.UserRole + 5
 
 STATUS_COLORS = {"new": "#8a8f98", "predicted": "#5b8def", "in_review": "#e0a030",
                  "reviewed": "#3fb27f"}
@@ -62,10 +65,11 @@ class ImageListModel(QAbstractListModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._rows: list[ImageRecord] = []
-        self._paths: dict[int, Path] = {}
+        self._paths: dict[int, Path | RemoteImage] = {}
         self._index: dict[int, int] = {}
 
-    def set_images(self, records: list[ImageRecord], paths: dict[int, Path]) -> None:
+    def set_images(self, records: list[ImageRecord],
+                   paths: dict[int, Path | RemoteImage]) -> None:
         self.beginResetModel()
         self._rows = list(records)
         self._paths = dict(paths)
@@ -119,6 +123,8 @@ class ImageListModel(QAbstractListModel):
             return str(r.split)
         if role == PATH_ROLE:
             return str(self._paths.get(r.id, r.path))
+        if role == SOURCE_ROLE:
+            return self._paths.get(r.id, Path(r.path))
         return None
 
 
@@ -201,7 +207,7 @@ class ImageDelegate(QStyledItemDelegate):
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         thumb_rect = QRect(rect.x() + 6, rect.y() + (rect.height() - THUMB) // 2, THUMB, THUMB)
         image_id = index.data(ID_ROLE)
-        pixmap = self._thumbs.get(image_id, index.data(PATH_ROLE))
+        pixmap = self._thumbs.get(image_id, index.data(SOURCE_ROLE))
         painter.fillRect(thumb_rect, QColor(60, 62, 66))
         if pixmap is not None:
             scaled = pixmap.size().scaled(thumb_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -301,7 +307,8 @@ class ImageListWidget(QWidget):
         thumbnails.thumbnail_ready.connect(self.model.refresh_row)
 
     # ---------------------------------------------------------------- contents
-    def set_images(self, records: list[ImageRecord], paths: dict[int, Path]) -> None:
+    def set_images(self, records: list[ImageRecord],
+                   paths: dict[int, Path | RemoteImage]) -> None:
         with self._quietly():
             self.model.set_images(records, paths)
         if self._current is not None and self.model.row_of(self._current) < 0:

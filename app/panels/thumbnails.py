@@ -10,6 +10,7 @@ from PySide6.QtGui import QImage, QPixmap
 
 from app.canvas.render import make_thumbnail
 from app.worker import Job, JobRunner
+from mrcnn.io.remote import RemoteImage, location_name
 
 THUMBNAIL_SIZE = 96  # pixels on the longest side (drawn at 48 logical pixels: sharp on HiDPI)
 MAX_CACHED = 1500
@@ -29,13 +30,14 @@ class ThumbnailCache(QObject):
         self._jobs: dict[int, Job] = {}
         self._generation = 0
 
-    def get(self, image_id: int, path: Path | str) -> QPixmap | None:
+    def get(self, image_id: int, path: Path | str | RemoteImage) -> QPixmap | None:
+        """The thumbnail of the image read from `path` (a path, or a remote image)."""
         pixmap = self._pixmaps.get(image_id)
         if pixmap is not None:
             self._pixmaps.move_to_end(image_id)
             return pixmap
         if image_id not in self._jobs and image_id not in self._failed:
-            self._request(image_id, Path(path))
+            self._request(image_id, path if isinstance(path, RemoteImage) else Path(path))
         return None
 
     def failed(self, image_id: int) -> str | None:
@@ -45,10 +47,10 @@ class ThumbnailCache(QObject):
     def pending(self) -> int:
         return len(self._jobs)
 
-    def _request(self, image_id: int, path: Path) -> None:
+    def _request(self, image_id: int, path: Path | RemoteImage) -> None:
         generation = self._generation
         job = self._runner.submit(make_thumbnail, path, self._size, lane="thumbnail",
-                                  name=f"thumbnail of {path.name}")
+                                  name=f"thumbnail of {location_name(path)}")
 
         def ok(rgb) -> None:
             if generation != self._generation:

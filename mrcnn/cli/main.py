@@ -35,23 +35,58 @@ def _emit(args: argparse.Namespace, data: dict, text: str) -> None:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    import re
+
+    from mrcnn.errors import RemoteStorageError
+    from mrcnn.io.remote import check_url, is_url
     from mrcnn.store.project import Project, project_folder_for
-    from mrcnn.store.scan import scan_folder
+    from mrcnn.store.scan import find_remote_images, scan_folder, scan_remote
 
     folder, images = args.project, args.images
+    if is_url(str(images)):
+        url = check_url(images)
+        # Listed before anything is made: an unreachable URL leaves no project behind.
+        keys = find_remote_images(url)
+        with Project.create(folder, url) as project:
+            try:
+                report = scan_remote(project, keys, progress=_scan_progress(args))
+            except RemoteStorageError as exc:  # the images read so far stay registered
+                raise RemoteStorageError(exc.url, exc.reason, (
+                    f"{exc.hint}. {len(project.images())} of {len(keys)} images were added "
+                    f"to {project.folder} before that; opening it in the window adds the "
+                    "rest")) from None
+            return _report_new(args, project, report)
     if images is None:  # `new IMAGES_DIR`: the project goes where the window puts it
+        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+:/", str(args.project)):
+            raise ProjectError(f"{args.project} looks like a URL; PROJECT is the local "
+                               "project folder to create, and the URL goes after --images")
         folder, images = project_folder_for(args.project)
         if images is None:
             raise ProjectError(f"a project already exists in {folder}")
-    with Project.create(folder, images) as project:
-        report = scan_folder(project)
-        for path, reason in report.skipped:
-            print(f"warning: skipped {path}: {reason}", file=sys.stderr)
-        _emit(args, {"project": str(project.folder), "images_root": str(project.images_root),
-                     "added": report.added,
-                     "skipped": [{"path": p, "reason": r} for p, r in report.skipped]},
-              f"created project {project.folder} over {project.images_root}: "
-              f"{report.added} images added, {len(report.skipped)} skipped")
+    with Project.create(folder, Path(images)) as project:
+        return _report_new(args, project, scan_folder(project))
+
+
+def _scan_progress(args: argparse.Namespace) -> Callable[[int, int], None] | None:
+    """Progress on stderr while images under a URL are read (every 50 images)."""
+    if args.json:
+        return None
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 50 == 0:
+            print(f"read {done} of {total} images", file=sys.stderr)
+
+    return progress
+
+
+def _report_new(args: argparse.Namespace, project, report) -> int:
+    for path, reason in report.skipped:
+        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    _emit(args, {"project": str(project.folder), "images_root": project.images_location,
+                 "added": report.added,
+                 "skipped": [{"path": p, "reason": r} for p, r in report.skipped]},
+          f"created project {project.folder} over {project.images_location}: "
+          f"{report.added} images added, {len(report.skipped)} skipped")
     return 0
 
 
@@ -141,10 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("new", cmd_new, "create a project over a folder of images (recursive)",
+    p = add("new", cmd_new, "create a project over a folder of images, or images under a "
+        "URL (recursive)",
         project="project folder to create; without --images, the folder of images (the "
         f"project goes in its hidden {PROJECT_DIRNAME} folder, where the app keeps it)")
-    p.add_argument("--images", type=Path, default=None, help="folder of images")
+    p.add_argument("--images", default=None,
+                   help="folder of images, or a URL: s3://, gs://, az://, http(s)://, or "
+                   "anything fsspec reads (cloud plugins: pip install 'mrcnn-studio[remote]'; "
+                   "credentials from the storage's usual places, never stored); images are "
+                   "read once to register them and kept in a local, bounded cache")
 
     from mrcnn.coco.formats import FORMATS
 

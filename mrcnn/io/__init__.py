@@ -1,1 +1,2 @@
-"""Files and bytes: image reading, atomic writes, downloads. Torch-free."""
+"""Files and bytes: image reading, atomic writes, downloads, images under a URL and their
+local cache. Torch-free."""

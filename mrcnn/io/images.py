@@ -1,4 +1,5 @@
-"""Reading images from disk into RGB uint8 arrays, the one format the rest of the code sees.
+"""Reading images into RGB uint8 arrays, the one format the rest of the code sees: from a
+local file, or from a `RemoteImage` (an image under a URL, read through the local cache).
 
 Handles what real cameras and tools write: EXIF orientation, grayscale, palette, alpha,
 CMYK, 16-bit, unicode paths. Every failure is an :class:`ImageReadError` naming the file.
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mrcnn.errors import ImageReadError
+from mrcnn.io.remote import ImageLocation, RemoteImage
 
 #: File name extensions we look for when scanning a folder.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -48,7 +50,13 @@ def is_image_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _read_bytes(path: Path) -> bytes:
+def _location(path: ImageLocation) -> Path | RemoteImage:
+    return path if isinstance(path, RemoteImage) else Path(path)
+
+
+def _read_bytes(path: Path | RemoteImage) -> bytes:
+    if isinstance(path, RemoteImage):
+        return path.read_bytes()  # ImageReadError or RemoteStorageError naming the URL
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -62,7 +70,7 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _open(path: Path, data: bytes, max_pixels: int) -> Image.Image:
+def _open(path: Path | RemoteImage, data: bytes, max_pixels: int) -> Image.Image:
     """Open lazily (header only) and check format and size before any pixel is decoded."""
     try:
         with warnings.catch_warnings():
@@ -238,19 +246,20 @@ def _to_rgb(im: Image.Image, data: bytes, orientation: int) -> np.ndarray:
     return apply_orientation(arr, orientation)
 
 
-def read_image_info(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+def read_image_info(path: ImageLocation, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     """Header-only read: displayed size (EXIF orientation applied), format and content hash.
 
     Does not decode pixels, so it is cheap enough to scan thousands of files.
     """
-    p = Path(path)
+    p = _location(path)
     data = _read_bytes(p)
     im = _open(p, data, max_pixels)
     w, h = _displayed_size(im, _orientation(im, data))
     return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), im.format)
 
 
-def _decode(path: Path, *, max_pixels: int, draft_side: int | None = None) -> np.ndarray:
+def _decode(path: Path | RemoteImage, *, max_pixels: int,
+            draft_side: int | None = None) -> np.ndarray:
     """Open and decode to RGB uint8 (EXIF applied); JPEGs at reduced scale when `draft_side`
     still covers it. Every failure becomes an ImageReadError naming the file."""
     data = _read_bytes(path)
@@ -270,15 +279,15 @@ def _decode(path: Path, *, max_pixels: int, draft_side: int | None = None) -> np
         raise ImageReadError(path, "not enough memory to decode the image") from None
 
 
-def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(path: ImageLocation, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Load an image as it should be displayed: (H, W, 3) uint8 RGB, EXIF orientation applied.
 
     Raises ImageReadError naming the file and the reason for anything unreadable.
     """
-    return _decode(Path(path), max_pixels=max_pixels)
+    return _decode(_location(path), max_pixels=max_pixels)
 
 
-def load_thumbnail(path: str | Path, max_side: int, *,
+def load_thumbnail(path: ImageLocation, max_side: int, *,
                    max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A small RGB copy for display, longest side at most `max_side` pixels (never enlarged),
     as `load_image` shows the image (EXIF orientation applied).
@@ -289,7 +298,7 @@ def load_thumbnail(path: str | Path, max_side: int, *,
     """
     if max_side < 1:
         raise ValueError(f"max_side must be at least 1, got {max_side}")
-    rgb = _decode(Path(path), max_pixels=max_pixels, draft_side=max_side)
+    rgb = _decode(_location(path), max_pixels=max_pixels, draft_side=max_side)
     h, w = rgb.shape[:2]
     scale = max_side / max(h, w)
     if scale < 1:
@@ -298,12 +307,12 @@ def load_thumbnail(path: str | Path, max_side: int, *,
     return np.ascontiguousarray(rgb)
 
 
-def verify_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+def verify_image(path: ImageLocation, *, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     """Check that an image decodes completely (truncation, corrupt data) and return its info.
 
     JPEGs are decoded at reduced scale, which still reads every byte of the compressed data.
     """
-    p = Path(path)
+    p = _location(path)
     data = _read_bytes(p)
     im = _open(p, data, max_pixels)
     w, h = _displayed_size(im, _orientation(im, data))

@@ -101,7 +101,7 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
         if not cached or on_prediction is not None:
             record = project.image(image_id)
             try:
-                image = load_image(project.image_path(record))
+                image = load_image(project.image_source(record))
             except ImageReadError as exc:
                 report.failed.append((record.path, exc.reason))
                 continue

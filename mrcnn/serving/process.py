@@ -42,6 +42,7 @@ from mrcnn.errors import (
     MrcnnError,
     NoWeightsError,
 )
+from mrcnn.io.remote import RemoteImage, local_file
 from mrcnn.serving.session import BoxAnswer, ImagePrediction, ModelInfo, ModelRequest
 
 log = logging.getLogger(__name__)
@@ -188,15 +189,18 @@ class ModelProcess:
             self._last_load, self._info = request, info
             return info
 
-    def predict_path(self, image_id: int, path: str | Path) -> ImagePrediction:
-        """As `ModelSession.predict_path`, in the child (which reads the image file)."""
+    def predict_path(self, image_id: int, path: str | Path | RemoteImage) -> ImagePrediction:
+        """As `ModelSession.predict_path`, in the child (which reads the image file; a remote
+        image is fetched into the local image cache here first)."""
+        path = local_file(path)
         with self._lock:
             self._reload_if_stopped()
             return self._call("predict_path", image_id, str(path))
 
-    def box_mask(self, image_id: int, path: str | Path,
+    def box_mask(self, image_id: int, path: str | Path | RemoteImage,
                  box: tuple[float, float, float, float]) -> BoxAnswer:
         """As `ModelSession.box_mask`, in the child (features kept there)."""
+        path = local_file(path)
         with self._lock:
             self._reload_if_stopped()
             return self._call("box_mask", image_id, str(path), tuple(float(v) for v in box))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from mrcnn.editing.refine import (
 )
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.io.images import load_image
+from mrcnn.io.remote import RemoteImage
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
 from mrcnn.store.records import ImageStatus, InstanceState, Split
@@ -81,7 +83,7 @@ class ValidationImage:
 
     image_id: int
     path: str  # as the project lists it (for messages)
-    file: str  # where to read it
+    file: str | RemoteImage  # where to read it (a remote image through the local cache)
     accepted: tuple[Rle, ...]  # its accepted instances' masks
 
 
@@ -93,10 +95,14 @@ def validation_set(project: Project,
     for image_id in validation_image_ids(project) if image_ids is None else image_ids:
         record = project.image(image_id)
         out.append(ValidationImage(
-            image_id, record.path, str(project.image_path(record)),
+            image_id, record.path, _file(project.image_source(record)),
             tuple(inst.rle for inst in project.instances(image_id,
                                                          state=InstanceState.ACCEPTED))))
     return out
+
+
+def _file(source: Path | RemoteImage) -> str | RemoteImage:
+    return source if isinstance(source, RemoteImage) else str(source)
 
 
 def pairs_of(images: Iterable[ValidationImage], predict: PredictMasks, *,

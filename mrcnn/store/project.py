@@ -7,8 +7,10 @@ returns: that is the autosave. `Project.transaction()` groups several changes in
 from __future__ import annotations
 
 import colorsys
+import hashlib
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -16,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mrcnn.errors import ProjectError
+from mrcnn.io.remote import RemoteImage, check_url, is_url, join_url, url_key, url_name
+from mrcnn.io.user_dirs import user_data_dir
 from mrcnn.store import schema
 from mrcnn.store.coco_ids import CocoIdStore
 from mrcnn.store.instances import InstanceStore
@@ -47,6 +51,8 @@ MODELS_DIR = "models"
 #: Fraction of images that go to the validation split when they are added (by content hash;
 #: the split then stays until a person moves the image: `Project.set_image_split`).
 VAL_FRACTION = 0.2
+#: Environment variable naming the folder where projects over URLs go by default.
+REMOTE_PROJECTS_ENV = "MRCNN_PROJECTS"
 
 
 def split_for(sha256: str) -> str:
@@ -76,6 +82,18 @@ def find_project(path: str | Path) -> Path | None:
     return None
 
 
+def remote_project_folder(url: str) -> Path:
+    """Where the project over the images under `url` goes unless the user picks a folder:
+    one folder per URL under the user's data folder (`REMOTE_PROJECTS_ENV` overrides it),
+    named for the URL, so opening the same URL again reopens its project."""
+    url = check_url(url)
+    base = os.environ.get(REMOTE_PROJECTS_ENV)
+    parent = Path(base) if base else user_data_dir() / "projects"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", url.split("://", 1)[1]).strip("-.")[:60]
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:8]
+    return parent / f"{slug or url_name(url)}-{digest}"
+
+
 def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
     """(project folder, images folder to create it over, or None when it exists) for a PATH
     that is a project or a folder of images."""
@@ -100,24 +118,42 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
         self._depth = 0
         self.read_only = lock is None
         self.images_root = folder.resolve()
+        #: the URL of the images when they are remote (`images_root` is then the project
+        #: folder, the local place file dialogs start in)
+        self.images_url: str | None = None
         self._load_images_root()
 
     def _load_images_root(self) -> None:
         root = self.meta("images_root")
-        if root:
+        if root and is_url(root):
+            self.images_url = root
+        elif root:
             self.images_root = (self.folder / root).resolve()
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the images are under a URL (read through the local image cache)."""
+        return self.images_url is not None
+
+    @property
+    def images_location(self) -> str:
+        """Where the images are, as a person reads it: the images folder, or the URL."""
+        return self.images_url or str(self.images_root)
 
     # ---------------------------------------------------------------- opening
     @classmethod
     def create(cls, folder: str | Path, images_root: str | Path) -> Project:
-        """Make a new project in `folder` over the images under `images_root`."""
+        """Make a new project in `folder` over the images under `images_root`: a local
+        folder, or a URL (s3://, gs://, az://, http(s)://, ...; kept as given, without
+        credentials, and not contacted here: `mrcnn.store.scan` lists it)."""
         folder = Path(folder)
         if is_project(folder):
             raise ProjectError(f"a project already exists in {folder}")
         if folder.exists() and not folder.is_dir():
             raise ProjectError(f"{folder} exists and is not a folder")
+        url = check_url(images_root) if is_url(images_root) else None
         images_root = Path(images_root)
-        if not images_root.is_dir():
+        if url is None and not images_root.is_dir():
             raise ProjectError(f"images folder {images_root} does not exist")
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -127,7 +163,8 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
                                f"{exc.strerror or exc}") from None
         project = cls._connect(folder, read_only=False)
         try:
-            root = _relative_or_absolute(images_root.resolve(), folder.resolve(), allow_up=True)
+            root = url or _relative_or_absolute(images_root.resolve(), folder.resolve(),
+                                                allow_up=True)
             with project.transaction():
                 project._set_meta("images_root", root)
                 project._set_meta("created_at", repr(time.time()))
@@ -265,10 +302,13 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
 
     # ---------------------------------------------------------------- images
     def image_key(self, path: str | Path) -> str:
-        """How the store names an image file: relative to the images root where possible.
+        """How the store names an image file: relative to the images root (or URL) where
+        possible.
 
         A symbolic link inside the images folder (git-annex, DVC, hand-made links to a shared
         store) keeps its own name there rather than the target's."""
+        if self.images_url is not None and is_url(path):
+            return url_key(self.images_url, str(path))
         absolute = Path(os.path.abspath(path))
         for candidate in (absolute, absolute.parent.resolve() / absolute.name):
             try:
@@ -277,9 +317,19 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
                 pass
         return _relative_or_absolute(absolute.resolve(), self.images_root)
 
-    def image_path(self, image: ImageRecord) -> Path:
-        """The absolute path of an image file."""
+    def image_source(self, image: ImageRecord) -> Path | RemoteImage:
+        """Where to read an image: its absolute path, or for remote images the URL and the
+        content hash to read it through the local cache with (`mrcnn.io.images` reads both).
+        Never touches the network: the window calls it on its own thread."""
+        if self.images_url is not None:
+            return RemoteImage(join_url(self.images_url, image.path), image.sha256)
         return self.images_root / image.path
+
+    def image_path(self, image: ImageRecord) -> Path:
+        """The absolute path of an image file: for remote images, its copy in the local
+        image cache, fetched first when it is not there (may raise RemoteStorageError)."""
+        source = self.image_source(image)
+        return source.local_path() if isinstance(source, RemoteImage) else source
 
     def add_image(self, path: str | Path, width: int, height: int, sha256: str,
                   status: str = "new") -> ImageRecord:
@@ -512,7 +562,7 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
         active = self.active_model_version()
         return {
             "project": str(self.folder),
-            "images_root": str(self.images_root),
+            "images_root": self.images_location,
             "schema_version": schema.schema_version(self._conn),
             "images": {"total": sum(status.values()), **status},
             "splits": splits,

@@ -12,6 +12,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from mrcnn.io.images import load_image
+from mrcnn.io.remote import RemoteImage
 from mrcnn.model.convert import LabelMap, image_to_tensor, instances_to_target
 from mrcnn.store.project import Project
 from mrcnn.store.records import Instance
@@ -32,7 +33,7 @@ class Sample:
     """What one image contributes to training, read from the store once (plain data)."""
 
     image_id: int
-    path: str
+    path: str | RemoteImage  # a remote image is read through the local image cache
     height: int
     width: int
     instances: tuple[Instance, ...]
@@ -70,8 +71,9 @@ class ProjectDataset(Dataset):
             im = project.image(image_id)
             insts = tuple(i for i in project.instances(im.id, state="accepted")
                           if i.category_id in self.label_of)
-            self.samples.append(Sample(im.id, str(project.image_path(im)), im.height, im.width,
-                                       insts))
+            source = project.image_source(im)  # read when used: the cache is bounded
+            path = source if isinstance(source, RemoteImage) else str(source)
+            self.samples.append(Sample(im.id, path, im.height, im.width, insts))
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -101,7 +101,7 @@ def predict_images(model, project: Project, image_ids: Sequence[int], *, device=
     from mrcnn.model.predictor import Predictor
 
     predictor = Predictor(model, device=device, score_threshold=score_threshold)
-    return {i: predictor.predict_one(load_image(project.image_path(project.image(i))))
+    return {i: predictor.predict_one(load_image(project.image_source(project.image(i))))
             for i in image_ids}
 
 
