@@ -20,8 +20,7 @@ class ImageReadError(MrcnnError):
 
 
 class DatasetFormatError(MrcnnError):
-    """Labelled data in a file or folder (COCO, YOLO-seg, mask PNGs, labelme, Pascal VOC) is
-    invalid or cannot be written; the message names the bad file and record."""
+    """Labelled data (COCO, YOLO-seg, mask PNGs, labelme, VOC) is invalid or cannot be written."""
 
 
 class CocoFormatError(DatasetFormatError):
