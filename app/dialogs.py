@@ -34,6 +34,7 @@ from app.actions import ACTIONS
 from app.shortcuts import ShortcutConfig
 from app.text import plural
 from mrcnn.coco.formats import FORMATS
+from mrcnn.io.remote import is_url
 
 
 # ---------------------------------------------------------------- messages
@@ -198,7 +199,7 @@ def ask_export_options(parent: QWidget | None, default_path: str,
 @dataclass(frozen=True)
 class ImportOptions:
     path: Path
-    images_dir: Path | None  # None: the format's own place (the JSON file's folder, ...)
+    images_dir: Path | str | None  # a folder or a URL; None: the format's own place
     status: str  # "reviewed" | "in_review"
     format: str = "coco"  # a name in mrcnn.coco.formats.FORMATS
 
@@ -269,7 +270,8 @@ class ImportDialog(QDialog):
 
     def options(self) -> ImportOptions:
         images = self.images.text().strip()
-        return ImportOptions(Path(self.path.text().strip()), Path(images) if images else None,
+        return ImportOptions(Path(self.path.text().strip()),
+                             (images if is_url(images) else Path(images)) if images else None,
                              self.status.currentData(), self.format.currentData())
 
 

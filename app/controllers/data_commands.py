@@ -32,7 +32,8 @@ def export_job(_ctx: JobContext, project_folder: Path, out: Path, fmt: str, mask
                               reviewed_only=reviewed_only)
 
 
-def read_job(_ctx: JobContext, path: Path, fmt: str, images_dir: Path | None) -> LabelledSet:
+def read_job(_ctx: JobContext, path: Path, fmt: str, images_dir: str | Path | None
+             ) -> LabelledSet:
     return data_format(fmt).read(path, images_dir=images_dir)
 
 
@@ -90,7 +91,7 @@ class DataCommands:
         self._ui.set_last_dir("coco", options.path.parent)
         title = f"Cannot import {FORMATS[options.format].title}"
         project = self._c.project
-        images_dir = images_folder(options.format, options.images_dir, project.images_root)
+        images_dir = images_folder(options.format, options.images_dir, project)
         job = self._runner.submit(read_job, options.path, options.format, images_dir,
                                   lane="task", name="reading labelled data")
         self.job = job

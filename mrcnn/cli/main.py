@@ -197,10 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         if general:
             p.add_argument("--format", choices=tuple(FORMATS), default="coco",
                            help=formats_help)
-        p.add_argument("--images", type=Path, default=None,
-                       help="folder the image names are relative to (default: the format's "
+        p.add_argument("--images", default=None,
+                       help="folder (or URL) the image names are relative to (default: the "
+                       "project's images for a project over a URL, else the format's "
                        "own place: the JSON's folder for COCO, images/ for YOLO, JPEGImages/ "
-                       "for VOC, the labelme folder)")
+                       "for VOC, the project's images for labelme and mask PNGs)")
         p.add_argument("--status", choices=("reviewed", "in_review"), default="reviewed",
                        help="status of images that arrive with annotations (default: reviewed)")
 

@@ -13,6 +13,7 @@ Export: `export_images` gives the project's accepted instances per image, and
 from __future__ import annotations
 
 import os
+import posixpath
 import secrets
 import shutil
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from mrcnn import masks
 from mrcnn.errors import DatasetFormatError, ImageReadError
 from mrcnn.io.atomic import fsync_dir
 from mrcnn.io.images import ImageInfo, verify_image
+from mrcnn.io.remote import RemoteImage, check_url, is_url, join_url
 from mrcnn.store.project import Project
 from mrcnn.store.records import Category, ImageRecord
 from mrcnn.store.status import after_import
@@ -82,20 +84,29 @@ class ImageFiles:
 
     def __init__(self, images_dir: str | Path, error: type[DatasetFormatError] =
                  DatasetFormatError, *, field: str = "file name"):
-        self.images_dir = Path(images_dir)
         self.error = error
         self.field = field  # what the format calls an image's name, for messages
-        if not self.images_dir.is_dir():
+        self._found: dict[str, tuple[Path | RemoteImage, ImageInfo]] = {}
+        #: a project over a URL: the images are read from under it (through the cache)
+        self.url = check_url(images_dir) if is_url(images_dir) else None
+        self.images_dir = Path(images_dir)
+        if self.url is None and not self.images_dir.is_dir():
             raise error(f"images folder {self.images_dir} does not exist")
         self._root = self.images_dir.resolve()
-        self._found: dict[str, tuple[Path, ImageInfo]] = {}
 
-    def resolve(self, file_name: str, where: str) -> Path:
-        """The file `file_name` names, refused if it lies outside the images folder."""
+    def resolve(self, file_name: str, where: str) -> Path | RemoteImage:
+        """The file `file_name` names, refused if it lies outside the images folder (or
+        the URL the images are under)."""
         name = file_name.replace("\\", "/")
-        if Path(name).is_absolute() or (len(name) > 1 and name[1] == ":"):
+        if Path(name).is_absolute() or (len(name) > 1 and name[1] == ":") or is_url(name):
             raise self.error(f"{where}: {self.field} {file_name!r} is an absolute path; it must "
                              "be relative to the images folder")
+        if self.url is not None:
+            key = posixpath.normpath(name)
+            if key in (".", "..") or key.startswith("../"):
+                raise self.error(f"{where}: {self.field} {file_name!r} points outside the "
+                                 f"images under {self.url}")
+            return RemoteImage(join_url(self.url, key))
         # Judged on the name itself: a symbolic link the user placed in the folder is fine.
         candidate = Path(os.path.normpath(self._root / name))
         if not candidate.is_relative_to(self._root) or candidate == self._root:
@@ -103,8 +114,8 @@ class ImageFiles:
                              f"folder {self._root}")
         return candidate
 
-    def read(self, file_name: str, where: str) -> tuple[Path, ImageInfo]:
-        """The image's path and its size as shown (EXIF applied), read once."""
+    def read(self, file_name: str, where: str) -> tuple[Path | RemoteImage, ImageInfo]:
+        """The image's path (or URL) and its size as shown (EXIF applied), read once."""
         if file_name not in self._found:
             path = self.resolve(file_name, where)
             try:
@@ -151,13 +162,14 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
         image_sources = project.image_coco_ids()
         image_ids: dict[str, int] = {}
         for name, (path, info) in files.items():
-            known = project.image_by_key(project.image_key(path))
+            file = str(path) if isinstance(path, RemoteImage) else path  # a URL: its key
+            known = project.image_by_key(project.image_key(file))
             if known:
                 report.images_known += 1
                 image_ids[name] = known.id
             else:
                 report.images_added += 1
-                image_ids[name] = project.add_image(path, info.width, info.height,
+                image_ids[name] = project.add_image(file, info.width, info.height,
                                                     info.sha256).id
             if name in data.image_ids and image_sources.get(image_ids[name]) is None:
                 project.set_image_coco_id(image_ids[name], data.image_ids[name])
@@ -218,9 +230,15 @@ class ExportInstance:
 @dataclass(frozen=True)
 class ExportImage:
     record: ImageRecord
-    path: Path  # the image file
+    source: Path | RemoteImage  # the image file, or its URL (remote images)
     name: str  # its name inside an export: relative, POSIX, never leaving the export folder
     instances: list[ExportInstance]
+
+    def local_path(self) -> Path:
+        """A local file with the image: itself, or for a remote image its copy in the image
+        cache (fetched now: call it right before the file is needed, one image at a time,
+        so a small cache never drops it first)."""
+        return self.source.local_path() if isinstance(self.source, RemoteImage) else self.source
 
 
 def export_name(record: ImageRecord) -> str:
@@ -245,8 +263,8 @@ def export_images(project: Project, *, reviewed_only: bool = False
     for (iid, image_id, cat_id, h, w, counts, *_rest) in project.instance_rows("accepted"):
         if image_id in wanted:
             wanted[image_id].append(ExportInstance(iid, by_id[cat_id], masks.Rle(h, w, counts)))
-    return categories, [ExportImage(im, project.image_path(im), export_name(im), wanted[im.id])
-                        for im in images]
+    return categories, [ExportImage(im, project.image_source(im), export_name(im),
+                                    wanted[im.id]) for im in images]
 
 
 def check_out_folder(out_dir: Path) -> None:

@@ -77,12 +77,14 @@ def data_format(name: str) -> DataFormat:
         raise ValueError(f"unknown format {name!r}; one of {', '.join(FORMATS)}") from None
 
 
-def images_folder(fmt: str, images_dir: str | Path | None, images_root: Path
+def images_folder(fmt: str, images_dir: str | Path | None, project: Project
                   ) -> str | Path | None:
-    """The folder import resolves image names in: the one the user gave, else the format's
-    default (`DataFormat.images_default`)."""
-    if images_dir is None and data_format(fmt).images_default == "project":
-        return images_root
+    """The folder (or URL) import resolves image names in: the one the user gave, else the
+    project's own images for a project over a URL and for the formats whose names point at
+    the images labelled (`DataFormat.images_default`), else the format's own place."""
+    if images_dir is None and (project.is_remote
+                               or data_format(fmt).images_default == "project"):
+        return project.images_location
     return images_dir
 
 
@@ -102,6 +104,6 @@ def import_dataset(project: Project, path: str | Path, fmt: str = "coco", *,
     first, then written in one transaction."""
     if status not in IMPORT_STATUSES:
         raise ValueError(f"status must be one of {IMPORT_STATUSES}, got {status!r}")
-    images_dir = images_folder(fmt, images_dir, project.images_root)
+    images_dir = images_folder(fmt, images_dir, project)
     return commit_import(project, data_format(fmt).read(path, images_dir=images_dir),
                          status=status)

@@ -128,7 +128,7 @@ def build_coco(project: Project, *, mask_format: str = "rle",
         "info": {
             "description": f"Exported by Mask R-CNN Studio from {project.folder.name}",
             "date_created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "images_root": str(project.images_root),
+            "images_root": project.images_location,
         },
         "licenses": [],
         "images": [

@@ -47,6 +47,7 @@ from mrcnn.coco.dataset import (
 )
 from mrcnn.coco.validate import BACKGROUND_NAMES
 from mrcnn.errors import DatasetFormatError
+from mrcnn.io.remote import RemoteImage
 from mrcnn.store.project import Project
 
 #: The labelme version our files say they were written for (the shape keys of labelme 5.5).
@@ -190,10 +191,12 @@ def json_names(images: list[ExportImage]) -> list[str]:
     return names
 
 
-def image_path_from(json_dir: Path, image: Path) -> tuple[str, bool]:
+def image_path_from(json_dir: Path, image: Path | RemoteImage) -> tuple[str, bool]:
     """labelme's `imagePath`: the image relative to the folder its JSON file will lie in
-    (forward slashes), and False; where no relative path exists (another drive), the
-    absolute path and True."""
+    (forward slashes), and False; where no relative path exists (another drive, an image
+    under a URL), the absolute path or the URL and True."""
+    if isinstance(image, RemoteImage):
+        return image.url, True
     image = Path(os.path.abspath(image))
     image = image.parent.resolve() / image.name  # links in the folders followed, as the OS will
     try:
@@ -225,7 +228,7 @@ def export_labelme(project: Project, out_dir: str | Path, *, reviewed_only: bool
 
     def fill(tmp: Path) -> None:
         for image, name in zip(images, names, strict=True):
-            image_path, absolute = image_path_from((final / name).parent, image.path)
+            image_path, absolute = image_path_from((final / name).parent, image.source)
             tally.absolute_paths += absolute
             doc: dict[str, object] = {
                 "version": LABELME_VERSION,

@@ -119,7 +119,7 @@ def export_mask_png(project: Project, out_dir: str | Path, *, reviewed_only: boo
         manifest = {
             "format": MANIFEST_FORMAT, "version": 1,
             "description": f"Exported by Mask R-CNN Studio from {project.folder.name}",
-            "images_root": str(project.images_root),
+            "images_root": project.images_location,
             "background": 0,
             "overlap_rule": OVERLAP_RULE,
             "categories": {str(cat_index[c.id]): c.name for c in categories},

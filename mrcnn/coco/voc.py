@@ -157,7 +157,8 @@ def export_voc(project: Project, out_dir: str | Path, *, reviewed_only: bool = F
             cat_lut = np.array([0] + [cat_index[instances[i].category.id]
                                       for i in painted.shown], np.int64)
             filename = flat + PurePosixPath(im.name).suffix
-            place_image(im.path, tmp / "JPEGImages" / filename)
+            local = im.local_path()
+            place_image(local, tmp / "JPEGImages" / filename)
             obj_rel = f"SegmentationObject/{flat}.png"
             cls_rel = f"SegmentationClass/{flat}.png"
             written[obj_rel] = write_index_png(tmp / obj_rel, painted.index, palette=True)
@@ -166,7 +167,7 @@ def export_voc(project: Project, out_dir: str | Path, *, reviewed_only: bool = F
             objects = [(instances[i].category.name, _bndbox(painted.index == k))
                        for k, i in enumerate(painted.shown, start=1)]
             xml = _annotation_xml(out_dir.name, filename, im.name, str(im.record.status), w,
-                                  h, _depth(im.path), objects)
+                                  h, _depth(local), objects)
             (tmp / "Annotations").mkdir(exist_ok=True)
             (tmp / "Annotations" / f"{flat}.xml").write_text(xml, encoding="utf-8")
             splits.setdefault(str(im.record.split), []).append(flat)

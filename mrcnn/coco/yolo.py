@@ -177,7 +177,7 @@ def export_yolo(project: Project, out_dir: str | Path, *, reviewed_only: bool = 
     def fill(tmp: Path) -> None:
         lists: dict[str, list[str]] = {"train": [], "val": []}
         for p in planned:
-            place_image(p.image.path, tmp / "images" / p.name)
+            place_image(p.image.local_path(), tmp / "images" / p.name)
             label = tmp / label_name("images/" + p.name)
             label.parent.mkdir(parents=True, exist_ok=True)
             label.write_text("".join(line + "\n" for line in p.lines), encoding="utf-8")

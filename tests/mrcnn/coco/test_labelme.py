@@ -264,7 +264,7 @@ def test_image_paths_are_relative_from_the_final_folder_and_absolute_only_withou
     assert helpers.project_masks(project2) == helpers.project_masks(project)
 
 
-def test_images_outside_the_labelme_folder_need_images_dir(source, new_project, helpers,
+def test_images_outside_the_labelme_folder_are_found_in_the_projects_images(source, new_project, helpers,
                                                            tmp_path):
     project, ds = source
     out = tmp_path / "lm"
@@ -273,9 +273,12 @@ def test_images_outside_the_labelme_folder_need_images_dir(source, new_project, 
     project2 = new_project(ds.images_dir)
     before = helpers.project_state(project2)
     with pytest.raises(DatasetFormatError, match="outside the images folder"):
-        import_dataset(project2, out, "labelme")  # default: the labelme folder itself
+        read_labelme(out)  # the reader alone: the labelme folder itself
+    with pytest.raises(DatasetFormatError, match="outside the images folder"):
+        import_dataset(project2, out, "labelme", images_dir=out)
     assert helpers.project_state(project2) == before
-    report = import_dataset(project2, out, "labelme", images_dir=ds.images_dir)
+    # an import looks in the project's images folder unless told another
+    report = import_dataset(project2, out, "labelme")
     reviewed = {im.id for im in project.images("reviewed")}
     assert report.annotations_added == sum(i.image_id in reviewed
                                            for i in project.instances(state="accepted"))
