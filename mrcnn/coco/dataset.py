@@ -88,7 +88,7 @@ class ImageFiles:
         self.field = field  # what the format calls an image's name, for messages
         self._found: dict[str, tuple[Path | RemoteImage, ImageInfo]] = {}
         #: a project over a URL: the images are read from under it (through the cache)
-        self.url = check_url(images_dir) if is_url(images_dir) else None
+        self.url = check_url(str(images_dir)) if is_url(images_dir) else None
         self.images_dir = Path(images_dir)
         if self.url is None and not self.images_dir.is_dir():
             raise error(f"images folder {self.images_dir} does not exist")
