@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from mrcnn import masks
 from mrcnn.errors import DatasetFormatError, ImageReadError
-from mrcnn.io.atomic import fsync_dir
+from mrcnn.io.atomic import EXPORT_MARKER, fsync_dir
 from mrcnn.io.images import ImageInfo, verify_image
 from mrcnn.io.remote import RemoteImage, check_url, is_url, join_url
 from mrcnn.store.project import Project
@@ -30,8 +30,6 @@ from mrcnn.store.records import Category, ImageRecord
 from mrcnn.store.status import after_import
 
 IMPORT_STATUSES = ("reviewed", "in_review")
-#: The file an export folder carries so that a later export may replace the folder whole.
-EXPORT_MARKER = ".mrcnn-export"
 
 
 # ---------------------------------------------------------------- import

@@ -8,6 +8,10 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+#: The file an export folder carries (`mrcnn.coco.dataset.write_folder_atomic`): a later
+#: export may replace the folder whole, and a folder scan skips it (its images are copies).
+EXPORT_MARKER = ".mrcnn-export"
+
 
 def _create_temp(path: Path) -> tuple[int, str]:
     """A new, empty temporary file beside `path`, with the permissions `path` has (or, for a

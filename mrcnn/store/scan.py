@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from mrcnn.errors import ImageReadError, ProjectError
+from mrcnn.io.atomic import EXPORT_MARKER
 from mrcnn.io.images import ImageInfo, is_image_path, verify_image
 from mrcnn.io.remote import RemoteImage, join_url, list_files
 from mrcnn.store.project import DB_NAME, Project
@@ -21,12 +22,14 @@ class ScanReport:
 
 
 def find_images(folder: str | Path) -> list[Path]:
-    """Image files under `folder`, recursively, sorted; hidden folders and projects skipped."""
+    """Image files under `folder`, recursively, sorted; hidden folders, projects and our
+    own export folders (their images are copies of the project's) skipped."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(
             d for d in dirnames
             if not d.startswith(".") and not (Path(dirpath, d, DB_NAME)).exists()
+            and not (Path(dirpath, d, EXPORT_MARKER)).exists()
         )
         found.extend(Path(dirpath, f) for f in sorted(filenames) if is_image_path(f))
     return found

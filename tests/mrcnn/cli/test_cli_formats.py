@@ -11,6 +11,7 @@ from test_cli import assert_one_error_line, run_here, state
 
 from mrcnn.coco.formats import FORMATS
 from mrcnn.store.project import Project
+from mrcnn.store.scan import scan_folder
 
 #: Where the images of an export are for a new project over them, and what import needs.
 IMAGES = {
@@ -105,3 +106,21 @@ def test_help_names_every_format(capsys):
     text = capsys.readouterr().out
     for name in FORMATS:
         assert name in text
+
+
+@pytest.mark.parametrize("fmt", ["yolo-seg", "voc"])
+def test_an_export_inside_the_images_folder_is_not_taken_for_new_images(fmt, make_dataset,
+                                                                        tmp_path, capsys):
+    """YOLO and VOC exports hold copies of the images; a scan of the images folder (the
+    window's open, `new`) must not register them a second time."""
+    ds = make_dataset("rle")
+    project = tmp_path / "p"
+    run_here("new", project, "--images", ds.images_dir, capsys=capsys)
+    run_here("import-coco", project, ds.json_path, capsys=capsys)
+    with Project.open(project, read_only=True) as p:
+        before = sorted(im.path for im in p.images())
+    assert run_here("export", project, ds.images_dir / "export", "--format", fmt,
+                    capsys=capsys)[0] == 0
+    with Project.open(project) as p:
+        assert scan_folder(p).added == 0
+        assert sorted(im.path for im in p.images()) == before
