@@ -13,7 +13,7 @@ import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from mrcnn.model.box_prompt import (
 )
 from mrcnn.model.convert import image_to_tensor
 from mrcnn.model.device import DeviceChoice, autocast, choose_device, is_out_of_memory
+from mrcnn.model.uncertainty import Detections, image_uncertainty
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +42,29 @@ class Prediction:
     labels: np.ndarray  # (N,) int64, model labels 1..K
     scores: np.ndarray  # (N,) float32, descending
     masks: np.ndarray  # (N, H, W) bool
+    #: how unsure the model is about the image, in [0, 1] (`mrcnn.model.uncertainty`);
+    #: None unless asked for (it costs a second, mirrored pass)
+    uncertainty: float | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def __getitem__(self, keep) -> Prediction:
-        return Prediction(self.boxes[keep], self.labels[keep], self.scores[keep], self.masks[keep])
+        return Prediction(self.boxes[keep], self.labels[keep], self.scores[keep], self.masks[keep],
+                          self.uncertainty)
 
     @classmethod
     def empty(cls, height: int, width: int) -> Prediction:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.int64),
                    np.zeros((0,), np.float32), np.zeros((0, height, width), bool))
+
+
+def with_uncertainty(prediction: Prediction, mirrored: Prediction) -> Prediction:
+    """`prediction` with the uncertainty its disagreement with the mirror image's
+    prediction (`mirrored`, made on the image flipped left to right) gives."""
+    first = Detections(prediction.labels, prediction.scores, prediction.masks)
+    second = Detections(mirrored.labels, mirrored.scores, mirrored.masks[:, :, ::-1])
+    return replace(prediction, uncertainty=image_uncertainty(first, second))
 
 
 def output_to_prediction(out: dict[str, torch.Tensor], mask_threshold: float = 0.5) -> Prediction:
@@ -133,23 +146,36 @@ class Predictor:
     def predict(self, images: Sequence[np.ndarray], *, batch_size: int = 1,
                 should_cancel: Callable[[], bool] | None = None,
                 on_progress: Callable[[int, int], None] | None = None,
-                keys: Sequence[Hashable] | None = None) -> list[Prediction]:
+                keys: Sequence[Hashable] | None = None,
+                uncertainty: bool = False) -> list[Prediction]:
         """Predict (H, W, 3) uint8 RGB images. Cancellation is checked between batches
         (the predictions made so far are returned). With `keys` (one per image, e.g. image
-        ids) their features are kept for `box_mask` (the last few: `features`)."""
+        ids) their features are kept for `box_mask` (the last few: `features`).
+        With `uncertainty`, each image's mirror image is predicted in the same batch (one
+        extra pass) and `Prediction.uncertainty` says how much the two disagree."""
         results: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             if should_cancel and should_cancel():
                 break
-            batch = images[start:start + batch_size]
-            outputs = self._run(batch, keys[start:start + batch_size] if keys else None)
-            results.extend(output_to_prediction(o, self.mask_threshold) for o in outputs)
+            batch = list(images[start:start + batch_size])
+            batch_keys = keys[start:start + batch_size] if keys else None
+            if not uncertainty:
+                outputs = self._run(batch, batch_keys)
+                results.extend(output_to_prediction(o, self.mask_threshold) for o in outputs)
+            else:
+                mirrored = [np.ascontiguousarray(im[:, ::-1]) for im in batch]
+                outputs = self._run(batch + mirrored, batch_keys)
+                for o, m in zip(outputs[:len(batch)], outputs[len(batch):], strict=True):
+                    results.append(with_uncertainty(output_to_prediction(o, self.mask_threshold),
+                                                    output_to_prediction(m, self.mask_threshold)))
             if on_progress:
                 on_progress(len(results), len(images))
         return results
 
-    def predict_one(self, image: np.ndarray, *, key: Hashable | None = None) -> Prediction:
-        return self.predict([image], keys=None if key is None else [key])[0]
+    def predict_one(self, image: np.ndarray, *, key: Hashable | None = None,
+                    uncertainty: bool = False) -> Prediction:
+        return self.predict([image], keys=None if key is None else [key],
+                            uncertainty=uncertainty)[0]
 
     def box_mask(self, key: Hashable, image: np.ndarray | None,
                  box: tuple[float, float, float, float], *, refine_box: bool = True
