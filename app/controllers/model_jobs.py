@@ -99,10 +99,12 @@ class RefinementCheck:
 
 
 def predict_job(ctx, session: Session, targets: list[tuple[int, str | RemoteImage]],
-                refinement: Refinement | None = None) -> BatchSummary:
+                refinement: Refinement | None = None,
+                uncertain: frozenset[int] = frozenset()) -> BatchSummary:
     """Job: predict images (id, path) one by one; each result is handed over as soon as it
     is ready, so that a cancelled run keeps what it did. With `refinement`, the masks of
-    that model's predictions are refined with the image (read here for that)."""
+    that model's predictions are refined with the image (read here for that). The images
+    in `uncertain` are predicted with their uncertainty (one extra pass each)."""
     start = time.monotonic()
     predicted = failed = instances = 0
     total = len(targets)
@@ -110,7 +112,7 @@ def predict_job(ctx, session: Session, targets: list[tuple[int, str | RemoteImag
         ctx.check()
         ctx.progress(done, total, location_name(path))
         try:
-            result = session.predict_path(image_id, path)
+            result = session.predict_path(image_id, path, image_id in uncertain)
             if (refinement is not None and result.items
                     and result.model_key == refinement.model_key):
                 result = replace(result, items=refine_items(

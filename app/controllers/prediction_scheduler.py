@@ -219,8 +219,11 @@ class PredictionScheduler(QObject):
                         priority: int = 0) -> Job:
         gen = self._m.generation
         session: Session = self._m.session  # called only by the job, on the model lane
-        job = self._m.submit(predict_job, session, targets, self._refinement(), name=name,
-                             priority=priority)
+        # The review queue's uncertainty costs a second, mirrored pass: every image but the
+        # one on screen, whose prediction the user is waiting for, gets it.
+        uncertain = frozenset(i for i, _path in targets if i != self._images.current_id)
+        job = self._m.submit(predict_job, session, targets, self._refinement(), uncertain,
+                             name=name, priority=priority)
         self._in_flight[job] = {i for i, _path in targets}
         job.finished.connect(lambda j=job: self._in_flight.pop(j, None))
         job.yielded.connect(lambda result, j=job: self._in_flight.get(j, set()).discard(
@@ -252,7 +255,7 @@ class PredictionScheduler(QObject):
         try:
             stored = self._docs.store_named_predictions(
                 result.image_id, result.model_key, result.items,
-                model_version_id=result.version_id)
+                model_version_id=result.version_id, uncertainty=result.uncertainty)
         except MrcnnError as exc:
             self._failed.add((result.image_id, result.model_key))
             self._fb.report(f"Predictions not stored: {exc}")

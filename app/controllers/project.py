@@ -389,7 +389,8 @@ class DocumentController(QObject):
 
     def store_named_predictions(self, image_id: int, model_key: str,
                                 items: list[tuple[str, Rle, float]], *,
-                                model_version_id: int | None = None
+                                model_version_id: int | None = None,
+                                uncertainty: float | None = None
                                 ) -> named_predictions.StoredPredictions:
         """Like `store_predictions`, with classes named as the model names them (what a
         prediction job returns), given categories by `mrcnn.serving.named_predictions` (as
@@ -398,7 +399,8 @@ class DocumentController(QObject):
         p = self._need_writable()
         before = p.image(image_id).status
         stored = named_predictions.store_named_predictions(
-            p, image_id, model_key, items, model_version_id=model_version_id)
+            p, image_id, model_key, items, model_version_id=model_version_id,
+            uncertainty=uncertainty)
         self._after_predictions(image_id, before)
         if stored.suggested:
             self.suggestions_changed.emit()

@@ -64,7 +64,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                  image_ids=ids, model_version_id=loaded.version_id,
                                  device=choice, score_threshold=args.score_threshold,
                                  force=args.force, progress=progress,
-                                 on_prediction=None if results is None else results.add)
+                                 on_prediction=None if results is None else results.add,
+                                 uncertainty=not args.no_uncertainty)
         suggestions = project.category_suggestions()
     if not args.json:
         print(file=sys.stderr)
@@ -129,6 +130,9 @@ def register(sub, add) -> None:
     p.add_argument("--images", default="unreviewed", choices=("all", "unreviewed"))
     p.add_argument("--score-threshold", type=float, default=0.05)
     p.add_argument("--force", action="store_true", help="re-predict images already predicted")
+    p.add_argument("--no-uncertainty", action="store_true",
+                   help="skip the mirrored second pass that measures how unsure the model is "
+                   "about each image (the review queue's order; halves the time)")
     p.add_argument("--out", type=Path, default=None, metavar="RESULTS.json",
                    help="also write the detections as COCO results (for pycocotools' loadRes "
                         "or detectron2), with the image and category ids of the COCO file the "

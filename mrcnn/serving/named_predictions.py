@@ -70,7 +70,8 @@ def category_for_box(project: Project, name: str, chosen: int | None) -> int | N
 
 def store_named_predictions(project: Project, image_id: int, model_key: str,
                             items: Sequence[tuple[str, Rle, float]], *,
-                            model_version_id: int | None = None) -> StoredPredictions:
+                            model_version_id: int | None = None,
+                            uncertainty: float | None = None) -> StoredPredictions:
     """Store an image's predictions (class name, mask, score) as pending instances under
     `model_key` (`Project.replace_predictions`), named by the rule above; the names with no
     category and no decision become the image's suggestions. One transaction."""
@@ -87,7 +88,8 @@ def store_named_predictions(project: Project, image_id: int, model_key: str,
             else:
                 aside[name] += 1
         result.instances = project.replace_predictions(image_id, model_key, kept,
-                                                       model_version_id=model_version_id)
+                                                       model_version_id=model_version_id,
+                                                       uncertainty=uncertainty)
         project.replace_suggestions(image_id, model_key, aside)
     result.suggested = dict(aside)
     return result

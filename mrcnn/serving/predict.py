@@ -77,7 +77,7 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                     should_cancel: Callable[[], bool] | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     on_prediction: Callable[[int, Prediction], None] | None = None,
-                    ) -> PredictReport:
+                    uncertainty: bool = True) -> PredictReport:
     """Predict images and store each image's detections as pending instances (one transaction
     per image). Images this `model_key` already predicted are skipped unless `force`.
     Model label i is the class named categories[i - 1]; which project category that is (or
@@ -86,7 +86,9 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
     gave them (e.g. `CocoResults.add`); with it, images already predicted are run again for
     it, but their stored predictions are left as they are (still counted as `cached`).
     Stored masks are refined with image evidence when the project's refinement decision is
-    on for `model_key` (`mrcnn.serving.refinement`); `on_prediction` gets them unrefined."""
+    on for `model_key` (`mrcnn.serving.refinement`); `on_prediction` gets them unrefined.
+    With `uncertainty` each image's mirror image is predicted too (one extra pass) and how
+    much the two disagree is stored for the review queue (`mrcnn.model.uncertainty`)."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
                           max_detections=max_detections)
     refinement = refinement_for(project, model_key)  # measured on val, on for this model
@@ -105,7 +107,7 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
             except ImageReadError as exc:
                 report.failed.append((record.path, exc.reason))
                 continue
-            pred = predictor.predict_one(image)
+            pred = predictor.predict_one(image, uncertainty=uncertainty)
             if on_prediction is not None:
                 on_prediction(image_id, pred)
         if not cached:
@@ -115,7 +117,8 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                                                    strict=True)
                      if mask.any()]
             stored = store_named_predictions(project, image_id, model_key, items,
-                                             model_version_id=model_version_id)
+                                             model_version_id=model_version_id,
+                                             uncertainty=pred.uncertainty)
             report.predicted += 1
             report.instances += len(stored.instances)
             report.ignored += stored.ignored

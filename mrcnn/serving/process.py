@@ -189,13 +189,14 @@ class ModelProcess:
             self._last_load, self._info = request, info
             return info
 
-    def predict_path(self, image_id: int, path: str | Path | RemoteImage) -> ImagePrediction:
+    def predict_path(self, image_id: int, path: str | Path | RemoteImage,
+                     uncertainty: bool = False) -> ImagePrediction:
         """As `ModelSession.predict_path`, in the child (which reads the image file; a remote
         image is fetched into the local image cache here first)."""
         path = local_file(path)
         with self._lock:
             self._reload_if_stopped()
-            return self._call("predict_path", image_id, str(path))
+            return self._call("predict_path", image_id, str(path), uncertainty)
 
     def box_mask(self, image_id: int, path: str | Path | RemoteImage,
                  box: tuple[float, float, float, float]) -> BoxAnswer:

@@ -91,6 +91,8 @@ class ImagePrediction:
     version_id: int | None
     items: list[tuple[str, Rle, float]]
     seconds: float
+    #: how unsure the model is about the image (`mrcnn.model.uncertainty`), when asked for
+    uncertainty: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,10 @@ class Session(Protocol):
         `progress` in bytes; `should_cancel` is asked between chunks (ModelCancelled)."""
         ...
 
-    def predict_path(self, image_id: int, path: str | Path) -> ImagePrediction:
-        """Read an image file and predict it (ImageReadError when it is unreadable)."""
+    def predict_path(self, image_id: int, path: str | Path, uncertainty: bool = False
+                     ) -> ImagePrediction:
+        """Read an image file and predict it (ImageReadError when it is unreadable). With
+        `uncertainty`, its mirror image too (one extra pass) for `ImagePrediction.uncertainty`."""
         ...
 
     def box_mask(self, image_id: int, path: str | Path,
@@ -205,16 +209,18 @@ class ModelSession:
         with self._lock:
             self._predictor, self._info = None, None
 
-    def predict_path(self, image_id: int, path: str | Path) -> ImagePrediction:
+    def predict_path(self, image_id: int, path: str | Path, uncertainty: bool = False
+                     ) -> ImagePrediction:
         """Load an image file and predict it. Raises ImageReadError for unreadable files and
         RuntimeError when no model is loaded."""
         from mrcnn.io.images import load_image
 
-        return self.predict_array(image_id, load_image(path))
+        return self.predict_array(image_id, load_image(path), uncertainty)
 
-    def predict_array(self, image_id: int, rgb) -> ImagePrediction:
+    def predict_array(self, image_id: int, rgb, uncertainty: bool = False) -> ImagePrediction:
         """Predict an (H, W, 3) uint8 RGB image: (category name, RLE, score) per detection
-        with a non-empty mask, highest score first."""
+        with a non-empty mask, highest score first; with `uncertainty`, how unsure the
+        model is about it (one extra, mirrored pass)."""
         from mrcnn.masks import encode
 
         with self._lock:
@@ -222,14 +228,14 @@ class ModelSession:
                 raise RuntimeError("no model is loaded")
             info = self._info
             start = time.monotonic()
-            pred = self._predictor.predict_one(rgb, key=image_id)
+            pred = self._predictor.predict_one(rgb, key=image_id, uncertainty=uncertainty)
             self._info = _with_device(info, self._predictor.choice.describe())
         items = []
         for label, score, mask in zip(pred.labels, pred.scores, pred.masks, strict=True):
             if mask.any():
                 items.append((info.categories[int(label) - 1], encode(mask), float(score)))
         return ImagePrediction(image_id, info.key, info.version_id, items,
-                               time.monotonic() - start)
+                               time.monotonic() - start, pred.uncertainty)
 
 
     def box_mask(self, image_id: int, path: str | Path,

@@ -186,10 +186,12 @@ class InstanceStore:
 
     def replace_predictions(self, image_id: int, model_key: str,
                             items: Iterable[tuple[int, Rle, float]], *,
-                            model_version_id: int | None = None) -> list[Instance]:
+                            model_version_id: int | None = None,
+                            uncertainty: float | None = None) -> list[Instance]:
         """Store a model's predictions for an image as pending instances, replacing the
         image's earlier pending predictions, in one transaction. Accepted (human) instances
-        are never touched. The image's status moves as `status.after_predicting` says."""
+        are never touched. The image's status moves as `status.after_predicting` says.
+        `uncertainty`: how unsure the model was about the image (None: not measured)."""
         with self.transaction():
             self._q("DELETE FROM instances WHERE image_id = ? AND state = 'pending'", (image_id,))
             added = [
@@ -198,8 +200,10 @@ class InstanceStore:
                                   state="pending")
                 for category_id, rle, score in items
             ]
-            self._q("INSERT OR REPLACE INTO predictions(image_id, model_key, created_at) "
-                    "VALUES (?, ?, ?)", (image_id, model_key, time.time()))
+            self._q("INSERT OR REPLACE INTO predictions(image_id, model_key, created_at, "
+                    "uncertainty) VALUES (?, ?, ?, ?)",
+                    (image_id, model_key, time.time(),
+                     None if uncertainty is None else float(uncertainty)))
             status = self.image(image_id).status
             if after_predicting(status) != status:
                 self._q("UPDATE images SET status = ? WHERE id = ?",
@@ -219,6 +223,14 @@ class InstanceStore:
                                        "WHERE state = 'pending' AND score IS NOT NULL"):
             out.setdefault(image_id, []).append(float(score))
         return out
+
+    def image_uncertainties(self) -> dict[int, float]:
+        """Per image, the uncertainty stored with its latest predictions, where it was
+        measured (the pending instances are those predictions)."""
+        rows = self._q("SELECT image_id, uncertainty FROM predictions p WHERE created_at = "
+                       "(SELECT MAX(created_at) FROM predictions q WHERE q.image_id = "
+                       "p.image_id)")
+        return {image_id: float(u) for image_id, u in rows if u is not None}
 
     def predicted_image_ids(self) -> set[int]:
         """Images some model's predictions are stored for."""

@@ -1,6 +1,11 @@
 """How unsure the model is about an image, from its stored predictions: the review queue
 offers the most uncertain unreviewed images first, where a correction teaches the most.
 
+Where the model measured it when predicting (`mrcnn.model.uncertainty`: the image and its
+mirror image, one extra pass; stored with the predictions), that measure is the image's
+uncertainty. Otherwise (the image on screen, predicted without the extra pass; predictions
+from before it existed) it comes from the scores alone, the score margin:
+
 A detection scoring s is certain near 0 or 1 and most uncertain at 0.5:
 u(s) = 1 - |2s - 1|. An image's uncertainty is that of its most uncertain detection (one
 borderline object is enough to need a look; many confident ones do not dilute it), plus a
@@ -36,12 +41,15 @@ def image_uncertainty(scores: Iterable[float]) -> float:
 
 def uncertainties(project: Project, image_ids: Sequence[int] | None = None
                   ) -> dict[int, float | None]:
-    """Uncertainty per unreviewed image (or per given image): None when not predicted."""
+    """Uncertainty per unreviewed image (or per given image): the measured one where it was,
+    else the score margin's; None when not predicted."""
     if image_ids is None:
         image_ids = [im.id for im in project.images(UNREVIEWED)]
     scores = project.pending_scores()
     predicted = project.predicted_image_ids()
-    return {i: image_uncertainty(scores.get(i, ())) if i in predicted else None
+    measured = project.image_uncertainties()
+    return {i: measured[i] if i in measured else
+            image_uncertainty(scores.get(i, ())) if i in predicted else None
             for i in image_ids}
 
 

@@ -88,6 +88,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE images ADD COLUMN coco_id INTEGER;
     ALTER TABLE categories ADD COLUMN coco_id INTEGER;
     """,
+    # 4 -> 5: how unsure the model was about the image when it predicted it
+    # (`mrcnn.model.uncertainty`; NULL: not measured), for the review queue.
+    """
+    ALTER TABLE predictions ADD COLUMN uncertainty REAL;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -102,6 +102,11 @@ def test_reopening_recomputes_nothing(qtbot, make_window, model_process, project
     wait_predicted(qtbot, w, ids)
     qtbot.waitUntil(lambda: not w.model.busy, timeout=30000)
     before = sorted(i.id for i in project.instances())
+    # the image ahead was predicted with its uncertainty (the mirrored pass), the one on
+    # screen without it: the user waits for that one
+    measured = project.image_uncertainties()
+    assert ids[1] in measured and 0.0 <= measured[ids[1]] <= 1.0
+    assert ids[0] not in measured
     w.close()
 
     again = model_window(make_window, model_process, ui_name="ui2.ini",

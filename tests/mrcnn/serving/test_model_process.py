@@ -75,6 +75,11 @@ def test_same_answers_as_in_this_process(proc, files):
     assert theirs.image_id == 7 and theirs.model_key == info.key
     assert [(n, r) for n, r, _s in theirs.items] == [(n, r) for n, r, _s in ours.items]
     assert [s for *_x, s in theirs.items] == pytest.approx([s for *_x, s in ours.items])
+    assert theirs.uncertainty is None  # not asked for: no second pass
+    # asked for: the mirrored pass runs in the child too, with the same answer
+    theirs, ours = proc.predict_path(7, image, True), here.predict_path(7, image, True)
+    assert theirs.uncertainty is not None and 0.0 <= theirs.uncertainty <= 1.0
+    assert theirs.uncertainty == pytest.approx(ours.uncertainty)
 
 
 def test_errors_come_back_typed_and_the_model_stays(proc, files, tmp_path):

@@ -43,3 +43,28 @@ def test_review_queue_orders_unreviewed_images(tmp_path):
         assert u[ims[2].id] == uncertainty.EMPTY
         assert uncertainty.review_queue(p) == [ims[1].id, ims[3].id, ims[2].id, ims[0].id,
                                                ims[4].id]
+
+
+def test_a_measured_uncertainty_is_kept_with_the_predictions_and_orders_the_queue(tmp_path):
+    """What the model measured when it predicted (the mirror-consistency uncertainty) wins
+    over the score margin; predicting the image again replaces it; reopening keeps it."""
+    folder = make_synthetic_project(tmp_path, n_train=4, n_val=1, size=64)
+    with Project.open(folder) as p:
+        ims = p.images()[:4]
+        for im in ims:
+            p.set_image_status(im.id, "new")
+        cat = p.categories()[0].id
+        rle = p.instances(ims[0].id)[0].rle
+        # a borderline score (margin: very uncertain) but a consistent model (measured: sure)
+        p.replace_predictions(ims[0].id, "v1", [(cat, rle, 0.5)], uncertainty=0.05)
+        # confident scores (margin: sure) but the mirror image disagrees (measured: unsure)
+        p.replace_predictions(ims[1].id, "v1", [(cat, rle, 0.99)], uncertainty=0.8)
+        p.replace_predictions(ims[2].id, "v1", [(cat, rle, 0.9)])  # not measured: margin
+        assert p.image_uncertainties() == {ims[0].id: 0.05, ims[1].id: 0.8}
+        queue = uncertainty.review_queue(p)
+        assert queue[:3] == [ims[1].id, ims[2].id, ims[0].id]
+        assert queue[3] == ims[3].id  # never predicted: last
+        p.replace_predictions(ims[1].id, "v2", [(cat, rle, 0.99)], uncertainty=0.01)
+        assert p.image_uncertainties()[ims[1].id] == 0.01
+    with Project.open(folder, read_only=True) as p:
+        assert p.image_uncertainties()[ims[1].id] == 0.01
