@@ -132,21 +132,32 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from mrcnn.store.overview import dataset_overview
     from mrcnn.store.project import Project
 
     with Project.open(args.project, read_only=True) as project:
         s = project.summary()
+        o = dataset_overview(project)
+    per = o.per_image
     lines = [
         f"project      {s['project']}",
         f"images root  {s['images_root']}",
         "images       " + ", ".join(
             f"{k} {v}" for k, v in s["images"].items()) + f"  (val split {s['splits']['val']})",
+        *(f"  {split:<11}" + ", ".join(f"{st} {n[split]}" for st, n in o.images.items())
+          for split in ("train", "val")),
         "instances    " + ", ".join(f"{k} {v}" for k, v in s["instances"].items()),
+        "  sizes      " + "; ".join(f"{split}: small {z.small}, medium {z.medium}, large "
+                                    f"{z.large}" for split, z in o.sizes.items()),
+        f"  per image  {per.images} reviewed images"
+        + (f": {per.min} to {per.max} instances, median {per.median:g}; "
+           f"{per.negatives} without any" if per.images else ""),
         f"categories   {len(s['categories'])}"
-        + "".join(f"\n  {c['id']:>4}  {c['name']}  ({c['instances']})" for c in s["categories"]),
+        + "".join(f"\n  {c.id:>4}  {c.name}  ({c.train + c.val})  train {c.train}, val "
+                  f"{c.val}, pending {c.pending}" for c in o.categories),
         f"models       {len(s['model_versions'])}, active: {s['active_model'] or 'none'}",
     ]
-    _emit(args, s, "\n".join(lines))
+    _emit(args, {**s, "overview": o.to_dict()}, "\n".join(lines))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 
 from mrcnn.errors import ProjectError
@@ -235,3 +235,21 @@ class InstanceStore:
     def predicted_image_ids(self) -> set[int]:
         """Images some model's predictions are stored for."""
         return {r[0] for r in self._q("SELECT DISTINCT image_id FROM predictions")}
+
+    def instance_counts(self, area_edges: Sequence[int] = ()) -> list[tuple[int, str, str, int,
+                                                                            int]]:
+        """Instances counted in one pass: (category id, split of the image, state, size bin,
+        count) for each combination present. The size bin is how many of `area_edges`
+        (ascending mask areas in pixels) the area reaches: 0 below the first edge."""
+        bins = " + ".join(f"(i.area >= {int(e)})" for e in area_edges) or "0"
+        return [(int(c), str(sp), str(st), int(b), int(n)) for c, sp, st, b, n in self._q(
+            f"SELECT i.category_id, im.split, i.state, {bins} AS bin, COUNT(*) "
+            "FROM instances i JOIN images im ON im.id = i.image_id "
+            "GROUP BY i.category_id, im.split, i.state, bin")]
+
+    def reviewed_images_by_instances(self) -> dict[int, int]:
+        """How many reviewed images hold n accepted instances, per n (0: none)."""
+        return {int(n): int(k) for n, k in self._q(
+            "SELECT n, COUNT(*) FROM (SELECT COUNT(i.id) AS n FROM images im "
+            "LEFT JOIN instances i ON i.image_id = im.id AND i.state = 'accepted' "
+            "WHERE im.status = 'reviewed' GROUP BY im.id) GROUP BY n")}

@@ -400,6 +400,15 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
             sizes[split] = (int(images), int(instances))
         return sizes
 
+    def image_counts(self) -> dict[tuple[str, str], int]:
+        """Images per (status, split), every pair present (zeros included): one query. The
+        status and split totals of `summary` and the table of `mrcnn.store.overview`."""
+        counts = {(str(st), str(sp)): 0 for st in IMAGE_STATUSES for sp in SPLITS}
+        for status, split, n in self._q(
+                "SELECT status, split, COUNT(*) FROM images GROUP BY status, split"):
+            counts[(status, split)] = int(n)
+        return counts
+
     # ---------------------------------------------------------------- categories
     def categories(self) -> list[Category]:
         return [Category(*r) for r in self._q("SELECT id, name, color FROM categories ORDER BY id")]
@@ -550,10 +559,11 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
     # ---------------------------------------------------------------- summary
     def summary(self) -> dict:
         """Counts for `info`: images per status, instances, categories, model versions."""
-        status = dict.fromkeys(IMAGE_STATUSES, 0)
-        status.update(dict(self._q("SELECT status, COUNT(*) FROM images GROUP BY status")))
-        splits = dict.fromkeys(SPLITS, 0)
-        splits.update(dict(self._q("SELECT split, COUNT(*) FROM images GROUP BY split")))
+        status = {str(st): 0 for st in IMAGE_STATUSES}
+        splits = {str(sp): 0 for sp in SPLITS}
+        for (st, sp), n in self.image_counts().items():
+            status[st] += n
+            splits[sp] += n
         states = dict.fromkeys(STATES, 0)
         states.update(dict(self._q("SELECT state, COUNT(*) FROM instances GROUP BY state")))
         per_cat = dict(self._q(

@@ -19,13 +19,12 @@ import cv2
 import numpy as np
 from pycocotools import mask as cocomask
 
+from mrcnn.store.overview import size_class
 from mrcnn.training.evaluate import evaluate_coco
 
 #: The size classes, "all" first. COCO: small < 32², medium < 96², large the rest (pixels of
-#: the ground-truth mask, the annotation's "area").
+#: the ground-truth mask, the annotation's "area"; `mrcnn.store.overview.size_class`).
 SIZES = ("all", "small", "medium", "large")
-SMALL_AREA = 32 ** 2
-LARGE_AREA = 96 ** 2
 #: The mask IoU thresholds of the matched shares.
 MATCH_IOUS = (0.5, 0.75, 0.9)
 #: Boundary IoU is averaged over the pairs matched at this mask IoU.
@@ -38,13 +37,6 @@ BOUNDARY_RATIO = 0.02
 MATCH_SCORE = 0.5
 #: evaluate_coco's segm stat for each size class.
 _AP_STAT = {"all": "AP", "small": "APs", "medium": "APm", "large": "APl"}
-
-
-def size_class(area: float) -> str:
-    """"small" (< 32² pixels), "medium" (< 96²) or "large", as COCO splits objects."""
-    if area < SMALL_AREA:
-        return "small"
-    return "medium" if area < LARGE_AREA else "large"
 
 
 # ---------------------------------------------------------------- Boundary IoU
