@@ -26,6 +26,7 @@ from app.controllers.commands import Feedback, ReviewCommands
 from app.controllers.data_commands import DataCommands
 from app.controllers.finetune import FinetuneController
 from app.controllers.model import ModelController, ModelOptions
+from app.controllers.overview import OverviewController
 from app.controllers.project import STATUS_LABELS, DocumentController, probe_folder
 from app.controllers.refinement import RefinementController
 from app.controllers.sam import SamController
@@ -88,7 +89,9 @@ class MainWindow(QMainWindow):
         controls = build_toolbar(self, self.actions)
         self.toolbar, self.opacity = controls.toolbar, controls.opacity
         self.threshold, self.threshold_value = controls.threshold, controls.threshold_value
-        self.recent_menu = build_menus(self, self.actions, [self.image_dock, self.instance_dock])
+        self.overview = OverviewController(self, self.controller)  # the Dataset dock
+        self.recent_menu = build_menus(self, self.actions, [self.image_dock, self.instance_dock,
+                                                            self.overview.dock])
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
 
         self.progress = JobProgressWidget()

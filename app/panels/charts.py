@@ -33,7 +33,8 @@ LOSS_STYLE = {
 LR_COLOR = "#7f7f7f"
 
 
-def _chart(title: str) -> QChart:
+def make_chart(title: str) -> QChart:
+    """A chart in the window's theme (dark when the app is), titled, legend at the bottom."""
     chart = QChart()
     if QApplication.palette().window().color().lightness() < 128:  # the app's dark theme
         chart.setTheme(QChart.ChartTheme.ChartThemeDark)
@@ -59,7 +60,7 @@ class LossChartView(QChartView):
     """Loss (total and parts, log scale) and learning rate (right axis) per iteration."""
 
     def __init__(self, parent=None):
-        super().__init__(_chart("Training loss and learning rate"), parent)
+        super().__init__(make_chart("Training loss and learning rate"), parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setMinimumHeight(220)
         self.series: dict[str, QLineSeries] = {}
@@ -154,7 +155,7 @@ class MetricsChartView(QChartView):
     per class)."""
 
     def __init__(self, parent=None):
-        super().__init__(_chart("Validation metrics"), parent)
+        super().__init__(make_chart("Validation metrics"), parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setMinimumHeight(200)
         self.bars: QBarSeries | None = None

@@ -1,0 +1,135 @@
+"""The Dataset dock's panel: the data set overview (`mrcnn.store.overview`) drawn by QtCharts —
+accepted instances per category (train and val side by side), instance sizes (a histogram of
+√area per split, COCO's small / medium / large in the legend) and images per status (train
+and val stacked). It only draws the numbers it is given."""
+
+from __future__ import annotations
+
+from PySide6.QtCharts import (
+    QAbstractBarSeries,
+    QBarCategoryAxis,
+    QBarSeries,
+    QBarSet,
+    QChartView,
+    QStackedBarSeries,
+    QValueAxis,
+)
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app.controllers.project import STATUS_LABELS
+from app.panels.charts import iteration_step, make_chart
+from app.text import plural
+from mrcnn.store.overview import SIZE_BINS, Overview
+
+#: Each split's colour, the same in every chart (readable on the light and the dark theme).
+SPLIT_COLORS = {"train": "#2a7de1", "val": "#f28e2b"}
+SPLITS = ("train", "val")
+
+
+class BarChartView(QChartView):
+    """Bars of one value per (split, label): grouped side by side, or stacked."""
+
+    def __init__(self, title: str, *, stacked: bool = False, parent=None):
+        super().__init__(make_chart(title), parent)
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setMinimumSize(260, 200)
+        self._stacked = stacked
+        self.series: QAbstractBarSeries | None = None
+
+    def show_bars(self, labels: list[str], values: dict[str, list[int]],
+                  names: dict[str, str] | None = None) -> None:
+        """`values`: per split, one value per label; `names`: each split's legend text."""
+        c = self.chart()
+        c.removeAllSeries()
+        for axis in c.axes():
+            c.removeAxis(axis)
+        self.series = QStackedBarSeries() if self._stacked else QBarSeries()
+        for split, row in values.items():
+            bars = QBarSet((names or {}).get(split, split))
+            bars.setColor(QColor(SPLIT_COLORS[split]))
+            bars.setBorderColor(QColor(SPLIT_COLORS[split]))
+            bars.append([float(v) for v in row])
+            self.series.append(bars)
+        c.addSeries(self.series)
+        x = QBarCategoryAxis()
+        x.append(labels)
+        x.setLabelsAngle(-45 if sum(len(s) for s in labels) > 60 else 0)
+        top = max((sum(col) for col in zip(*values.values(), strict=True)) if self._stacked
+                  else (v for row in values.values() for v in row), default=0)
+        y = QValueAxis()
+        step = iteration_step(max(top, 1), ticks=4)
+        y.setRange(0, max(step, -(-top // step) * step))  # whole numbers, the top bar inside
+        y.setTickType(QValueAxis.TickType.TicksDynamic)
+        y.setTickAnchor(0)
+        y.setTickInterval(step)
+        y.setLabelFormat("%d")
+        c.addAxis(x, Qt.AlignmentFlag.AlignBottom)
+        c.addAxis(y, Qt.AlignmentFlag.AlignLeft)
+        self.series.attachAxis(x)
+        self.series.attachAxis(y)
+
+    def values(self) -> dict[str, list[float]]:
+        """Per bar set (its legend text): the values drawn."""
+        if self.series is None:
+            return {}
+        return {s.label(): [s.at(i) for i in range(s.count())] for s in self.series.barSets()}
+
+    def labels(self) -> list[str]:
+        axes = self.chart().axes(Qt.Orientation.Horizontal)
+        return list(axes[0].categories()) if axes else []
+
+
+class OverviewPanel(QWidget):
+    """A line of text over three charts."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.line = QLabel()
+        self.line.setWordWrap(True)
+        self.line.setStyleSheet("padding: 2px 4px;")
+        self.categories = BarChartView("Accepted instances per category")
+        self.sizes = BarChartView("Instance size (√area, pixels)")
+        self.statuses = BarChartView("Images per status", stacked=True)
+        charts = QHBoxLayout()
+        charts.setContentsMargins(0, 0, 0, 0)
+        charts.addWidget(self.categories, 3)
+        charts.addWidget(self.sizes, 3)
+        charts.addWidget(self.statuses, 2)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(2, 2, 2, 2)
+        column.addWidget(self.line)
+        column.addLayout(charts, 1)
+        self.show_overview(None)
+
+    def show_overview(self, o: Overview | None) -> None:
+        """Draw `o` (None: no project)."""
+        if o is None:
+            self.line.setText("No project")
+            for view in (self.categories, self.sizes, self.statuses):
+                view.show_bars([], {split: [] for split in SPLITS})
+            return
+        self.categories.show_bars(
+            [c.name for c in o.categories],
+            {split: [getattr(c, split) for c in o.categories] for split in SPLITS})
+        self.sizes.show_bars(
+            list(SIZE_BINS), {split: list(o.sizes[split].histogram) for split in SPLITS},
+            {split: f"{split}: small {z.small}, medium {z.medium}, large {z.large}"
+             for split, z in o.sizes.items()})
+        self.statuses.show_bars(
+            [STATUS_LABELS.get(s, s) for s in o.images],
+            {split: [per_split[split] for per_split in o.images.values()] for split in SPLITS})
+        self.line.setText(self._line(o))
+
+    @staticmethod
+    def _line(o: Overview) -> str:
+        p = o.per_image
+        text = plural(p.images, "reviewed image")
+        if p.images:
+            text += (f": {p.min}–{p.max} instances each, median {p.median:g}; "
+                     f"{p.negatives} without any")
+        pending = sum(c.pending for c in o.categories)
+        if pending:
+            text += f" · {plural(pending, 'prediction')} pending"
+        return text
