@@ -61,9 +61,13 @@ class Pool:
 
 def copy_project(source: Path, folder: Path) -> Path:
     """A copy of the project's database (the images stay where they are)."""
+    with Project.open(source, read_only=True) as project:
+        images_root = project.images_root
     folder.mkdir(parents=True)
     (folder / "models").mkdir()
     shutil.copy2(source / DB_NAME, folder / DB_NAME)
+    with Project.open(folder) as project:
+        project.set_meta("images_root", str(images_root))  # absolute: the copy lies elsewhere
     return folder
 
 
