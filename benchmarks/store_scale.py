@@ -1,8 +1,10 @@
 """Store at scale: 10,000 images and 100,000 instances.
 
 Prints the time to import (COCO), open, commit one edit, and export; export is shown as a
-ratio to a plain `json.dump` of the same COCO dictionary (the baseline, measured in this run).
-Targets on a 2-core machine: open <= 1 s, one edit <= 10 ms, export <= 2x json.dump.
+ratio to a plain `json.dump` of the same COCO dictionary (the baseline, measured in this run),
+and the data set overview (the Dataset dock, `info`) as a ratio to open (+ summary).
+Targets on a 2-core machine: open <= 1 s, one edit <= 10 ms, export <= 2x json.dump,
+overview <= 3x open.
 
     python benchmarks/store_scale.py [--images 10000] [--per-image 10]
 """
@@ -21,6 +23,7 @@ from PIL import Image
 
 from mrcnn import masks
 from mrcnn.coco.io import build_coco, export_coco, import_coco
+from mrcnn.store.overview import dataset_overview
 from mrcnn.store.project import Project
 
 
@@ -78,6 +81,15 @@ def main() -> None:
             project.close()
         t_open = statistics.median(opens)
 
+        project = Project.open(root / "project", read_only=True)
+        overviews = []
+        for _ in range(5):
+            t = time.perf_counter()
+            dataset_overview(project)
+            overviews.append(time.perf_counter() - t)
+        project.close()
+        t_overview = statistics.median(overviews)
+
         project = Project.open(root / "project")
         inst = project.instances(image_id=1)[0]
         edits = []
@@ -107,6 +119,7 @@ def main() -> None:
     print(f"{'measure':<28}{'time':>10}{'target':>12}")
     print(f"{'import COCO':<28}{t_import:>9.2f}s{'':>12}")
     print(f"{'open (+ summary), median':<28}{t_open * 1000:>8.0f}ms{'<= 1000ms':>12}")
+    print(f"{'overview / open (+ summary)':<28}{t_overview / t_open:>9.2f}x{'<= 3.0x':>12}")
     print(f"{'one edit (commit), median':<28}{t_edit * 1000:>8.1f}ms{'<= 10ms':>12}")
     print(f"{'json.dump baseline':<28}{t_base:>9.2f}s{'':>12}")
     print(f"{'export (verified)':<28}{t_export:>9.2f}s{'':>12}")

@@ -5,18 +5,22 @@ and val stacked). It only draws the numbers it is given."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCharts import (
     QAbstractBarSeries,
     QBarCategoryAxis,
     QBarSeries,
     QBarSet,
     QChartView,
+    QHorizontalBarSeries,
+    QHorizontalStackedBarSeries,
     QStackedBarSeries,
     QValueAxis,
 )
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.controllers.project import STATUS_LABELS
 from app.panels.charts import iteration_step, make_chart
@@ -26,17 +30,25 @@ from mrcnn.store.overview import SIZE_BINS, Overview
 #: Each split's colour, the same in every chart (readable on the light and the dark theme).
 SPLIT_COLORS = {"train": "#2a7de1", "val": "#f28e2b"}
 SPLITS = ("train", "val")
+#: The charts' least height, and the room each category's pair of bars needs (more
+#: categories than fit make the category chart taller, in a scroll area).
+CHART_HEIGHT = 200
+CATEGORY_ROW_HEIGHT = 24
 
 
 class BarChartView(QChartView):
-    """Bars of one value per (split, label): grouped side by side, or stacked."""
+    """Bars of one value per (split, label): grouped side by side, or stacked; `horizontal`
+    lists the labels down the left, first on top."""
 
-    def __init__(self, title: str, *, stacked: bool = False, parent=None):
+    def __init__(self, title: str, *, stacked: bool = False, horizontal: bool = False,
+                 truncate_labels: bool = True, parent=None):
         super().__init__(make_chart(title), parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setMinimumSize(260, 200)
-        self._stacked = stacked
+        self.setMinimumSize(240, CHART_HEIGHT)
+        self._stacked, self._horizontal = stacked, horizontal
+        self._truncate = truncate_labels
         self.series: QAbstractBarSeries | None = None
+        self._order = slice(None)
 
     def show_bars(self, labels: list[str], values: dict[str, list[int]],
                   names: dict[str, str] | None = None) -> None:
@@ -45,17 +57,24 @@ class BarChartView(QChartView):
         c.removeAllSeries()
         for axis in c.axes():
             c.removeAxis(axis)
-        self.series = QStackedBarSeries() if self._stacked else QBarSeries()
+        order = slice(None, None, -1 if self._horizontal else 1)  # drawn from the bottom up
+        if self._horizontal:
+            self.series = (QHorizontalStackedBarSeries() if self._stacked
+                           else QHorizontalBarSeries())
+        else:
+            self.series = QStackedBarSeries() if self._stacked else QBarSeries()
         for split, row in values.items():
             bars = QBarSet((names or {}).get(split, split))
             bars.setColor(QColor(SPLIT_COLORS[split]))
             bars.setBorderColor(QColor(SPLIT_COLORS[split]))
-            bars.append([float(v) for v in row])
+            bars.append([float(v) for v in row[order]])
             self.series.append(bars)
         c.addSeries(self.series)
         x = QBarCategoryAxis()
-        x.append(labels)
-        x.setLabelsAngle(-45 if sum(len(s) for s in labels) > 60 else 0)
+        x.append([html.escape(label) for label in labels[order]])  # labels are rich text
+        if not self._horizontal and sum(len(s) for s in labels) > 60:
+            x.setLabelsAngle(-45)
+        x.setTruncateLabels(self._truncate)
         top = max((sum(col) for col in zip(*values.values(), strict=True)) if self._stacked
                   else (v for row in values.values() for v in row), default=0)
         y = QValueAxis()
@@ -65,20 +84,31 @@ class BarChartView(QChartView):
         y.setTickAnchor(0)
         y.setTickInterval(step)
         y.setLabelFormat("%d")
-        c.addAxis(x, Qt.AlignmentFlag.AlignBottom)
-        c.addAxis(y, Qt.AlignmentFlag.AlignLeft)
+        font = x.labelsFont()
+        font.setPointSizeF(font.pointSizeF() * 0.9)
+        x.setLabelsFont(font)
+        y.setLabelsFont(font)
+        c.addAxis(x, Qt.AlignmentFlag.AlignLeft if self._horizontal
+                  else Qt.AlignmentFlag.AlignBottom)
+        # lying bars: the scale and the legend on top, in sight when a long chart scrolls
+        c.addAxis(y, Qt.AlignmentFlag.AlignTop if self._horizontal
+                  else Qt.AlignmentFlag.AlignLeft)
+        c.legend().setAlignment(Qt.AlignmentFlag.AlignTop if self._horizontal
+                                else Qt.AlignmentFlag.AlignBottom)
         self.series.attachAxis(x)
         self.series.attachAxis(y)
+        self._order = order
 
     def values(self) -> dict[str, list[float]]:
-        """Per bar set (its legend text): the values drawn."""
+        """Per bar set (its legend text): the values drawn, in the order of `labels`."""
         if self.series is None:
             return {}
-        return {s.label(): [s.at(i) for i in range(s.count())] for s in self.series.barSets()}
+        return {s.label(): [s.at(i) for i in range(s.count())][self._order]
+                for s in self.series.barSets()}
 
     def labels(self) -> list[str]:
-        axes = self.chart().axes(Qt.Orientation.Horizontal)
-        return list(axes[0].categories()) if axes else []
+        axes = [a for a in self.chart().axes() if isinstance(a, QBarCategoryAxis)]
+        return [html.unescape(t) for t in axes[0].categories()][self._order] if axes else []
 
 
 class OverviewPanel(QWidget):
@@ -89,13 +119,19 @@ class OverviewPanel(QWidget):
         self.line = QLabel()
         self.line.setWordWrap(True)
         self.line.setStyleSheet("padding: 2px 4px;")
-        self.categories = BarChartView("Accepted instances per category")
-        self.sizes = BarChartView("Instance size (√area, pixels)")
-        self.statuses = BarChartView("Images per status", stacked=True)
+        self.categories = BarChartView("Accepted instances per category", horizontal=True)
+        self.categories.setMinimumSize(240, CHART_HEIGHT)
+        scroll = QScrollArea()  # many categories: a taller chart, scrolled
+        scroll.setWidget(self.categories)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sizes = BarChartView("Instance size (√area, pixels)", truncate_labels=False)
+        self.statuses = BarChartView("Images per status", stacked=True, horizontal=True)
         charts = QHBoxLayout()
         charts.setContentsMargins(0, 0, 0, 0)
-        charts.addWidget(self.categories, 3)
-        charts.addWidget(self.sizes, 3)
+        charts.addWidget(scroll, 3)
+        charts.addWidget(self.sizes, 4)
         charts.addWidget(self.statuses, 2)
         column = QVBoxLayout(self)
         column.setContentsMargins(2, 2, 2, 2)
@@ -110,6 +146,8 @@ class OverviewPanel(QWidget):
             for view in (self.categories, self.sizes, self.statuses):
                 view.show_bars([], {split: [] for split in SPLITS})
             return
+        self.categories.setMinimumHeight(
+            max(CHART_HEIGHT, 90 + CATEGORY_ROW_HEIGHT * len(o.categories)))
         self.categories.show_bars(
             [c.name for c in o.categories],
             {split: [getattr(c, split) for c in o.categories] for split in SPLITS})

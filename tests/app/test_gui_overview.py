@@ -7,6 +7,7 @@ import numpy as np
 from gui_helpers import PHOTO_NAMES, image_id, open_folder
 
 from mrcnn import masks
+from mrcnn.store.overview import SIZE_BINS
 
 
 def _square(record, side: int) -> np.ndarray:
@@ -44,6 +45,7 @@ def test_the_dataset_dock_draws_the_overview_and_follows_edits(qtbot, window, ph
                     timeout=5000)
     assert panel.categories.labels() == ["dog"]
     assert panel.statuses.values() == {"train": [1, 0, 0, 1], "val": [2, 0, 0, 0]}
+    assert panel.sizes.labels() == list(SIZE_BINS)  # "<8" too
     sizes = panel.sizes.values()
     assert list(sizes) == ["train: small 0, medium 1, large 0",
                            "val: small 0, medium 0, large 0"]
@@ -52,7 +54,7 @@ def test_the_dataset_dock_draws_the_overview_and_follows_edits(qtbot, window, ph
 
     # a model's predictions on a validation image (a cat 10 x 10, a dog 100 x 100), one
     # accepted: only accepted instances are counted, the other stays pending
-    cat = c.document(ids[2]).add_category("cat")
+    cat = c.document(ids[2]).add_category("cat & <kitten>")  # axis labels are rich text
     record = c.image(ids[2])
     stored = c.store_predictions(ids[2], "test-model", [
         (cat.id, masks.encode(_square(record, 10)), 0.9),
@@ -63,7 +65,7 @@ def test_the_dataset_dock_draws_the_overview_and_follows_edits(qtbot, window, ph
     c.accept(ids[2], [stored[0].id])
     qtbot.waitUntil(lambda: panel.categories.values() == {"train": [1, 0], "val": [0, 1]},
                     timeout=5000)
-    assert panel.categories.labels() == ["dog", "cat"]
+    assert panel.categories.labels() == ["dog", "cat & <kitten>"]
     assert panel.sizes.values()["val: small 1, medium 0, large 0"] == [0, 1, 0, 0, 0, 0, 0, 0]
     assert "1 prediction pending" in panel.line.text()
 
