@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 import mrcnn
 from mrcnn.errors import EventFormatError
+from mrcnn.store.versions import remove_staged
 from mrcnn.training.events import SavedEvent, parse_event
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class TrainingProcess(QObject):
         return f"the training process ended with code {code}" + (f": {tail}" if tail else "")
 
     def _remove_stage(self) -> None:
-        self.stage.unlink(missing_ok=True)
+        remove_staged(self.stage)  # and the error list staged beside it
 
     def _end(self, report) -> None:
         if self._ended:

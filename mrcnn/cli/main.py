@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--reviewed-only", action="store_true",
                        help="only images marked reviewed")
 
+    from mrcnn.cli import analysis as cli_analysis
     from mrcnn.cli import categories as cli_categories
     from mrcnn.cli import model as cli_model
     from mrcnn.cli import refine as cli_refine
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_train.register(sub, add)
     cli_categories.register(sub, add)
     cli_refine.register(sub, add)
+    cli_analysis.register(sub, add)
 
     add("info", cmd_info, "images per status, instances, categories, model versions")
     return parser

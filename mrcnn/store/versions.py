@@ -30,6 +30,28 @@ def staging_path(project: Project) -> Path:
     return project.models_dir / f".staged-{os.getpid()}-{time.time_ns()}.pt"
 
 
+#: The folder (inside the project folder) holding each version's error list, found on the
+#: validation split (`mrcnn.training.error_analysis`): `errors/<version name>.json`.
+ERRORS_DIRNAME = "errors"
+
+
+def errors_path(project: Project, version_name: str) -> Path:
+    """Where the error list of the version `version_name` is kept."""
+    return project.folder / ERRORS_DIRNAME / f"{version_name}.json"
+
+
+def staged_errors_path(staged: str | Path) -> Path:
+    """Where a training process keeps the error list of a staged checkpoint (beside it);
+    `register_staged` moves it to the version's `errors_path`."""
+    return Path(staged).with_suffix(".errors.json")
+
+
+def remove_staged(staged: str | Path) -> None:
+    """Remove a staged checkpoint and its error list (a run that is not registered)."""
+    Path(staged).unlink(missing_ok=True)
+    staged_errors_path(staged).unlink(missing_ok=True)
+
+
 def register_staged(project: Project, staged: str | Path, *, preset: str,
                     parent_id: int | None, metadata: dict,
                     activate: bool = True) -> ModelVersion:
@@ -58,8 +80,9 @@ def register_staged(project: Project, staged: str | Path, *, preset: str,
     except BaseException:
         if target is not None:
             target.unlink(missing_ok=True)
-        staged.unlink(missing_ok=True)
+        remove_staged(staged)
         raise
+    _keep_errors(project, staged_errors_path(staged), version.name)
     log.info("registered model version %s (%s)", version.name, rel)
     return version
 
@@ -71,8 +94,25 @@ def delete_version(project: Project, version_id: int) -> ModelVersion:
     path = project.folder / version.path
     if path.parent == project.models_dir:  # never remove a file the user keeps elsewhere
         path.unlink(missing_ok=True)
+    errors_path(project, version.name).unlink(missing_ok=True)  # a later vN is another model
     log.info("deleted model version %s", version.name)
     return version
+
+
+def _keep_errors(project: Project, staged_errors: Path, name: str) -> None:
+    """The staged error list becomes the version's (an older file of that name, left by a
+    deleted version, goes). The version is registered already: a failure here is logged,
+    and the version simply has no error list."""
+    target = errors_path(project, name)
+    try:
+        if staged_errors.is_file():
+            target.parent.mkdir(exist_ok=True)
+            os.replace(staged_errors, target)
+        else:
+            target.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("the error list of %s was not kept: %s", name, exc)
+        staged_errors.unlink(missing_ok=True)
 
 
 def rollback_target(project: Project) -> ModelVersion | None:

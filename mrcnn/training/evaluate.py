@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from mrcnn.errors import MrcnnError, TrainingCancelled
+from mrcnn import masks
+from mrcnn.errors import ImageReadError, MrcnnError, TrainingCancelled
+from mrcnn.masks import Rle
 from mrcnn.model.convert import LabelMap, coco_results
 from mrcnn.model.device import DeviceChoice
 from mrcnn.model.predictor import Prediction
 from mrcnn.model.weights import load_model
 from mrcnn.store.project import Project
 from mrcnn.training.dataset import reviewed_image_ids
+from mrcnn.training.error_analysis import DETECTION_SCORE, Detection, TruthImage
 from mrcnn.training.events import EvalEvent
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -106,10 +109,56 @@ def predict_images(model, project: Project, image_ids: Sequence[int], *, device=
 
 
 def evaluate_model(model, project: Project, *, labels: LabelMap, image_ids: Sequence[int],
-                   device=None) -> dict:
-    """Predict the images and score them against their accepted instances."""
+                   device=None,
+                   detections: dict[int, list[Detection]] | None = None) -> dict:
+    """Predict the images and score them against their accepted instances. With
+    `detections`, it also receives each image's predictions as plain data (category name,
+    RLE, score), for the error list (`mrcnn.training.error_analysis`) without a second pass."""
     preds = predict_images(model, project, image_ids, device=device)
-    return evaluate_coco(ground_truth(project, image_ids, labels), prediction_results(preds))
+    results = prediction_results(preds)
+    if detections is not None:
+        detections.update(detections_of(results, labels, image_ids))
+    return evaluate_coco(ground_truth(project, image_ids, labels), results)
+
+
+def detections_of(results: list[dict], labels: LabelMap,
+                  image_ids: Sequence[int]) -> dict[int, list[Detection]]:
+    """COCO results entries (model labels) -> each image's (category name, RLE, score)."""
+    out: dict[int, list[Detection]] = {i: [] for i in image_ids}
+    for r in results:
+        seg = r["segmentation"]
+        h, w = seg["size"]
+        out[int(r["image_id"])].append((labels.name(int(r["category_id"])),
+                                        Rle(int(h), int(w), seg["counts"]), float(r["score"])))
+    return out
+
+
+def detect_images(model, categories: Sequence[str], images: Sequence[TruthImage], *,
+                  device=None, score_threshold: float = DETECTION_SCORE,
+                  progress: Callable[[int, int], None] | None = None,
+                  skipped: list[tuple[str, str]] | None = None) -> dict[int, list[Detection]]:
+    """Each readable image's detections scoring at least `score_threshold` as plain data
+    (category name `categories[label - 1]`, RLE, score), for the error list and the label
+    suspects; unreadable images are left out (and listed in `skipped` as (path, reason))."""
+    from mrcnn.io.images import load_image
+    from mrcnn.model.predictor import Predictor
+
+    predictor = Predictor(model, device=device, score_threshold=score_threshold)
+    out: dict[int, list[Detection]] = {}
+    for done, image in enumerate(images):
+        try:
+            rgb = load_image(image.file)
+        except ImageReadError as exc:
+            if skipped is not None:
+                skipped.append((image.path, exc.reason))
+        else:
+            p = predictor.predict_one(rgb)
+            out[image.image_id] = [(categories[int(label) - 1], masks.encode(m), float(score))
+                                   for label, score, m in zip(p.labels, p.scores, p.masks,
+                                                              strict=True) if m.any()]
+        if progress is not None:
+            progress(done + 1, len(images))
+    return out
 
 
 #: `score_baseline`'s name for torchvision's COCO weights, and the version its event names.

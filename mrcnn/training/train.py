@@ -34,6 +34,7 @@ from mrcnn.model.presets import (
 )
 from mrcnn.store.project import Project
 from mrcnn.store.records import ModelVersion
+from mrcnn.store.versions import errors_path, remove_staged, staged_errors_path
 from mrcnn.training import distributed
 from mrcnn.training.build import (
     Progress,
@@ -52,6 +53,14 @@ from mrcnn.training.build import (
 )
 from mrcnn.training.config import TrainConfig
 from mrcnn.training.distributed import DistInfo
+from mrcnn.training.error_analysis import (
+    Detection,
+    ErrorList,
+    errors_on,
+    save_errors,
+    truth_images,
+    write_errors,
+)
 from mrcnn.training.events import EvalEvent, SavedEvent, StartEvent
 from mrcnn.training.hooks import (
     RESUME_FORMAT,
@@ -81,13 +90,16 @@ def load_resume_state(path: str | Path) -> dict:
 
 # ---------------------------------------------------------------- training a project
 def _evaluate(model: nn.Module, project: Project, labels: LabelMap, image_ids: list[int],
-              device: DeviceChoice) -> dict:
-    """Val metrics of the model as it is now; leaves it in training mode afterwards."""
+              device: DeviceChoice, detections: dict[int, list[Detection]] | None = None
+              ) -> dict:
+    """Val metrics of the model as it is now; leaves it in training mode afterwards. With
+    `detections`, it receives each val image's predictions (for the error list)."""
     from mrcnn.training.evaluate import evaluate_model
 
     was_training = model.training
     try:
-        return evaluate_model(model, project, labels=labels, image_ids=image_ids, device=device)
+        return evaluate_model(model, project, labels=labels, image_ids=image_ids, device=device,
+                              detections=detections)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -210,9 +222,15 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         set_input_size(model, size, max_size)
         model.eval()
         metrics_after = None
+        found: ErrorList | None = None
         if data.val_ids:
-            metrics_after = evaluate()
+            val_detections: dict[int, list[Detection]] = {}
+            metrics_after = _evaluate(model, project, data.labels, data.val_ids, device,
+                                      val_detections)
             emit(EvalEvent(stage="after", iteration=max_iters, metrics=metrics_after))
+            # the errors on val, from the predictions just scored (no second pass)
+            found = errors_on(truth_images(project, data.val_ids), val_detections,
+                              version=None)
         if should_cancel is not None and should_cancel():
             raise TrainingCancelled("training cancelled before the model was saved")
         parent = project.model_version(parent_id) if parent_id is not None else None
@@ -237,11 +255,12 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         if policy:
             restore_batch_norm(model)  # the checkpoint loads into a plain build_model model
         if stage_to is not None:
-            _stage_version(Path(stage_to), model, config.preset, data.labels, metadata)
+            _stage_version(Path(stage_to), model, config.preset, data.labels, metadata, found)
             version = None
         else:
             version = _save_version(project, model, config.preset, data.labels, parent_id,
                                     metadata)
+            _keep_errors(project, version, found)
     except BaseException:
         if dist.is_main:
             resume_path.unlink(missing_ok=True)
@@ -260,17 +279,32 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
 
 
 def _stage_version(path: Path, model: nn.Module, preset: str, labels: LabelMap,
-                   metadata: dict) -> None:
-    """Write the checkpoint to `path` (atomically; removed again on any failure)."""
+                   metadata: dict, found: ErrorList | None = None) -> None:
+    """Write the checkpoint to `path` and the error list beside it (`staged_errors_path`,
+    moved by `register_staged`), atomically; both removed again on any failure."""
     model = getattr(model, "module", model)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(path, state_dict=model.state_dict(), preset=preset,
                         categories=labels.names, metadata=metadata)
+        if found is not None:
+            write_errors(staged_errors_path(path), found)
     except BaseException:
-        path.unlink(missing_ok=True)
+        remove_staged(path)
         raise
     log.info("staged the trained model at %s", path)
+
+
+def _keep_errors(project: Project, version: ModelVersion, found: ErrorList | None) -> None:
+    """Keep the new version's error list (`errors/vN.json`); the version stands without one
+    when it cannot be written (a derived file: `python -m mrcnn errors` finds it again)."""
+    try:
+        if found is None:
+            errors_path(project, version.name).unlink(missing_ok=True)
+        else:
+            save_errors(project, version.name, found)
+    except OSError as exc:
+        log.warning("the error list of %s was not kept: %s", version.name, exc)
 
 
 def _save_version(project: Project, model: nn.Module, preset: str, labels: LabelMap,

@@ -1,0 +1,151 @@
+"""Label suspects: accepted instances (and objects left unlabelled) on reviewed images that a
+confident prediction disagrees with, ranked for a second look — for instance masks what
+cleanlab's object-detection label-quality scores do for boxes (a swapped class, an overlooked
+object, a label no prediction supports).
+
+The rule (one home; `python -m mrcnn hints` and the window's Label Suspects call it). A
+*detection* is a prediction scoring at least `DETECTION_SCORE` (0.5, as for the error list);
+overlaps are mask IoU, and `MATCH_IOU` (0.5) is "the same object". On each image:
+
+- **wrong category** — an accepted instance that no detection of its category matches, while
+  a detection of another category does: suspect score = that detection's score (the most
+  confident one), and it names the category the model saw.
+- **unlabelled** — a detection that no accepted instance (of any category) matches: an
+  object the labels may have dropped. Score = its score x (1 - its best IoU with an accepted
+  instance); a weaker detection overlapping a listed one by MATCH_IOU is the same object and
+  not listed again.
+- **unsupported** — an accepted instance no detection matches at all: score =
+  `UNSUPPORTED_WEIGHT` x (1 - its best IoU with a detection of its category). Weighted down
+  (0.5) because the absence of a detection is weaker evidence than a confident detection
+  saying otherwise: a model also misses objects that are labelled right.
+
+Suspects are listed by score, highest first. Predictions of training images come from a model
+that was trained on their labels (it may have learned an error); those of validation images
+are the stronger evidence. Torch-free: the window imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mrcnn.masks import Rle
+from mrcnn.store.records import StrEnum
+from mrcnn.training.error_analysis import (
+    DETECTION_SCORE,
+    MATCH_IOU,
+    Detection,
+    TruthImage,
+    TruthInstance,
+    iou_matrix,
+)
+
+#: An unsupported instance's score is at most this (see the module docstring).
+UNSUPPORTED_WEIGHT = 0.5
+
+
+class SuspectKind(StrEnum):
+    WRONG_CATEGORY = "wrong_category"
+    UNLABELLED = "unlabelled"
+    UNSUPPORTED = "unsupported"
+
+
+#: How a person reads each kind.
+SUSPECT_LABELS = {SuspectKind.WRONG_CATEGORY: "another category?",
+                  SuspectKind.UNLABELLED: "unlabelled object?",
+                  SuspectKind.UNSUPPORTED: "no detection supports it"}
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """One label worth a second look.
+
+    `category`: the accepted instance's (the detection's for an unlabelled object).
+    `suggested`: the category the model saw (wrong category, unlabelled). `score`: the rank
+    (see the module docstring); `confidence`: the disagreeing detection's score; `iou`: the
+    accepted instance's IoU with that detection (wrong category), the detection's best IoU
+    with an accepted instance (unlabelled), or the instance's best IoU with a detection of
+    its category (unsupported). `mask`: what to look at (the instance's mask, or the
+    detection's for an unlabelled object); `detection`: the detection's mask."""
+
+    image_id: int
+    kind: SuspectKind
+    category: str
+    score: float
+    iou: float
+    instance_id: int | None = None
+    suggested: str | None = None
+    confidence: float | None = None
+    mask: Rle | None = None
+    detection: Rle | None = None
+
+    def describe(self) -> str:
+        """One line for a person."""
+        if self.kind == SuspectKind.WRONG_CATEGORY:
+            return (f"labelled {self.category}, the model sees a {self.suggested} "
+                    f"({self.confidence or 0:.2f})")
+        if self.kind == SuspectKind.UNLABELLED:
+            return (f"unlabelled {self.suggested}? the model sees one ({self.confidence or 0:.2f})"
+                    f" where no accepted instance is")
+        return (f"{self.category}: no detection supports it (best IoU {self.iou:.2f})")
+
+    def to_dict(self) -> dict:
+        return {"image_id": self.image_id, "kind": str(self.kind), "category": self.category,
+                "suggested": self.suggested, "score": round(self.score, 4),
+                "confidence": self.confidence, "iou": round(self.iou, 4),
+                "instance_id": self.instance_id,
+                "mask": self.mask.to_coco() if self.mask else None,
+                "detection": self.detection.to_coco() if self.detection else None}
+
+
+def find_suspects(image_id: int, truth: Sequence[TruthInstance],
+                  detections: Sequence[Detection], *, score_floor: float = DETECTION_SCORE,
+                  ) -> list[Suspect]:
+    """One image's suspects (see the module docstring), unsorted."""
+    dets = sorted((d for d in detections if d[2] >= score_floor), key=lambda d: -d[2])
+    ious = iou_matrix([d[1] for d in dets], [t.rle for t in truth])
+    out: list[Suspect] = []
+    for j, t in enumerate(truth):
+        column = ious[:, j] if dets else np.zeros(0)
+        same = np.array([d[0] == t.category for d in dets], bool)
+        if (column[same] >= MATCH_IOU).any():
+            continue  # a detection of its category supports it
+        other = [i for i in range(len(dets)) if not same[i] and column[i] >= MATCH_IOU]
+        if other:
+            i = other[0]  # the most confident (dets are by score)
+            name, rle, score = dets[i]
+            out.append(Suspect(image_id, SuspectKind.WRONG_CATEGORY, t.category, score,
+                               float(column[i]), t.instance_id, name, score, t.rle, rle))
+            continue
+        best = float(column[same].max()) if same.any() else 0.0
+        near = [i for i in range(len(dets)) if same[i]]
+        out.append(Suspect(image_id, SuspectKind.UNSUPPORTED, t.category,
+                           UNSUPPORTED_WEIGHT * (1.0 - best), best, t.instance_id,
+                           mask=t.rle,
+                           detection=dets[max(near, key=lambda i: column[i])][1]
+                           if near and best > 0 else None))
+    listed: list[Rle] = []
+    for i, (name, rle, score) in enumerate(dets):
+        best = float(ious[i].max()) if truth else 0.0
+        if best >= MATCH_IOU:
+            continue  # an accepted instance covers it (its category is judged above)
+        if listed and (iou_matrix([rle], listed) >= MATCH_IOU).any():
+            continue  # a more confident detection of the same object is listed
+        listed.append(rle)
+        out.append(Suspect(image_id, SuspectKind.UNLABELLED, name, score * (1.0 - best), best,
+                           None, name, score, rle, rle))
+    return out
+
+
+def rank_suspects(images: Sequence[TruthImage], predictions: Mapping[int, Sequence[Detection]],
+                  *, score_floor: float = DETECTION_SCORE) -> list[Suspect]:
+    """Every suspect of the images the model predicted (`predictions`: detections per image
+    id), highest score first (ties by image and instance)."""
+    out: list[Suspect] = []
+    for image in images:
+        if image.image_id in predictions:
+            out.extend(find_suspects(image.image_id, image.instances,
+                                     predictions[image.image_id], score_floor=score_floor))
+    return sorted(out, key=lambda s: (-s.score, s.image_id, s.instance_id or 0))
