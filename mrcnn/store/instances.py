@@ -241,7 +241,9 @@ class InstanceStore:
         """Instances counted in one pass: (category id, split of the image, state, size bin,
         count) for each combination present. The size bin is how many of `area_edges`
         (ascending mask areas in pixels) the area reaches: 0 below the first edge."""
-        bins = " + ".join(f"(i.area >= {int(e)})" for e in area_edges) or "0"
+        bins = ("CASE " + " ".join(f"WHEN i.area < {int(e)} THEN {k}"
+                                   for k, e in enumerate(area_edges))
+                + f" ELSE {len(area_edges)} END") if area_edges else "0"  # small ones stop early
         return [(int(c), str(sp), str(st), int(b), int(n)) for c, sp, st, b, n in self._q(
             f"SELECT i.category_id, im.split, i.state, {bins} AS bin, COUNT(*) "
             "FROM instances i JOIN images im ON im.id = i.image_id "
