@@ -78,6 +78,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Measure on the reviewed validation images whether snapping the loaded model's "
                "masks to image edges (GrabCut, an edge-aware filter) makes them more accurate; "
                "it is turned on for that model only where it does", needs="editable"),
+    ActionSpec("find_errors", "Find &Errors on Validation",
+               "Predict the reviewed validation images with the loaded model version and list "
+               "its false positives, missed instances and poor fits (kept with the version; "
+               "what changed since its parent)", needs="project"),
+    ActionSpec("find_label_suspects", "Find &Label Suspects",
+               "Predict the reviewed images with the loaded model and list the labels a "
+               "confident prediction disagrees with (another category, an unlabelled object, "
+               "no detection)", needs="project"),
+    ActionSpec("show_errors", "E&rrors Panel", "Show the errors of the model versions and "
+               "the label suspects", needs="project"),
     ActionSpec("fine_tune", "&Fine-tune", "Train a new model version on the reviewed images "
                "in the background (progress, loss curves and Cancel in the Training panel)",
                needs="editable"),

@@ -24,6 +24,7 @@ from app.canvas.canvas import CanvasView
 from app.chrome import build_menus, build_toolbar
 from app.controllers.commands import Feedback, ReviewCommands
 from app.controllers.data_commands import DataCommands
+from app.controllers.errors import ErrorsController
 from app.controllers.finetune import FinetuneController
 from app.controllers.model import ModelController, ModelOptions
 from app.controllers.overview import OverviewController
@@ -131,6 +132,7 @@ class MainWindow(QMainWindow):
         self.key_guard = FieldKeyGuard(self, home=self.canvas)
         self.finetune = FinetuneController(self)  # Training and Model Versions docks
         self.refinement = RefinementController(self, self.finetune.versions)
+        self.errors = ErrorsController(self)  # the Errors dock (app/controllers/errors.py)
         self.sam = SamController(self)  # Click → Mask's model (app/controllers/sam.py)
         self.edits.commands.sam = self.sam
         self.sam.restore()

@@ -24,6 +24,7 @@ from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmapCache, QTransform
 from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsView
 
+from app.canvas.highlight import HighlightItem, highlight_shape
 from app.canvas.items import CanvasStyle, ImageItem, InstanceItem
 from app.canvas.render import ImageView, InstanceShape, instance_shapes, load_view
 from app.canvas.tool_hook import ToolHostMixin
@@ -32,6 +33,7 @@ from app.controllers.project import InstanceRow
 from app.shortcuts import typing_field
 from app.worker import Job, JobRunner
 from mrcnn.io.remote import RemoteImage, location_name
+from mrcnn.masks import Rle
 
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
 KEY_ZOOM = 1.25
@@ -84,6 +86,9 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         #: (image id, row) → the instance's shape now, or None (then a job makes it)
         self.shape_provider: Callable[[int, InstanceRow], InstanceShape | None] | None = None
         self._reselect: set[int] = set()  # selected ids whose item is being remade
+        #: what `highlight` asked to show: (image id, [(mask, look)]), and its items
+        self._highlight: tuple[int, list[tuple[Rle, str]]] | None = None
+        self._highlight_items: list[HighlightItem] = []
         self._scene.selectionChanged.connect(self._on_scene_selection_changed)
         self.setBackgroundBrush(BACKGROUND)
         self.setRenderHints(QPainter.RenderHint.Antialiasing)
@@ -113,6 +118,8 @@ class CanvasView(ToolHostMixin, QGraphicsView):
                 del self._loads[other]
         self._cancel_shape_job()
         self._clear_scene()
+        if self._highlight is not None and self._highlight[0] != image_id:
+            self._highlight = None  # it was for another image
         self._image_id = image_id
         self._rows = list(rows)
         entry = self.cache.get(image_id)
@@ -136,6 +143,7 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self._loads.clear()
         self._cancel_shape_job()
         self._clear_scene()
+        self._highlight = None
         self._image_id = None
         self._rows = []
         self._message = message
@@ -203,6 +211,7 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self._scene.addItem(self._image_item)
         self._scene.setSceneRect(self._image_item.boundingRect())
         self.fit()
+        self._place_highlight()
         self._sync_items()
 
     def update_instances(self, rows: list[InstanceRow]) -> None:
@@ -316,10 +325,42 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self._scene.clear()
         self._quiet = False
         self._items.clear()
+        self._highlight_items = []  # the scene deleted them
         self._image_item = None
         self._entry = None
         if had_selection:
             self.selection_changed.emit([])
+
+    # ------------------------------------------------------------------ highlight
+    def highlight(self, image_id: int, marks: list[tuple[Rle, str]]) -> None:
+        """Highlight masks on image `image_id` (each with its look: "truth" for an accepted
+        instance, "predicted" for a prediction; `app/canvas/highlight.py`), now when it is
+        shown, else as soon as it is; another image drops them. [] clears."""
+        self._highlight = (image_id, list(marks)) if marks else None
+        self._place_highlight()
+
+    def clear_highlight(self) -> None:
+        self.highlight(self._image_id or 0, [])
+
+    def highlight_items(self) -> list[HighlightItem]:
+        return list(self._highlight_items)
+
+    def _place_highlight(self) -> None:
+        for item in self._highlight_items:
+            self._scene.removeItem(item)
+        self._highlight_items = []
+        wanted = self._highlight
+        if wanted is None or wanted[0] != self._image_id or self._image_item is None:
+            return
+        for rle, look in wanted[1]:
+            shape = highlight_shape(rle, look)
+            if shape is not None:
+                item = HighlightItem(shape, look, self.scale_factor)
+                self._scene.addItem(item)
+                self._highlight_items.append(item)
+        if self._highlight_items and not self._fit_mode:
+            self.centerOn(self._highlight_items[0].mask_rect.center())
+        self.viewport().update()
 
     # ------------------------------------------------------------------ instances
     def instance_items(self) -> dict[int, InstanceItem]:
@@ -432,7 +473,7 @@ class CanvasView(ToolHostMixin, QGraphicsView):
 
     def _rescale_items(self) -> None:
         scale = self.scale_factor
-        for item in self._items.values():
+        for item in (*self._items.values(), *self._highlight_items):
             item.set_view_scale(scale)
 
     def resizeEvent(self, event) -> None:

@@ -1,0 +1,273 @@
+"""The Errors panel: a model version's errors on the validation split (false positives,
+missed instances, poor fits), what changed since its parent version, and the label suspects
+of the reviewed images — lists sortable by any column; a click shows the image with the mask
+highlighted. Shows what `mrcnn.training.error_analysis` and `mrcnn.training.label_hints` found;
+the controller (`app/controllers/errors.py`) does the work."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mrcnn.training.error_analysis import KIND_LABELS, ErrorDiff, ErrorList, FoundError
+from mrcnn.training.label_hints import SUSPECT_LABELS, Suspect
+
+ERROR_COLUMNS = ("Image", "Kind", "Category", "IoU", "Score", "Since parent", "Note")
+SUSPECT_COLUMNS = ("Rank score", "Image", "Kind", "Category", "Suggested", "Note")
+#: The Show box's views of the error list.
+VIEWS = ("all", "new", "fixed")
+LEGEND = ("Yellow: the accepted instance · cyan, dashed: the prediction")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class SortableItem(QTreeWidgetItem):
+    """A row that sorts by each column's sort key (numbers as numbers), not its text."""
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        column = self.treeWidget().sortColumn() if self.treeWidget() else 0
+        mine, theirs = self.data(column, SORT_ROLE), other.data(column, SORT_ROLE)
+        if mine is None or theirs is None or type(mine) is not type(theirs):
+            return self.text(column) < other.text(column)
+        return mine < theirs
+
+
+def _tree(columns: tuple[str, ...]) -> QTreeWidget:
+    tree = QTreeWidget()
+    tree.setColumnCount(len(columns))
+    tree.setHeaderLabels(list(columns))
+    tree.setRootIsDecorated(False)
+    tree.setUniformRowHeights(True)
+    tree.setAlternatingRowColors(True)
+    tree.setSortingEnabled(True)
+    header = tree.header()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return tree
+
+
+def _row(cells: list[tuple[str, object]], payload: object) -> SortableItem:
+    item = SortableItem([text for text, _key in cells])
+    for j, (_text, key) in enumerate(cells):
+        item.setData(j, SORT_ROLE, key)
+    item.setData(0, Qt.ItemDataRole.UserRole, payload)
+    return item
+
+
+def _num(value: float | None) -> tuple[str, float]:
+    return ("—", -1.0) if value is None else (f"{value:.2f}", float(value))
+
+
+class ErrorsPanel(QWidget):
+    """Two tabs: Errors (one version's list, and its changes since the parent) and Label
+    Suspects. Rows carry their FoundError / Suspect; activating one emits it."""
+
+    version_chosen = Signal(str)  # a version name
+    error_activated = Signal(object)  # FoundError
+    suspect_activated = Signal(object)  # Suspect
+    find_errors_requested = Signal()
+    find_suspects_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.tabs = QTabWidget()
+        # ---- errors
+        self.version = QComboBox()
+        self.version.setToolTip("The model version whose errors are listed")
+        self.view = QComboBox()
+        self.view.setToolTip("Every error of the version, or what changed since the version "
+                             "it was trained from (on the validation images both were scored on)")
+        self.find_errors_button = QPushButton("Find Errors")
+        self.find_errors_button.setToolTip("Predict the reviewed validation images with the "
+                                           "loaded model version and list its errors")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.errors = _tree(ERROR_COLUMNS)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Version"))
+        top.addWidget(self.version)
+        top.addWidget(QLabel("Show"))
+        top.addWidget(self.view, 1)
+        top.addWidget(self.find_errors_button)
+        page = QWidget()
+        column = QVBoxLayout(page)
+        column.setContentsMargins(4, 4, 4, 4)
+        column.addLayout(top)
+        column.addWidget(self.summary)
+        column.addWidget(self.errors, 1)
+        self.tabs.addTab(page, "Errors")
+        # ---- suspects
+        self.find_suspects_button = QPushButton("Find Label Suspects")
+        self.find_suspects_button.setToolTip(
+            "Predict the reviewed images with the loaded model and list the labels a "
+            "confident prediction disagrees with")
+        self.suspects_summary = QLabel("Labels on reviewed images that the loaded model "
+                                       "confidently disagrees with, worth a second look.")
+        self.suspects_summary.setWordWrap(True)
+        self.suspects = _tree(SUSPECT_COLUMNS)
+        top = QHBoxLayout()
+        top.addWidget(self.suspects_summary, 1)
+        top.addWidget(self.find_suspects_button)
+        page = QWidget()
+        column = QVBoxLayout(page)
+        column.setContentsMargins(4, 4, 4, 4)
+        column.addLayout(top)
+        column.addWidget(self.suspects, 1)
+        self.tabs.addTab(page, "Label Suspects")
+        legend = QLabel(LEGEND)
+        legend.setToolTip("How the canvas highlights the row you click")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(legend)
+
+        self._list: ErrorList | None = None
+        self._diff: ErrorDiff | None = None
+        self._names: dict[int, str] = {}
+        self._message = ""
+        self._quiet = False
+        self.version.currentTextChanged.connect(self._on_version_current_text_changed)
+        self.view.currentIndexChanged.connect(lambda _i: self._fill_errors())
+        self.find_errors_button.clicked.connect(self.find_errors_requested)
+        self.find_suspects_button.clicked.connect(self.find_suspects_requested)
+        for tree, signal in ((self.errors, self.error_activated),
+                             (self.suspects, self.suspect_activated)):
+            tree.itemClicked.connect(lambda item, _c, s=signal: self._emit(s, item))
+            tree.itemActivated.connect(lambda item, _c, s=signal: self._emit(s, item))
+            tree.currentItemChanged.connect(lambda item, _p, s=signal: self._emit(s, item))
+        self._set_views(None)
+
+    # ---------------------------------------------------------------- versions
+    def set_versions(self, names: list[str], current: str | None) -> None:
+        """The versions to choose from (newest first) and the one to show (no signal)."""
+        self._quiet = True
+        try:
+            self.version.clear()
+            self.version.addItems(names)
+            if current in names:
+                self.version.setCurrentText(current)
+        finally:
+            self._quiet = False
+
+    def chosen_version(self) -> str | None:
+        return self.version.currentText() or None
+
+    def _on_version_current_text_changed(self, name: str) -> None:
+        if not self._quiet and name:
+            self.version_chosen.emit(name)
+
+    # ---------------------------------------------------------------- errors
+    def set_errors(self, found: ErrorList | None, diff: ErrorDiff | None,
+                   image_names: dict[int, str], message: str = "") -> None:
+        """Show a version's error list (None: `message` says why there is none) and its
+        changes since the parent (None: nothing to compare with)."""
+        self._list, self._diff, self._names, self._message = found, diff, image_names, message
+        self._set_views(diff)
+        self._fill_errors()
+
+    def _set_views(self, diff: ErrorDiff | None) -> None:
+        parent = diff.before if diff else "the parent"
+        texts = ("All errors", f"New since {parent}", f"Fixed since {parent}")
+        was = max(0, self.view.currentIndex())
+        self.view.blockSignals(True)
+        self.view.clear()
+        self.view.addItems(list(texts))
+        for i in (1, 2):  # no comparison: only "All errors"
+            self.view.model().item(i).setEnabled(diff is not None)
+        self.view.setCurrentIndex(was if diff is not None else 0)
+        self.view.blockSignals(False)
+
+    def set_view(self, view: str) -> None:
+        """Show "all" errors, the "new" ones or the "fixed" ones (VIEWS)."""
+        self.view.setCurrentIndex(VIEWS.index(view))
+
+    def current_view(self) -> str:
+        return VIEWS[max(0, self.view.currentIndex())]
+
+    def shown_errors(self) -> list[FoundError]:
+        """The errors the list shows, in its current order."""
+        return [self.errors.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
+                for i in range(self.errors.topLevelItemCount())]
+
+    def error_item(self, error: FoundError) -> QTreeWidgetItem | None:
+        for i in range(self.errors.topLevelItemCount()):
+            item = self.errors.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) is error:
+                return item
+        return None
+
+    def _fill_errors(self) -> None:
+        found, diff = self._list, self._diff
+        view = self.current_view()
+        self.errors.setSortingEnabled(False)
+        self.errors.clear()
+        if found is None:
+            self.summary.setText(self._message)
+            self.errors.setSortingEnabled(True)
+            return
+        if view == "all" or diff is None:
+            shown = list(found.errors)
+        else:
+            shown = list(diff.introduced if view == "new" else diff.fixed)
+        new = set(map(id, diff.introduced)) if diff else set()
+        parent = diff.before if diff else None
+        for e in shown:
+            since = ("fixed" if view == "fixed" else "new" if id(e) in new
+                     else "—" if parent is None else "as before")
+            name = self._names.get(e.image_id, f"image {e.image_id}")
+            self.errors.addTopLevelItem(_row([
+                (name, name.lower()), (KIND_LABELS[e.kind], str(e.kind)), (e.category, e.category),
+                _num(e.iou), _num(e.score), (since, since), (e.describe(), e.describe())], e))
+        self.errors.setSortingEnabled(True)
+        lines = [found.describe()]
+        if diff is not None:
+            lines.append(diff.describe())
+        elif self._message:
+            lines.append(self._message)
+        lines.append(found.rule())
+        if found.skipped:
+            lines.append(f"{len(found.skipped)} unreadable image(s) skipped")
+        self.summary.setText("\n".join(lines))
+
+    # ---------------------------------------------------------------- suspects
+    def set_suspects(self, suspects: list[Suspect], image_names: dict[int, str],
+                     text: str) -> None:
+        """Show the label suspects (best first) and a line about them."""
+        self.suspects.setSortingEnabled(False)
+        self.suspects.clear()
+        for rank, s in enumerate(suspects):
+            name = image_names.get(s.image_id, f"image {s.image_id}")
+            self.suspects.addTopLevelItem(_row([
+                (f"{s.score:.2f}", s.score - rank * 1e-9), (name, name.lower()),
+                (SUSPECT_LABELS[s.kind], str(s.kind)), (s.category, s.category),
+                (s.suggested or "—", s.suggested or ""), (s.describe(), s.describe())], s))
+        self.suspects.sortItems(0, Qt.SortOrder.DescendingOrder)  # best first
+        self.suspects.setSortingEnabled(True)
+        self.suspects_summary.setText(text)
+
+    def shown_suspects(self) -> list[Suspect]:
+        return [self.suspects.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
+                for i in range(self.suspects.topLevelItemCount())]
+
+    def suspect_item(self, suspect: Suspect) -> QTreeWidgetItem | None:
+        for i in range(self.suspects.topLevelItemCount()):
+            item = self.suspects.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) is suspect:
+                return item
+        return None
+
+    def _emit(self, signal, item: QTreeWidgetItem | None) -> None:
+        if item is not None:
+            payload = item.data(0, Qt.ItemDataRole.UserRole)
+            if payload is not None:
+                signal.emit(payload)
