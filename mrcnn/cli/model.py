@@ -53,19 +53,32 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ids = select_images(project, args.images)
         results = CocoResults(project, loaded.categories) if args.out is not None else None
 
+        current = [0, len(ids)]  # images done, of
+
         def progress(done: int, total: int) -> None:
+            current[:] = [done, total]
             if args.json:
                 print(json.dumps({"event": "progress", "done": done, "total": total}),
                       flush=True)
             else:
-                print(f"\rpredicted {done}/{total}", end="", file=sys.stderr, flush=True)
+                print(f"\rpredicted {done}/{total}".ljust(50), end="", file=sys.stderr,
+                      flush=True)
+
+        def tile_progress(done: int, total: int) -> None:
+            if args.json:
+                print(json.dumps({"event": "tiles", "image": current[0] + 1, "done": done,
+                                  "total": total}), flush=True)
+            else:
+                print(f"\rpredicted {current[0]}/{current[1]}, image {current[0] + 1} in "
+                      f"tiles: {done}/{total}".ljust(50), end="", file=sys.stderr, flush=True)
 
         report = predict_project(project, loaded.model, loaded.categories, model_key=key,
                                  image_ids=ids, model_version_id=loaded.version_id,
                                  device=choice, score_threshold=args.score_threshold,
                                  force=args.force, progress=progress,
                                  on_prediction=None if results is None else results.add,
-                                 uncertainty=not args.no_uncertainty)
+                                 uncertainty=not args.no_uncertainty, tiles=args.tiles,
+                                 tile_progress=tile_progress)
         suggestions = project.category_suggestions()
     if not args.json:
         print(file=sys.stderr)
@@ -123,6 +136,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tiles(value: str):
+    from mrcnn.serving.tiles import parse_tiles
+
+    try:
+        return parse_tiles(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def register(sub, add) -> None:
     """Add the model commands to the CLI's subparsers (`add` makes one with --json)."""
     p = add("predict", cmd_predict, "predict images; results are stored as pending instances")
@@ -133,6 +155,12 @@ def register(sub, add) -> None:
     p.add_argument("--no-uncertainty", action="store_true",
                    help="skip the mirrored second pass that measures how unsure the model is "
                    "about each image (the review queue's order; halves the time)")
+    p.add_argument("--tiles", type=_tiles, default="auto", metavar="auto|off|SIZE",
+                   help="predict large images in overlapping tiles at full resolution, plus "
+                        "the whole image resized for large objects: auto (default) tiles an "
+                        "image whose longer side is over twice the model's longest input, "
+                        "with tiles of its shorter input side; SIZE tiles every image larger "
+                        "than SIZE pixels in tiles of SIZE; off never tiles")
     p.add_argument("--out", type=Path, default=None, metavar="RESULTS.json",
                    help="also write the detections as COCO results (for pycocotools' loadRes "
                         "or detectron2), with the image and category ids of the COCO file the "

@@ -11,13 +11,15 @@ from torch import nn
 
 from mrcnn import masks
 from mrcnn.coco.ids import file_category_ids, file_image_ids
-from mrcnn.errors import ImageReadError
+from mrcnn.errors import ImageReadError, ModelCancelled
 from mrcnn.io.images import load_image
 from mrcnn.model.convert import coco_results
 from mrcnn.model.device import DeviceChoice
 from mrcnn.model.predictor import Prediction, Predictor
 from mrcnn.serving.named_predictions import category_ids, store_named_predictions
 from mrcnn.serving.refinement import refine_masks, refinement_for
+from mrcnn.serving.tiled_predict import predict_image
+from mrcnn.serving.tiles import TILES_AUTO, TileSetting
 from mrcnn.store.project import Project
 from mrcnn.store.status import UNREVIEWED
 
@@ -77,7 +79,8 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                     should_cancel: Callable[[], bool] | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     on_prediction: Callable[[int, Prediction], None] | None = None,
-                    uncertainty: bool = True) -> PredictReport:
+                    uncertainty: bool = True, tiles: TileSetting = TILES_AUTO,
+                    tile_progress: Callable[[int, int], None] | None = None) -> PredictReport:
     """Predict images and store each image's detections as pending instances (one transaction
     per image). Images this `model_key` already predicted are skipped unless `force`.
     Model label i is the class named categories[i - 1]; which project category that is (or
@@ -88,7 +91,11 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
     Stored masks are refined with image evidence when the project's refinement decision is
     on for `model_key` (`mrcnn.serving.refinement`); `on_prediction` gets them unrefined.
     With `uncertainty` each image's mirror image is predicted too (one extra pass) and how
-    much the two disagree is stored for the review queue (`mrcnn.model.uncertainty`)."""
+    much the two disagree is stored for the review queue (`mrcnn.model.uncertainty`).
+    `tiles` ("auto", "off" or a tile size) says which images are predicted in tiles
+    (`mrcnn.serving.tiles`: "auto" those longer than twice the model's longest input);
+    `tile_progress(done, total)` follows the passes of a tiled image, and cancellation is
+    checked between them too (the image being predicted is then not stored)."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
                           max_detections=max_detections)
     refinement = refinement_for(project, model_key)  # measured on val, on for this model
@@ -107,11 +114,17 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
             except ImageReadError as exc:
                 report.failed.append((record.path, exc.reason))
                 continue
-            pred = predictor.predict_one(image, uncertainty=uncertainty)
+            try:
+                pred = predict_image(predictor, image, tiles=tiles, uncertainty=uncertainty,
+                                     should_cancel=should_cancel, on_progress=tile_progress)
+            except ModelCancelled:
+                report.cancelled = True
+                break
             if on_prediction is not None:
                 on_prediction(image_id, pred)
         if not cached:
-            outlines = refine_masks(image, pred.masks, refinement)
+            # one mask at a time: a tiled image's are pasted from crops as they are read
+            outlines = (refine_masks(image, [m], refinement)[0] for m in pred.masks)
             items = [(categories[int(label) - 1], masks.encode(mask), float(score))
                      for label, score, mask in zip(pred.labels, pred.scores, outlines,
                                                    strict=True)

@@ -44,6 +44,7 @@ from mrcnn.errors import (
 )
 from mrcnn.io.remote import RemoteImage, local_file
 from mrcnn.serving.session import BoxAnswer, ImagePrediction, ModelInfo, ModelRequest
+from mrcnn.serving.tiles import TILES_AUTO, TileSetting
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def _serve(conn, cancel, log_level: int) -> None:  # pragma: no cover - runs in 
                 value: Any = session.load(args[0], progress=progress,
                                           should_cancel=cancel.is_set)
             elif op == "predict_path":
-                value = session.predict_path(*args)
+                value = session.predict_path(*args, should_cancel=cancel.is_set,
+                                             progress=progress)
             elif op == "box_mask":
                 value = session.box_mask(*args)
             elif op == "unload":
@@ -190,13 +192,18 @@ class ModelProcess:
             return info
 
     def predict_path(self, image_id: int, path: str | Path | RemoteImage,
-                     uncertainty: bool = False) -> ImagePrediction:
+                     uncertainty: bool = False, tiles: TileSetting = TILES_AUTO, *,
+                     should_cancel: Callable[[], bool] | None = None,
+                     progress: Callable[[int, int | None], None] | None = None
+                     ) -> ImagePrediction:
         """As `ModelSession.predict_path`, in the child (which reads the image file; a remote
-        image is fetched into the local image cache here first)."""
+        image is fetched into the local image cache here first). A tiled image's passes are
+        reported to `progress`, and `should_cancel` stops it between them."""
         path = local_file(path)
         with self._lock:
             self._reload_if_stopped()
-            return self._call("predict_path", image_id, str(path), uncertainty)
+            return self._call("predict_path", image_id, str(path), uncertainty, tiles,
+                              progress=progress, should_cancel=should_cancel)
 
     def box_mask(self, image_id: int, path: str | Path | RemoteImage,
                  box: tuple[float, float, float, float]) -> BoxAnswer:

@@ -38,6 +38,7 @@ from mrcnn.model.weight_files import (  # noqa: F401  (re-exported for the GUI s
     no_weights_message,
     torch_hub_dir,
 )
+from mrcnn.serving.tiles import TILES_AUTO, TileSetting
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +129,15 @@ class Session(Protocol):
         `progress` in bytes; `should_cancel` is asked between chunks (ModelCancelled)."""
         ...
 
-    def predict_path(self, image_id: int, path: str | Path, uncertainty: bool = False
+    def predict_path(self, image_id: int, path: str | Path, uncertainty: bool = False,
+                     tiles: TileSetting = TILES_AUTO, *,
+                     should_cancel: Callable[[], bool] | None = None,
+                     progress: Callable[[int, int | None], None] | None = None
                      ) -> ImagePrediction:
         """Read an image file and predict it (ImageReadError when it is unreadable). With
-        `uncertainty`, its mirror image too (one extra pass) for `ImagePrediction.uncertainty`."""
+        `uncertainty`, its mirror image too (one extra pass) for `ImagePrediction.uncertainty`.
+        `tiles`: "auto", "off" or a tile size (`mrcnn.serving.tiles`); a tiled image reports
+        `progress` per pass and asks `should_cancel` between them (ModelCancelled)."""
         ...
 
     def box_mask(self, image_id: int, path: str | Path,
@@ -209,26 +215,38 @@ class ModelSession:
         with self._lock:
             self._predictor, self._info = None, None
 
-    def predict_path(self, image_id: int, path: str | Path, uncertainty: bool = False
+    def predict_path(self, image_id: int, path: str | Path, uncertainty: bool = False,
+                     tiles: TileSetting = TILES_AUTO, *,
+                     should_cancel: Callable[[], bool] | None = None,
+                     progress: Callable[[int, int | None], None] | None = None
                      ) -> ImagePrediction:
-        """Load an image file and predict it. Raises ImageReadError for unreadable files and
-        RuntimeError when no model is loaded."""
+        """Load an image file and predict it (see `Session.predict_path`). Raises
+        ImageReadError for unreadable files and RuntimeError when no model is loaded."""
         from mrcnn.io.images import load_image
 
-        return self.predict_array(image_id, load_image(path), uncertainty)
+        return self.predict_array(image_id, load_image(path), uncertainty, tiles,
+                                  should_cancel=should_cancel, progress=progress)
 
-    def predict_array(self, image_id: int, rgb, uncertainty: bool = False) -> ImagePrediction:
+    def predict_array(self, image_id: int, rgb, uncertainty: bool = False,
+                      tiles: TileSetting = TILES_AUTO, *,
+                      should_cancel: Callable[[], bool] | None = None,
+                      progress: Callable[[int, int | None], None] | None = None
+                      ) -> ImagePrediction:
         """Predict an (H, W, 3) uint8 RGB image: (category name, RLE, score) per detection
         with a non-empty mask, highest score first; with `uncertainty`, how unsure the
-        model is about it (one extra, mirrored pass)."""
+        model is about it (one extra, mirrored pass). In tiles when `tiles` says so for its
+        size (`mrcnn.serving.tiled_predict.predict_image`)."""
         from mrcnn.masks import encode
+        from mrcnn.serving.tiled_predict import predict_image
 
         with self._lock:
             if self._predictor is None or self._info is None:
                 raise RuntimeError("no model is loaded")
             info = self._info
             start = time.monotonic()
-            pred = self._predictor.predict_one(rgb, key=image_id, uncertainty=uncertainty)
+            pred = predict_image(self._predictor, rgb, tiles=tiles, key=image_id,
+                                 uncertainty=uncertainty, should_cancel=should_cancel,
+                                 on_progress=progress)
             self._info = _with_device(info, self._predictor.choice.describe())
         items = []
         for label, score, mask in zip(pred.labels, pred.scores, pred.masks, strict=True):

@@ -189,8 +189,8 @@ def tight(mask: np.ndarray) -> tuple[int, int, np.ndarray] | None:
 
 
 def tile_pieces(index: int, tile: Tile, boxes: np.ndarray, labels: np.ndarray,
-                scores: np.ndarray, masks: np.ndarray | Sequence[np.ndarray], *, height: int, width: int,
-                edge_px: int = EDGE_PX) -> list[Piece]:
+                scores: np.ndarray, masks: np.ndarray | Sequence[np.ndarray], *, height: int,
+                width: int, edge_px: int = EDGE_PX) -> list[Piece]:
     """A tile's detections (boxes (N, 4) xyxy, labels (N,), scores (N,), masks (N, th, tw)
     bool, all in the tile's pixels) as pieces in the pixels of the image (height x width);
     empty masks are left out."""
@@ -211,7 +211,8 @@ def tile_pieces(index: int, tile: Tile, boxes: np.ndarray, labels: np.ndarray,
 
 
 def whole_pieces(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray,
-                 masks: np.ndarray | Sequence[np.ndarray], *, height: int, width: int) -> list[Piece]:
+                 masks: np.ndarray | Sequence[np.ndarray], *, height: int, width: int
+                 ) -> list[Piece]:
     """Detections on the image resized to (h, w) (masks (N, h, w) bool) as pieces in the
     pixels of the image itself (height x width): each mask's crop is scaled up on its own
     (bilinear, threshold 0.5), never the whole stack."""

@@ -16,7 +16,13 @@ import pytest
 import torch
 from PIL import Image
 
-from mrcnn.errors import CheckpointError, ImageReadError, ModelProcessError, NoWeightsError
+from mrcnn.errors import (
+    CheckpointError,
+    ImageReadError,
+    ModelCancelled,
+    ModelProcessError,
+    NoWeightsError,
+)
 from mrcnn.model import weights
 from mrcnn.model.checkpoint import save_checkpoint
 from mrcnn.model.presets import DEFAULT_PRESET, build_model
@@ -80,6 +86,30 @@ def test_same_answers_as_in_this_process(proc, files):
     theirs, ours = proc.predict_path(7, image, True), here.predict_path(7, image, True)
     assert theirs.uncertainty is not None and 0.0 <= theirs.uncertainty <= 1.0
     assert theirs.uncertainty == pytest.approx(ours.uncertainty)
+
+
+def test_a_large_image_is_predicted_in_tiles_in_the_child(proc, files, tmp_path):
+    ckpt, _image = files
+    proc.load(request(ckpt))
+    big = tmp_path / "big.png"  # 200 px: over twice the model's longest input side (96)...
+    rgb = np.random.default_rng(1).integers(0, 255, (100, 200, 3), np.uint8)
+    Image.fromarray(rgb).save(big)
+    steps: list[tuple[int, int | None]] = []
+
+    def step(done: int, total: int | None) -> None:
+        steps.append((done, total))
+
+    result = proc.predict_path(3, big, False, "auto", progress=step)
+    # ...so 4 x 2 tiles of 64 px and the whole image: a progress step after each pass
+    assert steps == [(k, 9) for k in range(1, 10)] and result.image_id == 3
+    assert all(rle.height == 100 and rle.width == 200 for _n, rle, _s in result.items)
+    proc.predict_path(3, big, False, "off", progress=step)
+    assert len(steps) == 9  # not tiled: no passes to report
+    with pytest.raises(ModelCancelled):  # between tiles
+        proc.predict_path(3, big, False, 64, should_cancel=lambda: len(steps) >= 11,
+                          progress=step)
+    assert len(steps) < 18
+    assert proc.predict_path(3, big, False, "off").image_id == 3  # the child goes on
 
 
 def test_errors_come_back_typed_and_the_model_stays(proc, files, tmp_path):

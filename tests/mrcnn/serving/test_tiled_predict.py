@@ -182,3 +182,43 @@ def test_the_real_path_with_a_tiny_model():
     assert len(pred.boxes) == len(pred.labels) == len(pred.scores) == len(pred.masks)
     assert pred.uncertainty is not None
     assert all(m.shape == (100, 140) for m in pred.masks)
+
+
+def test_predict_project_stores_a_tiled_images_predictions_and_cancels_between_tiles(
+        tmp_path):
+    import torch
+    from PIL import Image
+
+    from mrcnn.model.device import choose_device
+    from mrcnn.model.presets import build_model
+    from mrcnn.serving.predict import predict_project
+    from mrcnn.store.project import Project
+    from mrcnn.store.scan import scan_folder
+
+    (tmp_path / "images").mkdir()
+    rgb = np.random.default_rng(2).integers(0, 255, (100, 200, 3), np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "images" / "big.png")
+    torch.manual_seed(0)
+    model = build_model(preset="r18", num_classes=2, min_size=64, max_size=64)
+    with Project.create(tmp_path / "project", tmp_path / "images") as project:
+        scan_folder(project)
+        project.add_category("a")
+        (image_id,) = [im.id for im in project.images()]
+        steps: list[tuple[int, int]] = []
+        kwargs = {"model_key": "random", "image_ids": [image_id], "score_threshold": 0.0,
+                  "max_detections": 3, "device": choose_device("cpu", amp=False),
+                  "uncertainty": False, "tiles": "auto"}
+        report = predict_project(project, model, ["a"], **kwargs,
+                                 should_cancel=lambda: len(steps) >= 2,
+                                 tile_progress=lambda d, t: steps.append((d, t)))
+        assert report.cancelled and report.predicted == 0  # stopped between tiles...
+        assert steps == [(1, 9), (2, 9)]
+        assert not project.predicted_by(image_id, "random")  # ...and nothing half stored
+        steps.clear()
+        report = predict_project(project, model, ["a"], **kwargs,
+                                 tile_progress=lambda d, t: steps.append((d, t)))
+        assert report.predicted == 1 and len(steps) == 9  # 4 x 2 tiles and the whole image
+        assert project.predicted_by(image_id, "random")
+        stored = project.instances(image_id)
+        assert report.instances == len(stored)
+        assert all((i.rle.height, i.rle.width) == (100, 200) for i in stored)
