@@ -60,7 +60,8 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
         image.addSeparator() if name is None else image.addAction(a[name])
 
     model = bar.addMenu("&Model")
-    for name in ("predict_image", "predict_unreviewed", None, "accept_above_threshold", None,
+    for name in ("predict_image", "predict_unreviewed", "tiled_prediction", None,
+                 "accept_above_threshold", None,
                  "fine_tune", "show_training", "next_uncertain", "check_refinement", None,
                  "find_errors", "find_label_suspects", "show_errors", None,
                  "load_checkpoint", "download_coco", "choose_sam", None,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from mrcnn.serving.tiles import TILES_AUTO, TileSetting, parse_tiles
+
 ORGANIZATION = "MaskRCNNStudio"
 APPLICATION = "Mask R-CNN Studio"
 MAX_RECENT = 10
@@ -100,6 +102,17 @@ class UiState:
 
     def set_score_threshold(self, value: int) -> None:
         self._s.setValue("view/score_threshold", int(value))
+
+    def tiles(self) -> TileSetting:
+        """Tiled prediction of large images (Model ▸ Tiled Prediction for Large Images):
+        "auto" (the default), "off", or a tile size in pixels."""
+        try:
+            return parse_tiles(str(self._s.value("model/tiles", TILES_AUTO)))
+        except ValueError:
+            return TILES_AUTO
+
+    def set_tiles(self, value: TileSetting) -> None:
+        self._s.setValue("model/tiles", str(parse_tiles(value)))
 
     def finetune_choices(self) -> dict:
         """The fine-tune options last used (plain data; mrcnn.training.launcher.restore checks

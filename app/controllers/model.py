@@ -42,6 +42,7 @@ from mrcnn.serving.session import (
     cached_coco_weights,
     no_weights_message,
 )
+from mrcnn.serving.tiles import TILES_AUTO, TILES_OFF, TileSetting
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,9 @@ class ModelController(QObject):
         actions["predict_unreviewed"].triggered.connect(self.predictions.predict_unreviewed)
         actions["load_checkpoint"].triggered.connect(self.choose_checkpoint)
         actions["download_coco"].triggered.connect(self.download_coco)
+        tiled = actions["tiled_prediction"]
+        tiled.setChecked(self.tiles != TILES_OFF)
+        tiled.toggled.connect(self.set_tiled)
 
     # ------------------------------------------------------------------ state
     @property
@@ -115,6 +119,16 @@ class ModelController(QObject):
     @property
     def batch_running(self) -> bool:
         return self.predictions.batch_running
+
+    @property
+    def tiles(self) -> TileSetting:
+        """Which images prediction jobs tile (`mrcnn.serving.tiles`): the user's setting, kept
+        in the UI state."""
+        return self._ui.tiles()
+
+    def set_tiled(self, on: bool) -> None:
+        """Model ▸ Tiled Prediction for Large Images: "auto" when on, "off" when off."""
+        self._ui.set_tiles(TILES_AUTO if on else TILES_OFF)
 
     @property
     def project_open(self) -> bool:

@@ -22,6 +22,7 @@ from mrcnn.io.images import load_image
 from mrcnn.io.remote import RemoteImage, location_name
 from mrcnn.serving.refinement import ValidationImage, measure_validation, refine_items
 from mrcnn.serving.session import BoxAnswer, ModelInfo, ModelRequest, Session
+from mrcnn.serving.tiles import TILES_AUTO, TileSetting
 
 MB = 1_000_000
 
@@ -100,23 +101,34 @@ class RefinementCheck:
 
 def predict_job(ctx, session: Session, targets: list[tuple[int, str | RemoteImage]],
                 refinement: Refinement | None = None,
-                uncertain: frozenset[int] = frozenset()) -> BatchSummary:
+                uncertain: frozenset[int] = frozenset(),
+                tiles: TileSetting = TILES_AUTO) -> BatchSummary:
     """Job: predict images (id, path) one by one; each result is handed over as soon as it
     is ready, so that a cancelled run keeps what it did. With `refinement`, the masks of
     that model's predictions are refined with the image (read here for that). The images
-    in `uncertain` are predicted with their uncertainty (one extra pass each)."""
+    in `uncertain` are predicted with their uncertainty (one extra pass each). `tiles` says
+    which images are predicted in tiles (`mrcnn.serving.tiles`); a tiled image shows its
+    passes in the progress text, and Cancel stops it between tiles."""
     start = time.monotonic()
     predicted = failed = instances = 0
     total = len(targets)
     for done, (image_id, path) in enumerate(targets):
         ctx.check()
         ctx.progress(done, total, location_name(path))
+
+        def tile_progress(passes: int, of: int | None, done=done, path=path) -> None:
+            ctx.progress(done, total, f"{location_name(path)}: tiles {passes}/{of}")
+
         try:
-            result = session.predict_path(image_id, path, image_id in uncertain)
+            result = session.predict_path(image_id, path, image_id in uncertain, tiles,
+                                          should_cancel=lambda: ctx.cancelled,
+                                          progress=tile_progress)
             if (refinement is not None and result.items
                     and result.model_key == refinement.model_key):
                 result = replace(result, items=refine_items(
                     result.items, load_image(path), refinement.method))
+        except ModelCancelled:
+            raise JobCancelled from None  # between the tiles of a large image
         except ImageReadError as exc:
             failed += 1
             ctx.yield_result(PredictFailure(image_id, str(exc)))

@@ -43,6 +43,11 @@ class ModelSide(Protocol):
     state: str  # none | loading | ready | missing | failed
     state_changed: Any  # a Qt signal
 
+    @property
+    def tiles(self) -> Any:
+        """Which images are predicted in tiles ("auto", "off" or a tile size)."""
+        ...
+
     def submit(self, fn: Callable[..., Any], *args: Any, name: str, priority: int = 0) -> Job:
         """Run a job in the model lane."""
         ...
@@ -223,7 +228,7 @@ class PredictionScheduler(QObject):
         # one on screen, whose prediction the user is waiting for, gets it.
         uncertain = frozenset(i for i, _path in targets if i != self._images.current_id)
         job = self._m.submit(predict_job, session, targets, self._refinement(), uncertain,
-                             name=name, priority=priority)
+                             self._m.tiles, name=name, priority=priority)
         self._in_flight[job] = {i for i, _path in targets}
         job.finished.connect(lambda j=job: self._in_flight.pop(j, None))
         job.yielded.connect(lambda result, j=job: self._in_flight.get(j, set()).discard(

@@ -56,7 +56,8 @@ class FakeSession:
         return [(name, spilled(m) if self.spill else m)
                 for name, m in self.truth[str(Path(path).resolve())]]
 
-    def predict_path(self, image_id: int, path: str | Path) -> ImagePrediction:
+    def predict_path(self, image_id: int, path: str | Path, uncertainty: bool = False,
+                     tiles="auto", **_callbacks) -> ImagePrediction:
         info = self._info
         assert info is not None
         items = [(name, masks.encode(m), 0.9) for name, m in self.raw(path)]
