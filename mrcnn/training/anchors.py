@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrcnn.model.presets import FPN_LEVELS, Anchors, default_anchors
-from mrcnn.training.dataset import Sample
+from mrcnn.training.dataset import Sample, trained_in_crops
 
 #: The feature-pyramid levels' strides of every preset (P2..P6), in input pixels.
 STRIDES = tuple(4 * 2 ** i for i in range(FPN_LEVELS))
@@ -77,10 +77,14 @@ def input_scale(height: int, width: int, *, size: int, max_size: int) -> float:
 
 
 def boxes_at_input_size(samples: Iterable[Sample], *, size: int, max_size: int) -> np.ndarray:
-    """(N, 4) float xyxy boxes of the samples' instances, in pixels of the resized input."""
+    """(N, 4) float xyxy boxes of the samples' instances, in pixels of the resized input
+    (of a crop, for images trained on in crops: `mrcnn.training.dataset.TrainingCrops`)."""
     rows = []
     for s in samples:
-        scale = input_scale(s.height, s.width, size=size, max_size=max_size)
+        height, width = s.height, s.width
+        if trained_in_crops(height, width, max_size):
+            height, width = min(size, height), min(size, width)
+        scale = input_scale(height, width, size=size, max_size=max_size)
         for inst in s.instances:
             x, y, w, h = inst.bbox
             rows.append((x * scale, y * scale, (x + w) * scale, (y + h) * scale))

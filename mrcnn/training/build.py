@@ -35,6 +35,7 @@ from mrcnn.training.config import TrainConfig
 from mrcnn.training.dataset import (
     InfiniteSampler,
     ProjectDataset,
+    TrainingCrops,
     collate,
     project_labels,
     reviewed_image_ids,
@@ -110,6 +111,14 @@ def _max_size_for(preset: str, size: int) -> int:
     return max(int(size * p.max_size / p.min_size), size)
 
 
+def _config_input_size(config: TrainConfig) -> tuple[int, int]:
+    """(shorter side, longer side cap) of the training input: config.size, else the
+    preset's (a loaded model's own may differ: `input_sizes`)."""
+    p = get_preset(config.preset)
+    size = config.size or p.min_size
+    return size, _max_size_for(config.preset, size) if config.size else p.max_size
+
+
 # ---------------------------------------------------------------- the build steps
 @dataclass(frozen=True)
 class TrainingData:
@@ -132,8 +141,10 @@ def build_data(project: Project, config: TrainConfig) -> TrainingData:
     val_ids = reviewed_image_ids(project, "val")
     if not train_ids:
         raise TrainingError("no reviewed images in the train split: review some images first")
+    size, max_size = _config_input_size(config)
     dataset = ProjectDataset(project, train_ids, labels=labels,
-                             transform=train_transform(flip=config.flip))
+                             transform=train_transform(flip=config.flip),
+                             crops=TrainingCrops(size, max_size))
     if dataset.num_instances == 0:
         raise TrainingError("the reviewed train images have no accepted instances")
     return TrainingData(labels, train_ids, val_ids, dataset)
@@ -154,9 +165,7 @@ def build_anchors(config: TrainConfig, data: TrainingData) -> Anchors | None:
     train boxes at the input size (`mrcnn.training.anchors`); else None (the preset's)."""
     if config.anchors != "fit":
         return None
-    p = get_preset(config.preset)
-    size = config.size or p.min_size
-    max_size = _max_size_for(config.preset, size) if config.size else p.max_size
+    size, max_size = _config_input_size(config)
     fitted = fit_training_anchors(data.dataset.samples, preset=config.preset, size=size,
                                   max_size=max_size)
     log.info("anchors fitted to %d train boxes at %d px: %s (%s; the preset's %s: %s)",

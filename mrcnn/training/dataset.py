@@ -1,11 +1,21 @@
 """Training data from the project store: reviewed images and their accepted instances as
-torchvision detection samples, with augmentation (torchvision.transforms.v2)."""
+torchvision detection samples, with augmentation (torchvision.transforms.v2).
+
+Images much larger than the training input (longer side over `CROP_FACTOR` times the model's
+longest input side: the rule by which prediction tiles them, `mrcnn.serving.tiles`) are not
+resized whole, which would shrink their small objects away: each sample is a random crop of
+the input's shorter side at the image's own resolution, around a randomly chosen instance
+(`TrainingCrops`, `crop_window`), with the instances it cuts cropped too (`crop_target`:
+tiny remnants dropped by `keep_remnant`'s rule).
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 from torchvision import tv_tensors
@@ -13,7 +23,7 @@ from torchvision.transforms import v2
 
 from mrcnn.io.images import load_image
 from mrcnn.io.remote import RemoteImage
-from mrcnn.model.convert import LabelMap, image_to_tensor, instances_to_target
+from mrcnn.model.convert import LabelMap, image_to_tensor, instances_to_target, xywh_to_xyxy
 from mrcnn.store.project import Project
 from mrcnn.store.records import Instance
 
@@ -39,6 +49,97 @@ class Sample:
     instances: tuple[Instance, ...]
 
 
+#: Images with a longer side over this many times the model's longest input are cropped.
+CROP_FACTOR = 2.0
+#: A cut instance's part in a crop is kept with at least this share of the instance's area...
+MIN_REMNANT_SHARE = 0.25
+#: ...or at least this many pixels (32 x 32: a part worth learning in its own right).
+MIN_REMNANT_PIXELS = 1024
+
+
+def trained_in_crops(height: int, width: int, max_size: int) -> bool:
+    """Whether an image is trained on in crops: its longer side is over CROP_FACTOR times
+    the model's longest input side `max_size`."""
+    return max(height, width) > CROP_FACTOR * max_size
+
+
+@dataclass(frozen=True)
+class TrainingCrops:
+    """How images much larger than the training input are trained on: in crops `size`
+    pixels square (the input's shorter side, so a crop goes in at its own resolution), for
+    images `trained_in_crops` with the model's longest input side `max_size`."""
+
+    size: int
+    max_size: int
+
+    def applies(self, height: int, width: int) -> bool:
+        return trained_in_crops(height, width, self.max_size)
+
+
+def keep_remnant(part: int, whole: int) -> bool:
+    """Whether the part (pixels) of an instance of `whole` pixels that a crop cuts off is
+    trained on: at least MIN_REMNANT_SHARE of it, or at least MIN_REMNANT_PIXELS."""
+    return part > 0 and (part >= MIN_REMNANT_SHARE * whole or part >= MIN_REMNANT_PIXELS)
+
+
+def _start(lo: float, hi: float, extent: int, window: int, u: float) -> int:
+    """A window start in [0, extent - window] that keeps [lo, hi] inside the window when it
+    fits (else the middle of it), chosen by u in [0, 1)."""
+    lo, hi = math.floor(lo), math.ceil(hi)  # the pixels it covers
+    if hi - lo > window:
+        lo = hi = (lo + hi) // 2
+    first = max(0, hi - window)
+    last = min(lo, extent - window)
+    if first > last:
+        first = last = min(max(0, first), extent - window)
+    return first + min(int(u * (last - first + 1)), last - first)
+
+
+def crop_window(height: int, width: int, size: int,
+                box: tuple[float, float, float, float] | None, u: float, v: float
+                ) -> tuple[int, int, int, int]:
+    """A crop of an image (x0, y0, x1, y1): `size` pixels square (less along a shorter
+    side), containing `box` (xywh; its middle where it is larger than the crop), placed
+    by u, v in [0, 1) among the positions that do (anywhere without a box)."""
+    cw, ch = min(size, width), min(size, height)
+    x, y, w, h = box if box is not None else (0.0, 0.0, float(width), float(height))
+    if box is None:
+        x0 = min(int(u * (width - cw + 1)), width - cw)
+        y0 = min(int(v * (height - ch + 1)), height - ch)
+    else:
+        x0 = _start(x, x + w, width, cw, u)
+        y0 = _start(y, y + h, height, ch, v)
+    return x0, y0, x0 + cw, y0 + ch
+
+
+def crop_target(instances: Sequence[Instance], label_of: dict[int, int],
+                window: tuple[int, int, int, int]) -> dict[str, torch.Tensor]:
+    """The detection target of a crop (x0, y0, x1, y1) of an image: the instances it
+    shows, masks cropped, boxes those of the cropped masks; a cut instance's part is kept
+    by `keep_remnant`'s rule. Only the instances whose boxes meet the crop are decoded."""
+    x0, y0, x1, y1 = window
+    boxes, labels, parts = [], [], []
+    for inst in instances:
+        bx0, by0, bx1, by1 = xywh_to_xyxy(inst.bbox)
+        if bx1 <= x0 or bx0 >= x1 or by1 <= y0 or by0 >= y1:
+            continue
+        part = inst.rle.decode()[y0:y1, x0:x1]
+        area = int(np.count_nonzero(part))
+        if area < inst.area and not keep_remnant(area, inst.area):
+            continue  # nothing or a sliver of it in this crop
+        rows = np.flatnonzero(part.any(axis=1))
+        cols = np.flatnonzero(part.any(axis=0))
+        boxes.append((cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
+        labels.append(label_of[inst.category_id])
+        parts.append(part)
+    masks = np.zeros((len(parts), y1 - y0, x1 - x0), np.uint8)
+    for i, part in enumerate(parts):
+        masks[i] = part
+    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            "labels": torch.tensor(labels, dtype=torch.int64),
+            "masks": torch.from_numpy(masks)}
+
+
 def train_transform(*, flip: bool = True) -> v2.Transform:
     """Augmentation applied to image, boxes and masks together. Scale jitter is done by the
     model's own resize (a tuple of `min_size`s, see `mrcnn.training.build.scale_jitter_sizes`),
@@ -58,14 +159,17 @@ class ProjectDataset(Dataset):
     int64 in 1..K (`labels`), masks (N, H, W) uint8, image_id () int64. N may be 0.
     The store is read once, at construction: the dataset holds plain data only, so it can
     be used from DataLoader worker processes.
+    With `crops`, an image it applies to gives a random crop (`TrainingCrops`; chosen with
+    torch's random numbers, so seeded runs repeat): H and W are then the crop's.
     """
 
     def __init__(self, project: Project, image_ids: Sequence[int], *, labels: LabelMap,
-                 transform: v2.Transform | None = None):
+                 transform: v2.Transform | None = None, crops: TrainingCrops | None = None):
         cats = {c.id: c.name for c in project.categories()}
         self.labels = labels
         self.label_of = {cid: labels.label(n) for cid, n in cats.items() if n in labels}
         self.transform = transform
+        self.crops = crops
         self.samples: list[Sample] = []
         for image_id in image_ids:
             im = project.image(image_id)
@@ -88,7 +192,16 @@ class ProjectDataset(Dataset):
         if not rgb.flags.writeable:  # torch warns about tensors over read-only arrays
             rgb = rgb.copy()
         height, width = rgb.shape[:2]
-        target = instances_to_target(s.instances, self.label_of, height, width)
+        if self.crops is not None and self.crops.applies(height, width):
+            u, v = torch.rand(2).tolist()
+            pick = (s.instances[int(torch.randint(len(s.instances), ()))].bbox
+                    if s.instances else None)
+            window = crop_window(height, width, self.crops.size, pick, u, v)
+            target = crop_target(s.instances, self.label_of, window)
+            x0, y0, x1, y1 = window
+            rgb = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        else:
+            target = instances_to_target(s.instances, self.label_of, height, width)
         image = image_to_tensor(rgb)
         if self.transform is not None:
             image, target = self._augment(image, target)
