@@ -109,8 +109,10 @@ def test_a_missed_instance_is_listed_and_shown_highlighted_and_v2_says_what_chan
     session = StandInSession(truth, {"v1": {first[0]}, "v2": {second[0]}})
     w = open_window(qtbot, make_window, folder, session)
     panel = w.errors.panel
+    shown = w.image_list.current_id
 
     found = find_errors(qtbot, w)
+    assert w.image_list.current_id == shown and not w.canvas.highlight_items()  # no jump
     assert found.version == "v1" and found.image_ids == tuple(val)
     assert [(e.kind, e.instance_id) for e in found.errors] == [(ErrorKind.MISSED, first[0])]
     with Project.open(folder, read_only=True) as p:
@@ -205,3 +207,28 @@ def test_label_suspects_are_listed_and_a_click_shows_one(qtbot, make_window, sha
     qtbot.waitUntil(lambda: w.canvas.image_id == val[1] and bool(w.canvas.highlight_items()),
                     timeout=10000)
     assert [m.look for m in w.canvas.highlight_items()] == ["truth"]  # same mask: shown once
+
+
+def test_the_list_sorts_by_each_column_as_numbers(qtbot):
+    from app.panels.errors import ERROR_COLUMNS, ErrorsPanel
+    from mrcnn.training.error_analysis import ErrorList, FoundError
+
+    panel = ErrorsPanel()
+    qtbot.addWidget(panel)
+    rows = [FoundError(1, ErrorKind.POOR_FIT, "disc", 0.62, 0.9),
+            FoundError(2, ErrorKind.MISSED, "ring", 0.05),
+            FoundError(3, ErrorKind.FALSE_POSITIVE, "square", 0.0, 0.55),
+            FoundError(1, ErrorKind.POOR_FIT, "disc", 0.7, 0.1)]
+    panel.set_errors(ErrorList("v1", (1, 2, 3), tuple(rows)), None,
+                     {1: "b.png", 2: "a.png", 3: "C.png"})
+    tree = panel.errors
+    for column, expected in (("IoU", [0.0, 0.05, 0.62, 0.7]),
+                             ("Score", [None, 0.1, 0.55, 0.9])):
+        tree.sortItems(ERROR_COLUMNS.index(column), Qt.SortOrder.AscendingOrder)
+        key = "iou" if column == "IoU" else "score"
+        assert [getattr(e, key) for e in panel.shown_errors()] == expected
+    tree.sortItems(ERROR_COLUMNS.index("Image"), Qt.SortOrder.AscendingOrder)
+    assert [e.image_id for e in panel.shown_errors()][:1] == [2]  # a.png, whatever the case
+    tree.sortItems(ERROR_COLUMNS.index("Kind"), Qt.SortOrder.AscendingOrder)
+    assert [str(e.kind) for e in panel.shown_errors()] == [
+        "false_positive", "missed", "poor_fit", "poor_fit"]
