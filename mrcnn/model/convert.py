@@ -80,20 +80,23 @@ def rle_of(mask: np.ndarray) -> masks.Rle:
 
 
 def coco_results(prediction: Prediction, image_id: int,
-                 category_of: Mapping[int, int] | None = None) -> list[dict]:
+                 category_of: Mapping[int, int] | None = None, *,
+                 rles: Sequence[masks.Rle] | None = None) -> list[dict]:
     """One image's detections as COCO results entries (what `COCO.loadRes` and detectron2's
     evaluators read): {image_id, category_id, bbox (xywh), score, segmentation (compressed
     RLE, counts as str)}. `category_of` maps model label → category id in the file (labels
-    it lacks are left out); None keeps the model labels."""
+    it lacks are left out); None keeps the model labels. `rles`: the masks already encoded
+    (else each is encoded here)."""
     results = []
-    for box, label, score, mask in zip(prediction.boxes, prediction.labels, prediction.scores,
-                                       prediction.masks, strict=True):
+    for i, (box, label, score) in enumerate(zip(prediction.boxes, prediction.labels,
+                                                prediction.scores, strict=True)):
         category = int(label) if category_of is None else category_of.get(int(label))
         if category is None:
             continue
+        rle = rles[i] if rles is not None else masks.encode(prediction.masks[i])
         results.append({
             "image_id": int(image_id), "category_id": category,
             "bbox": xyxy_to_xywh(box), "score": float(score),
-            "segmentation": masks.encode(mask).to_coco(),
+            "segmentation": rle.to_coco(),
         })
     return results

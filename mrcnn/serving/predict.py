@@ -19,7 +19,7 @@ from mrcnn.model.predictor import Prediction, Predictor
 from mrcnn.serving.named_predictions import category_ids, store_named_predictions
 from mrcnn.serving.refinement import refine_masks, refinement_for
 from mrcnn.serving.tiled_predict import predict_image
-from mrcnn.serving.tiles import TILES_AUTO, TileSetting
+from mrcnn.serving.tiles import TILES_AUTO, CropMasks, TileSetting, mask_rles
 from mrcnn.store.project import Project
 from mrcnn.store.status import UNREVIEWED
 
@@ -69,7 +69,11 @@ class CocoResults:
 
     def add(self, image_id: int, prediction: Prediction) -> None:
         """Add the detections of the project's image `image_id`."""
-        self.results += coco_results(prediction, self._image_ids[image_id], self._category_of)
+        crops = prediction.masks
+        rles = ([crops.rle(i) for i in range(len(crops))] if isinstance(crops, CropMasks)
+                else None)  # a tiled image's, from their crops
+        self.results += coco_results(prediction, self._image_ids[image_id], self._category_of,
+                                     rles=rles)
 
 
 def predict_project(project: Project, model: nn.Module, categories: Sequence[str], *,
@@ -123,12 +127,14 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
             if on_prediction is not None:
                 on_prediction(image_id, pred)
         if not cached:
-            # one mask at a time: a tiled image's are pasted from crops as they are read
-            outlines = (refine_masks(image, [m], refinement)[0] for m in pred.masks)
-            items = [(categories[int(label) - 1], masks.encode(mask), float(score))
-                     for label, score, mask in zip(pred.labels, pred.scores, outlines,
-                                                   strict=True)
-                     if mask.any()]
+            # one mask at a time: a tiled image's are encoded from their crops, or pasted
+            # from them one by one to be refined
+            rles = mask_rles(pred.masks) if refinement is None else (
+                masks.encode(m) if m.any() else None
+                for m in (refine_masks(image, [m], refinement)[0] for m in pred.masks))
+            items = [(categories[int(label) - 1], rle, float(score))
+                     for label, score, rle in zip(pred.labels, pred.scores, rles, strict=True)
+                     if rle is not None]
             stored = store_named_predictions(project, image_id, model_key, items,
                                              model_version_id=model_version_id,
                                              uncertainty=pred.uncertainty)

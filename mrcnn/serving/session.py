@@ -236,8 +236,8 @@ class ModelSession:
         with a non-empty mask, highest score first; with `uncertainty`, how unsure the
         model is about it (one extra, mirrored pass). In tiles when `tiles` says so for its
         size (`mrcnn.serving.tiled_predict.predict_image`)."""
-        from mrcnn.masks import encode
         from mrcnn.serving.tiled_predict import predict_image
+        from mrcnn.serving.tiles import mask_rles
 
         with self._lock:
             if self._predictor is None or self._info is None:
@@ -248,10 +248,11 @@ class ModelSession:
                                  uncertainty=uncertainty, should_cancel=should_cancel,
                                  on_progress=progress)
             self._info = _with_device(info, self._predictor.choice.describe())
-        items = []
-        for label, score, mask in zip(pred.labels, pred.scores, pred.masks, strict=True):
-            if mask.any():
-                items.append((info.categories[int(label) - 1], encode(mask), float(score)))
+        items = []  # a tiled image's masks are encoded from their crops
+        for label, score, rle in zip(pred.labels, pred.scores, mask_rles(pred.masks),
+                                     strict=True):
+            if rle is not None:
+                items.append((info.categories[int(label) - 1], rle, float(score)))
         return ImagePrediction(image_id, info.key, info.version_id, items,
                                time.monotonic() - start, pred.uncertainty)
 

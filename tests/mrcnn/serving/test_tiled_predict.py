@@ -191,7 +191,7 @@ def test_predict_project_stores_a_tiled_images_predictions_and_cancels_between_t
 
     from mrcnn.model.device import choose_device
     from mrcnn.model.presets import build_model
-    from mrcnn.serving.predict import predict_project
+    from mrcnn.serving.predict import CocoResults, predict_project
     from mrcnn.store.project import Project
     from mrcnn.store.scan import scan_folder
 
@@ -215,10 +215,13 @@ def test_predict_project_stores_a_tiled_images_predictions_and_cancels_between_t
         assert steps == [(1, 9), (2, 9)]
         assert not project.predicted_by(image_id, "random")  # ...and nothing half stored
         steps.clear()
-        report = predict_project(project, model, ["a"], **kwargs,
+        results = CocoResults(project, ["a"])
+        report = predict_project(project, model, ["a"], **kwargs, on_prediction=results.add,
                                  tile_progress=lambda d, t: steps.append((d, t)))
         assert report.predicted == 1 and len(steps) == 9  # 4 x 2 tiles and the whole image
         assert project.predicted_by(image_id, "random")
         stored = project.instances(image_id)
-        assert report.instances == len(stored)
+        assert report.instances == len(stored) == len(results.results) > 0
         assert all((i.rle.height, i.rle.width) == (100, 200) for i in stored)
+        assert sorted(r["segmentation"]["counts"] for r in results.results) == sorted(
+            i.rle.counts for i in stored)  # the same masks, encoded from their crops

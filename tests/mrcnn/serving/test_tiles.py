@@ -8,11 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mrcnn import masks
 from mrcnn.serving.tiles import (
     WHOLE,
     CropMasks,
     Piece,
     Tile,
+    mask_rles,
     merge,
     overlap_for,
     parse_tiles,
@@ -211,3 +213,18 @@ def test_crop_masks_read_like_a_stack_of_full_masks():
     sub = stack[np.array([False, True, True])]
     assert isinstance(sub, CropMasks) and len(sub) == 2 and np.array_equal(sub[0], b)
     assert np.array_equal(np.asarray(stack[1:]), np.stack([b, a]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(height=st.integers(1, 60), width=st.integers(1, 60), data=st.data())
+def test_a_crops_rle_is_the_full_masks(height, width, data):
+    h, w = data.draw(st.integers(1, height)), data.draw(st.integers(1, width))
+    y0, x0 = data.draw(st.integers(0, height - h)), data.draw(st.integers(0, width - w))
+    seed = data.draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    crop = rng.random((h, w)) < rng.random()
+    stack = CropMasks(height, width, [(x0, y0, crop)])
+    assert stack.rle(0) == masks.encode(stack[0])
+    full = np.asarray(stack)
+    assert [r == masks.encode(m) if m.any() else r is None
+            for r, m in zip(mask_rles(full), full, strict=True)] == [True]
