@@ -599,7 +599,9 @@ PATHS = {
     "home-tilde": (lambda d: "~/x.png", "file not found"),
     "env-variable": (lambda d: "$HOME/x.png", "file not found"),
     "windows-env-variable": (lambda d: "%USERPROFILE%\\x.png", "file not found"),
-    "file-url": (lambda d: "file:///" + str(d.parent / "x.png").lstrip("/"), "file not found"),
+    # a URL names a file by itself: never taken relative to the images folder
+    "file-url": (lambda d: "file:///" + str(d.parent / "x.png").lstrip("/"),
+                 "is an absolute path"),
     "lookalike-dots": (lambda d: "\u2025/x.png", "file not found"),
     "a-folder": (lambda d: "sub/", "is a folder, not a file"),
 }
