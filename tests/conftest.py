@@ -381,6 +381,13 @@ def stand_in_sam(tmp_path_factory) -> StandInSam:
     return _stand_in_sam(tmp_path_factory.mktemp("stand_in_sam"))
 
 
+@pytest.fixture
+def image_cache_dir(tmp_path, monkeypatch) -> Path:
+    """The default image cache (what remote images are read through), under tmp_path."""
+    monkeypatch.setenv("MRCNN_CACHE", str(tmp_path / "image cache"))
+    return tmp_path / "image cache"
+
+
 # ---------------------------------------------------------------- projects
 @pytest.fixture
 def open_projects():

@@ -15,11 +15,7 @@ from app import open_url_dialog
 from mrcnn.store.project import Project
 from mrcnn.testing.http_folder import FolderServer
 
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("MRCNN_CACHE", str(tmp_path / "image cache"))
-    return tmp_path / "image cache"
+pytestmark = pytest.mark.usefixtures("image_cache_dir")
 
 
 @pytest.fixture
@@ -55,7 +51,7 @@ def test_open_url_lists_images_before_all_are_read_and_shows_them(qtbot, window,
 
 
 def test_a_lost_connection_is_a_clear_message_and_no_edit_is_lost(qtbot, window, served,
-                                                                  tmp_path, cache_dir):
+                                                                  tmp_path, image_cache_dir):
     folder = tmp_path / "remote project"
     assert window.open_url(served.url, folder)
     qtbot.waitUntil(lambda: window.image_list.model.rowCount() == len(PHOTO_NAMES),
@@ -71,7 +67,7 @@ def test_a_lost_connection_is_a_clear_message_and_no_edit_is_lost(qtbot, window,
     c.mark_reviewed(first)
 
     served.stop()
-    shutil.rmtree(cache_dir)  # evicted since: the next image needs the storage
+    shutil.rmtree(image_cache_dir)  # evicted since: the next image needs the storage
     last = image_id(window, PHOTO_NAMES[-1])
     window.image_list.select_image(last)
     qtbot.waitUntil(lambda: "cannot reach" in window.statusBar().currentMessage(),

@@ -32,11 +32,7 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    """The default cache (what `load_image` reads remote images through), under tmp_path."""
-    monkeypatch.setenv("MRCNN_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("image_cache_dir")
 
 
 @pytest.fixture
@@ -103,8 +99,8 @@ def test_a_failed_write_leaves_no_file_behind(tmp_path, monkeypatch):
     assert cache.read(sha(data), ".png") is None
 
 
-def test_a_damaged_cached_file_is_fetched_again(served, tmp_path):
-    cache = ImageCache(tmp_path / "cache")
+def test_a_damaged_cached_file_is_fetched_again(served, image_cache_dir):
+    cache = ImageCache(image_cache_dir)
     data = (served.folder / "img1.png").read_bytes()
     image = RemoteImage(f"{served.url}/img1.png", sha(data))
     path = image.local_path(cache)

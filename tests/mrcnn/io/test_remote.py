@@ -35,10 +35,7 @@ def png(seed: int, shape=(24, 40)) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("MRCNN_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("image_cache_dir")
 
 
 @pytest.fixture

@@ -32,10 +32,7 @@ def png(seed: int) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("MRCNN_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("image_cache_dir")
 
 
 @pytest.fixture
@@ -111,10 +108,10 @@ def test_a_scan_cut_by_a_lost_connection_keeps_what_it_added_and_the_next_adds_t
         assert len({im.path for im in project.images()}) == N_IMAGES
 
 
-def test_no_edit_is_lost_when_the_storage_goes_away(served, tmp_path, cache_dir):
+def test_no_edit_is_lost_when_the_storage_goes_away(served, tmp_path, image_cache_dir):
     with Project.create(tmp_path / "p", served.url) as project:
         scan_folder(project)
-        shutil.rmtree(cache_dir)  # as if evicted since: the next reads need the storage
+        shutil.rmtree(image_cache_dir)  # as if evicted since: the next reads need the storage
         cat = project.add_category("thing")
         first, second = project.images()[:2]
         load_image(project.image_source(first))  # shown once: now in the cache
@@ -145,7 +142,7 @@ def test_a_project_over_memory_storage(tmp_path):
             assert [im.path for im in project.images()] == ["0.png", "1.png", "2.png"]
             path = project.image_path(project.images()[1])
             assert path.is_file() and path.suffix == ".png"
-            assert path.is_relative_to(tmp_path / "cache")
+            assert path.is_relative_to(tmp_path / "image cache")
     finally:
         fs.rm(root.rsplit("/", 1)[0], recursive=True)
 
