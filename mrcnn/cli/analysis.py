@@ -11,6 +11,7 @@ import sys
 
 from mrcnn.cli.model import _load_model, add_model_options
 from mrcnn.errors import ProjectError
+from mrcnn.serving.session import STORED_SCORE_FLOOR
 from mrcnn.store.project import Project
 from mrcnn.training.error_analysis import (
     DETECTION_SCORE,
@@ -46,7 +47,8 @@ def _detect(project: Project, args: argparse.Namespace, images: list[TruthImage]
 
     found = detect_images(loaded.model, loaded.categories, images,
                           device=choose_device(args.device, amp=not args.no_amp),
-                          score_threshold=args.score, progress=progress, skipped=skipped)
+                          score_threshold=min(args.score, STORED_SCORE_FLOOR),
+                          progress=progress, skipped=skipped)
     if not args.json:
         print(file=sys.stderr)
     return found, key, version, loaded.source

@@ -21,7 +21,7 @@ from mrcnn.model.predictor import Prediction
 from mrcnn.model.weights import load_model
 from mrcnn.store.project import Project
 from mrcnn.training.dataset import reviewed_image_ids
-from mrcnn.training.error_analysis import DETECTION_SCORE, Detection, TruthImage
+from mrcnn.training.error_analysis import Detection, TruthImage
 from mrcnn.training.events import EvalEvent
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -134,12 +134,13 @@ def detections_of(results: list[dict], labels: LabelMap,
 
 
 def detect_images(model, categories: Sequence[str], images: Sequence[TruthImage], *,
-                  device=None, score_threshold: float = DETECTION_SCORE,
+                  device=None, score_threshold: float = 0.05,
                   progress: Callable[[int, int], None] | None = None,
                   skipped: list[tuple[str, str]] | None = None) -> dict[int, list[Detection]]:
-    """Each readable image's detections scoring at least `score_threshold` as plain data
-    (category name `categories[label - 1]`, RLE, score), for the error list and the label
-    suspects; unreadable images are left out (and listed in `skipped` as (path, reason))."""
+    """Each readable image's predictions scoring at least `score_threshold` (the floor
+    predictions are stored down to; the rules pick their detections) as plain data (category
+    name `categories[label - 1]`, RLE, score), for the error list and the label suspects;
+    unreadable images are left out (and listed in `skipped` as (path, reason))."""
     from mrcnn.io.images import load_image
     from mrcnn.model.predictor import Predictor
 

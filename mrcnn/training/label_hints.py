@@ -9,7 +9,11 @@ overlaps are mask IoU, and `MATCH_IOU` (0.5) is "the same object". On each image
 
 - **wrong category** — an accepted instance that no detection of its category matches, while
   a detection of another category does: suspect score = that detection's score (the most
-  confident one), and it names the category the model saw.
+  confident one) x (1 - the model's support for the label: the best score of a prediction
+  of the instance's own category matching it, however low), and it names the category the
+  model saw. A model that hesitates between the two categories (a disc at 0.45 under a
+  square at 0.85: its own confusion) is thus less suspicious than one sure of another
+  category and silent about the label's.
 - **unlabelled** — a detection that no accepted instance (of any category) matches: an
   object the labels may have dropped. Score = its score x (1 - its best IoU with an accepted
   instance); a weaker detection overlapping a listed one by MATCH_IOU is the same object and
@@ -103,9 +107,12 @@ class Suspect:
 def find_suspects(image_id: int, truth: Sequence[TruthInstance],
                   detections: Sequence[Detection], *, score_floor: float = DETECTION_SCORE,
                   ) -> list[Suspect]:
-    """One image's suspects (see the module docstring), unsorted."""
+    """One image's suspects (see the module docstring), unsorted. `detections` may go below
+    `score_floor`: those only measure the model's support for a label."""
+    weak = [d for d in detections if d[2] < score_floor]
     dets = sorted((d for d in detections if d[2] >= score_floor), key=lambda d: -d[2])
     ious = iou_matrix([d[1] for d in dets], [t.rle for t in truth])
+    weak_ious = iou_matrix([d[1] for d in weak], [t.rle for t in truth])
     out: list[Suspect] = []
     for j, t in enumerate(truth):
         column = ious[:, j] if dets else np.zeros(0)
@@ -116,8 +123,11 @@ def find_suspects(image_id: int, truth: Sequence[TruthInstance],
         if other:
             i = other[0]  # the most confident (dets are by score)
             name, rle, score = dets[i]
-            out.append(Suspect(image_id, SuspectKind.WRONG_CATEGORY, t.category, score,
-                               float(column[i]), t.instance_id, name, score, t.rle, rle))
+            support = max((d[2] for d, iou in zip(weak, weak_ious[:, j], strict=True)
+                           if d[0] == t.category and iou >= MATCH_IOU), default=0.0)
+            out.append(Suspect(image_id, SuspectKind.WRONG_CATEGORY, t.category,
+                               score * (1.0 - support), float(column[i]), t.instance_id, name,
+                               score, t.rle, rle))
             continue
         best = float(column[same].max()) if same.any() else 0.0
         near = [i for i in range(len(dets)) if same[i]]
