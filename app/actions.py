@@ -67,7 +67,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Run the model on every unreviewed image it has not predicted yet, in the "
                "background (progress and Cancel in the status bar)", needs="editable"),
     ActionSpec("tiled_prediction", "&Tiled Prediction for Large Images",
-               "Predict images whose longer side is over twice the model's input in "
+               "Predict images whose longer side is over 2666 px and twice the model's input in "
                "overlapping tiles at full resolution, plus the whole image for large objects, "
                "so that small objects are found (slower; images already predicted keep their "
                "predictions until predicted again); off: every image whole, resized",

@@ -13,8 +13,9 @@ Synthetic (the default): a test mosaic (`mrcnn.testing.mosaic.draw_mosaic`) of -
 shapes (10-20 px across), --large large ones (240-520 px, larger than a tile) and --on-seams
 shapes of 20-80 px centred on the tiles' edges; a model trained here from scratch (r18,
 --train-size px input, --max-iters iterations of batch 2) on a training project of 1024 px
-mosaics of the same kind (trained in crops: `mrcnn.training.dataset.TrainingCrops`) and
-256 px images of 30-80 px shapes (large objects as the whole-image pass sees them).
+mosaics of the same kind cut into tiles, 256 px images of 30-80 px shapes (large objects as
+the whole-image pass sees them) and one 2800 px mosaic (trained on in random crops:
+`mrcnn.training.dataset.TrainingCrops`).
 --data: a COCO file imported into a project (every annotated image reviewed, split by hash);
 the model is --model CKPT, else trained here on the train split as above; it is measured
 on the val split's images (all of them when there is none).
@@ -241,25 +242,46 @@ def seam_lines(width: int, height: int, tile: int) -> tuple[list[int], list[int]
 
 
 def synthetic_training_project(work: Path, args: argparse.Namespace) -> Path:
-    """1024 px mosaics (trained in crops) and 256 px images of 30-80 px shapes, all reviewed
-    train images with their shapes as accepted instances."""
+    """The training images, all reviewed train images with their shapes as accepted
+    instances: synthetic tiles (--train-mosaics 1024 px mosaics cut into tiles of the input
+    size, the shapes they cut kept by the training crops' remnant rule), --train-shapes
+    256 px images of 30-80 px shapes (large objects as the whole-image pass sees them), and
+    one 2800 px mosaic (over 2666 px: trained on in random crops, as a user's large images)."""
+    from mrcnn.training.dataset import keep_remnant
+
     rng = np.random.default_rng(args.seed + 1000)
     images = work / "train_images"
     images.mkdir(parents=True, exist_ok=True)
-    drawn: list[tuple[Path, list[tuple[str, np.ndarray]]]] = []
+    drawn: list[tuple[Path, list[tuple[str, masks.Rle]]]] = []  # masks encoded at once
+    tile = args.train_size
     for i in range(args.train_mosaics):
-        side = 1024
-        rgb, objects = draw_mosaic(rng, side, side, small=90, large=1, on_seams=12,
-                                   seams=([side // 2], [side // 2]))
-        path = images / f"mosaic_{i:03d}.png"
-        Image.fromarray(rgb).save(path)
-        drawn.append((path, [(o.name, o.full(side, side)) for o in objects]))
+        side = 4 * tile
+        rgb, objects = draw_mosaic(rng, side, side, small=max(1, round(90 * (side / 1024) ** 2)),
+                                   large=1, on_seams=12, seams=([side // 2], [side // 2]))
+        for y0 in range(0, side, tile):
+            for x0 in range(0, side, tile):
+                parts = []
+                for o in objects:
+                    part = o.full(side, side)[y0:y0 + tile, x0:x0 + tile]
+                    area = int(part.sum())
+                    if area and (area == o.area or keep_remnant(area, o.area)):
+                        parts.append((o.name, masks.encode(part)))
+                path = images / f"tile_{i:03d}_{y0:04d}_{x0:04d}.png"
+                Image.fromarray(rgb[y0:y0 + tile, x0:x0 + tile]).save(path)
+                drawn.append((path, parts))
     for i in range(args.train_shapes):
         rgb, instances = draw_image(rng, 256, min_instances=1, max_instances=3,
                                     radius_px=(15.0, 40.0))
         path = images / f"shapes_{i:03d}.png"
         Image.fromarray(rgb).save(path)
-        drawn.append((path, [(s.name, s.mask) for s in instances]))
+        drawn.append((path, [(s.name, masks.encode(s.mask)) for s in instances]))
+    side = 2800
+    rgb, objects = draw_mosaic(rng, side, side, small=700, large=4, on_seams=40,
+                               seams=([side // 2], [side // 2]))
+    path = images / "mosaic_large.png"
+    Image.fromarray(rgb).save(path)
+    drawn.append((path, [(o.name, CropMasks(side, side, [(o.x0, o.y0, o.mask)]).rle(0))
+                         for o in objects]))
     folder = work / "train_project"
     with Project.create(folder, images) as project, project.transaction():
         scan_folder(project)
@@ -267,8 +289,8 @@ def synthetic_training_project(work: Path, args: argparse.Namespace) -> Path:
         for path, instances in drawn:
             image = project.image_by_key(project.image_key(path))
             assert image is not None
-            for name, mask in instances:
-                project.add_instance(image.id, cats[name], masks.encode(mask))
+            for name, rle in instances:
+                project.add_instance(image.id, cats[name], rle)
             project.set_image_status(image.id, "reviewed")
             project.set_image_split(image.id, "train")
     return folder

@@ -158,7 +158,8 @@ def register(sub, add) -> None:
     p.add_argument("--tiles", type=_tiles, default="auto", metavar="auto|off|SIZE",
                    help="predict large images in overlapping tiles at full resolution, plus "
                         "the whole image resized for large objects: auto (default) tiles an "
-                        "image whose longer side is over twice the model's longest input, "
+                        "image whose longer side is over twice the model's longest input "
+                        "and over 2666 px, "
                         "with tiles of its shorter input side; SIZE tiles every image larger "
                         "than SIZE pixels in tiles of SIZE; off never tiles")
     p.add_argument("--out", type=Path, default=None, metavar="RESULTS.json",

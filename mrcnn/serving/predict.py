@@ -97,7 +97,8 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
     With `uncertainty` each image's mirror image is predicted too (one extra pass) and how
     much the two disagree is stored for the review queue (`mrcnn.model.uncertainty`).
     `tiles` ("auto", "off" or a tile size) says which images are predicted in tiles
-    (`mrcnn.serving.tiles`: "auto" those longer than twice the model's longest input);
+    (`mrcnn.serving.tiles`: "auto" those longer than twice the model's longest input and
+    than 2666 px);
     `tile_progress(done, total)` follows the passes of a tiled image, and cancellation is
     checked between them too (the image being predicted is then not stored)."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,

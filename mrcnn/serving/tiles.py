@@ -8,8 +8,13 @@ than a tile; this module decides and merges:
 
 - **When** (`tile_size_for`): "auto" tiles an image whose longer side is more than
   `AUTO_FACTOR` (2) times the model's longest input side (`max_size`: 1333 px for the r50
-  presets), with tiles of the model's shorter input side (`min_size`: 800 px), which the model
-  takes at scale 1. A size in pixels tiles every image larger than that size; "off" never.
+  presets) and more than `AUTO_MIN_SIDE` (2666 px: twice the r50 presets' longest input), with
+  tiles of the model's shorter input side (`min_size`: 800 px), which the model takes at
+  scale 1. The floor keeps ordinary photos whole under models with small inputs (the CPU
+  recipe's 256 px r18), which were trained on them whole, resized; training crops images by
+  the same rule (`mrcnn.training.dataset.TrainingCrops`), so a model sees objects at the
+  scale it will be asked about. A size in pixels tiles every image larger than that size;
+  "off" never.
 - **Grid** (`tile_grid`): along each side, the fewest tiles of the tile size that overlap
   their neighbours by at least `OVERLAP` (20%) of it, spread evenly from edge to edge (the
   first starts at 0, the last ends at the image edge). So an object at most that overlap
@@ -52,8 +57,10 @@ from mrcnn.masks import Rle, encode
 TileSetting = str | int
 TILES_AUTO = "auto"
 TILES_OFF = "off"
-#: "auto" tiles an image whose longer side exceeds this many times the model's longest input.
+#: "auto" tiles an image whose longer side exceeds this many times the model's longest input...
 AUTO_FACTOR = 2.0
+#: ...and this many pixels (twice 1333, the r50 presets' longest input side).
+AUTO_MIN_SIDE = 2666
 #: Neighbouring tiles overlap by at least this fraction of the tile size.
 OVERLAP = 0.2
 #: The smallest tile size a setting may name, in pixels.
@@ -94,7 +101,7 @@ def tile_size_for(setting: TileSetting, height: int, width: int, *, input_short:
     if setting == TILES_OFF:
         return None
     if setting == TILES_AUTO:
-        return input_short if longer > AUTO_FACTOR * input_long else None
+        return input_short if longer > max(AUTO_FACTOR * input_long, AUTO_MIN_SIDE) else None
     assert isinstance(setting, int)
     return setting if longer > setting else None
 

@@ -2,7 +2,8 @@
 torchvision detection samples, with augmentation (torchvision.transforms.v2).
 
 Images much larger than the training input (longer side over `CROP_FACTOR` times the model's
-longest input side: the rule by which prediction tiles them, `mrcnn.serving.tiles`) are not
+longest input side and over `CROP_MIN_SIDE` pixels: the rule by which prediction tiles them,
+`mrcnn.serving.tiles`) are not
 resized whole, which would shrink their small objects away: each sample is a random crop of
 the input's shorter side at the image's own resolution, around a randomly chosen instance
 (`TrainingCrops`, `crop_window`), with the instances it cuts cropped too (`crop_target`:
@@ -49,31 +50,36 @@ class Sample:
     instances: tuple[Instance, ...]
 
 
-#: Images with a longer side over this many times the model's longest input are cropped.
+#: Images with a longer side over this many times the model's longest input...
 CROP_FACTOR = 2.0
+#: ...and over this many pixels are cropped (`mrcnn.serving.tiles.AUTO_MIN_SIDE`).
+CROP_MIN_SIDE = 2666
 #: A cut instance's part in a crop is kept with at least this share of the instance's area...
 MIN_REMNANT_SHARE = 0.25
 #: ...or at least this many pixels (32 x 32: a part worth learning in its own right).
 MIN_REMNANT_PIXELS = 1024
 
 
-def trained_in_crops(height: int, width: int, max_size: int) -> bool:
+def trained_in_crops(height: int, width: int, max_size: int,
+                     min_side: int = CROP_MIN_SIDE) -> bool:
     """Whether an image is trained on in crops: its longer side is over CROP_FACTOR times
-    the model's longest input side `max_size`."""
-    return max(height, width) > CROP_FACTOR * max_size
+    the model's longest input side `max_size`, and over `min_side` pixels."""
+    return max(height, width) > max(CROP_FACTOR * max_size, min_side)
 
 
 @dataclass(frozen=True)
 class TrainingCrops:
     """How images much larger than the training input are trained on: in crops `size`
     pixels square (the input's shorter side, so a crop goes in at its own resolution), for
-    images `trained_in_crops` with the model's longest input side `max_size`."""
+    images `trained_in_crops` with the model's longest input side `max_size` (and
+    `min_side`: tests lower it)."""
 
     size: int
     max_size: int
+    min_side: int = CROP_MIN_SIDE
 
     def applies(self, height: int, width: int) -> bool:
-        return trained_in_crops(height, width, self.max_size)
+        return trained_in_crops(height, width, self.max_size, self.min_side)
 
 
 def keep_remnant(part: int, whole: int) -> bool:

@@ -91,7 +91,7 @@ def test_same_answers_as_in_this_process(proc, files):
 def test_a_large_image_is_predicted_in_tiles_in_the_child(proc, files, tmp_path):
     ckpt, _image = files
     proc.load(request(ckpt))
-    big = tmp_path / "big.png"  # 200 px: over twice the model's longest input side (96)...
+    big = tmp_path / "big.png"
     rgb = np.random.default_rng(1).integers(0, 255, (100, 200, 3), np.uint8)
     Image.fromarray(rgb).save(big)
     steps: list[tuple[int, int | None]] = []
@@ -99,11 +99,12 @@ def test_a_large_image_is_predicted_in_tiles_in_the_child(proc, files, tmp_path)
     def step(done: int, total: int | None) -> None:
         steps.append((done, total))
 
-    result = proc.predict_path(3, big, False, "auto", progress=step)
-    # ...so 4 x 2 tiles of 64 px and the whole image: a progress step after each pass
+    result = proc.predict_path(3, big, False, 64, progress=step)
+    # 4 x 2 tiles of 64 px and the whole image: a progress step after each pass
     assert steps == [(k, 9) for k in range(1, 10)] and result.image_id == 3
     assert all(rle.height == 100 and rle.width == 200 for _n, rle, _s in result.items)
     proc.predict_path(3, big, False, "off", progress=step)
+    proc.predict_path(3, big, False, "auto", progress=step)  # under 2666 px: whole
     assert len(steps) == 9  # not tiled: no passes to report
     with pytest.raises(ModelCancelled):  # between tiles
         proc.predict_path(3, big, False, 64, should_cancel=lambda: len(steps) >= 11,

@@ -151,12 +151,13 @@ def test_auto_predicts_large_images_in_tiles_and_others_whole(scene):
     image, _objects, predictor = scene
     predictor.calls.clear()
     predictor.keys.clear()
-    pred = predict_image(predictor, image[:590, :590], tiles="auto", key=7, uncertainty=True)
-    assert predictor.calls == [(590, 590)] and predictor.keys == [7]  # not over 2 x 300
+    pred = predict_image(predictor, image, tiles="auto", key=7, uncertainty=True)
+    assert predictor.calls == [(1000, 1500)] and predictor.keys == [7]  # not over 2666 px
     assert pred.uncertainty == 0.25
     predictor.calls.clear()
-    pred = predict_image(predictor, image[:, :601], tiles="auto", uncertainty=True)
-    grid = tile_grid(1000, 601, INPUT[0])  # 1000 > 2 x 300: tiles of the shorter input side
+    large = np.zeros((300, 2667, 3), np.uint8)
+    pred = predict_image(predictor, large, tiles="auto", uncertainty=True)
+    grid = tile_grid(300, 2667, INPUT[0])  # tiles of the model's shorter input side
     assert len(predictor.calls) == 1 + len(grid) and set(predictor.keys[1:]) == {None}
     assert pred.uncertainty == 0.25  # from the whole-image pass
     predictor.calls.clear()
@@ -177,7 +178,7 @@ def test_the_real_path_with_a_tiny_model():
     predictor = Predictor(model, device=choose_device("cpu", amp=False), score_threshold=0.0,
                           max_detections=5)
     image = np.random.default_rng(0).integers(0, 255, (100, 140, 3), np.uint8)
-    pred = predict_image(predictor, image, tiles="auto", uncertainty=True)  # 140 > 2 x 64
+    pred = predict_image(predictor, image, tiles=64, uncertainty=True)
     assert isinstance(pred.masks, CropMasks) and pred.masks.shape[1:] == (100, 140)
     assert len(pred.boxes) == len(pred.labels) == len(pred.scores) == len(pred.masks)
     assert pred.uncertainty is not None
@@ -207,7 +208,7 @@ def test_predict_project_stores_a_tiled_images_predictions_and_cancels_between_t
         steps: list[tuple[int, int]] = []
         kwargs = {"model_key": "random", "image_ids": [image_id], "score_threshold": 0.0,
                   "max_detections": 3, "device": choose_device("cpu", amp=False),
-                  "uncertainty": False, "tiles": "auto"}
+                  "uncertainty": False, "tiles": 64}
         report = predict_project(project, model, ["a"], **kwargs,
                                  should_cancel=lambda: len(steps) >= 2,
                                  tile_progress=lambda d, t: steps.append((d, t)))

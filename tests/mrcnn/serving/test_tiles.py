@@ -69,7 +69,7 @@ def test_parse_tiles():
             parse_tiles(bad)
 
 
-def test_auto_tiles_images_longer_than_twice_the_models_longest_input():
+def test_auto_tiles_images_longer_than_twice_the_models_longest_input_and_2666_px():
     size = {"input_short": 800, "input_long": 1333}
     assert tile_size_for("auto", 4000, 6000, **size) == 800
     assert tile_size_for("auto", 2000, 2667, **size) == 800
@@ -78,6 +78,12 @@ def test_auto_tiles_images_longer_than_twice_the_models_longest_input():
     assert tile_size_for("off", 40000, 60000, **size) is None
     assert tile_size_for(512, 600, 400, **size) == 512  # a size: any image larger than it
     assert tile_size_for(512, 512, 300, **size) is None
+    small = {"input_short": 256, "input_long": 426}  # the CPU recipe's r18
+    assert tile_size_for("auto", 1500, 2000, **small) is None  # a photo: whole, as trained
+    assert tile_size_for("auto", 2000, 3000, **small) == 256
+    large = {"input_short": 1600, "input_long": 2000}
+    assert tile_size_for("auto", 3000, 4000, **large) is None  # not over 2 x 2000
+    assert tile_size_for("auto", 3000, 4001, **large) == 1600
 
 
 # ---------------------------------------------------------------- the merge, by hand

@@ -4,6 +4,8 @@ remnants dropped; images of normal size are trained on whole, as before."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -12,12 +14,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from mrcnn import masks
+from mrcnn.serving.tiles import AUTO_FACTOR, AUTO_MIN_SIDE, tile_size_for
 from mrcnn.store.project import Project
 from mrcnn.store.scan import scan_folder
 from mrcnn.testing.mosaic import draw_mosaic
 from mrcnn.testing.synthetic import SHAPES
 from mrcnn.training.anchors import boxes_at_input_size
 from mrcnn.training.dataset import (
+    CROP_FACTOR,
+    CROP_MIN_SIDE,
     MIN_REMNANT_PIXELS,
     ProjectDataset,
     TrainingCrops,
@@ -25,10 +30,12 @@ from mrcnn.training.dataset import (
     crop_window,
     keep_remnant,
     project_labels,
+    trained_in_crops,
 )
 
 H, W = 400, 700
-CROPS = TrainingCrops(size=64, max_size=96)  # 700 > 2 x 96: cropped; 80 px: whole
+#: 700 > 2 x 96: cropped (the 2666 px floor lowered for a small test image); 80 px: whole
+CROPS = TrainingCrops(size=64, max_size=96, min_side=0)
 
 
 @settings(max_examples=300, deadline=None)
@@ -49,6 +56,15 @@ def test_a_crop_lies_in_the_image_and_holds_the_chosen_instance(height, width, s
             assert start <= lo and hi <= end  # the whole box
         else:
             assert start <= (lo + hi) // 2 <= end  # its middle
+
+
+def test_the_crop_rule_is_the_tiling_rule():
+    size = {"input_short": 256, "input_long": 426}
+    for h, w in ((2000, 2666), (2000, 2667), (1000, 900), (900, 853), (6000, 4000)):
+        assert trained_in_crops(h, w, 426) == (tile_size_for("auto", h, w, **size) is not None)
+    assert (CROP_FACTOR, CROP_MIN_SIDE) == (AUTO_FACTOR, AUTO_MIN_SIDE)
+    assert TrainingCrops(256, 426).applies(3000, 2000)
+    assert not TrainingCrops(256, 426).applies(2000, 1500)  # a photo: whole, as before
 
 
 def test_the_remnant_rule():
@@ -128,8 +144,10 @@ def test_a_large_image_gives_random_crops_at_its_own_resolution(project):
     assert image.shape == (3, 80, 80) and target["masks"].shape == (1, 80, 80)
     image, target = plain[0]  # without crops: the whole image
     assert image.shape == (3, H, W) and len(target["labels"]) == len(ds.samples[0].instances)
-    # anchors are fitted to the boxes as a crop shows them: at scale 1
-    boxes = boxes_at_input_size(ds.samples[:1], size=64, max_size=96)
+    # anchors are fitted to the boxes as a crop shows them: at scale 1 (an image over the
+    # 2666 px floor: the same instances, on a 3000 x 4000 image)
+    large = dataclasses.replace(ds.samples[0], height=3000, width=4000)
+    boxes = boxes_at_input_size([large], size=64, max_size=96)
     first = ds.samples[0].instances[0].bbox
     assert boxes[0].tolist() == pytest.approx([first[0], first[1], first[0] + first[2],
                                                first[1] + first[3]])
