@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plain, with_u = time_uncertainty(project_folder, model, args.device)
         print(f"\nprediction per image on the val images ({args.image_size} px, {PRESET}): "
               f"{plain * 1000:.0f} ms plain, {with_u * 1000:.0f} ms with the uncertainty "
-              f"(×{with_u / plain:.2f}: the mirror image is a second image in the batch)")
+              f"(×{with_u / plain:.2f}: the mirror image is a second pass)")
     return 0
 
 

@@ -151,8 +151,8 @@ class Predictor:
         """Predict (H, W, 3) uint8 RGB images. Cancellation is checked between batches
         (the predictions made so far are returned). With `keys` (one per image, e.g. image
         ids) their features are kept for `box_mask` (the last few: `features`).
-        With `uncertainty`, each image's mirror image is predicted in the same batch (one
-        extra pass) and `Prediction.uncertainty` says how much the two disagree."""
+        With `uncertainty`, each image's mirror image is predicted too (one extra pass) and
+        `Prediction.uncertainty` says how much the two disagree."""
         results: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             if should_cancel and should_cancel():
@@ -163,9 +163,11 @@ class Predictor:
                 outputs = self._run(batch, batch_keys)
                 results.extend(output_to_prediction(o, self.mask_threshold) for o in outputs)
             else:
+                # a pass of its own, not the same batch: the image's detections stay exactly
+                # those of a plain prediction (batch size changes low-precision results)
                 mirrored = [np.ascontiguousarray(im[:, ::-1]) for im in batch]
-                outputs = self._run(batch + mirrored, batch_keys)
-                for o, m in zip(outputs[:len(batch)], outputs[len(batch):], strict=True):
+                outputs = self._run(batch, batch_keys)
+                for o, m in zip(outputs, self._run(mirrored), strict=True):
                     results.append(with_uncertainty(output_to_prediction(o, self.mask_threshold),
                                                     output_to_prediction(m, self.mask_threshold)))
             if on_progress:
