@@ -264,8 +264,8 @@ def test_image_paths_are_relative_from_the_final_folder_and_absolute_only_withou
     assert helpers.project_masks(project2) == helpers.project_masks(project)
 
 
-def test_images_outside_the_labelme_folder_are_found_in_the_projects_images(source, new_project, helpers,
-                                                           tmp_path):
+def test_images_outside_the_labelme_folder_are_found_in_the_projects_images(
+        source, new_project, helpers, tmp_path):
     project, ds = source
     out = tmp_path / "lm"
     export_labelme(project, out, reviewed_only=True)
