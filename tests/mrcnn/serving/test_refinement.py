@@ -124,7 +124,14 @@ class FakePredictor:
                 return "cpu"
         self.choice = Choice()
 
-    def predict_one(self, image: np.ndarray) -> Prediction:
+        class Transform:  # the input size tiled prediction reads: these images stay whole
+            min_size, max_size = (800,), 1333
+
+        class Model:
+            transform = Transform()
+        self.model = Model()
+
+    def predict_one(self, image: np.ndarray, **_kw) -> Prediction:
         mask = FakePredictor.masks_by_shape[image.tobytes()]
         return Prediction(np.zeros((1, 4), np.float32), np.array([1]), np.array([0.9],
                           np.float32), mask[None])
