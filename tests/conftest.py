@@ -427,7 +427,8 @@ def project_state(project) -> tuple:
         project.summary(),
         project.images(),
         project.categories(),
-        [(i.id, i.image_id, i.category_id, i.rle, i.bbox, i.area, i.source, i.state)
+        [(i.id, i.image_id, i.category_id, i.rle, i.bbox, i.area, i.source, i.state,
+          i.keypoints)
          for i in project.instances()],
         project.model_versions(),
     )

@@ -48,12 +48,15 @@ from mrcnn.editing.steps import (
     MaskEdit,
     MergeCategories,
     RenameCategory,
+    SetCategoryKeypoints,
     SetImageStatus,
+    SetKeypoints,
     SetSplit,
     SetState,
 )
 from mrcnn.editing.target import InstanceRef, StepTarget
 from mrcnn.errors import EditError, HistoryError, ProjectError, StaleEditError
+from mrcnn.keypoints import KeypointError, KeypointSchema, Points, check_points
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
 from mrcnn.store.records import Category, ImageStatus, Instance, Split
@@ -316,6 +319,30 @@ class ImageDocument:
         ids = list(instance_ids)
         cmd = ChangeCategory(self._target, ids, category_id)
         return cmd if self._run(self._accepting(cmd, ids, False)) else None
+
+    def set_keypoints(self, instance_id: int, points: Points | None, *,
+                      label: str = "keypoint") -> SetKeypoints | None:
+        """Give an instance new keypoints (one gesture of the keypoint tool: place, move,
+        toggle, remove), checked against its category's schema; a pending prediction whose
+        points are corrected becomes accepted in the same step. None when nothing changed."""
+        record = self.instance(instance_id)
+        if points is not None:
+            schema = self._target.category(record.category_id).keypoints
+            if schema is None:
+                raise EditError("this instance's category has no keypoints; give it a "
+                                "keypoint schema first (Categories ▸ Keypoints…)")
+            try:
+                points = check_points(list(points), schema, f"instance {instance_id}")
+            except KeypointError as exc:
+                raise EditError(str(exc)) from None
+        cmd = SetKeypoints(self._target, instance_id, points, label=label)
+        return cmd if self._run(self._accepting(cmd, [instance_id], False)) else None
+
+    def set_category_keypoints(self, category_id: int, schema: KeypointSchema | None
+                               ) -> SetCategoryKeypoints | None:
+        """Give a category a keypoint schema (or remove it): one undoable step."""
+        cmd = SetCategoryKeypoints(self._target, category_id, schema)
+        return cmd if self._run(cmd) else None
 
     def split_instance(self, instance_id: int, *, connectivity: int = 8) -> list[int]:
         """Split an instance into its connected parts: it keeps the largest part (and its id),

@@ -22,6 +22,7 @@ from mrcnn.editing.codec import decode, encode_transposed
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.target import InstanceRef
 from mrcnn.errors import EditError, ProjectError, StaleEditError
+from mrcnn.keypoints import KeypointSchema, Points
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
 from mrcnn.store.records import Category, ImageStatus, Instance, Split
@@ -212,7 +213,7 @@ class ImageTarget:
             new = self.project.add_instance(
                 self._image_id, record.category_id, record.rle, source=record.source,
                 model_version_id=record.model_version_id, score=record.score,
-                state=record.state)
+                state=record.state, keypoints=record.keypoints)
             ref = InstanceRef(new.id)
         else:
             new_id = self.project.restore_instance(replace(record, id=ref.id))
@@ -239,6 +240,14 @@ class ImageTarget:
     def set_category(self, ref: InstanceRef, category_id: int) -> None:
         self.project.set_instance_category(ref.id, category_id)
         self._effect_now().changed.add(ref.id)
+
+    def set_keypoints(self, ref: InstanceRef, points: Points | None) -> None:
+        self.project.set_instance_keypoints(ref.id, points)
+        self._effect_now().changed.add(ref.id)
+
+    def set_category_keypoints(self, category_id: int, schema: KeypointSchema | None) -> None:
+        self.project.set_category_keypoints(category_id, schema)
+        self._effect_now().categories = True
 
     # ---------------------------------------------------------------- project categories
     def category(self, category_id: int) -> Category:

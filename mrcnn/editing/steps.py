@@ -1,7 +1,7 @@
 """The undoable annotation steps of one image, as `mrcnn.editing.history.Command`s.
 
 `MaskEdit`, `AddInstance`, `DeleteInstances`, `SetState`, `SetImageStatus`, `SetSplit`,
-`ChangeCategory`,
+`ChangeCategory`, `SetKeypoints`, `SetCategoryKeypoints`,
 `CompositeCommand`, `AddCategory`, `RenameCategory` and `MergeCategories` act on a
 `mrcnn.editing.target.StepTarget` (the one an `ImageDocument` owns and hands them), which runs
 each do/undo/redo in one store transaction. They keep only what changed: a mask edit keeps the
@@ -21,6 +21,7 @@ from mrcnn.editing.history import Command
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.target import InstanceRef, StepTarget
 from mrcnn.errors import EditError, StaleEditError
+from mrcnn.keypoints import KeypointSchema, Points
 from mrcnn.store.records import Category, ImageStatus, Instance, InstanceState, Source, Split
 
 
@@ -298,6 +299,61 @@ class ChangeCategory(DocCommand):
 
     def _undo(self) -> None:
         self._move(lambda ref: self.category_id, lambda ref: self._old[ref])
+
+
+class SetKeypoints(DocCommand):
+    """Give an instance new keypoints (place, move, toggle visibility, remove a point, or
+    clear them all): one gesture, one step; undo puts the previous points back."""
+
+    def __init__(self, target: StepTarget, instance_id: int, points: Points | None, *,
+                 label: str = "keypoint"):
+        super().__init__(target, label)
+        self.ref = target.ref(instance_id)
+        self.old = target.record(self.ref).keypoints
+        self.new = points
+
+    @property
+    def noop(self) -> bool:
+        return self.old == self.new
+
+    def _move(self, expect: Points | None, put: Points | None) -> None:
+        if self.target.record(self.ref).keypoints != expect:
+            raise StaleEditError(f"the keypoints of instance {self.ref.id} were changed "
+                                 "outside this history")
+        self.target.set_keypoints(self.ref, put)
+
+    def _do(self) -> None:
+        self._move(self.old, self.new)
+
+    def _undo(self) -> None:
+        self._move(self.new, self.old)
+
+
+class SetCategoryKeypoints(DocCommand):
+    """Give a category a keypoint schema, change it, or remove it (project-wide)."""
+
+    def __init__(self, target: StepTarget, category_id: int, schema: KeypointSchema | None,
+                 *, label: str = "keypoint schema"):
+        super().__init__(target, label)
+        self.category_id = category_id
+        self.old = target.category(category_id).keypoints
+        self.new = schema
+
+    @property
+    def noop(self) -> bool:
+        return self.old == self.new
+
+    def _move(self, expect: KeypointSchema | None, put: KeypointSchema | None) -> None:
+        if self.target.category(self.category_id).keypoints != expect:
+            raise StaleEditError(f"the keypoint schema of category {self.category_id} was "
+                                 "changed outside this history")
+        self.target.set_category_keypoints(self.category_id, put)
+
+    def _do(self) -> None:
+        self._move(self.old, self.new)
+
+    def _undo(self) -> None:
+        self._move(self.new, self.old)
 
 
 class CompositeCommand(DocCommand):

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from mrcnn.editing.mask_tools import Rect
+from mrcnn.keypoints import KeypointSchema, Points
 from mrcnn.store.records import Category, ImageStatus, Instance, Split
 
 
@@ -107,6 +108,15 @@ class StepTarget(Protocol):
 
     def set_category(self, ref: InstanceRef, category_id: int) -> None:
         """Give the instance another category."""
+        ...
+
+    def set_keypoints(self, ref: InstanceRef, points: Points | None) -> None:
+        """Give the instance these keypoints (None: none), checked against its category's
+        schema."""
+        ...
+
+    def set_category_keypoints(self, category_id: int, schema: KeypointSchema | None) -> None:
+        """Give a category a keypoint schema, or none (refused where points would be lost)."""
         ...
 
     # ---------------------------------------------------------------- project categories

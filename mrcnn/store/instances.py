@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 
 from mrcnn.errors import ProjectError
+from mrcnn.keypoints import Points, points_to_json
 from mrcnn.masks import Rle
 from mrcnn.store.records import SOURCES, STATES, Category, ImageRecord, Instance
 from mrcnn.store.rows import INSTANCE_COLS, check_value, instance_from_row
@@ -38,6 +39,15 @@ class InstanceStore:
         """Raise ProjectError when the category does not exist."""
         raise NotImplementedError
 
+    def checked_points(self, category_id: int, points: Iterable | None,
+                       where: str = "keypoints") -> Points | None:
+        """Points checked against the category's keypoint schema (`KeypointStore`)."""
+        raise NotImplementedError
+
+    def _require_points_fit(self, instance_ids: Iterable[int], category_id: int) -> None:
+        """Refuse a category change that would strand keypoints (`KeypointStore`)."""
+        raise NotImplementedError
+
     # ---------------------------------------------------------------- instances
     def add_instance(
         self,
@@ -49,8 +59,10 @@ class InstanceStore:
         model_version_id: int | None = None,
         score: float | None = None,
         state: str = "accepted",
+        keypoints: Iterable | None = None,
     ) -> Instance:
-        """Store one instance; bbox and area are derived from its mask."""
+        """Store one instance; bbox and area are derived from its mask. `keypoints`: its
+        points, checked against the category's keypoint schema (None: none)."""
         check_value(source, SOURCES, "instance source")
         check_value(state, STATES, "instance state")
         area = rle.area
@@ -65,15 +77,16 @@ class InstanceStore:
                     f"mask size {rle.height}x{rle.width} does not match image {img.path} "
                     f"({img.height}x{img.width})"
                 )
+            points = self.checked_points(category_id, keypoints)
             cur = self._q(
                 "INSERT INTO instances(image_id, category_id, height, width, counts, "
                 "bbox_x, bbox_y, bbox_w, bbox_h, area, source, model_version_id, score, state, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, keypoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (image_id, category_id, rle.height, rle.width, rle.counts, x, y, w, h, area,
-                 source, model_version_id, score, state, time.time()),
+                 source, model_version_id, score, state, time.time(), points_to_json(points)),
             )
         return Instance(cur.lastrowid, image_id, category_id, rle, (x, y, w, h), area,
-                        source, model_version_id, score, state)
+                        source, model_version_id, score, state, points)
 
     def instances(self, image_id: int | None = None, state: str | None = None) -> list[Instance]:
         where, args = [], []
@@ -122,6 +135,7 @@ class InstanceStore:
     def set_instance_category(self, instance_id: int, category_id: int) -> None:
         with self.transaction():
             self._require_category(category_id)
+            self._require_points_fit([instance_id], category_id)
             cur = self._q("UPDATE instances SET category_id = ? WHERE id = ?",
                           (category_id, instance_id))
             if cur.rowcount != 1:
@@ -156,14 +170,17 @@ class InstanceStore:
                 raise ProjectError(f"mask size {rle.height}x{rle.width} does not match image "
                                    f"{img.path} ({img.height}x{img.width})")
             taken = self._q("SELECT 1 FROM instances WHERE id = ?", (inst.id,)).fetchone()
+            points = self.checked_points(inst.category_id, inst.keypoints)
             try:
                 cur = self._q(
                     "INSERT INTO instances(id, image_id, category_id, height, width, counts, "
                     "bbox_x, bbox_y, bbox_w, bbox_h, area, source, model_version_id, score, "
-                    "state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "state, created_at, keypoints) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (None if taken else inst.id, inst.image_id, inst.category_id, rle.height,
                      rle.width, rle.counts, x, y, w, h, area, inst.source,
-                     inst.model_version_id, inst.score, inst.state, time.time()),
+                     inst.model_version_id, inst.score, inst.state, time.time(),
+                     points_to_json(points)),
                 )
             except sqlite3.IntegrityError as exc:
                 raise ProjectError(f"cannot restore instance {inst.id}: {exc}") from None
@@ -185,20 +202,22 @@ class InstanceStore:
                 self.set_instance_category(i, category_id)
 
     def replace_predictions(self, image_id: int, model_key: str,
-                            items: Iterable[tuple[int, Rle, float]], *,
+                            items: Iterable[tuple], *,
                             model_version_id: int | None = None,
                             uncertainty: float | None = None) -> list[Instance]:
         """Store a model's predictions for an image as pending instances, replacing the
         image's earlier pending predictions, in one transaction. Accepted (human) instances
         are never touched. The image's status moves as `status.after_predicting` says.
+        `items`: (category id, mask, score) or (category id, mask, score, keypoints) each.
         `uncertainty`: how unsure the model was about the image (None: not measured)."""
         with self.transaction():
             self._q("DELETE FROM instances WHERE image_id = ? AND state = 'pending'", (image_id,))
             added = [
-                self.add_instance(image_id, category_id, rle, source="model",
-                                  model_version_id=model_version_id, score=float(score),
-                                  state="pending")
-                for category_id, rle, score in items
+                self.add_instance(image_id, item[0], item[1], source="model",
+                                  model_version_id=model_version_id, score=float(item[2]),
+                                  state="pending",
+                                  keypoints=item[3] if len(item) > 3 else None)
+                for item in items
             ]
             self._q("INSERT OR REPLACE INTO predictions(image_id, model_key, created_at, "
                     "uncertainty) VALUES (?, ?, ?, ?)",

@@ -23,6 +23,7 @@ from mrcnn.io.user_dirs import user_data_dir
 from mrcnn.store import schema
 from mrcnn.store.coco_ids import CocoIdStore
 from mrcnn.store.instances import InstanceStore
+from mrcnn.store.keypoint_store import KeypointStore
 from mrcnn.store.lock import WriteLock
 from mrcnn.store.records import (
     IMAGE_STATUSES,
@@ -34,9 +35,11 @@ from mrcnn.store.records import (
     ModelVersion,
 )
 from mrcnn.store.rows import (
+    CATEGORY_COLS,
     IMAGE_COLS,
     INSTANCE_COLS,
     VERSION_COLS,
+    category_from_row,
     check_value,
     image_from_row,
     instance_from_row,
@@ -108,7 +111,7 @@ def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
     return path / PROJECT_DIRNAME, path
 
 
-class Project(InstanceStore, SuggestionStore, CocoIdStore):
+class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore):
     """An open project. Use `Project.create` or `Project.open`; close it (or use `with`)."""
 
     def __init__(self, folder: Path, conn: sqlite3.Connection, lock: WriteLock | None):
@@ -411,11 +414,13 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
 
     # ---------------------------------------------------------------- categories
     def categories(self) -> list[Category]:
-        return [Category(*r) for r in self._q("SELECT id, name, color FROM categories ORDER BY id")]
+        return [category_from_row(r)
+                for r in self._q(f"SELECT {CATEGORY_COLS} FROM categories ORDER BY id")]
 
     def category_by_name(self, name: str) -> Category | None:
-        row = self._q("SELECT id, name, color FROM categories WHERE name = ?", (name,)).fetchone()
-        return Category(*row) if row else None
+        row = self._q(f"SELECT {CATEGORY_COLS} FROM categories WHERE name = ?",
+                      (name,)).fetchone()
+        return category_from_row(row) if row else None
 
     def add_category(self, name: str, color: str | None = None) -> Category:
         """Add a category (or return the one with this name)."""
@@ -452,8 +457,9 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
                 raise ProjectError(f"category id {category.id} is already taken")
             if self.category_by_name(category.name):
                 raise ProjectError(f"a category named {category.name!r} already exists")
-            self._q("INSERT INTO categories(id, name, color) VALUES (?, ?, ?)",
-                    (category.id, category.name, category.color))
+            self._q("INSERT INTO categories(id, name, color, keypoints) VALUES (?, ?, ?, ?)",
+                    (category.id, category.name, category.color,
+                     None if category.keypoints is None else category.keypoints.to_json()))
 
     def delete_category(self, category_id: int) -> None:
         """Remove a category that no instance uses."""
@@ -474,6 +480,7 @@ class Project(InstanceStore, SuggestionStore, CocoIdStore):
             self._require_category(target_id)
             moved = [r[0] for r in self._q(
                 "SELECT id FROM instances WHERE category_id = ? ORDER BY id", (source_id,))]
+            self._require_points_fit(moved, target_id)
             self._q("UPDATE instances SET category_id = ? WHERE category_id = ?",
                     (target_id, source_id))
             self._move_decisions(source_id, target_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
+from mrcnn.keypoints import KeypointSchema, Points
 from mrcnn.masks import Rle
 
 if sys.version_info >= (3, 11):
@@ -75,6 +76,7 @@ class Category:
     id: int
     name: str
     color: str  # "#rrggbb"
+    keypoints: KeypointSchema | None = None  # the category's keypoint schema, if it has one
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Instance:
     model_version_id: int | None
     score: float | None
     state: InstanceState
+    keypoints: Points | None = None  # (x, y, v) per name of its category's schema
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 from mrcnn.errors import ProjectError
+from mrcnn.keypoints import KeypointSchema, points_from_json
 from mrcnn.masks import Rle
 from mrcnn.store.records import (
+    Category,
     ImageRecord,
     ImageStatus,
     Instance,
@@ -19,7 +21,8 @@ from mrcnn.store.records import (
 
 IMAGE_COLS = "id, path, width, height, sha256, status, split"
 INSTANCE_COLS = ("id, image_id, category_id, height, width, counts, bbox_x, bbox_y, bbox_w, "
-                  "bbox_h, area, source, model_version_id, score, state")
+                  "bbox_h, area, source, model_version_id, score, state, keypoints")
+CATEGORY_COLS = "id, name, color, keypoints"
 VERSION_COLS = "id, name, path, preset, parent_id, created_at, active, metadata"
 
 
@@ -37,7 +40,11 @@ def image_from_row(r: tuple) -> ImageRecord:
 
 def instance_from_row(r: tuple) -> Instance:
     return Instance(r[0], r[1], r[2], Rle(r[3], r[4], r[5]), (r[6], r[7], r[8], r[9]), r[10],
-                    _SOURCE[r[11]], r[12], r[13], _STATE[r[14]])
+                    _SOURCE[r[11]], r[12], r[13], _STATE[r[14]], points_from_json(r[15]))
+
+
+def category_from_row(r: tuple) -> Category:
+    return Category(r[0], r[1], r[2], None if r[3] is None else KeypointSchema.from_json(r[3]))
 
 
 def version_from_row(r: tuple) -> ModelVersion:

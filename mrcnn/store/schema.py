@@ -93,6 +93,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE predictions ADD COLUMN uncertainty REAL;
     """,
+    # 5 -> 6: keypoints (`mrcnn.keypoints`): a category's schema (JSON: names, skeleton,
+    # flip map; NULL: the category has none) and an instance's points (JSON: COCO's flat
+    # x, y, v triplets in the schema's order; NULL: none labelled).
+    """
+    ALTER TABLE categories ADD COLUMN keypoints TEXT;
+    ALTER TABLE instances ADD COLUMN keypoints TEXT;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -7,6 +7,7 @@ import pytest
 from mrcnn.errors import ProjectError
 from mrcnn.store import schema
 from mrcnn.store.project import Project
+from mrcnn.store.records import Category
 
 
 def test_a_project_from_before_source_ids_upgrades_with_none(tmp_path, monkeypatch):
@@ -14,7 +15,10 @@ def test_a_project_from_before_source_ids_upgrades_with_none(tmp_path, monkeypat
     monkeypatch.setattr(schema, "LATEST", 3)  # the program before the source ids
     with Project.create(tmp_path / "old", tmp_path / "images") as old:
         image = old.add_image(tmp_path / "images" / "a.png", 4, 3, "a" * 64)
-        dog = old.add_category("dog")
+        # written as that program did (today's reads know columns it did not have)
+        with old.transaction():
+            cur = old._q("INSERT INTO categories(name, color) VALUES ('dog', '#aa0000')")
+        dog = Category(cur.lastrowid, "dog", "#aa0000")
     monkeypatch.undo()
     with Project.open(tmp_path / "old") as p:
         assert p.image_coco_ids() == {image.id: None}
