@@ -139,6 +139,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
         ActionSpec("tool_clickmask", "&Click → Mask (SAM)", "Click an object: a SAM-family "
                    "model (your ONNX files) makes its mask; Alt+click removes, Enter accepts",
                    needs="writable", checkable=True),
+        ActionSpec("tool_keypoint", "&Keypoints", "With an instance selected, click to "
+                   "place its next keypoint (Tab skips a name); drag a point to move it, O "
+                   "makes it occluded or visible, Delete removes it", needs="writable",
+                   checkable=True),
         ActionSpec("brush_smaller", "Smaller Brush", "Make the brush smaller", needs="image"),
         ActionSpec("brush_larger", "Larger Brush", "Make the brush larger", needs="image"),
         ActionSpec("fill_holes", "Fill &Holes", "Fill the holes of the selected instances",
@@ -161,6 +165,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
         ActionSpec("delete_category", "&Delete Category…", "Delete a category in the whole "
                    "project; its instances move to another category or are deleted (undoable)",
                    needs="writable"),
+        ActionSpec("category_keypoints", "&Keypoint Schema…", "Give a category keypoints "
+                   "(names in order and a skeleton; COCO person as a template), or remove "
+                   "them (undoable)", needs="writable"),
         ActionSpec("pick_category", "&Pick Category by Name", "Type a few letters of any "
                    "category and Enter to choose it", needs="writable"),
         ActionSpec("category_suggestions", "&Suggested Categories…", "Classes the model knows "

@@ -42,13 +42,15 @@ def build_menus(window: QMainWindow, a: dict[str, QAction], docks: list[QDockWid
                  "accept_selected", "accept_all", "accept_above_threshold", "delete_selected",
                  None, "fill_holes", "remove_specks", "split_instance", "merge_instances",
                  None, "new_category", "rename_category", "merge_categories",
-                 "delete_category", "pick_category", "category_suggestions", None,
+                 "delete_category", "category_keypoints", "pick_category",
+                 "category_suggestions", None,
                  "select_all_instances", "clear_selection"):
         edit.addSeparator() if name is None else edit.addAction(a[name])
 
     tools_menu = bar.addMenu("&Tools")
     for name in ("tool_select", "tool_brush", "tool_eraser", "tool_polygon", "tool_grabcut",
-                 "tool_wand", "tool_boxmask", "tool_pick", "tool_clickmask", None,
+                 "tool_wand", "tool_boxmask", "tool_pick", "tool_clickmask", "tool_keypoint",
+                 None,
                  "brush_smaller",
                  "brush_larger"):
         tools_menu.addSeparator() if name is None else tools_menu.addAction(a[name])

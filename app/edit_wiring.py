@@ -17,6 +17,7 @@ from app.canvas.tools.base import MAX_RADIUS, MIN_RADIUS, CanvasTool
 from app.canvas.tools.box_mask import BoxMaskTool
 from app.canvas.tools.brush import BrushTool, EraserTool
 from app.canvas.tools.click_mask import ClickMaskTool
+from app.canvas.tools.keypoint import KeypointTool
 from app.canvas.tools.pick import PickTool
 from app.canvas.tools.shapes import BoxGrabCutTool, PolygonTool
 from app.canvas.tools.wand import MagicWandTool
@@ -29,6 +30,7 @@ TOOL_ACTIONS: dict[str, type[CanvasTool] | None] = {
     "tool_select": None, "tool_brush": BrushTool, "tool_eraser": EraserTool,
     "tool_polygon": PolygonTool, "tool_grabcut": BoxGrabCutTool, "tool_wand": MagicWandTool,
     "tool_boxmask": BoxMaskTool, "tool_pick": PickTool, "tool_clickmask": ClickMaskTool,
+    "tool_keypoint": KeypointTool,
 }
 #: `[` and `]` scale the brush by this factor.
 SIZE_STEP = 1.25
@@ -36,7 +38,7 @@ SIZE_STEP = 1.25
 TOOLBAR_TEXT = {"tool_select": "Select", "tool_brush": "Brush", "tool_eraser": "Eraser",
                 "tool_polygon": "Polygon", "tool_grabcut": "GrabCut",
                 "tool_wand": "Wand", "tool_boxmask": "Box→Mask", "tool_pick": "Pick",
-                "tool_clickmask": "SAM",
+                "tool_clickmask": "SAM", "tool_keypoint": "Keypoints",
                 "fill_holes": "Fill Holes",
                 "remove_specks": "Specks", "split_instance": "Split",
                 "merge_instances": "Merge", "undo": "Undo", "redo": "Redo"}
@@ -119,6 +121,11 @@ def install_edit_tools(window: QMainWindow) -> EditTools:
     a["merge_categories"].triggered.connect(categories.merge_categories)
     a["delete_category"].triggered.connect(categories.delete_category)
     a["pick_category"].triggered.connect(categories.focus_box)
+    a["category_keypoints"].triggered.connect(categories.keypoint_schema)
+    keypoint_tool = tools["tool_keypoint"]
+    window.canvas.selection_changed.connect(
+        lambda _ids: window.canvas.tool is keypoint_tool and keypoint_tool.describe())
+    a["tool_keypoint"].toggled.connect(lambda on: on and keypoint_tool.describe())
 
     def repredict() -> None:  # a decided suggestion's images are predicted again
         model = getattr(window, "model", None)

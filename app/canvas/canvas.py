@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsView
 
 from app.canvas.highlight import HighlightItem, highlight_shape
 from app.canvas.items import CanvasStyle, ImageItem, InstanceItem
+from app.canvas.keypoint_items import KeypointLayer
 from app.canvas.render import ImageView, InstanceShape, instance_shapes, load_view
 from app.canvas.tool_hook import ToolHostMixin
 from app.canvas.view_cache import CachedImage, ViewCache
@@ -74,6 +75,7 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self._entry: CachedImage | None = None
         self._rows: list[InstanceRow] = []
         self._items: dict[int, InstanceItem] = {}
+        self.keypoints = KeypointLayer(self._scene)
         self._image_item: ImageItem | None = None
         self._message = "No image"
         self._show_predictions = True
@@ -325,6 +327,7 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self._scene.clear()
         self._quiet = False
         self._items.clear()
+        self.keypoints.forget()
         self._highlight_items = []  # the scene deleted them
         self._image_item = None
         self._entry = None
@@ -432,6 +435,11 @@ class CanvasView(ToolHostMixin, QGraphicsView):
             item.setVisible(visible)
             if not visible:
                 item.setSelected(False)
+        size = None
+        if self._image_item is not None:
+            rect = self._image_item.boundingRect()
+            size = (int(rect.width()), int(rect.height()))
+        self.keypoints.sync(self._rows, size, self.shows)
 
     # ------------------------------------------------------------------ zoom and pan
     @property

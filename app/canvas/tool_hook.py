@@ -8,7 +8,7 @@ Each handler returns True when the tool used the event.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF
+from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtWidgets import QGraphicsView
 
 
@@ -64,6 +64,10 @@ class ToolHostMixin:
                 and self._tool.wants_key(event)):
             event.accept()
             return True
+        if (event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Tab,
+                                                                      Qt.Key.Key_Backtab)
+                and self._tool_takes() and self._tool.key_press(event)):
+            return True  # Tab belongs to a tool that uses it, not to focus navigation
         return super().event(event)
 
     def mouseDoubleClickEvent(self, event) -> None:

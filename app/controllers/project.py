@@ -24,6 +24,7 @@ from mrcnn.editing.document import DocumentChange, ImageDocument
 from mrcnn.errors import ImageReadError, ProjectError
 from mrcnn.io.images import ImageInfo, verify_image
 from mrcnn.io.remote import RemoteImage, check_url, is_url, url_name
+from mrcnn.keypoints import KeypointSchema
 from mrcnn.masks import Rle
 from mrcnn.serving import named_predictions
 from mrcnn.store.project import PROJECT_DIRNAME as PROJECT_DIRNAME  # re-exported
@@ -46,6 +47,7 @@ class InstanceRow:
     category: str
     color: str
     source: str  # "manual", or the model version's name ("v3"), or "model"
+    schema: KeypointSchema | None = None  # its category's keypoint schema, if it has one
 
     @property
     def id(self) -> int:
@@ -300,7 +302,7 @@ class DocumentController(QObject):
                 source = self._versions.get(inst.model_version_id, "model")
             else:
                 source = inst.source
-            rows.append(InstanceRow(inst, cat.name, cat.color, source))
+            rows.append(InstanceRow(inst, cat.name, cat.color, source, cat.keypoints))
         return rows
 
     # ------------------------------------------------------------- changing

@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QComboBox, QCompleter, QInputDialog, QWidget
 
+from app import keypoint_schema_dialog as keypoint_dialog
 from app.controllers.edit_commands import EditCommands
 from app.panels.instance_list import swatch
 from app.text import plural
@@ -234,3 +235,22 @@ class CategoryCommands(QObject):
         else:
             self.edits.say(f"Deleted {cat.name!r} and its {plural(n, 'instance')} (Undo brings "
                            "them back)")
+
+    def keypoint_schema(self) -> None:
+        """Edit ▸ Keypoint Schema…: the shown category's keypoints (one undoable step)."""
+        cats = self.categories()
+        if not cats:
+            self.edits.say("This project has no categories yet")
+            return
+        choice = keypoint_dialog.ask_keypoint_schema(self._parent, cats,
+                                                     self._shown_category(cats))
+        if choice is None:
+            return
+        name = next(c.name for c in cats if c.id == choice.category_id)
+        step = self.edits.commit("Set keypoint schema", lambda d: d.set_category_keypoints(
+            choice.category_id, choice.schema))
+        if step is not None:
+            self.edits.say(f"{name!r} has no keypoints now (Undo brings them back)"
+                           if choice.schema is None else
+                           f"{name!r} has {plural(choice.schema.size, 'keypoint')}: select one "
+                           "of its instances and press L to place them")
