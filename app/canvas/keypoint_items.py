@@ -1,6 +1,7 @@
 """Keypoints on the canvas: per instance that has them, its points and the skeleton between
 them, in one item above the masks. Left-side names are drawn in one colour and right-side
-names in another (`KeypointSchema.side`), the others in the category's; an occluded point
+names in another (`KeypointSchema.side`), the others in the category's (bones: a side's
+bones in its colour, the others white); an occluded point
 is a ring, a visible one a filled dot; a pending prediction's skeleton is dashed. Display
 only: the tool (`app/canvas/tools/keypoint.py`) changes points through the document."""
 
@@ -15,6 +16,7 @@ from app.controllers.project import InstanceRow
 from mrcnn.keypoints import NOT_LABELLED, OCCLUDED, KeypointSchema
 
 LEFT_COLOR, RIGHT_COLOR = "#2f9bff", "#ff8a1f"
+BONE_COLOR = "#f4f4f4"  # a bone joining the sides, or the middle (a side's bone: its colour)
 POINT_RADIUS = 4.5  # screen pixels
 #: Where keypoints may lie beyond the image edge and still be drawn whole (image pixels).
 MARGIN = 32.0
@@ -65,7 +67,9 @@ class KeypointItem(QGraphicsItem):
             under.setCosmetic(True)
             painter.setPen(under)
             painter.drawLine(line)
-            pen = QPen(QColor(self.row.color), 2)
+            sides = {schema.side(a), schema.side(b)}
+            bone = (point_color(schema, a, BONE_COLOR) if len(sides) == 1 else BONE_COLOR)
+            pen = QPen(QColor(bone), 2)
             pen.setCosmetic(True)
             if pending or OCCLUDED in (pa[2], pb[2]):
                 pen.setStyle(Qt.PenStyle.DashLine)
