@@ -280,8 +280,12 @@ class ErrorsController(QObject):
 
     def show_suspect(self, suspect: Suspect) -> None:
         """Show the suspect's image with the label (or the unlabelled object) highlighted,
-        beside the detection that disagrees with it."""
+        beside the detection that disagrees with it; a suspect label is selected."""
         marks = [(suspect.mask, "predicted" if suspect.instance_id is None else "truth")]
         if suspect.detection is not None and suspect.detection != suspect.mask:
             marks.append((suspect.detection, "predicted"))
         self._show(suspect.image_id, marks)
+        edits = getattr(self._w, "edits", None)
+        if suspect.instance_id is not None and edits is not None:
+            # selected as soon as it is shown: a digit or C then mends its category
+            edits.commands.select_new(suspect.instance_id)

@@ -207,6 +207,7 @@ def test_label_suspects_are_listed_and_a_click_shows_one(qtbot, make_window, sha
     qtbot.waitUntil(lambda: w.canvas.image_id == val[1] and bool(w.canvas.highlight_items()),
                     timeout=10000)
     assert [m.look for m in w.canvas.highlight_items()] == ["truth"]  # same mask: shown once
+    qtbot.waitUntil(lambda: w.canvas.selected_ids() == [target[0]], timeout=10000)
 
 
 def test_the_list_sorts_by_each_column_as_numbers(qtbot):
