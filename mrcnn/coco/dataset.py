@@ -16,15 +16,17 @@ import os
 import posixpath
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from mrcnn import masks
+from mrcnn.coco.keypoints import check_inside, same_schema, schema_conflict
 from mrcnn.errors import DatasetFormatError, ImageReadError
 from mrcnn.io.atomic import EXPORT_MARKER, fsync_dir
 from mrcnn.io.images import ImageInfo, verify_image
 from mrcnn.io.remote import RemoteImage, check_url, is_url, join_url
+from mrcnn.keypoints import KeypointSchema, Points
 from mrcnn.store.project import Project
 from mrcnn.store.records import Category, ImageRecord
 from mrcnn.store.status import after_import
@@ -46,6 +48,9 @@ class ImportReport:
     format: str = "coco"
     #: records a format can hold but we cannot (labelme points and lines, ...), by kind
     skipped: dict[str, int] = field(default_factory=dict)
+    #: what was corrected rather than refused, or kept as it was (a wrong num_keypoints
+    #: recomputed, keypoints given to instances already in the project), one line each
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class LabelledInstance:
     category: str
     rle: masks.Rle
     where: str  # the record, for messages
+    #: (x, y, v) per name of its category's schema (`LabelledSet.schemas`); None: no points
+    keypoints: Points | None = None
 
 
 @dataclass
@@ -72,6 +79,10 @@ class LabelledSet:
     category_ids: dict[str, int] = field(default_factory=dict)
     image_ids: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    #: keypoint schemas by category name (categories the file gives keypoints)
+    schemas: dict[str, KeypointSchema] = field(default_factory=dict)
+    #: lines for the import's report (`ImportReport.notes`)
+    notes: list[str] = field(default_factory=list)
 
 
 class ImageFiles:
@@ -137,10 +148,15 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
     Categories are matched by name (new ones added in the file's order), images by file;
     an instance already accepted on its image (same category, same mask) is skipped; an
     empty mask is skipped. Images that receive instances get `status`; our own exports'
-    recorded statuses come back (a reviewed image with no objects is a true negative)."""
+    recorded statuses come back (a reviewed image with no objects is a true negative).
+
+    Keypoints: a category without a schema gets the file's (`data.schemas`); one with a
+    different schema is refused before anything is written. Points are stored with their
+    instance; a skipped duplicate without points receives the file's (notes say so)."""
     if status not in IMPORT_STATUSES:
         raise ValueError(f"status must be one of {IMPORT_STATUSES}, got {status!r}")
-    report = ImportReport(status=status, format=data.format, skipped=dict(data.skipped))
+    report = ImportReport(status=status, format=data.format, skipped=dict(data.skipped),
+                          notes=list(data.notes))
     files = {name: data.files.read(name, f"{data.source}: image {name!r}")
              for name in data.images}
     for inst in data.instances:
@@ -148,6 +164,13 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
         if (inst.rle.height, inst.rle.width) != (h, w):
             raise data.files.error(f"{inst.where}: mask is {inst.rle.width}x"
                                    f"{inst.rle.height} but the image is {w}x{h}")
+        if inst.keypoints is not None:
+            schema = data.schemas.get(inst.category)
+            if schema is None:
+                raise data.files.error(f"{inst.where}: has keypoints but its category "
+                                       f"{inst.category!r} has no keypoint names")
+            check_inside(inst.keypoints, schema, h, w, inst.where, data.files.error)
+    _check_schemas(project, data)
     with project.transaction():
         cat_sources = project.category_coco_ids()
         cat_ids: dict[str, int] = {}
@@ -157,6 +180,12 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
             report.categories_added += existing is None
             if name in data.category_ids and cat_sources.get(cat_ids[name]) is None:
                 project.set_category_coco_id(cat_ids[name], data.category_ids[name])
+            schema = data.schemas.get(name)
+            if schema is not None and project.category_schema(cat_ids[name]) is None:
+                project.set_category_keypoints(cat_ids[name], schema)
+                if existing is not None:
+                    report.notes.append(f"category {name!r} now has the file's "
+                                        f"{schema.size} keypoints")
         image_sources = project.image_coco_ids()
         image_ids: dict[str, int] = {}
         for name, (path, info) in files.items():
@@ -171,11 +200,13 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
                                                     info.sha256).id
             if name in data.image_ids and image_sources.get(image_ids[name]) is None:
                 project.set_image_coco_id(image_ids[name], data.image_ids[name])
+        # (image, category, mask) -> (instance id, its points): accepted ones, not predictions
         seen = {
-            (inst.image_id, inst.category_id, inst.rle.counts)
+            (inst.image_id, inst.category_id, inst.rle.counts): (inst.id, inst.keypoints)
             for image_id in {image_ids[i.image] for i in data.instances}
-            for inst in project.instances(image_id, state="accepted")  # not predictions
+            for inst in project.instances(image_id, state="accepted")
         }
+        points_added = points_kept = 0
         annotated: set[int] = set()
         for inst in data.instances:
             if inst.rle.area == 0:
@@ -184,9 +215,18 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
             key = (image_ids[inst.image], cat_ids[inst.category], inst.rle.counts)
             if key in seen:
                 report.duplicates_skipped += 1
+                known_id, known_points = seen[key]
+                if inst.keypoints is not None and known_points is None:
+                    # the same object labelled again with its keypoints: they are new work
+                    project.set_instance_keypoints(known_id, inst.keypoints)
+                    seen[key] = (known_id, inst.keypoints)
+                    points_added += 1
+                elif inst.keypoints is not None and known_points != inst.keypoints:
+                    points_kept += 1
                 continue
-            seen.add(key)
-            project.add_instance(key[0], key[1], inst.rle, source="manual", state="accepted")
+            added = project.add_instance(key[0], key[1], inst.rle, source="manual",
+                                         state="accepted", keypoints=inst.keypoints)
+            seen[key] = (added.id, added.keypoints)
             annotated.add(key[0])  # only images that received something change status
             report.annotations_added += 1
         marks = {image_id: status for image_id in annotated}
@@ -197,7 +237,26 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
             if not (mark == "in_review" and project.image(image_id).status == "reviewed"):
                 project.set_image_status(image_id, mark)
         report.images_marked = len(marks)
+    if points_added:
+        report.notes.append(f"{points_added} instance(s) already in the project received "
+                            "the file's keypoints")
+    if points_kept:
+        report.notes.append(f"{points_kept} instance(s) already in the project kept their "
+                            "own keypoints (the file's differ)")
     return report
+
+
+def _check_schemas(project: Project, data: LabelledSet) -> None:
+    """Refuse a file whose keypoint schema for a category differs from the one the
+    project's category of that name has (a category without one is given the file's)."""
+    for name, schema in data.schemas.items():
+        existing = project.category_by_name(name)
+        if existing is not None and existing.keypoints is not None and not same_schema(
+                existing.keypoints, schema):
+            record = (f"category id {data.category_ids[name]}: "
+                      if name in data.category_ids else "")
+            raise data.files.error(f"{data.source}: {record}"
+                                   f"{schema_conflict(name, existing.keypoints, schema)}")
 
 
 # ---------------------------------------------------------------- export
@@ -220,6 +279,8 @@ class ExportInstance:
     id: int
     category: Category
     rle: masks.Rle
+    #: (x, y, v) per name of `category.keypoints`; None: no points (or no schema)
+    keypoints: Points | None = None
 
     def mask(self):
         return masks.decode(self.rle)
@@ -258,11 +319,24 @@ def export_images(project: Project, *, reviewed_only: bool = False
     by_id = {c.id: c for c in categories}
     images = project.images("reviewed" if reviewed_only else None)
     wanted = {im.id: [] for im in images}  # type: dict[int, list[ExportInstance]]
+    points = accepted_points(project, wanted)
     for (iid, image_id, cat_id, h, w, counts, *_rest) in project.instance_rows("accepted"):
         if image_id in wanted:
-            wanted[image_id].append(ExportInstance(iid, by_id[cat_id], masks.Rle(h, w, counts)))
+            wanted[image_id].append(ExportInstance(iid, by_id[cat_id], masks.Rle(h, w, counts),
+                                                   points.get(iid)))
     return categories, [ExportImage(im, project.image_source(im), export_name(im),
                                     wanted[im.id]) for im in images]
+
+
+def accepted_points(project: Project, image_ids: Collection[int] | None = None
+                    ) -> dict[int, Points]:
+    """The points of the accepted instances that carry some (on `image_ids`, default all),
+    by instance id; nothing is read when no category has a keypoint schema."""
+    if not any(c.keypoints is not None for c in project.categories()):
+        return {}
+    wanted = None if image_ids is None else set(image_ids)
+    return {inst.id: inst.keypoints for inst in project.instances(state="accepted")
+            if inst.keypoints is not None and (wanted is None or inst.image_id in wanted)}
 
 
 def check_out_folder(out_dir: Path) -> None:

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from mrcnn.coco.dataset import IMPORT_STATUSES, ExportReport, ImportReport, commit_import
+from mrcnn.coco.dataset import (
+    IMPORT_STATUSES,
+    ExportReport,
+    ImportReport,
+    accepted_points,
+    commit_import,
+)
+from mrcnn.keypoints import labelled_count
 from mrcnn.store.project import Project
 
 
@@ -35,12 +42,18 @@ class DataFormat:
     #: beside the COCO file, images/, JPEGImages/), or the project's images folder
     #: ("project": labelme's image paths and mask PNG names point at the images labelled)
     images_default: Literal["own", "project"] = "own"
+    #: whether the format holds instances' keypoints (only COCO does)
+    keeps_keypoints: bool = False
 
     def _function(self, name: str):
         return getattr(importlib.import_module(self.module), name)
 
     def export(self, project: Project, out: str | Path, **options) -> ExportReport:
-        return self._function(self.export_function)(project, out, **options)
+        report = self._function(self.export_function)(project, out, **options)
+        if not self.keeps_keypoints:
+            note_keypoints_lost(report, project, self.title,
+                                reviewed_only=options.get("reviewed_only", False))
+        return report
 
     def read(self, path: str | Path, *, images_dir: str | Path | None = None):
         return self._function(self.read_function)(path, images_dir=images_dir)
@@ -48,26 +61,46 @@ class DataFormat:
 
 FORMATS: dict[str, DataFormat] = {f.name: f for f in (
     DataFormat("coco", "COCO JSON", "mrcnn.coco.io", "export_coco", "read_coco", "file", "file",
-               "one JSON file; masks as RLE, or as polygons where a polygon holds them exactly"),
+               "one JSON file; masks as RLE, or as polygons where a polygon holds them "
+               "exactly; keypoints with their categories' names and skeletons",
+               keeps_keypoints=True),
     DataFormat("yolo-seg", "YOLO segmentation", "mrcnn.coco.yolo", "export_yolo", "read_yolo",
                "folder", "folder",
                "a folder with data.yaml, images/ and labels/ (one .txt per image: class "
-               "index and normalised polygon)"),
+               "index and normalised polygon); keypoints are not kept"),
     DataFormat("masks", "Mask PNGs", "mrcnn.coco.mask_png", "export_mask_png",
                "read_mask_png", "folder", "folder",
                "a folder with a semantic (category index) and an instance PNG per image, "
                "and masks.json naming the indices; on import the images are the project's "
-               "unless another images folder is given", "project"),
+               "unless another images folder is given; keypoints are not kept", "project"),
     DataFormat("labelme", "labelme JSON", "mrcnn.coco.labelme", "export_labelme",
                "read_labelme", "folder", "folder",
                "a folder with one labelme .json per image (polygons; mask shapes where a "
                "polygon would lose pixels); on import, image paths must lie in the project's "
-               "images folder unless another images folder is given", "project"),
+               "images folder unless another images folder is given; keypoints are not "
+               "kept", "project"),
     DataFormat("voc", "Pascal VOC", "mrcnn.coco.voc", "export_voc", "read_voc", "folder",
                "folder",
                "a VOC folder: JPEGImages/, SegmentationObject/, SegmentationClass/, "
-               "Annotations/ and ImageSets/Segmentation/"),
+               "Annotations/ and ImageSets/Segmentation/; keypoints are not kept"),
 )}
+
+
+#: ExportReport.losses' key for the instances whose keypoints a format could not hold
+KEYPOINTS_LOST = "instances' keypoints"
+
+
+def note_keypoints_lost(report: ExportReport, project: Project, title: str, *,
+                        reviewed_only: bool = False) -> None:
+    """Say in an export's report how many exported instances carried keypoints a format
+    without keypoints left out (nothing when none did)."""
+    images = project.images("reviewed" if reviewed_only else None)
+    lost = sum(1 for p in accepted_points(project, {im.id for im in images}).values()
+               if labelled_count(p))
+    if lost:
+        report.losses[KEYPOINTS_LOST] = lost
+        report.notes.append(f"{lost} instances carry keypoints, which {title} cannot hold: "
+                            "they are not in this export (COCO JSON keeps them)")
 
 
 def data_format(name: str) -> DataFormat:

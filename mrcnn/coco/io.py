@@ -24,9 +24,11 @@ from mrcnn.coco.dataset import (
     ImportReport,
     LabelledInstance,
     LabelledSet,
+    accepted_points,
     commit_import,
 )
 from mrcnn.coco.ids import file_category_ids, file_image_ids
+from mrcnn.coco.keypoints import check_inside, coco_annotation_fields, coco_category_fields
 from mrcnn.coco.validate import CocoFile, parse_coco, read_coco_json
 from mrcnn.errors import CocoFormatError
 from mrcnn.io.atomic import write_atomic
@@ -60,8 +62,10 @@ def read_coco(json_path: str | Path, *, images_dir: str | Path | None = None) ->
             rle = masks.from_coco_segmentation(a.segmentation, h, w)
         except ValueError as exc:
             raise CocoFormatError(f"{where}: bad segmentation: {exc}") from None
+        if a.keypoints is not None:
+            check_inside(a.keypoints, coco.schemas[a.category_id], h, w, where)
         instances.append(LabelledInstance(names[a.image_id], coco.categories[a.category_id],
-                                          rle, where))
+                                          rle, where, a.keypoints))
     image_ids: dict[str, int] = {}
     for im in coco.images:
         image_ids.setdefault(im.file_name, im.id)
@@ -69,7 +73,9 @@ def read_coco(json_path: str | Path, *, images_dir: str | Path | None = None) ->
         json_path, "coco", files, list(coco.categories.values()), list(image_ids), instances,
         statuses={im.file_name: im.status for im in coco.images if im.status is not None},
         category_ids={name: cid for cid, name in coco.categories.items()},
-        image_ids=image_ids)
+        image_ids=image_ids,
+        schemas={coco.categories[cid]: schema for cid, schema in coco.schemas.items()},
+        notes=list(coco.notes))
 
 
 def import_coco(project: Project, json_path: str | Path, *, images_dir: str | Path | None = None,
@@ -100,6 +106,9 @@ def build_coco(project: Project, *, mask_format: str = "rle",
     image_ids, cat_ids = file_image_ids(project), file_category_ids(project)
     versions = {v.id: v.name for v in project.model_versions()}
     wanted = {im.id for im in images}
+    categories = project.categories()
+    schemas = {c.id: c.keypoints for c in categories}
+    points = accepted_points(project, wanted)
     annotations = []
     fallbacks = 0
     for (iid, image_id, cat_id, h, w, counts, bx, by, bw, bh, area, source, version_id,
@@ -120,6 +129,8 @@ def build_coco(project: Project, *, mask_format: str = "rle",
             "iscrowd": 0,
             "source": source,
         }
+        # keypoints where the category has a schema; bbox and area stay the mask's
+        ann.update(coco_annotation_fields(schemas[cat_id], points.get(iid)))
         if source == "model":
             ann["score"] = score
             ann["model_version"] = versions.get(version_id)
@@ -137,8 +148,9 @@ def build_coco(project: Project, *, mask_format: str = "rle",
             for im in images
         ],
         "categories": [
-            {"id": cat_ids[c.id], "name": c.name, "supercategory": "", "color": c.color}
-            for c in project.categories()
+            {"id": cat_ids[c.id], "name": c.name, "supercategory": "", "color": c.color,
+             **coco_category_fields(c.keypoints)}
+            for c in categories
         ],
         "annotations": annotations,
     }

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from mrcnn.coco.keypoints import NumKeypointsTally, annotation_points, category_schema
 from mrcnn.errors import CocoFormatError
+from mrcnn.keypoints import KeypointSchema, Points
 from mrcnn.store.records import IMAGE_STATUSES
 
 #: Files larger than this are refused before reading (parsing needs ~10x the file size in memory).
@@ -38,6 +40,7 @@ class CocoAnnotation:
     image_id: int
     category_id: int
     segmentation: object
+    keypoints: Points | None = None  # checked against its category's schema
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class CocoFile:
     images: list[CocoImage]
     categories: dict[int, str]  # id -> name, background removed
     annotations: list[CocoAnnotation]
+    #: category id -> its keypoint schema (categories with a `keypoints` list only)
+    schemas: dict[int, KeypointSchema] = field(default_factory=dict)
+    #: what was corrected rather than refused (a wrong `num_keypoints`), for the report
+    notes: list[str] = field(default_factory=list)
 
 
 def read_coco_json(path: str | Path, *, max_bytes: int | None = None) -> dict:
@@ -111,6 +118,7 @@ def parse_coco(data: dict, path: str | Path) -> CocoFile:
             raise fail("top level", f"{key!r} must be a list, got {_kind(value)}")
 
     categories: dict[int, str] = {}
+    schemas: dict[int, KeypointSchema] = {}
     background: set[int] = set()
     names: set[str] = set()
     for i, c in enumerate(data["categories"]):
@@ -128,6 +136,9 @@ def parse_coco(data: dict, path: str | Path) -> CocoFile:
             raise fail(f"{where} (id {cid})", f"duplicate category name {name!r}")
         names.add(name.strip())
         categories[cid] = name.strip()
+        schema = category_schema(c, f"{where} (id {cid})", fail)
+        if schema is not None:
+            schemas[cid] = schema
 
     images: list[CocoImage] = []
     sizes: dict[int, tuple[int | None, int | None]] = {}
@@ -153,6 +164,7 @@ def parse_coco(data: dict, path: str | Path) -> CocoFile:
 
     annotations: list[CocoAnnotation] = []
     ann_ids: set[int] = set()
+    tally = NumKeypointsTally()
     for i, a in enumerate(annotations_raw):
         where = f"annotations[{i}]"
         aid = _int_field(a, "id", where, fail)
@@ -175,8 +187,11 @@ def parse_coco(data: dict, path: str | Path) -> CocoFile:
         iscrowd = a.get("iscrowd", 0)
         if iscrowd not in (0, 1) or isinstance(iscrowd, bool):
             raise fail(where, f"'iscrowd' must be 0 or 1, got {iscrowd!r}")
-        annotations.append(CocoAnnotation(i, aid, image_id, category_id, a["segmentation"]))
-    return CocoFile(path, images, categories, annotations)
+        points = annotation_points(a, schemas.get(category_id), where, fail, tally)
+        annotations.append(CocoAnnotation(i, aid, image_id, category_id, a["segmentation"],
+                                          points))
+    note = tally.note()
+    return CocoFile(path, images, categories, annotations, schemas, [note] if note else [])
 
 
 def _size(n: int) -> str:
