@@ -301,7 +301,37 @@ class ChangeCategory(DocCommand):
         self._move(lambda ref: self.category_id, lambda ref: self._old[ref])
 
 
-class SetKeypoints(DocCommand):
+class ValueSwap(DocCommand):
+    """A step that replaces one stored value (`old` → `new`) and back, refusing when the
+    stored value is no longer the one it expects. Subclasses say how to read and write it."""
+
+    old: object
+    new: object
+    what = "this value"
+
+    @property
+    def noop(self) -> bool:
+        return self.old == self.new
+
+    def current(self) -> object:
+        raise NotImplementedError
+
+    def put(self, value) -> None:
+        raise NotImplementedError
+
+    def _move(self, expect, put) -> None:
+        if self.current() != expect:
+            raise StaleEditError(f"{self.what} was changed outside this history")
+        self.put(put)
+
+    def _do(self) -> None:
+        self._move(self.old, self.new)
+
+    def _undo(self) -> None:
+        self._move(self.new, self.old)
+
+
+class SetKeypoints(ValueSwap):
     """Give an instance new keypoints (place, move, toggle visibility, remove a point, or
     clear them all): one gesture, one step; undo puts the previous points back."""
 
@@ -311,25 +341,16 @@ class SetKeypoints(DocCommand):
         self.ref = target.ref(instance_id)
         self.old = target.record(self.ref).keypoints
         self.new = points
+        self.what = f"the keypoints of instance {instance_id}"
 
-    @property
-    def noop(self) -> bool:
-        return self.old == self.new
+    def current(self) -> Points | None:
+        return self.target.record(self.ref).keypoints
 
-    def _move(self, expect: Points | None, put: Points | None) -> None:
-        if self.target.record(self.ref).keypoints != expect:
-            raise StaleEditError(f"the keypoints of instance {self.ref.id} were changed "
-                                 "outside this history")
-        self.target.set_keypoints(self.ref, put)
-
-    def _do(self) -> None:
-        self._move(self.old, self.new)
-
-    def _undo(self) -> None:
-        self._move(self.new, self.old)
+    def put(self, value: Points | None) -> None:
+        self.target.set_keypoints(self.ref, value)
 
 
-class SetCategoryKeypoints(DocCommand):
+class SetCategoryKeypoints(ValueSwap):
     """Give a category a keypoint schema, change it, or remove it (project-wide)."""
 
     def __init__(self, target: StepTarget, category_id: int, schema: KeypointSchema | None,
@@ -338,22 +359,13 @@ class SetCategoryKeypoints(DocCommand):
         self.category_id = category_id
         self.old = target.category(category_id).keypoints
         self.new = schema
+        self.what = f"the keypoint schema of category {category_id}"
 
-    @property
-    def noop(self) -> bool:
-        return self.old == self.new
+    def current(self) -> KeypointSchema | None:
+        return self.target.category(self.category_id).keypoints
 
-    def _move(self, expect: KeypointSchema | None, put: KeypointSchema | None) -> None:
-        if self.target.category(self.category_id).keypoints != expect:
-            raise StaleEditError(f"the keypoint schema of category {self.category_id} was "
-                                 "changed outside this history")
-        self.target.set_category_keypoints(self.category_id, put)
-
-    def _do(self) -> None:
-        self._move(self.old, self.new)
-
-    def _undo(self) -> None:
-        self._move(self.new, self.old)
+    def put(self, value: KeypointSchema | None) -> None:
+        self.target.set_category_keypoints(self.category_id, value)
 
 
 class CompositeCommand(DocCommand):
