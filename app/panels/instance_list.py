@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.controllers.project import InstanceRow
 from app.text import plural
+from mrcnn.keypoints import labelled_count
 
 COLUMNS = ("Category", "Score", "Source", "State")
 PENDING_COLOR = QColor("#e0a030")
@@ -127,8 +128,11 @@ class InstanceListWidget(QWidget):
 
     def _make_item(self, row: InstanceRow) -> QTreeWidgetItem:
         score = row.instance.score
+        points = ""
+        if row.schema is not None:  # how many of its keypoints are placed
+            points = f"  · {labelled_count(row.instance.keypoints)}/{row.schema.size} points"
         item = QTreeWidgetItem([
-            row.category,
+            row.category + points,
             f"{score:.2f}" if score is not None else "—",
             row.source,
             "pending" if row.pending else "accepted",

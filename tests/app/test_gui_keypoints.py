@@ -52,6 +52,8 @@ def test_place_move_toggle_undo_redo_and_reopen(qtbot, scene, window):
         s.click(qtbot, *spot)
         assert kp.labelled_count(stored_points(s)) == k + 1  # durable at each click
     assert "All 3 keypoints placed" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.instance_list.tree.topLevelItem(0).text(0)
+                    == "thing  · 3/3 points", timeout=5000)
     assert near(stored_points(s), [(*p, 2) for p in SPOTS])
     item = s.canvas.keypoints.items[s.iid]
     assert item.isVisible() and item.row.instance.keypoints == stored_points(s)
