@@ -45,7 +45,10 @@ def import_message(r: ImportReport) -> str:
         msg += f", {plural(r.duplicates_skipped, 'duplicate')} skipped"
     for kind, n in r.skipped.items():
         msg += f", {n} {kind} skipped"
-    return msg + ")"
+    msg += ")"
+    if r.notes:
+        msg += " — " + "; ".join(r.notes)
+    return msg
 
 
 def export_message(r: ExportReport) -> str:

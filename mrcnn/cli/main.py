@@ -106,6 +106,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         text += f", {r.empty_skipped} empty masks skipped"
     for kind, n in r.skipped.items():
         text += f", {n} {kind} skipped"
+    for note in r.notes:
+        text += f"\n  note: {note}"
     _emit(args, asdict(r), text)
     return 0
 

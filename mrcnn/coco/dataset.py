@@ -319,7 +319,7 @@ def export_images(project: Project, *, reviewed_only: bool = False
     by_id = {c.id: c for c in categories}
     images = project.images("reviewed" if reviewed_only else None)
     wanted = {im.id: [] for im in images}  # type: dict[int, list[ExportInstance]]
-    points = accepted_points(project, wanted)
+    points = accepted_points(project)
     for (iid, image_id, cat_id, h, w, counts, *_rest) in project.instance_rows("accepted"):
         if image_id in wanted:
             wanted[image_id].append(ExportInstance(iid, by_id[cat_id], masks.Rle(h, w, counts),
@@ -331,12 +331,11 @@ def export_images(project: Project, *, reviewed_only: bool = False
 def accepted_points(project: Project, image_ids: Collection[int] | None = None
                     ) -> dict[int, Points]:
     """The points of the accepted instances that carry some (on `image_ids`, default all),
-    by instance id; nothing is read when no category has a keypoint schema."""
+    by instance id (one query over the points alone); nothing is read when no category has
+    a keypoint schema."""
     if not any(c.keypoints is not None for c in project.categories()):
         return {}
-    wanted = None if image_ids is None else set(image_ids)
-    return {inst.id: inst.keypoints for inst in project.instances(state="accepted")
-            if inst.keypoints is not None and (wanted is None or inst.image_id in wanted)}
+    return project.points_by_instance("accepted", image_ids)
 
 
 def check_out_folder(out_dir: Path) -> None:

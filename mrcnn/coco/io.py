@@ -108,7 +108,7 @@ def build_coco(project: Project, *, mask_format: str = "rle",
     wanted = {im.id for im in images}
     categories = project.categories()
     schemas = {c.id: c.keypoints for c in categories}
-    points = accepted_points(project, wanted)
+    points = accepted_points(project)
     annotations = []
     fallbacks = 0
     for (iid, image_id, cat_id, h, w, counts, bx, by, bw, bh, area, source, version_id,

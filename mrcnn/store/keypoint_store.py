@@ -10,7 +10,14 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 
 from mrcnn.errors import ProjectError
-from mrcnn.keypoints import KeypointError, KeypointSchema, Points, check_points, points_to_json
+from mrcnn.keypoints import (
+    KeypointError,
+    KeypointSchema,
+    Points,
+    check_points,
+    points_from_json,
+    points_to_json,
+)
 from mrcnn.store.records import Category
 
 
@@ -84,6 +91,17 @@ class KeypointStore:
             checked = self.checked_points(row[0], points, f"instance {instance_id}")
             self._q("UPDATE instances SET keypoints = ? WHERE id = ?",
                     (points_to_json(checked), instance_id))
+
+    def points_by_instance(self, state: str = "accepted",
+                           image_ids: Iterable[int] | None = None) -> dict[int, Points]:
+        """The points of every instance in `state` that carries some (on `image_ids`,
+        default all images), by instance id: one query over the points, no mask read."""
+        wanted = None if image_ids is None else set(image_ids)
+        return {int(iid): points for iid, image_id, text in self._q(
+            "SELECT id, image_id, keypoints FROM instances WHERE state = ? AND "
+            "keypoints IS NOT NULL", (state,))
+            if (wanted is None or image_id in wanted)
+            and (points := points_from_json(text)) is not None}
 
     def _require_points_fit(self, instance_ids: Iterable[int], category_id: int) -> None:
         """Refuse moving instances that carry points to a category whose schema has another
