@@ -183,16 +183,25 @@ class ErrorsController(QObject):
         if self._busy():
             return
         images = truth_images(self._docs.project)
-        gen, name = self._model.generation, info.key
-        job = self._model.submit(find_errors_job, self._model.session, images, name,
-                                 name="finding errors on validation")
+        name = info.key
+        self._run(find_errors_job, images, name, what="finding errors on validation",
+                  progress=f"Finding {name}'s errors on "
+                           f"{plural(len(images), 'validation image')}",
+                  failed="Errors not found", cancelled="Finding errors cancelled",
+                  done=self._on_errors_found)
+
+    def _run(self, fn, *args, what: str, progress: str, failed: str, cancelled: str,
+             done) -> None:
+        """One job in the model lane over the loaded model's session: its progress shown,
+        its result handed to `done(result, generation)` (stale when the model changed)."""
+        gen = self._model.generation
+        job = self._model.submit(fn, self._model.session, *args, name=what)
         self._job = job
-        job.succeeded.connect(lambda found: self._on_errors_found(found, gen))
-        job.failed.connect(lambda msg: self._on_failed(f"Errors not found: {msg}", gen))
-        job.cancelled.connect(lambda: self._fb.say("Finding errors cancelled", 5000))
+        job.succeeded.connect(lambda result: done(result, gen))
+        job.failed.connect(lambda msg: self._on_failed(f"{failed}: {msg}", gen))
+        job.cancelled.connect(lambda: self._fb.say(cancelled, 5000))
         job.finished.connect(lambda: setattr(self, "_job", None))
-        self._w.progress.track(job, f"Finding {name}'s errors on "
-                                    f"{plural(len(images), 'validation image')}")
+        self._w.progress.track(job, progress)
 
     def _on_errors_found(self, found: ErrorList, gen: int) -> None:
         d = self._docs
@@ -230,16 +239,11 @@ class ErrorsController(QObject):
         if self._busy():
             return
         images = truth_images(self._docs.project, reviewed_ids(self._docs.project, None))
-        gen = self._model.generation
-        job = self._model.submit(find_suspects_job, self._model.session, images,
-                                 name="finding label suspects")
-        self._job = job
-        job.succeeded.connect(lambda r: self._on_suspects_found(r, gen))
-        job.failed.connect(lambda msg: self._on_failed(f"Label suspects not found: {msg}", gen))
-        job.cancelled.connect(lambda: self._fb.say("Finding label suspects cancelled", 5000))
-        job.finished.connect(lambda: setattr(self, "_job", None))
-        self._w.progress.track(job, f"Looking for label suspects on "
-                                    f"{plural(len(images), 'reviewed image')}")
+        self._run(find_suspects_job, images, what="finding label suspects",
+                  progress=f"Looking for label suspects on "
+                           f"{plural(len(images), 'reviewed image')}",
+                  failed="Label suspects not found",
+                  cancelled="Finding label suspects cancelled", done=self._on_suspects_found)
 
     def _on_suspects_found(self, result: SuspectsFound, gen: int) -> None:
         if gen != self._model.generation or not self._docs.is_open:
