@@ -131,8 +131,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         m = metrics[kind]
         print(f"{kind:<6}" + "".join(f"{m[k]:>7.3f}" for k in ("AP", "AP50", "AP75", "APs",
                                                                "APm", "APl")))
+    if "keypoints" in metrics:  # a model with a keypoint head: OKS keypoint AP
+        m = metrics["keypoints"]
+        print(f"{'kps':<6}" + "".join(f"{m[k]:>7.3f}" for k in ("AP", "AP50", "AP75"))
+              + f"{'':>7}" + "".join(f"{m[k]:>7.3f}" for k in ("APm", "APl")))
     print("per-class segm AP: " + ", ".join(f"{n} {v:.3f}"
                                             for n, v in metrics["segm"]["per_class"].items()))
+    if "keypoints" in metrics:
+        print("per-class keypoint AP: " + ", ".join(
+            f"{n} {v:.3f}" for n, v in metrics["keypoints"]["per_class"].items()))
     return 0
 
 

@@ -45,13 +45,20 @@ class Prediction:
     #: how unsure the model is about the image, in [0, 1] (`mrcnn.model.uncertainty`);
     #: None unless asked for (it costs a second, mirrored pass)
     uncertainty: float | None = None
+    #: a model with a keypoint head: (N, K, 3) float32 (x, y in image pixels, 1) over all of
+    #: the head's slots (`mrcnn.model.keypoint_head.detection_points` takes a detection's
+    #: category's own), and each point's score (N, K); None without a keypoint head
+    keypoints: np.ndarray | None = None
+    keypoint_scores: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def __getitem__(self, keep) -> Prediction:
         return Prediction(self.boxes[keep], self.labels[keep], self.scores[keep], self.masks[keep],
-                          self.uncertainty)
+                          self.uncertainty,
+                          None if self.keypoints is None else self.keypoints[keep],
+                          None if self.keypoint_scores is None else self.keypoint_scores[keep])
 
     @classmethod
     def empty(cls, height: int, width: int) -> Prediction:
@@ -69,11 +76,16 @@ def with_uncertainty(prediction: Prediction, mirrored: Prediction) -> Prediction
 
 def output_to_prediction(out: dict[str, torch.Tensor], mask_threshold: float = 0.5) -> Prediction:
     """torchvision's output dict for one image → Prediction (on the CPU, numpy)."""
+    points = out.get("keypoints")
+    point_scores = out.get("keypoints_scores")
     return Prediction(
         out["boxes"].detach().float().cpu().numpy(),
         out["labels"].detach().cpu().numpy().astype(np.int64),
         out["scores"].detach().float().cpu().numpy(),
         (out["masks"][:, 0] > mask_threshold).cpu().numpy(),
+        keypoints=None if points is None else points.detach().float().cpu().numpy(),
+        keypoint_scores=(None if point_scores is None
+                         else point_scores.detach().float().cpu().numpy()),
     )
 
 
@@ -89,8 +101,11 @@ def _fp32_forward(forward: Callable, *args):
 def output_layers(model: nn.Module) -> list[nn.Module]:
     """The layers of a torchvision MaskRCNN that produce its raw outputs."""
     rpn_head, roi = model.rpn.head, model.roi_heads
-    return [rpn_head.cls_logits, rpn_head.bbox_pred, roi.box_predictor,
-            roi.mask_predictor.mask_fcn_logits]
+    layers = [rpn_head.cls_logits, rpn_head.bbox_pred, roi.box_predictor,
+              roi.mask_predictor.mask_fcn_logits]
+    if roi.keypoint_predictor is not None:  # the keypoint heatmaps' logits
+        layers.append(roi.keypoint_predictor)
+    return layers
 
 
 def keep_outputs_fp32(model: nn.Module) -> None:

@@ -28,6 +28,8 @@ from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from mrcnn.model.keypoint_head import attach_keypoint_head
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -217,7 +219,8 @@ def _group_norm(channels: int) -> nn.GroupNorm:
 
 def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int | None = None,
                 max_size: int | None = None, anchors: Anchors | None = None,
-                mask_resolution: int = DEFAULT_MASK_RESOLUTION, **kwargs) -> MaskRCNN:
+                mask_resolution: int = DEFAULT_MASK_RESOLUTION,
+                keypoints: Mapping[str, Sequence[str]] | None = None, **kwargs) -> MaskRCNN:
     """Build an untrained Mask R-CNN (random init, nothing downloaded). Normalisation is
     trainable (BatchNorm for r50/r50v2, which torchvision builds without weights; GroupNorm for
     r18) and every backbone stage learns: frozen BatchNorm cannot learn from random init.
@@ -233,6 +236,10 @@ def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int
         mask_resolution: side of the mask predicted per RoI, 28 (torchvision's head) or 56
             (`MaskPredictor56`, finer outlines for about 4x the mask logits' work); a
             checkpoint loads only into a model built with its own (`mask_resolution_in`).
+        keypoints: the layout of a keypoint head beside the mask head, {category name:
+            its keypoint names} in category order (`mrcnn.model.keypoint_head`; None or
+            empty: no keypoint head); K is the sum of their counts. A checkpoint loads only
+            into a model built with its own (kept in its metadata).
         kwargs: passed to torchvision's MaskRCNN (e.g. box_score_thresh,
             box_detections_per_img).
     """
@@ -256,6 +263,8 @@ def build_model(*, preset: str = DEFAULT_PRESET, num_classes: int, min_size: int
         old = model.roi_heads.mask_predictor
         model.roi_heads.mask_predictor = MaskPredictor56(
             old.conv5_mask.in_channels, old.conv5_mask.out_channels, num_classes)
+    if keypoints:
+        attach_keypoint_head(model, keypoints, p.name)
     return model
 
 

@@ -39,6 +39,7 @@ from mrcnn.io.download import Progress, download_file, hash_prefix, url_file_nam
 from mrcnn.model.checkpoint import check_checkpoint, load_state
 from mrcnn.model.class_rows import copy_class_rows
 from mrcnn.model.convert import LabelMap
+from mrcnn.model.keypoint_head import check_layout, with_keypoint_layout
 from mrcnn.model.presets import (
     DEFAULT_MASK_RESOLUTION,
     DEFAULT_PRESET,
@@ -355,7 +356,8 @@ def load_model(*, project: Project | None = None, preset: str | None = None,
         allow_download: whether "coco"/"auto" may download COCO weights.
         progress: download progress, `progress(bytes_done, bytes_total_or_None)`.
         build_kwargs: passed to `build_model` (e.g. box_score_thresh, min_size). A
-            checkpoint is rebuilt with the anchors and mask resolution its metadata names
+            checkpoint is rebuilt with the anchors, mask resolution and keypoint layout its
+            metadata names
             (those it was trained with) and run at its trained input size, unless these say
             otherwise (mask_resolution=56 for a 28 x 28 checkpoint or COCO weights: the new
             upsampling stage starts fresh).
@@ -426,9 +428,13 @@ def _coco(preset: str, cats: list[str] | None, kwargs: dict, allow_download: boo
 def _coco_model(state: dict, preset: str, cats: list[str] | None, kwargs: dict, *,
                 source: str, path: Path, origin: str) -> LoadedModel:
     resolution = kwargs.get("mask_resolution", DEFAULT_MASK_RESOLUTION)
+    kwargs = dict(kwargs)
+    layout = kwargs.pop("keypoints", None)  # COCO's Mask R-CNN has no keypoint head: added
     if cats:
         adapted, matched = adapt_coco_state(state, preset, cats, mask_resolution=resolution)
         model = _instantiate(preset, len(cats) + 1, adapted, origin=origin, build_kwargs=kwargs)
+        if layout:
+            with_keypoint_layout(model, layout, preset).eval()
         return LoadedModel(model, preset, cats, source, kind="coco", path=path, matched=matched)
     names = coco_categories(preset)
     if check_mask_resolution(resolution) == 56:
@@ -449,6 +455,20 @@ def _with_trained_anchors(build_kwargs: dict, metadata: dict, origin: str) -> di
     except ValueError as exc:
         raise CheckpointError(f"{origin}: invalid anchors in its metadata ({exc})") from None
     return {**build_kwargs, "anchors": anchors}
+
+
+def _with_trained_keypoints(build_kwargs: dict, metadata: dict, origin: str) -> dict:
+    """`build_kwargs` with the keypoint head's layout the model was trained with (metadata
+    "keypoints"; none: no keypoint head), unless the caller chose one."""
+    data = metadata.get("keypoints")
+    if not data or "keypoints" in build_kwargs:
+        return build_kwargs
+    try:
+        layout = check_layout(data)
+    except ValueError as exc:
+        raise CheckpointError(f"{origin}: invalid keypoint layout in its metadata "
+                              f"({exc})") from None
+    return {**build_kwargs, "keypoints": layout}
 
 
 def _with_trained_mask_resolution(build_kwargs: dict, metadata: dict,
@@ -528,8 +548,9 @@ def _from_file(path: Path, *, preset: str | None, categories: list[str] | None,
             _check_categories(names, categories, origin)
         metadata = ck.get("metadata") if isinstance(ck.get("metadata"), dict) else {}
         kwargs = _with_trained_mask_resolution(
-            _with_trained_anchors(build_kwargs, metadata, origin), metadata, ck["state_dict"],
-            origin)
+            _with_trained_keypoints(_with_trained_anchors(build_kwargs, metadata, origin),
+                                    metadata, origin),
+            metadata, ck["state_dict"], origin)
         model = _instantiate(ck_preset, rows,
                              _state_for_resolution(ck["state_dict"], kwargs, origin),
                              origin=origin, build_kwargs=kwargs)

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mrcnn.errors import ProjectError
+from mrcnn.keypoints import Points
 from mrcnn.masks import Rle
 from mrcnn.store.project import Project
 from mrcnn.store.records import Category, Instance
@@ -69,20 +70,37 @@ def category_for_box(project: Project, name: str, chosen: int | None) -> int | N
 
 
 def store_named_predictions(project: Project, image_id: int, model_key: str,
-                            items: Sequence[tuple[str, Rle, float]], *,
+                            items: Sequence[tuple[str, Rle, float]
+                                            | tuple[str, Rle, float, Points | None]], *,
                             model_version_id: int | None = None,
-                            uncertainty: float | None = None) -> StoredPredictions:
-    """Store an image's predictions (class name, mask, score) as pending instances under
-    `model_key` (`Project.replace_predictions`), named by the rule above; the names with no
-    category and no decision become the image's suggestions. One transaction."""
+                            uncertainty: float | None = None,
+                            keypoints: Sequence[Points | None] | None = None
+                            ) -> StoredPredictions:
+    """Store an image's predictions (class name, mask, score), or (class name, mask, score,
+    keypoints), as pending instances under `model_key` (`Project.replace_predictions`),
+    named by the rule above; the names with no category and no decision become the image's
+    suggestions. One transaction. `keypoints`: each item's points, beside 3-tuple items
+    (`ImagePrediction.keypoints`). Points are kept where the category they are stored under
+    has a keypoint schema of their count, else dropped (the mask is stored all the same)."""
     result = StoredPredictions()
+    if keypoints is not None:
+        items = [(item[0], item[1], item[2], points)
+                 for item, points in zip(items, keypoints, strict=True)]
     with project.transaction():
-        ids = category_ids(project, (n for n, _rle, _score in items))
+        ids = category_ids(project, (item[0] for item in items))
+        sizes: dict[int, int | None] = {}
         kept = []
         aside: Counter[str] = Counter()
-        for name, rle, score in items:
+        for name, rle, score, *rest in items:
             if (cat_id := ids[name]) is not None:
-                kept.append((cat_id, rle, score))
+                points = rest[0] if rest else None
+                if points is not None:
+                    if cat_id not in sizes:
+                        schema = project.category_schema(cat_id)
+                        sizes[cat_id] = None if schema is None else schema.size
+                    if sizes[cat_id] != len(points):
+                        points = None
+                kept.append((cat_id, rle, score, points))
             elif project.category_decision(name) is not None:
                 result.ignored += 1
             else:

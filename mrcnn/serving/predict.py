@@ -13,8 +13,10 @@ from mrcnn import masks
 from mrcnn.coco.ids import file_category_ids, file_image_ids
 from mrcnn.errors import ImageReadError, ModelCancelled
 from mrcnn.io.images import load_image
+from mrcnn.keypoints import Points
 from mrcnn.model.convert import coco_results
 from mrcnn.model.device import DeviceChoice
+from mrcnn.model.keypoint_head import Layout, detection_points, keypoint_layout_of
 from mrcnn.model.predictor import Prediction, Predictor
 from mrcnn.serving.named_predictions import category_ids, store_named_predictions
 from mrcnn.serving.refinement import refine_masks, refinement_for
@@ -76,6 +78,16 @@ class CocoResults:
                                      rles=rles)
 
 
+def prediction_points(prediction: Prediction, categories: Sequence[str],
+                      layout: Layout | None) -> list[Points | None]:
+    """Each detection's keypoints for its category (None: no keypoint head, a category
+    without keypoints, or a prediction without them, e.g. a tiled one)."""
+    if not layout or prediction.keypoints is None:
+        return [None] * len(prediction)
+    return [detection_points(kp, categories[int(label) - 1], layout)
+            for kp, label in zip(prediction.keypoints, prediction.labels, strict=True)]
+
+
 def predict_project(project: Project, model: nn.Module, categories: Sequence[str], *,
                     model_key: str, image_ids: Sequence[int], model_version_id: int | None = None,
                     device: DeviceChoice | None = None, score_threshold: float = 0.05,
@@ -100,9 +112,12 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
     (`mrcnn.serving.tiles`: "auto" those longer than twice the model's longest input and
     than 2666 px);
     `tile_progress(done, total)` follows the passes of a tiled image, and cancellation is
-    checked between them too (the image being predicted is then not stored)."""
+    checked between them too (the image being predicted is then not stored).
+    A model with a keypoint head stores each detection's points with it (its category's
+    slots, v = 2: `prediction_points`); a tiled image's detections have none."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
                           max_detections=max_detections)
+    layout = keypoint_layout_of(model)  # a keypoint head's points are stored too
     refinement = refinement_for(project, model_key)  # measured on val, on for this model
     report = PredictReport(device=predictor.choice.describe())
     start = time.monotonic()
@@ -133,8 +148,10 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
             rles = mask_rles(pred.masks) if refinement is None else (
                 masks.encode(m) if m.any() else None
                 for m in (refine_masks(image, [m], refinement)[0] for m in pred.masks))
-            items = [(categories[int(label) - 1], rle, float(score))
-                     for label, score, rle in zip(pred.labels, pred.scores, rles, strict=True)
+            points = prediction_points(pred, categories, layout)
+            items = [(categories[int(label) - 1], rle, float(score), kp)
+                     for label, score, rle, kp in zip(pred.labels, pred.scores, rles, points,
+                                                      strict=True)
                      if rle is not None]
             stored = store_named_predictions(project, image_id, model_key, items,
                                              model_version_id=model_version_id,

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from mrcnn.errors import ModelCancelled
+from mrcnn.keypoints import Points
 from mrcnn.masks import Rle
 from mrcnn.model.keys import model_key
 from mrcnn.model.weight_files import (  # noqa: F401  (re-exported for the GUI side)
@@ -94,6 +95,10 @@ class ImagePrediction:
     seconds: float
     #: how unsure the model is about the image (`mrcnn.model.uncertainty`), when asked for
     uncertainty: float | None = None
+    #: a model with a keypoint head: each item's points (x, y, v per keypoint name of its
+    #: category; None for a category without keypoints), for `store_named_predictions(
+    #: keypoints=)`; None for a model without one
+    keypoints: list[Points | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,8 @@ class ModelSession:
         with a non-empty mask, highest score first; with `uncertainty`, how unsure the
         model is about it (one extra, mirrored pass). In tiles when `tiles` says so for its
         size (`mrcnn.serving.tiled_predict.predict_image`)."""
+        from mrcnn.model.keypoint_head import keypoint_layout_of
+        from mrcnn.serving.predict import prediction_points
         from mrcnn.serving.tiled_predict import predict_image
         from mrcnn.serving.tiles import mask_rles
 
@@ -248,13 +255,17 @@ class ModelSession:
                                  uncertainty=uncertainty, should_cancel=should_cancel,
                                  on_progress=progress)
             self._info = _with_device(info, self._predictor.choice.describe())
-        items = []  # a tiled image's masks are encoded from their crops
-        for label, score, rle in zip(pred.labels, pred.scores, mask_rles(pred.masks),
-                                     strict=True):
+            layout = keypoint_layout_of(self._predictor.model)
+        points = prediction_points(pred, info.categories, layout)
+        items, kept_points = [], []  # a tiled image's masks are encoded from their crops
+        for label, score, rle, kp in zip(pred.labels, pred.scores, mask_rles(pred.masks),
+                                         points, strict=True):
             if rle is not None:
                 items.append((info.categories[int(label) - 1], rle, float(score)))
+                kept_points.append(kp)
         return ImagePrediction(image_id, info.key, info.version_id, items,
-                               time.monotonic() - start, pred.uncertainty)
+                               time.monotonic() - start, pred.uncertainty,
+                               kept_points if layout else None)
 
 
     def box_mask(self, image_id: int, path: str | Path,

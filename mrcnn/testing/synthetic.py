@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from mrcnn import masks
+from mrcnn.keypoints import KeypointSchema
 from mrcnn.store.project import Project
 from mrcnn.store.scan import scan_folder
 
@@ -28,6 +29,12 @@ SMALL_RADIUS = (5.0, 10.0)
 SMALL_INSTANCES = (15, 30)
 #: Squares and triangles are rotated by at most this angle (radians) from upright.
 MAX_TILT = np.pi / 12
+#: The keypoints of the shapes that have corners (`make_synthetic_project(keypoints=True)`):
+#: a left/right pair each, so a mirror image swaps them.
+SHAPE_KEYPOINTS = {"triangle": ("apex", "left_base", "right_base"),
+                   "square": ("top_left", "top_right", "bottom_right", "bottom_left")}
+#: Vertex index (in `_shape_mask`'s drawing order) of each keypoint name.
+_CORNER_ORDER = {"triangle": (0, 2, 1), "square": (2, 3, 0, 1)}
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,10 @@ class SyntheticInstance:
 
     name: str
     mask: np.ndarray
+    #: the shape's corners as keypoints (x, y, v) in SHAPE_KEYPOINTS order, pixel centres at
+    #: + 0.5 (COCO's convention): v = 2 visible, 1 covered by a later shape, (0, 0, 0)
+    #: outside the image; None for shapes without corners
+    points: tuple[tuple[float, float, int], ...] | None = None
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -60,8 +71,10 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def _shape_mask(rng: np.random.Generator, name: str, size: int, cy: float, cx: float,
-                r: float) -> np.ndarray:
-    """The full (size, size) bool mask of one shape of radius about `r` centred at (cy, cx)."""
+                r: float, corners: list | None = None) -> np.ndarray:
+    """The full (size, size) bool mask of one shape of radius about `r` centred at (cy, cx).
+    A square's or triangle's vertices (x, y; pixel centres at integers) are appended to
+    `corners` when given."""
     m = np.zeros((size, size), np.uint8)
     if name in ("disc", "ring"):
         yy, xx = np.mgrid[:size, :size]
@@ -78,6 +91,8 @@ def _shape_mask(rng: np.random.Generator, name: str, size: int, cy: float, cx: f
         angles = tilt + np.arange(3) * 2 * np.pi / 3 - np.pi / 2
         rad = r * 1.2
     pts = np.stack([cx + rad * np.cos(angles), cy + rad * np.sin(angles)], axis=1)
+    if corners is not None:
+        corners.extend((float(x), float(y)) for x, y in pts)
     cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
     return m.astype(bool)
 
@@ -104,6 +119,7 @@ def draw_image(rng: np.random.Generator, size: int = 128, *, min_instances: int 
     img = _background(rng, size)
     want = int(rng.integers(min_instances, max_instances + 1))
     placed: list[tuple[str, np.ndarray]] = []  # (name, visible mask), in drawing order
+    vertices: list[list[tuple[float, float]]] = []  # each placed shape's corners
     scale = size / 128
     for _ in range(want * 25):
         if len(placed) == want:
@@ -111,21 +127,47 @@ def draw_image(rng: np.random.Generator, size: int = 128, *, min_instances: int 
         name = SHAPES[int(rng.integers(len(SHAPES)))]
         r = rng.uniform(*radius_px) if radius_px else rng.uniform(*RADIUS) * scale
         cy, cx = rng.uniform(r * 0.8, size - r * 0.8, 2)  # may be cut a little by the border
-        full = _shape_mask(rng, name, size, cy, cx, r)
+        corners: list[tuple[float, float]] = []
+        full = _shape_mask(rng, name, size, cy, cx, r, corners)
         area = full.sum()
         ok = all((full & vis).sum() <= 0.15 * min(vis.sum(), area) for _, vis in placed)
         if not ok:
             continue
         placed = [(n, vis & ~full) for n, vis in placed]
         placed.append((name, full))
+        vertices.append(corners)
         img = np.where(full[..., None], _fill(rng, size, img, full), img)
     img = cv2.GaussianBlur(img.astype(np.float32), (3, 3), 0.6)
     rgb = np.clip(np.round(img), 0, 255).astype(np.uint8)
-    return rgb, [SyntheticInstance(n, vis) for n, vis in placed if vis.any()]
+    return rgb, [SyntheticInstance(n, vis, _corner_points(n, vis, corners))
+                 for (n, vis), corners in zip(placed, vertices, strict=True) if vis.any()]
+
+
+def _corner_points(name: str, visible: np.ndarray, corners: list[tuple[float, float]]
+                   ) -> tuple[tuple[float, float, int], ...] | None:
+    """A shape's corners as keypoints (see `SyntheticInstance.points`): a corner is visible
+    when the shape's visible mask holds the pixel 2 px inwards from it (towards the centre)."""
+    if name not in _CORNER_ORDER:
+        return None
+    h, w = visible.shape
+    cx = sum(x for x, _ in corners) / len(corners)
+    cy = sum(y for _, y in corners) / len(corners)
+    out = []
+    for index in _CORNER_ORDER[name]:
+        x, y = corners[index]
+        if not (0 <= x + 0.5 < w and 0 <= y + 0.5 < h):
+            out.append((0.0, 0.0, 0))
+            continue
+        d = max(float(np.hypot(cx - x, cy - y)), 1e-6)
+        ix = int(np.clip(round(x + 2 * (cx - x) / d), 0, w - 1))
+        iy = int(np.clip(round(y + 2 * (cy - y) / d), 0, h - 1))
+        out.append((round(x + 0.5, 2), round(y + 0.5, 2), 2 if visible[iy, ix] else 1))
+    return tuple(out)
 
 
 def make_synthetic_project(folder: str | Path, *, n_train: int = 40, n_val: int = 10,
-                           size: int = 128, seed: int = 0, objects: str = "shapes") -> Path:
+                           size: int = 128, seed: int = 0, objects: str = "shapes",
+                           keypoints: bool = False) -> Path:
     """Write n_train + n_val PNG images under folder/images and a project at folder/project
     whose images are all reviewed, with accepted manual instances of the SHAPES categories;
     exactly the last n_val images are in the val split. Returns the project folder
@@ -133,7 +175,9 @@ def make_synthetic_project(folder: str | Path, *, n_train: int = 40, n_val: int 
 
     objects: "shapes" (2-4 shapes of about a fifth of the image across) or "small"
     (SMALL_INSTANCES shapes of about 10-20 px, whatever the image size, like cells or
-    particles)."""
+    particles).
+    keypoints: give the triangle and square categories keypoint schemas (SHAPE_KEYPOINTS)
+    and every triangle and square its corners as points (the same images either way)."""
     if objects not in ("shapes", "small"):
         raise ValueError(f"objects must be 'shapes' or 'small', not {objects!r}")
     kind: dict = {}
@@ -155,12 +199,16 @@ def make_synthetic_project(folder: str | Path, *, n_train: int = 40, n_val: int 
         with project.transaction():
             scan_folder(project)
             cats = {name: project.add_category(name).id for name in SHAPES}
+            if keypoints:
+                for name, names in SHAPE_KEYPOINTS.items():
+                    project.set_category_keypoints(cats[name], KeypointSchema(names))
             for i, (path, instances) in enumerate(drawn):
                 image = project.image_by_key(project.image_key(path))
                 if image is None:  # pragma: no cover - we just wrote it
                     raise FileNotFoundError(path)
                 for inst in instances:
-                    project.add_instance(image.id, cats[inst.name], masks.encode(inst.mask))
+                    project.add_instance(image.id, cats[inst.name], masks.encode(inst.mask),
+                                         keypoints=inst.points if keypoints else None)
                 project.set_image_status(image.id, "reviewed")
                 project.set_image_split(image.id, "train" if i < n_train else "val")
     finally:

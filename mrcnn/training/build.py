@@ -23,6 +23,7 @@ from mrcnn.errors import (
 )
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.device import DeviceChoice, choose_device
+from mrcnn.model.keypoint_head import Layout, layout_for, with_keypoint_layout
 from mrcnn.model.presets import (
     Anchors,
     build_model,
@@ -34,6 +35,7 @@ from mrcnn.training.anchors import fit_training_anchors
 from mrcnn.training.config import TrainConfig
 from mrcnn.training.dataset import (
     InfiniteSampler,
+    KeypointTargets,
     ProjectDataset,
     TrainingCrops,
     collate,
@@ -122,13 +124,15 @@ def _config_input_size(config: TrainConfig) -> tuple[int, int]:
 # ---------------------------------------------------------------- the build steps
 @dataclass(frozen=True)
 class TrainingData:
-    """The project's training data: its label map, the reviewed image ids of each split, and
-    the train split as a data set (with augmentation)."""
+    """The project's training data: its label map, the reviewed image ids of each split, the
+    train split as a data set (with augmentation), and the keypoint head's layout (empty:
+    the project has no keypoint categories, the model no keypoint head)."""
 
     labels: LabelMap
     train_ids: list[int]
     val_ids: list[int]
     dataset: ProjectDataset
+    keypoints: Layout = dataclasses.field(default_factory=dict)
 
 
 def build_data(project: Project, config: TrainConfig) -> TrainingData:
@@ -142,12 +146,17 @@ def build_data(project: Project, config: TrainConfig) -> TrainingData:
     if not train_ids:
         raise TrainingError("no reviewed images in the train split: review some images first")
     size, max_size = _config_input_size(config)
+    schemas = project.keypoint_schemas()
+    layout = layout_for(schemas, labels.names)
+    # with keypoints the data set flips itself: their left/right slots swap
+    targets = KeypointTargets.of(schemas, layout, labels) if layout else None
     dataset = ProjectDataset(project, train_ids, labels=labels,
-                             transform=train_transform(flip=config.flip),
-                             crops=TrainingCrops(size, max_size))
+                             transform=train_transform(flip=config.flip and not layout),
+                             crops=TrainingCrops(size, max_size), keypoints=targets,
+                             flip=config.flip and bool(layout))
     if dataset.num_instances == 0:
         raise TrainingError("the reviewed train images have no accepted instances")
-    return TrainingData(labels, train_ids, val_ids, dataset)
+    return TrainingData(labels, train_ids, val_ids, dataset, layout)
 
 
 def build_device(config: TrainConfig, dist: DistInfo) -> DeviceChoice:
@@ -176,14 +185,21 @@ def build_anchors(config: TrainConfig, data: TrainingData) -> Anchors | None:
 
 def build_start_model(config: TrainConfig, labels: LabelMap, *, model: nn.Module | None = None,
                       init_state: dict | None = None,
-                      anchors: Anchors | None = None) -> nn.Module:
+                      anchors: Anchors | None = None,
+                      keypoints: Layout | None = None) -> nn.Module:
     """`model` (None: config.preset built from scratch, with `anchors`, None: the preset's,
     and config.mask_resolution) with `init_state` loaded; TrainingError when its classes are
     not the project's categories + 1. A bare `init_state` names no anchors: it goes into the
-    preset's (pass a `model` built with its own to keep others)."""
+    preset's (pass a `model` built with its own to keep others). The model gets a keypoint
+    head for the `keypoints` layout (None or empty: none; a given model's own head is
+    re-laid for it, `mrcnn.model.keypoint_head.with_keypoint_layout`)."""
+    layout = keypoints or {}
     if model is None:
+        # a bare init_state holds a keypoint head only when trained with this layout
+        first = layout if init_state is None or _has_keypoint_head(init_state) else {}
         model = build_model(preset=config.preset, num_classes=labels.num_classes,
-                            anchors=anchors, mask_resolution=config.mask_resolution)
+                            anchors=anchors, mask_resolution=config.mask_resolution,
+                            keypoints=first)
     heads: Any = model.roi_heads  # torchvision's RoIHeads
     n_out = int(heads.box_predictor.cls_score.out_features)
     if n_out != labels.num_classes:
@@ -191,7 +207,11 @@ def build_start_model(config: TrainConfig, labels: LabelMap, *, model: nn.Module
                             f"{len(labels.names)} categories")
     if init_state is not None:
         model.load_state_dict(init_state)
-    return model
+    return with_keypoint_layout(model, layout, config.preset)
+
+
+def _has_keypoint_head(state: dict) -> bool:
+    return any(k.startswith("roi_heads.keypoint_") for k in state)
 
 
 def uses_finetune_policy(config: TrainConfig, *, from_scratch: bool) -> bool:

@@ -8,6 +8,13 @@ resized whole, which would shrink their small objects away: each sample is a ran
 the input's shorter side at the image's own resolution, around a randomly chosen instance
 (`TrainingCrops`, `crop_window`), with the instances it cuts cropped too (`crop_target`:
 tiny remnants dropped by `keep_remnant`'s rule).
+
+A project with keypoint categories trains a keypoint head too (`mrcnn.model.keypoint_head`):
+each target then carries "keypoints" (N, K, 3), an instance's points in its category's slots
+and zeros (v = 0: not trained) elsewhere and for instances without points
+(`KeypointTargets`); crops move the points with the image (those left outside become v = 0),
+and the horizontal flip, which the data set then does itself, mirrors x and swaps each
+category's left/right slots (`KeypointSchema.flip_indices`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from torchvision.transforms import v2
 
 from mrcnn.io.images import load_image
 from mrcnn.io.remote import RemoteImage
+from mrcnn.keypoints import KeypointSchema
 from mrcnn.model.convert import LabelMap, image_to_tensor, instances_to_target, xywh_to_xyxy
 from mrcnn.store.project import Project
 from mrcnn.store.records import Instance
@@ -118,13 +126,74 @@ def crop_window(height: int, width: int, size: int,
     return x0, y0, x0 + cw, y0 + ch
 
 
+@dataclass(frozen=True)
+class KeypointTargets:
+    """How instances' points become the "keypoints" (N, K, 3) float32 of a target: per model
+    label of a keypoint category (first slot, count, flip map of its schema); K `total`."""
+
+    total: int
+    by_label: dict[int, tuple[int, int, tuple[int, ...]]]
+
+    @classmethod
+    def of(cls, schemas: dict[str, KeypointSchema], layout: dict[str, tuple[str, ...]],
+           labels: LabelMap) -> KeypointTargets:
+        """For a model whose keypoint head has `layout` (category name → names, see
+        `mrcnn.model.keypoint_head`), the project's `schemas` giving the flip maps."""
+        by_label, start = {}, 0
+        for name, names in layout.items():
+            flip = (schemas[name].flip_indices() if name in schemas
+                    and schemas[name].size == len(names) else tuple(range(len(names))))
+            if name in labels:
+                by_label[labels.label(name)] = (start, len(names), flip)
+            start += len(names)
+        return cls(start, by_label)
+
+    def rows(self, instances: Sequence[Instance], labels: Sequence[int],
+             offset: tuple[int, int] = (0, 0),
+             window: tuple[int, int] | None = None) -> torch.Tensor:
+        """(N, K, 3) float32: each instance's points in its label's slots, moved by -offset
+        (x, y); with `window` (width, height), points outside it become v = 0."""
+        out = torch.zeros((len(instances), self.total, 3), dtype=torch.float32)
+        for i, (inst, label) in enumerate(zip(instances, labels, strict=True)):
+            where = self.by_label.get(int(label))
+            if where is None or inst.keypoints is None:
+                continue
+            first, count, _flip = where
+            for j, (x, y, v) in enumerate(inst.keypoints[:count]):
+                x, y = x - offset[0], y - offset[1]
+                if v <= 0 or (window is not None
+                              and not (0 <= x < window[0] and 0 <= y < window[1])):
+                    continue
+                out[i, first + j] = torch.tensor((x, y, float(v)))
+        return out
+
+    def flipped(self, keypoints: torch.Tensor, labels: torch.Tensor, width: int
+                ) -> torch.Tensor:
+        """`keypoints` (N, K, 3) of an image `width` pixels wide mirrored left to right: x
+        becomes width - x (pixel centres stay centres), each label's slots swapped by its
+        flip map; v = 0 points stay zeros."""
+        out = keypoints.clone()
+        for i, label in enumerate(labels.tolist()):
+            where = self.by_label.get(int(label))
+            if where is None:
+                continue
+            first, count, flip = where
+            index = torch.tensor([first + f for f in flip])
+            out[i, first:first + count] = keypoints[i, index]
+        labelled = out[..., 2] > 0
+        out[..., 0] = torch.where(labelled, width - out[..., 0], torch.zeros_like(out[..., 0]))
+        return out
+
+
 def crop_target(instances: Sequence[Instance], label_of: dict[int, int],
-                window: tuple[int, int, int, int]) -> dict[str, torch.Tensor]:
+                window: tuple[int, int, int, int],
+                keypoints: KeypointTargets | None = None) -> dict[str, torch.Tensor]:
     """The detection target of a crop (x0, y0, x1, y1) of an image: the instances it
     shows, masks cropped, boxes those of the cropped masks; a cut instance's part is kept
-    by `keep_remnant`'s rule. Only the instances whose boxes meet the crop are decoded."""
+    by `keep_remnant`'s rule. Only the instances whose boxes meet the crop are decoded.
+    With `keypoints`, their points too, moved into the crop (outside it: v = 0)."""
     x0, y0, x1, y1 = window
-    boxes, labels, parts = [], [], []
+    boxes, labels, parts, kept = [], [], [], []
     for inst in instances:
         bx0, by0, bx1, by1 = xywh_to_xyxy(inst.bbox)
         if bx1 <= x0 or bx0 >= x1 or by1 <= y0 or by0 >= y1:
@@ -138,12 +207,16 @@ def crop_target(instances: Sequence[Instance], label_of: dict[int, int],
         boxes.append((cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
         labels.append(label_of[inst.category_id])
         parts.append(part)
+        kept.append(inst)
     masks = np.zeros((len(parts), y1 - y0, x1 - x0), np.uint8)
     for i, part in enumerate(parts):
         masks[i] = part
-    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-            "labels": torch.tensor(labels, dtype=torch.int64),
-            "masks": torch.from_numpy(masks)}
+    target = {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+              "labels": torch.tensor(labels, dtype=torch.int64),
+              "masks": torch.from_numpy(masks)}
+    if keypoints is not None:
+        target["keypoints"] = keypoints.rows(kept, labels, (x0, y0), (x1 - x0, y1 - y0))
+    return target
 
 
 def train_transform(*, flip: bool = True) -> v2.Transform:
@@ -167,15 +240,22 @@ class ProjectDataset(Dataset):
     be used from DataLoader worker processes.
     With `crops`, an image it applies to gives a random crop (`TrainingCrops`; chosen with
     torch's random numbers, so seeded runs repeat): H and W are then the crop's.
+    With `keypoints`, targets carry "keypoints" (N, K, 3) float32 (`KeypointTargets`).
+    With `flip`, the data set mirrors a random half of the samples itself (keypoints swap
+    their left/right slots, which torchvision's flip does not know): give it instead of a
+    flip in `transform`.
     """
 
     def __init__(self, project: Project, image_ids: Sequence[int], *, labels: LabelMap,
-                 transform: v2.Transform | None = None, crops: TrainingCrops | None = None):
+                 transform: v2.Transform | None = None, crops: TrainingCrops | None = None,
+                 keypoints: KeypointTargets | None = None, flip: bool = False):
         cats = {c.id: c.name for c in project.categories()}
         self.labels = labels
         self.label_of = {cid: labels.label(n) for cid, n in cats.items() if n in labels}
         self.transform = transform
         self.crops = crops
+        self.keypoints = keypoints
+        self.flip = flip
         self.samples: list[Sample] = []
         for image_id in image_ids:
             im = project.image(image_id)
@@ -203,16 +283,38 @@ class ProjectDataset(Dataset):
             pick = (s.instances[int(torch.randint(len(s.instances), ()))].bbox
                     if s.instances else None)
             window = crop_window(height, width, self.crops.size, pick, u, v)
-            target = crop_target(s.instances, self.label_of, window)
+            target = crop_target(s.instances, self.label_of, window, self.keypoints)
             x0, y0, x1, y1 = window
             rgb = np.ascontiguousarray(rgb[y0:y1, x0:x1])
         else:
             target = instances_to_target(s.instances, self.label_of, height, width)
+            if self.keypoints is not None:
+                target["keypoints"] = self.keypoints.rows(s.instances,
+                                                          target["labels"].tolist())
         image = image_to_tensor(rgb)
+        if self.flip and bool(torch.rand(()) < 0.5):
+            image, target = self.flipped(image, target)
+        if "keypoints" in target:
+            target = _without_degenerate(target)  # as the transform's sanitizing would
         if self.transform is not None:
             image, target = self._augment(image, target)
         target["image_id"] = torch.tensor(s.image_id, dtype=torch.int64)
         return image, target
+
+    def flipped(self, image: torch.Tensor, target: dict[str, torch.Tensor]
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The sample mirrored left to right: image, masks, boxes, and keypoints (x mirrored,
+        left/right slots swapped)."""
+        width = image.shape[-1]
+        out = dict(target)
+        out["masks"] = target["masks"].flip(-1)
+        boxes = target["boxes"].clone()
+        boxes[:, 0], boxes[:, 2] = width - target["boxes"][:, 2], width - target["boxes"][:, 0]
+        out["boxes"] = boxes
+        if "keypoints" in target and self.keypoints is not None:
+            out["keypoints"] = self.keypoints.flipped(target["keypoints"], target["labels"],
+                                                      width)
+        return image.flip(-1), out
 
     def _augment(self, image: torch.Tensor, target: dict[str, torch.Tensor]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -223,8 +325,24 @@ class ProjectDataset(Dataset):
             "masks": tv_tensors.Mask(target["masks"]),
         }
         image, out = self.transform(tv_tensors.Image(image), wrapped)
-        return (image.as_subclass(torch.Tensor),
-                {k: v.as_subclass(torch.Tensor) for k, v in out.items()})
+        result = {k: v.as_subclass(torch.Tensor) for k, v in out.items()}
+        if "keypoints" in target:
+            if len(result["boxes"]) != len(target["boxes"]):  # pragma: no cover - guarded
+                raise ValueError("the transform dropped instances: their keypoints would not "
+                                 "match (give the flip to the data set, not the transform)")
+            result["keypoints"] = target["keypoints"]
+        return image.as_subclass(torch.Tensor), result
+
+
+def _without_degenerate(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The target without instances whose box is under a pixel wide or high (what
+    `v2.SanitizeBoundingBoxes(min_size=1)` drops), every per-instance field alike."""
+    boxes = target["boxes"]
+    keep = ((boxes[:, 2] - boxes[:, 0]) >= 1) & ((boxes[:, 3] - boxes[:, 1]) >= 1)
+    if bool(keep.all()):
+        return target
+    return {k: v[keep] if k in ("boxes", "labels", "masks", "keypoints") else v
+            for k, v in target.items()}
 
 
 def collate(batch: Sequence[tuple[torch.Tensor, dict]]) -> tuple[list[torch.Tensor], list[dict]]:

@@ -14,9 +14,11 @@ from pycocotools.cocoeval import COCOeval
 
 from mrcnn import masks
 from mrcnn.errors import ImageReadError, MrcnnError, TrainingCancelled
+from mrcnn.keypoints import oks_sigmas
 from mrcnn.masks import Rle
 from mrcnn.model.convert import LabelMap, coco_results
 from mrcnn.model.device import DeviceChoice
+from mrcnn.model.keypoint_head import Layout, keypoint_layout_of, slots, total_slots
 from mrcnn.model.predictor import Prediction
 from mrcnn.model.weights import load_model
 from mrcnn.store.project import Project
@@ -25,24 +27,41 @@ from mrcnn.training.error_analysis import Detection, TruthImage
 from mrcnn.training.events import EvalEvent
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+#: COCO's keypoint AP has no small objects (`COCOeval.params.setKpParams`).
+KEYPOINT_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl")
 
 
-def ground_truth(project: Project, image_ids: Sequence[int], labels: LabelMap) -> dict:
+def ground_truth(project: Project, image_ids: Sequence[int], labels: LabelMap,
+                 keypoints: Layout | None = None) -> dict:
     """The accepted instances of these images as a COCO dict whose category ids are the
-    model labels (1..K), so predictions can be scored without remapping."""
+    model labels (1..K), so predictions can be scored without remapping. With a keypoint
+    `keypoints` layout, every annotation carries "keypoints" over all of its slots (its
+    points in its category's, zeros elsewhere and without points) and "num_keypoints"."""
     cats = {c.id: c.name for c in project.categories()}
     images = [project.image(i) for i in image_ids]
+    where = slots(keypoints) if keypoints else {}
+    k = total_slots(keypoints) if keypoints else 0
     anns = []
     for im in images:
         for inst in project.instances(im.id, state="accepted"):
             name = cats[inst.category_id]
             if name not in labels:
                 continue
-            anns.append({
+            ann = {
                 "id": len(anns) + 1, "image_id": im.id, "category_id": labels.label(name),
                 "segmentation": inst.rle.to_coco(), "area": inst.area, "bbox": list(inst.bbox),
                 "iscrowd": 0,
-            })
+            }
+            if keypoints:
+                flat = [0.0] * (3 * k)
+                if name in where and inst.keypoints is not None:
+                    first, count = where[name]
+                    for j, (x, y, v) in enumerate(inst.keypoints[:count]):
+                        if v > 0:
+                            flat[3 * (first + j):3 * (first + j) + 3] = [x, y, v]
+                ann["keypoints"] = flat
+                ann["num_keypoints"] = sum(1 for v in flat[2::3] if v > 0)
+            anns.append(ann)
     return {
         "images": [{"id": im.id, "width": im.width, "height": im.height} for im in images],
         "categories": [{"id": labels.label(n), "name": n} for n in labels.names],
@@ -50,10 +69,27 @@ def ground_truth(project: Project, image_ids: Sequence[int], labels: LabelMap) -
     }
 
 
-def prediction_results(predictions: dict[int, Prediction]) -> list[dict]:
+def prediction_results(predictions: dict[int, Prediction], labels: LabelMap | None = None,
+                       keypoints: Layout | None = None) -> list[dict]:
     """Predictions per image id → COCO results list (bbox xywh, RLE segmentation, score),
-    category ids the model labels (`mrcnn.model.convert.coco_results`)."""
-    return [r for image_id, p in predictions.items() for r in coco_results(p, image_id)]
+    category ids the model labels (`mrcnn.model.convert.coco_results`). With a keypoint
+    layout (and `labels`), each detection's "keypoints" too: its category's slots as the
+    head predicted them (v = 1), zeros elsewhere."""
+    out = []
+    for image_id, p in predictions.items():
+        results = coco_results(p, image_id)  # one per detection, in order
+        if keypoints and labels is not None and p.keypoints is not None:
+            where = slots(keypoints)
+            for r, points, label in zip(results, p.keypoints, p.labels, strict=True):
+                flat = np.zeros((len(points), 3), np.float64)
+                name = labels.name(int(label))
+                if name in where:
+                    first, count = where[name]
+                    flat[first:first + count, :2] = points[first:first + count, :2]
+                    flat[first:first + count, 2] = 1
+                r["keypoints"] = flat.reshape(-1).tolist()
+        out += results
+    return out
 
 
 def _quiet_coco(data: dict) -> COCO:
@@ -64,11 +100,15 @@ def _quiet_coco(data: dict) -> COCO:
     return coco
 
 
-def evaluate_coco(gt: dict, results: list[dict]) -> dict:
+def evaluate_coco(gt: dict, results: list[dict], *,
+                  keypoint_sigmas: Sequence[float] | None = None) -> dict:
     """COCOeval for bbox and segm → {"bbox": {...}, "segm": {...}} with AP, AP50, AP75, APs,
     APm, APl and per_class AP (by category name). -1 means undefined (no ground truth).
     "scored": {"images": n, "instances": m} says how much ground truth the numbers rest on
-    (shown next to every AP: `mrcnn.store.versions.scored_on`)."""
+    (shown next to every AP: `mrcnn.store.versions.scored_on`).
+    With `keypoint_sigmas` (one OKS sigma per slot of the annotations' "keypoints"), where
+    annotations have labelled points and results carry keypoints: "keypoints" too, COCO's
+    OKS keypoint AP (AP, AP50, AP75, APm, APl, per_class; `keypoint_ap`)."""
     names = {c["id"]: c["name"] for c in gt["categories"]}
     coco_gt = _quiet_coco(gt)
     out: dict[str, dict] = {"scored": {"images": len(gt["images"]),
@@ -95,7 +135,48 @@ def evaluate_coco(gt: dict, results: list[dict]) -> dict:
             p = p[p > -1]
             per_class[names[cat_id]] = float(np.mean(p)) if p.size else -1.0
         out[iou_type] = {**stats, "per_class": per_class}
+    if keypoint_sigmas is not None:
+        scored = keypoint_ap(coco_gt, gt, results, keypoint_sigmas)
+        if scored is not None:
+            out["keypoints"] = scored
     return out
+
+
+def keypoint_ap(coco_gt: COCO, gt: dict, results: list[dict], sigmas: Sequence[float]
+                ) -> dict | None:
+    """COCOeval's OKS keypoint AP over the categories with labelled points (instances
+    without points are ignored, as COCO ignores num_keypoints = 0); None when no annotation
+    has labelled points or the results carry no keypoints."""
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    cat_ids = sorted({a["category_id"] for a in gt["annotations"]
+                      if a.get("num_keypoints", 0) > 0})
+    if not cat_ids:
+        return None
+    if not results:
+        return {**dict.fromkeys(KEYPOINT_STAT_NAMES, 0.0),
+                "per_class": {names[c]: 0.0 for c in cat_ids}}
+    if not all("keypoints" in r for r in results):
+        return None
+    scored = [r for r in results if r["category_id"] in cat_ids]
+    if not scored:
+        return {**dict.fromkeys(KEYPOINT_STAT_NAMES, 0.0),
+                "per_class": {names[c]: 0.0 for c in cat_ids}}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_dt = coco_gt.loadRes(scored)
+        ev = COCOeval(coco_gt, coco_dt, "keypoints")
+        ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
+        ev.params.catIds = cat_ids
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    stats = {name: float(v) for name, v in zip(KEYPOINT_STAT_NAMES, ev.stats[:5], strict=True)}
+    per_class = {}
+    precision = ev.eval["precision"]
+    for k, cat_id in enumerate(ev.params.catIds):
+        p = precision[:, :, k, 0, -1]
+        p = p[p > -1]
+        per_class[names[cat_id]] = float(np.mean(p)) if p.size else -1.0
+    return {**stats, "per_class": per_class}
 
 
 def predict_images(model, project: Project, image_ids: Sequence[int], *, device=None,
@@ -113,12 +194,19 @@ def evaluate_model(model, project: Project, *, labels: LabelMap, image_ids: Sequ
                    detections: dict[int, list[Detection]] | None = None) -> dict:
     """Predict the images and score them against their accepted instances. With
     `detections`, it also receives each image's predictions as plain data (category name,
-    RLE, score), for the error list (`mrcnn.training.error_analysis`) without a second pass."""
+    RLE, score), for the error list (`mrcnn.training.error_analysis`) without a second pass.
+    A model with a keypoint head (`mrcnn.model.keypoint_head`) is scored on the points too
+    (metrics "keypoints": OKS keypoint AP, with `oks_sigmas` over its slots) where the
+    images have labelled points."""
+    layout = keypoint_layout_of(model)
     preds = predict_images(model, project, image_ids, device=device)
-    results = prediction_results(preds)
+    results = prediction_results(preds, labels, layout)
     if detections is not None:
         detections.update(detections_of(results, labels, image_ids))
-    return evaluate_coco(ground_truth(project, image_ids, labels), results)
+    sigmas = ([s for names in layout.values() for s in oks_sigmas(names)] if layout
+              else None)
+    return evaluate_coco(ground_truth(project, image_ids, labels, layout), results,
+                         keypoint_sigmas=sigmas)
 
 
 def detections_of(results: list[dict], labels: LabelMap,

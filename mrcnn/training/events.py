@@ -251,8 +251,9 @@ class ConsolePrinter:
             m = event.metrics
             if m is None:
                 return f"{event.stage} training: not scored ({event.error or 'no metrics'})"
+            kps = (f", keypoint AP {m['keypoints']['AP']:.3f}" if "keypoints" in m else "")
             return (f"{event.stage} training: segm AP {m['segm']['AP']:.3f}, "
-                    f"bbox AP {m['bbox']['AP']:.3f}")
+                    f"bbox AP {m['bbox']['AP']:.3f}{kps}")
         if isinstance(event, DoneEvent):
             if event.staged is not None:
                 return f"trained model written to {event.staged} (not registered)"

@@ -13,6 +13,7 @@ from torch import nn
 
 from mrcnn.errors import CategoryMismatchError, ProjectError, TrainingError
 from mrcnn.model.class_rows import remap_categories
+from mrcnn.model.keypoint_head import keypoint_layout_of
 from mrcnn.model.presets import (
     DEFAULT_MASK_RESOLUTION,
     DEFAULT_PRESET,
@@ -101,12 +102,15 @@ def fit_to_categories(model: nn.Module, preset: str, known: list[str],
     """`model` (of `preset`, trained on the categories `known`) with its class rows laid out
     for `wanted`: rows of categories in both are kept (matched by name), new ones start
     fresh. The same model when nothing changes (or `wanted` is empty). The anchors and the
-    mask resolution stay the model's own (its RPN and mask head were trained with them)."""
+    mask resolution stay the model's own (its RPN and mask head were trained with them), and
+    so does its keypoint head (re-laid for the project's keypoint schemas when training
+    starts: `mrcnn.training.build.build_start_model`)."""
     if not wanted or known == wanted:
         return model
     state, kept = remap_categories(model.state_dict(), preset, known, wanted)
     fitted = build_model(preset=preset, num_classes=len(wanted) + 1, anchors=anchors_of(model),
-                         mask_resolution=mask_resolution_of(model))
+                         mask_resolution=mask_resolution_of(model),
+                         keypoints=keypoint_layout_of(model))
     fitted.load_state_dict(state)
     log.info("starting model re-laid for the project's categories; kept the rows of: %s",
              ", ".join(kept) or "none")

@@ -28,6 +28,7 @@ from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.device import DeviceChoice, cpu_cores, is_out_of_memory
 from mrcnn.model.finetune_policy import freeze_for_finetuning, restore_batch_norm
+from mrcnn.model.keypoint_head import keypoint_layout_of
 from mrcnn.model.presets import (
     anchors_of,
     mask_resolution_of,
@@ -157,7 +158,7 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     seed_everything(config.seed)
     anchors = build_anchors(config, data) if from_scratch else None
     model = build_start_model(config, data.labels, model=model, init_state=init_state,
-                              anchors=anchors)
+                              anchors=anchors, keypoints=data.keypoints)
     policy = uses_finetune_policy(config, from_scratch=from_scratch)
     if policy:
         freeze_for_finetuning(model)
@@ -251,6 +252,9 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
             "config": config.to_dict(), "world_size": dist.world_size,
             "anchors": anchors_of(model).to_dict(),
             "mask_resolution": mask_resolution_of(model),
+            # the keypoint head's layout (rebuilt by load_model); absent: no keypoint head
+            **({"keypoints": {c: list(n) for c, n in layout.items()}}
+               if (layout := keypoint_layout_of(model)) else {}),
         }
         if policy:
             restore_batch_norm(model)  # the checkpoint loads into a plain build_model model
