@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
 from mrcnn.store.versions import VersionSummary, noise_warning
 
 COLUMNS = ("", "Version", "Created", "Mask AP", "Box AP", "Scored on", "Train images",
-           "Iterations", "From")
+           "Iterations", "From", "Keypoint AP")
+#: shown only while some version has a keypoint head that was scored
+KEYPOINT_AP = COLUMNS.index("Keypoint AP")
 SCORED_ON = COLUMNS.index("Scored on")
 
 
@@ -83,6 +85,7 @@ class VersionsPanel(QWidget):
                      writable: bool) -> None:
         selected = self.selected_id()
         self._rows = rows
+        self.table.setColumnHidden(KEYPOINT_AP, all(v.keypoint_ap is None for v in rows))
         self._can_rollback, self._writable = can_rollback, writable
         self.table.setRowCount(len(rows))
         for i, v in enumerate(rows):
@@ -91,7 +94,8 @@ class VersionsPanel(QWidget):
                      _num(v.segm_ap), _num(v.bbox_ap),
                      (v.val_text or "—") + (" ⚠" if v.noisy else ""),
                      "—" if v.train_images is None else str(v.train_images),
-                     "—" if v.iterations is None else str(v.iterations), v.started_from or "—")
+                     "—" if v.iterations is None else str(v.iterations), v.started_from or "—",
+                     _num(v.keypoint_ap))
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, v.id)
@@ -103,7 +107,7 @@ class VersionsPanel(QWidget):
                 if j == SCORED_ON:
                     item.setToolTip(noise_warning(v.val_images, v.val_instances)
                                     or "the validation images and instances its AP is from")
-                if j in (3, 4, 6, 7):
+                if j in (3, 4, 6, 7, KEYPOINT_AP):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)

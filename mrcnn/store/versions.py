@@ -213,9 +213,13 @@ class MetricRow:
 
 
 def compare(before: dict | None, after: dict | None) -> list[MetricRow]:
-    """Rows for a before/after table: segm and bbox AP and AP50, then per-class segm AP."""
+    """Rows for a before/after table: segm and bbox AP and AP50 (and OKS keypoint AP and AP50
+    where either side has a keypoint head), then per-class segm AP."""
+    kinds = ["segm", "bbox"]
+    if any("keypoints" in (m or {}) for m in (before, after)):
+        kinds.append("keypoints")
     rows = [MetricRow(f"{kind} {name}", metric(before, kind, name), metric(after, kind, name))
-            for kind in ("segm", "bbox") for name in ("AP", "AP50")]
+            for kind in kinds for name in ("AP", "AP50")]
     names: list[str] = []
     for m in (before, after):
         for n in ((m or {}).get("segm") or {}).get("per_class", {}):
@@ -246,6 +250,7 @@ class VersionSummary:
     val_instances: int | None = None
     #: what it was trained from: the parent version, "scratch" or "COCO" (`started_from`)
     started_from: str = ""
+    keypoint_ap: float | None = None  # OKS keypoint AP (None: no keypoint head or no points)
 
     @property
     def val_text(self) -> str:
@@ -290,5 +295,5 @@ def summarize(project: Project) -> list[VersionSummary]:
             len(ids) if isinstance(ids, list) else None,
             metric(after, "segm", "AP"), metric(after, "bbox", "AP"), md.get("iterations"),
             val_images if after else None, val_instances if after else None,
-            started_from(md, parent)))
+            started_from(md, parent), metric(after, "keypoints", "AP")))
     return out

@@ -117,3 +117,17 @@ def test_registering_into_a_read_only_project_is_refused_by_name(tmp_path):
         with pytest.raises(ProjectError, match="read-only"):
             versions.register_staged(p, staged, preset="r18", parent_id=None, metadata={})
         assert not staged.exists()
+
+
+def test_a_keypoint_head_adds_its_ap_to_the_summary_and_the_before_after_table(project):
+    plain = {"segm": {"AP": 0.3}, "bbox": {"AP": 0.4}}
+    with_points = {**plain, "keypoints": {"AP": 0.55, "AP50": 0.8}}
+    register(project, {"metrics": {"after": plain}})
+    register(project, {"metrics": {"after": with_points}})
+    newer, older = versions.summarize(project)
+    assert (newer.keypoint_ap, older.keypoint_ap) == (0.55, None)
+    rows = {r.label: (r.before, r.after) for r in versions.compare(plain, with_points)}
+    assert rows["keypoints AP"] == (None, 0.55) and rows["keypoints AP50"] == (None, 0.8)
+    assert not any(r.label.startswith("keypoints")
+                   for r in versions.compare(plain, plain))  # masks only: no such rows
+
