@@ -63,3 +63,31 @@ def test_mistakes_are_one_line_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, (args, err)
     assert _schema(folder, "bird") is None
+
+
+def test_train_eval_and_predict_follow_the_projects_keypoints(tmp_path, monkeypatch, capsys):
+    from mrcnn.testing.synthetic import SHAPE_KEYPOINTS, make_synthetic_project
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    project = make_synthetic_project(tmp_path, n_train=2, n_val=2, size=64, keypoints=True)
+    assert main(["train", str(project), "--preset", "r18", "--from", "scratch", "--size", "64",
+                 "--max-iters", "2", "--device", "cpu"]) == 0
+    with Project.open(project, read_only=True) as p:
+        version = p.active_model_version()
+        assert version is not None
+        assert version.metadata["keypoints"] == {k: list(v) for k, v in SHAPE_KEYPOINTS.items()}
+        assert "keypoints" in version.metadata["metrics"]["after"]
+    capsys.readouterr()
+    assert main(["eval", str(project), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "\nkps " in out and "per-class keypoint AP: " in out
+    assert main(["predict", str(project), "--images", "all", "--device", "cpu",
+                 "--no-uncertainty", "--score-threshold", "0"]) == 0
+    with Project.open(project, read_only=True) as p:
+        schemas = {c.id: c.keypoints for c in p.categories()}
+        pending = [i for im in p.images() for i in p.instances(im.id, state="pending")]
+    assert pending
+    for inst in pending:
+        schema = schemas[inst.category_id]
+        assert (inst.keypoints is None) == (schema is None)
+        assert inst.keypoints is None or len(inst.keypoints) == schema.size
