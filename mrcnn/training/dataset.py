@@ -256,6 +256,10 @@ class ProjectDataset(Dataset):
         self.crops = crops
         self.keypoints = keypoints
         self.flip = flip
+        steps = getattr(transform, "transforms", [transform])
+        if keypoints is not None and any(isinstance(t, v2.RandomHorizontalFlip) for t in steps):
+            raise ValueError("keypoints need the data set's own flip (flip=True), which swaps "
+                             "their left/right slots; not a flip in the transform")
         self.samples: list[Sample] = []
         for image_id in image_ids:
             im = project.image(image_id)

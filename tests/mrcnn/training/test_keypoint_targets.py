@@ -139,3 +139,12 @@ def test_oks_keypoint_ap_of_the_truth_is_one(tmp_path):
     # no keypoint sigmas (a model without a keypoint head): no keypoint AP
     assert "keypoints" not in evaluate_coco(gt, results)
     assert prediction_results({}) == []
+
+
+def test_a_flip_in_the_transform_is_refused_with_keypoints(tmp_path, targets):
+    from mrcnn.training.dataset import train_transform
+
+    folder = make_synthetic_project(tmp_path, n_train=1, n_val=0, size=64, keypoints=True)
+    with Project.open(folder) as p, pytest.raises(ValueError, match="flip"):
+        ProjectDataset(p, [p.images()[0].id], labels=project_labels(p),
+                       transform=train_transform(flip=True), keypoints=targets)
