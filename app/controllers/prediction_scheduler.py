@@ -260,7 +260,8 @@ class PredictionScheduler(QObject):
         try:
             stored = self._docs.store_named_predictions(
                 result.image_id, result.model_key, result.items,
-                model_version_id=result.version_id, uncertainty=result.uncertainty)
+                model_version_id=result.version_id, uncertainty=result.uncertainty,
+                keypoints=result.keypoints)
         except MrcnnError as exc:
             self._failed.add((result.image_id, result.model_key))
             self._fb.report(f"Predictions not stored: {exc}")

@@ -392,17 +392,19 @@ class DocumentController(QObject):
     def store_named_predictions(self, image_id: int, model_key: str,
                                 items: list[tuple[str, Rle, float]], *,
                                 model_version_id: int | None = None,
-                                uncertainty: float | None = None
+                                uncertainty: float | None = None,
+                                keypoints: list | None = None
                                 ) -> named_predictions.StoredPredictions:
         """Like `store_predictions`, with classes named as the model names them (what a
         prediction job returns), given categories by `mrcnn.serving.named_predictions` (as
         `mrcnn predict` does): names the project has no category or decision for are kept
-        aside as suggestions, never added. One transaction."""
+        aside as suggestions, never added. One transaction. `keypoints`: each item's
+        points, from a model with a keypoint head (pending with their instance)."""
         p = self._need_writable()
         before = p.image(image_id).status
         stored = named_predictions.store_named_predictions(
             p, image_id, model_key, items, model_version_id=model_version_id,
-            uncertainty=uncertainty)
+            uncertainty=uncertainty, keypoints=keypoints)
         self._after_predictions(image_id, before)
         if stored.suggested:
             self.suggestions_changed.emit()
