@@ -12,6 +12,11 @@ uncertainty (the extra pass) on the same images.
     options: --seeds 3 --rounds 3 --start 4 --per-round 4 --start-iters 300 --round-iters 150
              --size 128 --device cpu --work DIR
 
+Seeds are independent: run them in parallel (one process per core, `OMP_NUM_THREADS=1`,
+`--first-seed K --seeds 1 --no-timing > seedK.log`), then print the table of all of them
+with `--combine seed0.log seed1.log ...` (the same settings; the logs' per-round lines are
+what it reads) and time the uncertainty alone with `--timing-only`.
+
 Every strategy of one seed starts from the same model (trained on the same start images);
 "labelling" an image marks it reviewed with its true instances. The model is r18 from
 scratch (the CPU recipe's preset); rounds fine-tune the previous round's model.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import shutil
 import statistics
 import sys
@@ -230,6 +236,47 @@ def print_table(by_seed: list[dict[str, list[float]]], args: argparse.Namespace)
           f"{'above by more than the spread' if last_gap > spread else 'not beyond the spread'}")
 
 
+ROUND_LINE = re.compile(r"^seed (\d+)\s+(.+?): round (\d+), \d+ labelled, val segm AP "
+                        r"([-\d.]+|nan)")
+START_LINE = re.compile(r"^seed (\d+): start model on \d+ images, val segm AP ([-\d.]+|nan)")
+
+
+def combine_logs(paths: Sequence[Path]) -> list[dict[str, list[float]]]:
+    """Per seed, per strategy, AP at the start and after each round, read from the
+    per-round lines of earlier runs' output (the seeds of several processes together)."""
+    start: dict[int, float] = {}
+    rounds: dict[int, dict[str, dict[int, float]]] = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            if m := START_LINE.match(line):
+                start[int(m[1])] = float(m[2])
+            elif m := ROUND_LINE.match(line):
+                rounds.setdefault(int(m[1]), {}).setdefault(m[2].strip(), {})[int(m[3])] = \
+                    float(m[4])
+    out = []
+    for seed in sorted(start):
+        per = rounds.get(seed, {})
+        if set(per) != set(STRATEGIES):
+            print(f"seed {seed}: not every strategy finished; left out", file=sys.stderr)
+            continue
+        n = min(len(v) for v in per.values())
+        out.append({s: [start[seed]] + [per[s][r] for r in range(1, n + 1)]
+                    for s in STRATEGIES})
+    if not out:
+        raise SystemExit("no seed with every strategy's rounds in those logs")
+    n = min(len(v) for seed in out for v in seed.values())
+    return [{s: v[:n] for s, v in seed.items()} for seed in out]
+
+
+def time_and_print(project_folder: Path, work: Path, args: argparse.Namespace) -> None:
+    model, _ = train(copy_project(project_folder, work / "timing"), None, 20, args,
+                     work / "staged.pt")
+    plain, with_u = time_uncertainty(project_folder, model, args.device)
+    print(f"\nprediction per image on the val images ({args.image_size} px, {PRESET}): "
+          f"{plain * 1000:.0f} ms plain, {with_u * 1000:.0f} ms with the uncertainty "
+          f"(×{with_u / plain:.2f}: the mirror image is a second pass)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_args(ap, "(unused here: every round trains its own model)")
@@ -240,7 +287,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--start-iters", type=int, default=300)
     ap.add_argument("--round-iters", type=int, default=150)
     ap.add_argument("--size", type=int, default=128, help="training input size")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="run seeds K .. K + seeds - 1 (seeds in parallel processes)")
+    ap.add_argument("--no-timing", action="store_true",
+                    help="skip timing prediction with and without the uncertainty")
+    ap.add_argument("--timing-only", action="store_true",
+                    help="only time prediction with and without the uncertainty")
+    ap.add_argument("--combine", type=Path, nargs="+", metavar="LOG",
+                    help="print the table of earlier runs' output (their seeds together)")
     args = parsed_data_args(ap, argv)
+    if args.combine:
+        print_table(combine_logs(args.combine), args)
+        return 0
     if args.synthetic and args.train == 60:
         args.train = 40  # the pool: enough to choose from, few enough to train on often
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -248,14 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         project_folder = build_project(args, work)
-        by_seed = [run_seed(project_folder, work, seed, args) for seed in range(args.seeds)]
-        print_table(by_seed, args)
-        model, _ = train(copy_project(project_folder, work / "timing"), None, 20, args,
-                         work / "staged.pt")
-        plain, with_u = time_uncertainty(project_folder, model, args.device)
-        print(f"\nprediction per image on the val images ({args.image_size} px, {PRESET}): "
-              f"{plain * 1000:.0f} ms plain, {with_u * 1000:.0f} ms with the uncertainty "
-              f"(×{with_u / plain:.2f}: the mirror image is a second pass)")
+        if not args.timing_only:
+            by_seed = [run_seed(project_folder, work, seed, args)
+                       for seed in range(args.first_seed, args.first_seed + args.seeds)]
+            print_table(by_seed, args)
+        if not args.no_timing:
+            time_and_print(project_folder, work, args)
     return 0
 
 

@@ -1,0 +1,35 @@
+"""benchmarks/active_learning.py --combine: seeds run in separate processes give one table,
+from their per-round output lines; a seed whose strategies did not all finish is left out."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.active_learning import STRATEGIES, combine_logs
+
+
+def lines(seed: int, start: float, aps: dict[str, list[float]]) -> str:
+    out = [f"seed {seed}: start model on 4 images, val segm AP {start:.3f} (300 s)"]
+    for strategy, values in aps.items():
+        out += [f"seed {seed} {strategy:>18}: round {r}, {4 + 4 * r} labelled, val segm AP "
+                f"{ap:.3f} (150 s)" for r, ap in enumerate(values, 1)]
+    return "\n".join(out) + "\n"
+
+
+def test_two_logs_give_every_seed_and_round(tmp_path):
+    a, b = tmp_path / "seed0.log", tmp_path / "seed1.log"
+    a.write_text("writing 40 + 20 images ...\n" + lines(0, 0.05, {
+        "random": [0.1, 0.2], "score margin": [0.11, 0.19], "mirror consistency": [0.2, 0.3]}))
+    b.write_text(lines(1, 0.04, {"random": [0.12, 0.22], "score margin": [0.1, 0.2],
+                                 "mirror consistency": [0.25, 0.33]}))
+    got = combine_logs([a, b])
+    assert [set(s) for s in got] == [set(STRATEGIES)] * 2
+    assert got[0]["mirror consistency"] == [0.05, 0.2, 0.3]
+    assert got[1]["random"] == [0.04, 0.12, 0.22]
+
+
+def test_an_unfinished_seed_is_left_out_and_none_is_an_error(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text(lines(0, 0.05, {"random": [0.1], "score margin": [0.1]}))
+    with pytest.raises(SystemExit, match="no seed"):
+        combine_logs([log])
