@@ -43,6 +43,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mrcnn.cli.categories import describe_suggestions
     from mrcnn.coco.io import check_out_path, write_results
     from mrcnn.model.device import choose_device
+    from mrcnn.model.keypoint_head import keypoint_layout_of
     from mrcnn.serving.predict import CocoResults, predict_project, select_images
 
     if args.out is not None:
@@ -51,7 +52,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         loaded, key = _load_model(project, args, for_predict=True)
         choice = choose_device(args.device, amp=not args.no_amp)
         ids = select_images(project, args.images)
-        results = CocoResults(project, loaded.categories) if args.out is not None else None
+        results = (CocoResults(project, loaded.categories, keypoint_layout_of(loaded.model))
+                   if args.out is not None else None)
 
         current = [0, len(ids)]  # images done, of
 

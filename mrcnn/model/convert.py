@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from mrcnn import masks
+from mrcnn.keypoints import Points, points_to_coco
 from mrcnn.store.records import Instance
 
 if TYPE_CHECKING:
@@ -81,12 +82,14 @@ def rle_of(mask: np.ndarray) -> masks.Rle:
 
 def coco_results(prediction: Prediction, image_id: int,
                  category_of: Mapping[int, int] | None = None, *,
-                 rles: Sequence[masks.Rle] | None = None) -> list[dict]:
+                 rles: Sequence[masks.Rle] | None = None,
+                 keypoints: Sequence[Points | None] | None = None) -> list[dict]:
     """One image's detections as COCO results entries (what `COCO.loadRes` and detectron2's
     evaluators read): {image_id, category_id, bbox (xywh), score, segmentation (compressed
     RLE, counts as str)}. `category_of` maps model label → category id in the file (labels
     it lacks are left out); None keeps the model labels. `rles`: the masks already encoded
-    (else each is encoded here)."""
+    (else each is encoded here). `keypoints`: each detection's points (a keypoint head's),
+    written as COCO's flat x, y, v triplets where not None."""
     results = []
     for i, (box, label, score) in enumerate(zip(prediction.boxes, prediction.labels,
                                                 prediction.scores, strict=True)):
@@ -94,9 +97,13 @@ def coco_results(prediction: Prediction, image_id: int,
         if category is None:
             continue
         rle = rles[i] if rles is not None else masks.encode(prediction.masks[i])
-        results.append({
+        entry = {
             "image_id": int(image_id), "category_id": category,
             "bbox": xyxy_to_xywh(box), "score": float(score),
             "segmentation": rle.to_coco(),
-        })
+        }
+        points = keypoints[i] if keypoints is not None else None
+        if points is not None:
+            entry["keypoints"] = points_to_coco(points)
+        results.append(entry)
     return results

@@ -60,8 +60,12 @@ class CocoResults:
     goes to the category `mrcnn.serving.named_predictions` stores it under; classes the
     project ignores or has no category for are left out, as they are from the project."""
 
-    def __init__(self, project: Project, categories: Sequence[str]):
-        """`categories[i]` names model label i + 1."""
+    def __init__(self, project: Project, categories: Sequence[str],
+                 layout: Layout | None = None):
+        """`categories[i]` names model label i + 1; `layout`: the model's keypoint head's
+        (its detections' points are written too)."""
+        self._categories = list(categories)
+        self._layout = layout
         self._image_ids = file_image_ids(project)
         by_name = category_ids(project, categories)
         file_ids = file_category_ids(project)
@@ -74,8 +78,9 @@ class CocoResults:
         crops = prediction.masks
         rles = ([crops.rle(i) for i in range(len(crops))] if isinstance(crops, CropMasks)
                 else None)  # a tiled image's, from their crops
-        self.results += coco_results(prediction, self._image_ids[image_id], self._category_of,
-                                     rles=rles)
+        self.results += coco_results(
+            prediction, self._image_ids[image_id], self._category_of, rles=rles,
+            keypoints=prediction_points(prediction, self._categories, self._layout))
 
 
 def prediction_points(prediction: Prediction, categories: Sequence[str],

@@ -81,8 +81,9 @@ def test_train_eval_and_predict_follow_the_projects_keypoints(tmp_path, monkeypa
     assert main(["eval", str(project), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "\nkps " in out and "per-class keypoint AP: " in out
+    out_file = tmp_path / "results.json"
     assert main(["predict", str(project), "--images", "all", "--device", "cpu",
-                 "--no-uncertainty", "--score-threshold", "0"]) == 0
+                 "--no-uncertainty", "--score-threshold", "0", "--out", str(out_file)]) == 0
     with Project.open(project, read_only=True) as p:
         schemas = {c.id: c.keypoints for c in p.categories()}
         pending = [i for im in p.images() for i in p.instances(im.id, state="pending")]
@@ -91,3 +92,11 @@ def test_train_eval_and_predict_follow_the_projects_keypoints(tmp_path, monkeypa
         schema = schemas[inst.category_id]
         assert (inst.keypoints is None) == (schema is None)
         assert inst.keypoints is None or len(inst.keypoints) == schema.size
+    # the results file carries each keypoint category's detections' points as COCO writes
+    # them (x, y, v triplets of its own count), and none for the others
+    results = json.loads(out_file.read_text())
+    with Project.open(project, read_only=True) as p:
+        sizes = {c.id: c.keypoints.size if c.keypoints else 0 for c in p.categories()}
+    assert results and any("keypoints" in r for r in results)
+    for r in results:
+        assert len(r.get("keypoints", [])) == 3 * sizes[r["category_id"]]
