@@ -27,6 +27,10 @@ class CocoFormatError(DatasetFormatError):
     """A COCO file is invalid; the message names the bad record."""
 
 
+class KeypointError(MrcnnError):
+    """A keypoint schema or a set of keypoints that breaks the rules (the message says which)."""
+
+
 class ProjectError(MrcnnError):
     """A project cannot be created, opened or changed as asked."""
 

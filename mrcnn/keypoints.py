@@ -17,17 +17,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mrcnn.errors import MrcnnError
+from mrcnn.errors import KeypointError as KeypointError  # re-exported (errors live there)
 
 NOT_LABELLED, OCCLUDED, VISIBLE = 0, 1, 2
 VISIBILITIES = (NOT_LABELLED, OCCLUDED, VISIBLE)
 
 #: One instance's keypoints: (x, y, v) per name of its category's schema, in its order.
 Points = tuple[tuple[float, float, int], ...]
-
-
-class KeypointError(MrcnnError):
-    """A keypoint schema or a set of points that breaks the rules (the message says which)."""
 
 
 @dataclass(frozen=True)

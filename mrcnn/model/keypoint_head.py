@@ -77,10 +77,11 @@ def total_slots(layout: Mapping[str, Sequence[str]]) -> int:
 
 
 def keypoint_layout_of(model: nn.Module) -> Layout | None:
-    """The layout of a built model's keypoint head (None: it has none)."""
+    """The layout of a built model's keypoint head (None: it has none, or is no Mask R-CNN,
+    e.g. a stand-in)."""
     inner: nn.Module = getattr(model, "module", model)  # a DDP-wrapped model: its module
-    heads: Any = inner.roi_heads
-    if heads.keypoint_predictor is None:
+    heads: Any = getattr(inner, "roi_heads", None)
+    if heads is None or getattr(heads, "keypoint_predictor", None) is None:
         return None
     return dict(getattr(inner, "keypoint_layout", None) or {})
 
