@@ -36,6 +36,7 @@ import numpy as np
 from mrcnn.editing import mask_tools
 from mrcnn.editing.history import DEFAULT_BUDGET_BYTES, History
 from mrcnn.editing.image_target import Effect, ImageTarget
+from mrcnn.editing.keypoint_steps import SetCategoryKeypoints, SetKeypoints
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.steps import (
     AddCategory,
@@ -48,9 +49,7 @@ from mrcnn.editing.steps import (
     MaskEdit,
     MergeCategories,
     RenameCategory,
-    SetCategoryKeypoints,
     SetImageStatus,
-    SetKeypoints,
     SetSplit,
     SetState,
 )

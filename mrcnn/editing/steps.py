@@ -1,7 +1,7 @@
 """The undoable annotation steps of one image, as `mrcnn.editing.history.Command`s.
 
 `MaskEdit`, `AddInstance`, `DeleteInstances`, `SetState`, `SetImageStatus`, `SetSplit`,
-`ChangeCategory`, `SetKeypoints`, `SetCategoryKeypoints`,
+`ChangeCategory`, `ValueSwap` (the keypoint steps in `mrcnn.editing.keypoint_steps`),
 `CompositeCommand`, `AddCategory`, `RenameCategory` and `MergeCategories` act on a
 `mrcnn.editing.target.StepTarget` (the one an `ImageDocument` owns and hands them), which runs
 each do/undo/redo in one store transaction. They keep only what changed: a mask edit keeps the
@@ -21,7 +21,6 @@ from mrcnn.editing.history import Command
 from mrcnn.editing.mask_tools import Rect
 from mrcnn.editing.target import InstanceRef, StepTarget
 from mrcnn.errors import EditError, StaleEditError
-from mrcnn.keypoints import KeypointSchema, Points
 from mrcnn.store.records import Category, ImageStatus, Instance, InstanceState, Source, Split
 
 
@@ -329,43 +328,6 @@ class ValueSwap(DocCommand):
 
     def _undo(self) -> None:
         self._move(self.new, self.old)
-
-
-class SetKeypoints(ValueSwap):
-    """Give an instance new keypoints (place, move, toggle visibility, remove a point, or
-    clear them all): one gesture, one step; undo puts the previous points back."""
-
-    def __init__(self, target: StepTarget, instance_id: int, points: Points | None, *,
-                 label: str = "keypoint"):
-        super().__init__(target, label)
-        self.ref = target.ref(instance_id)
-        self.old = target.record(self.ref).keypoints
-        self.new = points
-        self.what = f"the keypoints of instance {instance_id}"
-
-    def current(self) -> Points | None:
-        return self.target.record(self.ref).keypoints
-
-    def put(self, value: Points | None) -> None:
-        self.target.set_keypoints(self.ref, value)
-
-
-class SetCategoryKeypoints(ValueSwap):
-    """Give a category a keypoint schema, change it, or remove it (project-wide)."""
-
-    def __init__(self, target: StepTarget, category_id: int, schema: KeypointSchema | None,
-                 *, label: str = "keypoint schema"):
-        super().__init__(target, label)
-        self.category_id = category_id
-        self.old = target.category(category_id).keypoints
-        self.new = schema
-        self.what = f"the keypoint schema of category {category_id}"
-
-    def current(self) -> KeypointSchema | None:
-        return self.target.category(self.category_id).keypoints
-
-    def put(self, value: KeypointSchema | None) -> None:
-        self.target.set_category_keypoints(self.category_id, value)
 
 
 class CompositeCommand(DocCommand):
