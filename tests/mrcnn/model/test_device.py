@@ -51,12 +51,12 @@ def test_cpu_requested():
 
 def test_precision_follows_the_cpu_and_can_be_turned_off():
     choice = choose_device("cpu")
-    if cpu_supports_bf16():
+    if cpu_supports_bf16() and dev.cpu_bf16_speedup() >= dev.BF16_MIN_SPEEDUP:
         assert choice.amp_dtype is torch.bfloat16 and choice.channels_last
         assert choice.describe().endswith(" · bf16")
     else:
         assert choice.amp_dtype is None and not choice.channels_last
-        assert choice.describe().endswith(" · fp32")
+        assert " · fp32" in choice.describe()
     off = choose_device("cpu", amp=False)
     assert off.amp_dtype is None and not off.channels_last
     assert off.describe() == "CPU — requested · fp32"
@@ -115,7 +115,26 @@ def test_autocast_runs_a_conv_in_the_chosen_precision():
     assert _conv_output(fp32).dtype is torch.float32
 
 
-@pytest.mark.skipif(not cpu_supports_bf16(), reason="CPU without native bf16")
-def test_default_choice_on_a_bf16_cpu_runs_in_bf16():
+def test_a_cpu_whose_bf16_pays_runs_in_bf16(monkeypatch):
+    monkeypatch.setattr(dev, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(dev, "cpu_bf16_speedup", lambda: 1.9)
     choice = choose_device("cpu")
+    assert choice.amp_dtype is torch.bfloat16 and choice.channels_last
+    assert choice.describe() == "CPU — requested · bf16"
     assert _conv_output(choice).dtype is torch.bfloat16
+
+
+def test_a_cpu_whose_bf16_is_slower_than_fp32_stays_in_fp32_and_says_why(monkeypatch):
+    # AVX512-BF16 without AMX: bf16 flags, but the convolutions run slower than in fp32
+    monkeypatch.setattr(dev, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(dev, "cpu_bf16_speedup", lambda: 0.62)
+    choice = choose_device("cpu")
+    assert choice.amp_dtype is None and not choice.channels_last
+    assert choice.describe() == "CPU — requested · fp32 (bf16 measured 0.62x fp32 here)"
+    assert _conv_output(choice).dtype is torch.float32
+
+
+def test_the_bf16_measurement_times_real_convolutions():
+    speedup = dev.cpu_bf16_speedup()
+    assert 0.05 < speedup < 20  # a ratio of two real timings, not a constant
+    assert dev.cpu_bf16_speedup() == speedup  # measured once per process
