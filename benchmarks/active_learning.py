@@ -95,6 +95,12 @@ def label(folder: Path, image_ids: Sequence[int]) -> None:
                 project.set_image_status(image_id, "reviewed")
 
 
+def instance_count(folder: Path, image_ids: Sequence[int]) -> int:
+    """How many true instances those images hold (the labelling work they cost)."""
+    with Project.open(folder, read_only=True) as project:
+        return sum(len(project.instances(i)) for i in image_ids)
+
+
 def unlabelled(folder: Path) -> list[int]:
     with Project.open(folder, read_only=True) as project:
         return [im.id for im in project.images("new") if im.split == "train"]
@@ -180,7 +186,9 @@ def run_seed(project_folder: Path, work: Path, seed: int, args: argparse.Namespa
                                    work / "staged.pt")
             aps.append(ap)
             print(f"seed {seed} {strategy:>18}: round {r}, {len(pool.labelled)} labelled, "
-                  f"val segm AP {ap:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+                  f"val segm AP {ap:.3f} ({time.perf_counter() - t0:.0f} s; "
+                  f"{instance_count(folder, chosen)} instances in the images chosen)",
+                  flush=True)
         results[strategy] = aps
     return results
 

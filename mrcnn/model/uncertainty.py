@@ -12,9 +12,14 @@ Its certainty is the product of
   to disagree with; occurrence says that),
 - occurrence: the share of the passes that found it (1 or 1/2).
 
-An image's uncertainty is 1 minus the mean certainty of its objects: an image whose objects
-the model finds the same way, mirrored or not, with high scores, is certain; objects that
-move, change class or come and go with a mirror make it uncertain. An image with no object
+An image's uncertainty is the chance that at least one of its objects needs a correction,
+1 minus the product of their certainties (read as each object's chance of being right): an
+image whose objects the model finds the same way, mirrored or not, with high scores, is
+certain; objects that move, change class or come and go with a mirror make it uncertain, and
+each further unsure object adds to it. The product, not the mean: the review queue spends a
+person's time per image, and an image with three unsure objects teaches more than one with
+a single unsure object among confident ones (the mean ranked them the other way round, and
+picked worse images than chance in `benchmarks/active_learning.py`). An image with no object
 in either pass gets EMPTY (a miss is as likely as an empty image).
 
 Torch-free: the two passes' detections come in as numpy arrays (`mrcnn.model.predictor`).
@@ -101,9 +106,9 @@ def object_certainties(first: Detections, second: Detections) -> list[ObjectCert
 
 
 def image_uncertainty(first: Detections, second: Detections) -> float:
-    """1 - mean object certainty over both passes, in [0, 1]; EMPTY when neither pass found
-    an object."""
+    """1 - the product of the object certainties over both passes (the chance that at least
+    one object needs a correction), in [0, 1]; EMPTY when neither pass found an object."""
     objects = object_certainties(first, second)
     if not objects:
         return EMPTY
-    return float(1.0 - np.mean([o.certainty for o in objects]))
+    return float(1.0 - np.prod([o.certainty for o in objects]))

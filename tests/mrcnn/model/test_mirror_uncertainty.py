@@ -33,7 +33,16 @@ def dets(*objects: tuple[int, float, np.ndarray]) -> u.Detections:
 
 def test_the_same_confident_objects_in_both_passes_are_nearly_certain():
     a = dets((1, 0.98, square(2, 2)), (2, 0.95, square(20, 20)))
-    assert u.image_uncertainty(a, a) == pytest.approx(1 - (0.98 + 0.95) / 2, abs=1e-6)
+    assert u.image_uncertainty(a, a) == pytest.approx(1 - 0.98 * 0.95, abs=1e-6)
+
+
+def test_each_further_unsure_object_makes_the_image_more_worth_a_look():
+    one = dets((1, 0.6, square(2, 2)), (2, 0.97, square(20, 20)))
+    two = dets((1, 0.6, square(2, 2)), (2, 0.6, square(20, 20)))
+    lone = dets((1, 0.6, square(2, 2)))
+    assert u.image_uncertainty(two, two) > u.image_uncertainty(one, one) + 0.1
+    # confident objects beside an unsure one do not make the image look safer
+    assert u.image_uncertainty(one, one) >= u.image_uncertainty(lone, lone)
 
 
 def test_each_kind_of_disagreement_raises_the_uncertainty():
