@@ -29,6 +29,7 @@ from mrcnn.model.box_prompt import (
 )
 from mrcnn.model.convert import image_to_tensor
 from mrcnn.model.device import DeviceChoice, autocast, choose_device, is_out_of_memory
+from mrcnn.model.fold import fold_batchnorm as fold_into_convolutions
 from mrcnn.model.uncertainty import Detections, image_uncertainty
 
 log = logging.getLogger(__name__)
@@ -119,15 +120,21 @@ def keep_outputs_fp32(model: nn.Module) -> None:
 
 class Predictor:
     """Wraps a torchvision MaskRCNN for inference. The model is put in eval mode on `device`
-    (under mixed precision its output layers are set to compute in fp32: `keep_outputs_fp32`)."""
+    (under mixed precision its output layers are set to compute in fp32: `keep_outputs_fp32`).
+    With `fold_batchnorm` its BatchNorms are folded into their convolutions
+    (`mrcnn.model.fold`: same outputs, less work; the model can then no longer be trained):
+    for a model the caller hands over for prediction only, as the model process does."""
 
     def __init__(self, model: nn.Module, *, device: DeviceChoice | None = None,
                  score_threshold: float = 0.05, max_detections: int = 100,
-                 mask_threshold: float = 0.5, feature_cache: int = DEFAULT_CAPACITY):
+                 mask_threshold: float = 0.5, feature_cache: int = DEFAULT_CAPACITY,
+                 fold_batchnorm: bool = False):
         self.choice = device or choose_device()
         #: backbone features of the images predicted last (by key), for `box_mask`
         self.features = FeatureCache(feature_cache)
         self.model = model.eval().to(self.choice.device)
+        if fold_batchnorm:
+            fold_into_convolutions(self.model)
         self.model.roi_heads.score_thresh = score_threshold
         self.model.roi_heads.detections_per_img = max_detections
         self.mask_threshold = mask_threshold

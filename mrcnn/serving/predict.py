@@ -101,7 +101,8 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                     progress: Callable[[int, int], None] | None = None,
                     on_prediction: Callable[[int, Prediction], None] | None = None,
                     uncertainty: bool = True, tiles: TileSetting = TILES_AUTO,
-                    tile_progress: Callable[[int, int], None] | None = None) -> PredictReport:
+                    tile_progress: Callable[[int, int], None] | None = None,
+                    fold_batchnorm: bool = False) -> PredictReport:
     """Predict images and store each image's detections as pending instances (one transaction
     per image). Images this `model_key` already predicted are skipped unless `force`.
     Model label i is the class named categories[i - 1]; which project category that is (or
@@ -119,9 +120,10 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
     `tile_progress(done, total)` follows the passes of a tiled image, and cancellation is
     checked between them too (the image being predicted is then not stored).
     A model with a keypoint head stores each detection's points with it (its category's
-    slots, v = 2: `prediction_points`); a tiled image's detections have none."""
+    slots, v = 2: `prediction_points`); a tiled image's detections have none.
+    `fold_batchnorm`: the caller hands the model over for prediction only (`Predictor`)."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
-                          max_detections=max_detections)
+                          max_detections=max_detections, fold_batchnorm=fold_batchnorm)
     layout = keypoint_layout_of(model)  # a keypoint head's points are stored too
     refinement = refinement_for(project, model_key)  # measured on val, on for this model
     report = PredictReport(device=predictor.choice.describe())

@@ -199,7 +199,8 @@ class ModelSession:
             choice = choose_device(request.device, amp=request.amp)
             predictor = Predictor(loaded.model, device=choice,
                                   score_threshold=request.score_threshold,
-                                  max_detections=request.max_detections)
+                                  max_detections=request.max_detections,
+                                  fold_batchnorm=True)  # the session owns this model
             version_id = request.version_id if request.version_id is not None \
                 else loaded.version_id
             kind = "version" if request.version_name else loaded.kind
