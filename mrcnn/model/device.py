@@ -29,7 +29,7 @@ class DeviceChoice:
     reason: str  # why this device, in words ("no CUDA device", "requested", ...)
     amp_dtype: torch.dtype | None  # autocast dtype, None = full fp32
     channels_last: bool
-    #: why this precision where it is not the obvious one, e.g. "bf16 measured 0.6x here"
+    #: why this precision where it is not the obvious one, e.g. "bf16 measured at 0.62x"
     precision_note: str = ""
 
     def describe(self) -> str:
@@ -127,7 +127,7 @@ def _make(device: torch.device, reason: str, amp: bool) -> DeviceChoice:
                 channels_last = True
             else:
                 return DeviceChoice(device, reason, None, False,
-                                    f"bf16 measured {speedup:.2f}x fp32 here")
+                                    f"bf16 measured at {speedup:.2f}x")
     return DeviceChoice(device, reason, dtype, channels_last)
 
 

@@ -130,7 +130,7 @@ def test_a_cpu_whose_bf16_is_slower_than_fp32_stays_in_fp32_and_says_why(monkeyp
     monkeypatch.setattr(dev, "cpu_bf16_speedup", lambda: 0.62)
     choice = choose_device("cpu")
     assert choice.amp_dtype is None and not choice.channels_last
-    assert choice.describe() == "CPU — requested · fp32 (bf16 measured 0.62x fp32 here)"
+    assert choice.describe() == "CPU — requested · fp32 (bf16 measured at 0.62x)"
     assert _conv_output(choice).dtype is torch.float32
 
 
