@@ -9,6 +9,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mrcnn import masks
 from mrcnn.errors import ProjectError
@@ -138,6 +140,28 @@ def test_the_diff_names_what_was_fixed_and_what_is_new():
     # without instance ids, the accepted masks say whether it is the same instance
     no_id = FoundError(1, ErrorKind.MISSED, "disc", 0.0, None, None, A_SLIGHTLY)
     assert error_diff(found_list("v1", [missed_a]), found_list("v2", [no_id])).fixed == ()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3), st.sampled_from(list(ErrorKind)),
+                          st.sampled_from(["disc", "ring"]), st.sampled_from([None, 1, 2]),
+                          st.sampled_from([A, A_SLIGHTLY, B, NOWHERE]), st.booleans()),
+                max_size=14))
+def test_the_diff_is_the_rule_applied_to_every_pair(spec):
+    """However many errors there are, the diff says what `same_error` says of every pair of
+    errors (it only compares those on one image and of one kind, which is all it needs)."""
+    from mrcnn.training.error_analysis import same_error
+
+    lists: dict[bool, list[FoundError]] = {False: [], True: []}
+    for image, kind, category, instance, mask, after in spec:
+        lists[after].append(FoundError(image, kind, category, 0.3, 0.6, instance, mask, mask))
+    before = found_list("v1", lists[False], (1, 2, 3))
+    after = found_list("v2", lists[True], (1, 2, 3))
+    diff = error_diff(before, after)
+    assert diff.fixed == tuple(e for e in before.errors
+                               if not any(same_error(e, n) for n in after.errors))
+    assert diff.introduced == tuple(n for n in after.errors
+                                    if not any(same_error(e, n) for e in before.errors))
 
 
 @pytest.fixture
