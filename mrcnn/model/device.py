@@ -120,6 +120,7 @@ def _make(device: torch.device, reason: str, amp: bool) -> DeviceChoice:
     if amp:
         if device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            channels_last = True  # tensor cores read fp16/bf16 convolutions in NHWC
         elif device.type == "cpu" and cpu_supports_bf16():
             speedup = cpu_bf16_speedup()
             if speedup >= BF16_MIN_SPEEDUP:

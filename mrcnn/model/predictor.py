@@ -146,8 +146,10 @@ class Predictor:
     @torch.inference_mode()
     def _forward(self, tensors: list[torch.Tensor], keys: Sequence[Hashable] | None = None
                  ) -> list[dict[str, torch.Tensor]]:
-        """Predict a batch; with `keys` (one per image) keep each image's features."""
+        """Predict a batch (on the CPU: moved to the device here); with `keys` (one per
+        image) keep each image's features."""
         m = self.model
+        tensors = [t.to(self.choice.device) for t in tensors]
         original_sizes = [tuple(t.shape[-2:]) for t in tensors]
         images, _ = m.transform(tensors)
         x = images.tensors
@@ -221,7 +223,7 @@ class Predictor:
 
     def _run(self, batch: Sequence[np.ndarray], keys: Sequence[Hashable] | None = None
              ) -> list[dict[str, torch.Tensor]]:
-        tensors = [image_to_tensor(im).to(self.choice.device) for im in batch]
+        tensors = [image_to_tensor(im) for im in batch]  # on the CPU
         try:
             return self._forward(tensors, keys)
         except Exception as exc:
@@ -231,8 +233,10 @@ class Predictor:
             if self.choice.device.type == "cuda":
                 torch.cuda.empty_cache()
             cpu = choose_device("cpu")
-            self.choice = DeviceChoice(cpu.device, f"{self.choice.device.type.upper()} out of "
-                                       "memory, retried on CPU", cpu.amp_dtype, cpu.channels_last)
+            self.choice = replace(cpu, reason=f"{self.choice.device.type.upper()} out of "
+                                  "memory, retried on CPU")
             self.model.to(self.choice.device)
+            self.model.backbone.to(memory_format=torch.channels_last if cpu.channels_last
+                                   else torch.contiguous_format)
             self.features.clear()  # on the GPU: let them go with it
-            return self._forward([t.cpu() for t in tensors], keys)
+            return self._forward(tensors, keys)

@@ -68,6 +68,7 @@ def test_order_is_cuda_then_mps_then_cpu(monkeypatch):
     monkeypatch.setattr(dev, "_mps_available", lambda: True)
     cuda = choose_device()
     assert cuda.device.type == "cuda" and cuda.amp_dtype is torch.float16
+    assert cuda.channels_last  # tensor cores read fp16 convolutions in NHWC
     assert choose_device(amp=False).amp_dtype is None
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
