@@ -172,7 +172,7 @@ def run_seed(project_folder: Path, work: Path, seed: int, args: argparse.Namespa
     print(f"seed {seed}: start model on {len(start)} images, val segm AP {ap0:.3f} "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     results = {}
-    for strategy in STRATEGIES:
+    for strategy in args.strategies:
         folder = copy_project(first, work / f"seed{seed}" / strategy.replace(" ", "-"))
         pool = Pool(folder, list(start), copy.deepcopy(model))
         aps = [ap0]
@@ -249,6 +249,15 @@ ROUND_LINE = re.compile(r"^seed (\d+)\s+(.+?): round (\d+), \d+ labelled, val se
 START_LINE = re.compile(r"^seed (\d+): start model on \d+ images, val segm AP ([-\d.]+|nan)")
 
 
+def _keep_once(into: dict[int, float], key: int, value: float, what: str, path: Path) -> None:
+    """Logs of one experiment agree where they overlap (the same seed trains the same start
+    model); a different value means logs of different experiments were mixed."""
+    if key in into and abs(into[key] - value) > 1e-9:
+        raise SystemExit(f"{path}: {what} is {value:.3f} here but {into[key]:.3f} in an "
+                         "earlier log: these logs are not of one experiment")
+    into[key] = value
+
+
 def combine_logs(paths: Sequence[Path]) -> list[dict[str, list[float]]]:
     """Per seed, per strategy, AP at the start and after each round, read from the
     per-round lines of earlier runs' output (the seeds of several processes together)."""
@@ -257,10 +266,11 @@ def combine_logs(paths: Sequence[Path]) -> list[dict[str, list[float]]]:
     for path in paths:
         for line in Path(path).read_text().splitlines():
             if m := START_LINE.match(line):
-                start[int(m[1])] = float(m[2])
+                _keep_once(start, int(m[1]), float(m[2]), f"seed {m[1]}'s start", path)
             elif m := ROUND_LINE.match(line):
-                rounds.setdefault(int(m[1]), {}).setdefault(m[2].strip(), {})[int(m[3])] = \
-                    float(m[4])
+                _keep_once(rounds.setdefault(int(m[1]), {}).setdefault(m[2].strip(), {}),
+                           int(m[3]), float(m[4]), f"seed {m[1]} {m[2].strip()} round {m[3]}",
+                           path)
     out = []
     for seed in sorted(start):
         per = rounds.get(seed, {})
@@ -301,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="skip timing prediction with and without the uncertainty")
     ap.add_argument("--timing-only", action="store_true",
                     help="only time prediction with and without the uncertainty")
+    ap.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES),
+                    metavar="NAME", help="run only these (quoted names: "
+                    + ", ".join(repr(s) for s in STRATEGIES) + "); --combine takes each "
+                    "seed's strategies from whichever logs have them")
     ap.add_argument("--combine", type=Path, nargs="+", metavar="LOG",
                     help="print the table of earlier runs' output (their seeds together)")
     args = parsed_data_args(ap, argv)
@@ -317,7 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.timing_only:
             by_seed = [run_seed(project_folder, work, seed, args)
                        for seed in range(args.first_seed, args.first_seed + args.seeds)]
-            print_table(by_seed, args)
+            if set(args.strategies) == set(STRATEGIES):
+                print_table(by_seed, args)
         if not args.no_timing:
             time_and_print(project_folder, work, args)
     return 0

@@ -33,3 +33,24 @@ def test_an_unfinished_seed_is_left_out_and_none_is_an_error(tmp_path):
     log.write_text(lines(0, 0.05, {"random": [0.1], "score margin": [0.1]}))
     with pytest.raises(SystemExit, match="no seed"):
         combine_logs([log])
+
+
+def test_one_seeds_strategies_may_come_from_several_logs_of_one_experiment(tmp_path):
+    first, second = tmp_path / "first.log", tmp_path / "mirror.log"
+    first.write_text(lines(0, 0.05, {"random": [0.1, 0.2], "score margin": [0.11, 0.19]}))
+    second.write_text(lines(0, 0.05, {"mirror consistency": [0.2, 0.3]}))
+    got = combine_logs([first, second])
+    assert got[0]["mirror consistency"] == [0.05, 0.2, 0.3]
+    assert got[0]["score margin"] == [0.05, 0.11, 0.19]
+
+
+def test_logs_of_different_experiments_are_refused(tmp_path):
+    first, other = tmp_path / "first.log", tmp_path / "other.log"
+    first.write_text(lines(0, 0.05, {"random": [0.1, 0.2], "score margin": [0.11, 0.19]}))
+    other.write_text(lines(0, 0.07, {"mirror consistency": [0.2, 0.3]}))  # another start
+    with pytest.raises(SystemExit, match="not of one experiment"):
+        combine_logs([first, other])
+    again = tmp_path / "again.log"  # the same round measured twice, differently
+    again.write_text(lines(0, 0.05, {"random": [0.15, 0.2]}))
+    with pytest.raises(SystemExit, match="random round 1"):
+        combine_logs([first, again])
