@@ -27,20 +27,36 @@ def _foldable(conv: nn.Module, norm: nn.Module) -> bool:
             and conv.out_channels == norm.running_mean.shape[0])
 
 
+def _stats(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A BatchNorm's (weight, bias, running mean, running variance) as tensors."""
+    mean = norm.running_mean
+    var = norm.running_var
+    assert isinstance(mean, torch.Tensor) and isinstance(var, torch.Tensor)
+    weight = norm.weight if isinstance(norm.weight, torch.Tensor) else torch.ones_like(mean)
+    bias = norm.bias if isinstance(norm.bias, torch.Tensor) else torch.zeros_like(mean)
+    return weight, bias, mean, var
+
+
+def _pair(value: tuple[int, ...] | str) -> tuple[int, int] | str:
+    return value if isinstance(value, str) else (int(value[0]), int(value[-1]))
+
+
 @torch.no_grad()
 def folded_conv(conv: nn.Conv2d, norm: nn.Module) -> nn.Conv2d:
     """A new convolution computing `norm(conv(x))` (the norm in eval mode)."""
+    weight, bias, mean, var = _stats(norm)
     eps = float(getattr(norm, "eps", 1e-5))
-    weight = norm.weight if norm.weight is not None else torch.ones_like(norm.running_mean)
-    bias = norm.bias if norm.bias is not None else torch.zeros_like(norm.running_mean)
-    scale = weight / torch.sqrt(norm.running_var + eps)
-    out = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                    conv.padding, conv.dilation, conv.groups, bias=True,
-                    padding_mode=conv.padding_mode, device=conv.weight.device,
-                    dtype=conv.weight.dtype)
+    scale = weight / torch.sqrt(var + eps)
+    k, stride, dilation = _pair(conv.kernel_size), _pair(conv.stride), _pair(conv.dilation)
+    assert not isinstance(k, str) and not isinstance(stride, str) \
+        and not isinstance(dilation, str)
+    out = nn.Conv2d(conv.in_channels, conv.out_channels, k, stride, _pair(conv.padding),
+                    dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
+                    device=conv.weight.device, dtype=conv.weight.dtype)
     out.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
-    conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
-    out.bias.copy_((conv_bias - norm.running_mean) * scale + bias)
+    conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
+    assert out.bias is not None
+    out.bias.copy_((conv_bias - mean) * scale + bias)
     return out
 
 
@@ -54,14 +70,14 @@ def fold_batchnorm(model: nn.Module) -> int:
             names = list(module._modules)
             for a, b in zip(names, names[1:], strict=False):
                 conv, norm = module._modules[a], module._modules[b]
-                if conv is not None and norm is not None and _foldable(conv, norm):
+                if isinstance(conv, nn.Conv2d) and norm is not None and _foldable(conv, norm):
                     module._modules[a] = folded_conv(conv, norm)
                     module._modules[b] = nn.Identity()
                     folded += 1
         elif isinstance(module, ResNet | Bottleneck | BasicBlock):
             for k in ("", "1", "2", "3"):
                 conv, norm = getattr(module, f"conv{k}", None), getattr(module, f"bn{k}", None)
-                if conv is not None and norm is not None and _foldable(conv, norm):
+                if isinstance(conv, nn.Conv2d) and norm is not None and _foldable(conv, norm):
                     setattr(module, f"conv{k}", folded_conv(conv, norm))
                     setattr(module, f"bn{k}", nn.Identity())
                     folded += 1
