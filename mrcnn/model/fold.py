@@ -12,6 +12,8 @@ each input's statistics and is left alone."""
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
@@ -37,26 +39,15 @@ def _stats(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, t
     return weight, bias, mean, var
 
 
-def _pair(value: tuple[int, ...] | str) -> tuple[int, int] | str:
-    return value if isinstance(value, str) else (int(value[0]), int(value[-1]))
-
-
 @torch.no_grad()
 def folded_conv(conv: nn.Conv2d, norm: nn.Module) -> nn.Conv2d:
     """A new convolution computing `norm(conv(x))` (the norm in eval mode)."""
     weight, bias, mean, var = _stats(norm)
-    eps = float(getattr(norm, "eps", 1e-5))
-    scale = weight / torch.sqrt(var + eps)
-    k, stride, dilation = _pair(conv.kernel_size), _pair(conv.stride), _pair(conv.dilation)
-    assert not isinstance(k, str) and not isinstance(stride, str) \
-        and not isinstance(dilation, str)
-    out = nn.Conv2d(conv.in_channels, conv.out_channels, k, stride, _pair(conv.padding),
-                    dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
-                    device=conv.weight.device, dtype=conv.weight.dtype)
-    out.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+    scale = weight / torch.sqrt(var + float(getattr(norm, "eps", 1e-5)))
+    out = copy.deepcopy(conv)  # the same geometry
+    out.weight = nn.Parameter(conv.weight * scale.reshape(-1, 1, 1, 1))
     conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
-    assert out.bias is not None
-    out.bias.copy_((conv_bias - mean) * scale + bias)
+    out.bias = nn.Parameter((conv_bias - mean) * scale + bias)
     return out
 
 
