@@ -51,6 +51,7 @@ import numpy as np
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.predictor import Prediction
 from mrcnn.store.project import Project
+from mrcnn.testing.synthetic import OBJECTS
 from mrcnn.training.dataset import reviewed_image_ids
 from mrcnn.training.evaluate import ground_truth, prediction_results
 from mrcnn.training.mask_quality import MATCH_IOUS, SIZES, MaskQuality, mask_quality
@@ -288,8 +289,9 @@ def add_data_args(ap: argparse.ArgumentParser, model_help: str):
     ap.add_argument("--max-iters", type=int, default=None,
                     help="cap training (quick runs; default: the one-click recipe's)")
     ap.add_argument("--device", default=None, help="cuda, mps, cpu (default: the best)")
-    ap.add_argument("--objects", choices=("shapes", "small"), default="shapes",
-                    help="synthetic objects: shapes (a fifth of the image) or small (10-20 px)")
+    ap.add_argument("--objects", choices=OBJECTS, default="shapes",
+                    help="synthetic objects: shapes (a fifth of the image), small (10-20 px) "
+                         "or long-tail (shapes, the categories common to rare)")
     ap.add_argument("--train", type=int, default=60, help="synthetic train images")
     ap.add_argument("--val", type=int, default=20, help="synthetic val images")
     ap.add_argument("--image-size", type=int, default=128, help="synthetic image side")

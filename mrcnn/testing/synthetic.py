@@ -27,6 +27,12 @@ RADIUS = (14.0, 28.0)
 #: the image size (objects about 10-20 px across), and how many per image.
 SMALL_RADIUS = (5.0, 10.0)
 SMALL_INSTANCES = (15, 30)
+#: Long-tailed shapes (`make_synthetic_project(objects="long-tail")`): the chance of each
+#: SHAPES category per drawn shape, common to rare, as categories are in real data sets
+#: (COCO, LVIS, MaskAL's broccoli data): most images hold only the common ones.
+LONG_TAIL = (0.55, 0.25, 0.13, 0.07)
+#: The kinds of synthetic data `make_synthetic_project` writes.
+OBJECTS = ("shapes", "small", "long-tail")
 #: Squares and triangles are rotated by at most this angle (radians) from upright.
 MAX_TILT = np.pi / 12
 #: The keypoints of the shapes that have corners (`make_synthetic_project(keypoints=True)`):
@@ -111,11 +117,13 @@ def _fill(rng: np.random.Generator, size: int, background: np.ndarray,
 
 
 def draw_image(rng: np.random.Generator, size: int = 128, *, min_instances: int = 2,
-               max_instances: int = 4, radius_px: tuple[float, float] | None = None
+               max_instances: int = 4, radius_px: tuple[float, float] | None = None,
+               category_p: tuple[float, ...] | None = None
                ) -> tuple[np.ndarray, list[SyntheticInstance]]:
     """One (size, size, 3) uint8 RGB image and its instances (visible masks, occlusion
     applied: a later shape covers an earlier one a little). Shape radii are `radius_px`
-    pixels (None: RADIUS, scaled with the image size)."""
+    pixels (None: RADIUS, scaled with the image size); each shape's category is drawn with
+    the chances `category_p` (one per SHAPES; None: all alike)."""
     img = _background(rng, size)
     want = int(rng.integers(min_instances, max_instances + 1))
     placed: list[tuple[str, np.ndarray]] = []  # (name, visible mask), in drawing order
@@ -124,7 +132,8 @@ def draw_image(rng: np.random.Generator, size: int = 128, *, min_instances: int 
     for _ in range(want * 25):
         if len(placed) == want:
             break
-        name = SHAPES[int(rng.integers(len(SHAPES)))]
+        name = SHAPES[int(rng.integers(len(SHAPES)) if category_p is None
+                          else rng.choice(len(SHAPES), p=category_p))]
         r = rng.uniform(*radius_px) if radius_px else rng.uniform(*RADIUS) * scale
         cy, cx = rng.uniform(r * 0.8, size - r * 0.8, 2)  # may be cut a little by the border
         corners: list[tuple[float, float]] = []
@@ -173,17 +182,20 @@ def make_synthetic_project(folder: str | Path, *, n_train: int = 40, n_val: int 
     exactly the last n_val images are in the val split. Returns the project folder
     (closed; open it with `Project.open`).
 
-    objects: "shapes" (2-4 shapes of about a fifth of the image across) or "small"
+    objects: "shapes" (2-4 shapes of about a fifth of the image across), "small"
     (SMALL_INSTANCES shapes of about 10-20 px, whatever the image size, like cells or
-    particles).
+    particles) or "long-tail" (as "shapes", the categories drawn with the LONG_TAIL
+    chances: the pool active learning is for, where some images teach more than others).
     keypoints: give the triangle and square categories keypoint schemas (SHAPE_KEYPOINTS)
     and every triangle and square its corners as points (the same images either way)."""
-    if objects not in ("shapes", "small"):
-        raise ValueError(f"objects must be 'shapes' or 'small', not {objects!r}")
+    if objects not in OBJECTS:
+        raise ValueError(f"objects must be one of {', '.join(OBJECTS)}, not {objects!r}")
     kind: dict = {}
     if objects == "small":
         kind = {"min_instances": SMALL_INSTANCES[0], "max_instances": SMALL_INSTANCES[1],
                 "radius_px": SMALL_RADIUS}
+    elif objects == "long-tail":
+        kind = {"category_p": LONG_TAIL}
     folder = Path(folder)
     images_dir = folder / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
