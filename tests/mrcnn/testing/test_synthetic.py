@@ -9,7 +9,7 @@ from mrcnn.errors import ProjectError
 from mrcnn.io.images import load_image
 from mrcnn.masks import mask_to_polygons
 from mrcnn.store.project import Project
-from mrcnn.testing.synthetic import SHAPES, draw_image, make_synthetic_project
+from mrcnn.testing.synthetic import LONG_TAIL, SHAPES, draw_image, make_synthetic_project
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +111,30 @@ def test_small_objects_are_10_to_20_px_and_many_per_image(tmp_path):
             assert 8 <= np.median(sides) <= 20 and max(sides) <= 26
     with pytest.raises(ValueError, match="small"):
         make_synthetic_project(tmp_path / "x", objects="tiny")
+
+
+def test_long_tail_draws_categories_common_to_rare_and_leaves_the_default_data_alone():
+    rng = np.random.default_rng(5)
+    counts = dict.fromkeys(SHAPES, 0)
+    for _ in range(150):
+        _, instances = draw_image(rng, 48, category_p=LONG_TAIL)
+        for inst in instances:
+            counts[inst.name] += 1
+    # common to rare, in SHAPES order, each share near its chance
+    shares = [counts[n] / sum(counts.values()) for n in SHAPES]
+    assert shares == sorted(shares, reverse=True)
+    assert shares[0] > 0.45 and 0.02 < shares[-1] < 0.12
+    # the plain shapes are drawn exactly as before the option existed
+    a = draw_image(np.random.default_rng(9), 48)
+    b = draw_image(np.random.default_rng(9), 48, category_p=None)
+    assert np.array_equal(a[0], b[0]) and [i.name for i in a[1]] == [i.name for i in b[1]]
+
+
+def test_long_tail_project_is_made_and_bad_kinds_are_named(tmp_path):
+    folder = make_synthetic_project(tmp_path, n_train=3, n_val=1, size=64, seed=2,
+                                    objects="long-tail")
+    with Project.open(folder, read_only=True) as project:
+        assert [c.name for c in project.categories()] == list(SHAPES)
+        assert len(project.images("reviewed")) == 4
+    with pytest.raises(ValueError, match="long-tail"):
+        make_synthetic_project(tmp_path / "x", objects="rare")
