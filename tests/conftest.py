@@ -11,6 +11,7 @@ import copy
 import functools
 import io
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+# Prediction's backbone stays in torch in tests (and the processes they start), so no test
+# exports into the user's cache folder or waits on an export in the background;
+# tests/mrcnn/model/test_onnx_backbone.py turns it on, with its own cache folder.
+os.environ["MRCNN_ONNX"] = "0"
 
 
 def pytest_configure(config):

@@ -80,7 +80,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                  force=args.force, progress=progress,
                                  on_prediction=None if results is None else results.add,
                                  uncertainty=not args.no_uncertainty, tiles=args.tiles,
-                                 tile_progress=tile_progress, fold_batchnorm=True)
+                                 tile_progress=tile_progress, fold_batchnorm=True,
+                                 onnx_backbone=True)
         suggestions = project.category_suggestions()
     if not args.json:
         print(file=sys.stderr)

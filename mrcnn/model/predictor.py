@@ -30,6 +30,8 @@ from mrcnn.model.box_prompt import (
 from mrcnn.model.convert import image_to_tensor
 from mrcnn.model.device import DeviceChoice, autocast, choose_device, is_out_of_memory
 from mrcnn.model.fold import fold_batchnorm as fold_into_convolutions
+from mrcnn.model.onnx_backbone import BackgroundBackbone
+from mrcnn.model.onnx_backbone import applies as onnx_backbone_applies
 from mrcnn.model.uncertainty import Detections, image_uncertainty
 
 log = logging.getLogger(__name__)
@@ -123,12 +125,15 @@ class Predictor:
     (under mixed precision its output layers are set to compute in fp32: `keep_outputs_fp32`).
     With `fold_batchnorm` its BatchNorms are folded into their convolutions
     (`mrcnn.model.fold`: same outputs, less work; the model can then no longer be trained):
-    for a model the caller hands over for prediction only, as the model process does."""
+    for a model the caller hands over for prediction only, as the model process does.
+    With `onnx_backbone`, an fp32 prediction on a CPU runs its backbone in ONNX Runtime
+    (`mrcnn.model.onnx_backbone`: the same features, faster) once it is prepared in the
+    background, which starts after the first prediction so that one is not slowed."""
 
     def __init__(self, model: nn.Module, *, device: DeviceChoice | None = None,
                  score_threshold: float = 0.05, max_detections: int = 100,
                  mask_threshold: float = 0.5, feature_cache: int = DEFAULT_CAPACITY,
-                 fold_batchnorm: bool = False):
+                 fold_batchnorm: bool = False, onnx_backbone: bool = False):
         self.choice = device or choose_device()
         #: backbone features of the images predicted last (by key), for `box_mask`
         self.features = FeatureCache(feature_cache)
@@ -142,12 +147,28 @@ class Predictor:
             self.model.backbone.to(memory_format=torch.channels_last)
         if self.choice.amp_dtype is not None:
             keep_outputs_fp32(self.model)
+        #: what runs the backbone: "torch", or "onnxruntime" once that is prepared
+        self.engine = "torch"
+        self.fast_backbone = BackgroundBackbone(self.model.backbone) \
+            if onnx_backbone and onnx_backbone_applies(self.choice) else None
+
+    def describe(self) -> str:
+        """The device and precision for the status bar, and what runs the backbone."""
+        engine = " · backbone in ONNX Runtime" if self.engine == "onnxruntime" else ""
+        return self.choice.describe() + engine
+
+    def _swap_in_fast_backbone(self) -> None:
+        ready = self.fast_backbone.take() if self.fast_backbone is not None else None
+        if ready is not None and self.choice.device.type == "cpu":
+            self.model.backbone = ready
+            self.engine = "onnxruntime"
 
     @torch.inference_mode()
     def _forward(self, tensors: list[torch.Tensor], keys: Sequence[Hashable] | None = None
                  ) -> list[dict[str, torch.Tensor]]:
         """Predict a batch (on the CPU: moved to the device here); with `keys` (one per
         image) keep each image's features."""
+        self._swap_in_fast_backbone()
         m = self.model
         tensors = [t.to(self.choice.device) for t in tensors]
         original_sizes = [tuple(t.shape[-2:]) for t in tensors]
@@ -196,6 +217,8 @@ class Predictor:
                                                     output_to_prediction(m, self.mask_threshold)))
             if on_progress:
                 on_progress(len(results), len(images))
+        if self.fast_backbone is not None and results:
+            self.fast_backbone.start()  # after a first prediction, which it must not slow
         return results
 
     def predict_one(self, image: np.ndarray, *, key: Hashable | None = None,

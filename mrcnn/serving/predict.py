@@ -102,7 +102,8 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
                     on_prediction: Callable[[int, Prediction], None] | None = None,
                     uncertainty: bool = True, tiles: TileSetting = TILES_AUTO,
                     tile_progress: Callable[[int, int], None] | None = None,
-                    fold_batchnorm: bool = False) -> PredictReport:
+                    fold_batchnorm: bool = False, onnx_backbone: bool = False
+                    ) -> PredictReport:
     """Predict images and store each image's detections as pending instances (one transaction
     per image). Images this `model_key` already predicted are skipped unless `force`.
     Model label i is the class named categories[i - 1]; which project category that is (or
@@ -121,9 +122,11 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
     checked between them too (the image being predicted is then not stored).
     A model with a keypoint head stores each detection's points with it (its category's
     slots, v = 2: `prediction_points`); a tiled image's detections have none.
-    `fold_batchnorm`: the caller hands the model over for prediction only (`Predictor`)."""
+    `fold_batchnorm`, `onnx_backbone`: the caller hands the model over for prediction only
+    (`Predictor`)."""
     predictor = Predictor(model, device=device, score_threshold=score_threshold,
-                          max_detections=max_detections, fold_batchnorm=fold_batchnorm)
+                          max_detections=max_detections, fold_batchnorm=fold_batchnorm,
+                          onnx_backbone=onnx_backbone)
     layout = keypoint_layout_of(model)  # a keypoint head's points are stored too
     refinement = refinement_for(project, model_key)  # measured on val, on for this model
     report = PredictReport(device=predictor.choice.describe())
@@ -171,5 +174,5 @@ def predict_project(project: Project, model: nn.Module, categories: Sequence[str
         if progress:
             progress(done, len(image_ids))
     report.seconds = time.monotonic() - start
-    report.device = predictor.choice.describe()
+    report.device = predictor.describe()
     return report

@@ -200,7 +200,8 @@ class ModelSession:
             predictor = Predictor(loaded.model, device=choice,
                                   score_threshold=request.score_threshold,
                                   max_detections=request.max_detections,
-                                  fold_batchnorm=True)  # the session owns this model
+                                  # the session owns this model
+                                  fold_batchnorm=True, onnx_backbone=True)
             version_id = request.version_id if request.version_id is not None \
                 else loaded.version_id
             kind = "version" if request.version_name else loaded.kind
@@ -255,7 +256,7 @@ class ModelSession:
             pred = predict_image(self._predictor, rgb, tiles=tiles, key=image_id,
                                  uncertainty=uncertainty, should_cancel=should_cancel,
                                  on_progress=progress)
-            self._info = _with_device(info, self._predictor.choice.describe())
+            self._info = _with_device(info, self._predictor.describe())
             layout = keypoint_layout_of(self._predictor.model)
         points = prediction_points(pred, info.categories, layout)
         items, kept_points = [], []  # a tiled image's masks are encoded from their crops
