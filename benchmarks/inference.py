@@ -2,7 +2,9 @@
 
 Baseline: `model.eval(); model([image])` under torch.inference_mode, fp32, in this process.
 Each approach is a row: the Predictor as the app runs it (precision chosen by measuring the
-CPU: `mrcnn.model.device.cpu_bf16_speedup`; BatchNorm folded: `mrcnn.model.fold`), and the
+CPU: `mrcnn.model.device.cpu_bf16_speedup`; BatchNorm folded: `mrcnn.model.fold`; in fp32 on
+a CPU the backbone in ONNX Runtime, `mrcnn.model.onnx_backbone`, timed once it is prepared:
+the app's first image runs in torch meanwhile, so its delay is the torch row's), and the
 ways tried on the way there (bf16 autocast + channels_last forced; a half and a third of the
 preset's test-time proposals, before and after NMS: r50v2 1000, r18 500/300).
 Per row (1) speed, median of several runs over real photos, as a ratio to the baseline, and
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import tempfile
 import time
@@ -32,6 +35,7 @@ import torch
 from mrcnn.io.images import load_image
 from mrcnn.model.convert import image_to_tensor
 from mrcnn.model.device import DeviceChoice, choose_device
+from mrcnn.model.onnx_backbone import applies as onnx_backbone_applies
 from mrcnn.model.predictor import Prediction, Predictor, output_to_prediction
 from mrcnn.model.presets import build_model
 from mrcnn.model.weights import load_model
@@ -83,9 +87,28 @@ def approaches(choice: DeviceChoice) -> dict[str, Callable[[torch.nn.Module], Pr
             return Predictor(model, device=choice, fold_batchnorm=True)
         return make
 
-    return {
-        f"Predictor as the app runs it ({precision}, BN folded)":
-            lambda m: Predictor(copy.deepcopy(m), device=choice, fold_batchnorm=True),
+    def with_onnx_backbone(model: torch.nn.Module) -> Predictor:
+        predictor = Predictor(copy.deepcopy(model), device=choice, fold_batchnorm=True,
+                              onnx_backbone=True)
+        predictor.predict([np.zeros((64, 64, 3), np.uint8)])  # starts preparing it
+        t = time.perf_counter()
+        if predictor.fast_backbone is None or not predictor.fast_backbone.wait(600) \
+                or predictor.fast_backbone.error:
+            raise RuntimeError("the ONNX Runtime backbone could not be prepared: "
+                               f"{predictor.fast_backbone and predictor.fast_backbone.error}")
+        predictor.prepared_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
+        return predictor
+
+    ways: dict[str, Callable[[torch.nn.Module], Predictor]] = {}
+    if onnx_backbone_applies(choice):
+        ways[f"Predictor as the app runs it ({precision}, BN folded, ONNX Runtime "
+             "backbone)"] = with_onnx_backbone
+        ways["Predictor, BN folded, backbone in torch"] = \
+            lambda m: Predictor(copy.deepcopy(m), device=choice, fold_batchnorm=True)
+    else:
+        ways[f"Predictor as the app runs it ({precision}, BN folded)"] = \
+            lambda m: Predictor(copy.deepcopy(m), device=choice, fold_batchnorm=True)
+    return ways | {
         "Predictor, BN not folded":
             lambda m: Predictor(copy.deepcopy(m), device=choice),
         "bf16 autocast + channels_last":
@@ -117,6 +140,10 @@ def mask_agreement(a: list[Prediction], b: list[Prediction]) -> tuple[float, int
     return (float(np.mean(ious)) if ious else float("nan")), len(ious), total
 
 
+#: The rows' name column.
+W = 72
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="r50v2", help="model for the speed part")
@@ -124,6 +151,9 @@ def main() -> None:
     ap.add_argument("--train-iters", type=int, default=300)
     ap.add_argument("--speed-only", action="store_true", help="skip the agreement part")
     args = ap.parse_args()
+    # the exported backbones go to a folder of this run, not the user's cache
+    cache = tempfile.TemporaryDirectory(prefix="inference-onnx-")
+    os.environ["MRCNN_ONNX_CACHE"] = cache.name
     choice = choose_device()
     print(f"device: {choice.describe()}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
@@ -137,18 +167,20 @@ def main() -> None:
     t_plain = total_plain / len(images)
     print(f"\nspeed, {args.preset} at its default size, {len(images)} photos, "
           f"median of {args.runs} runs; first-image delay: the first call's extra time")
-    print(f"{'':48}{'s/image':>9}{'ratio':>8}{'first-image delay':>19}")
-    print(f"{'torchvision eager fp32 (baseline)':48}{t_plain:>9.3f}{1.0:>7.2f}x"
+    print(f"{'':{W}}{'s/image':>9}{'ratio':>8}{'first-image delay':>19}")
+    print(f"{'torchvision eager fp32 (baseline)':{W}}{t_plain:>9.3f}{1.0:>7.2f}x"
           f"{first_plain - total_plain:>+18.2f}s")
     for name, make in ways.items():
         t0 = time.perf_counter()
         predictor = make(model)
-        setup = time.perf_counter() - t0
+        prepared = getattr(predictor, "prepared_seconds", None)
+        setup = time.perf_counter() - t0 - (prepared or 0.0)
         total, first = timed(lambda p=predictor: p.predict(images), args.runs)
         t = total / len(images)
         delay = setup + first - total  # the first image carries it
-        print(f"{name:48}{t:>9.3f}{t_plain / t:>7.2f}x{delay:>+18.2f}s"
-              + ("   (target >= 4x)" if name.startswith("Predictor as") else ""))
+        print(f"{name:{W}}{t:>9.3f}{t_plain / t:>7.2f}x{delay:>+18.2f}s"
+              + ("   (target >= 4x)" if name.startswith("Predictor as") else "")
+              + (f"   (prepared in the background in {prepared:.1f} s)" if prepared else ""))
         del predictor
 
     if args.speed_only:
@@ -179,11 +211,12 @@ def main() -> None:
     print(f"\nagreement with torchvision eager fp32 on {len(val)} synthetic val images (r18 "
           f"trained {args.train_iters} iterations in {t_train:.0f} s; its AP: segm "
           f"{m_base['segm']['AP']:.4f}, bbox {m_base['bbox']['AP']:.4f})")
-    print(f"{'':48}{'mask IoU':>9}{'matched':>10}{'segm AP':>9}{'bbox AP':>9}")
+    print(f"{'':{W}}{'mask IoU':>9}{'matched':>10}{'segm AP':>9}{'bbox AP':>9}")
     for name, ((iou, matched, total), m) in rows.items():
         d_segm = 100 * (m["segm"]["AP"] - m_base["segm"]["AP"])
         d_bbox = 100 * (m["bbox"]["AP"] - m_base["bbox"]["AP"])
-        print(f"{name:48}{iou:>9.4f}{f'{matched}/{total}':>10}{d_segm:>+9.2f}{d_bbox:>+9.2f}")
+        print(f"{name:{W}}{iou:>9.4f}{f'{matched}/{total}':>10}{d_segm:>+9.2f}"
+              f"{d_bbox:>+9.2f}")
     print("(targets: mask IoU >= 0.98; AP within 0.5 points; AP columns are differences "
           "from the baseline in AP points)")
 

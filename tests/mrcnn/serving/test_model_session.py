@@ -109,3 +109,20 @@ def test_a_box_is_answered_from_the_predicted_images_features_until_the_model_ch
     assert answer.image_id == 5 and answer.model_key == session.info.key
     session.load(ModelRequest(str(checkpoint), device="cpu", build_kwargs=SMALL))
     assert not session.box_mask(5, path, (4, 4, 40, 30)).cached  # the features went with it
+
+
+def test_from_the_second_image_on_the_status_says_the_backbone_runs_in_onnx_runtime(
+        checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("MRCNN_ONNX", "1")  # the suite keeps it off elsewhere
+    monkeypatch.setenv("MRCNN_ONNX_CACHE", str(tmp_path))
+    session = ModelSession()
+    session.load(ModelRequest(str(checkpoint), device="cpu", amp=False, build_kwargs=SMALL))
+    first = session.predict_array(1, image())
+    assert "ONNX" not in session.info.device  # the first image: torch, no waiting
+    assert session._predictor.fast_backbone.wait(120)
+    second = session.predict_array(1, image())
+    assert session.info.device.endswith("· backbone in ONNX Runtime")
+    assert [n for n, _, _ in second.items] == [n for n, _, _ in first.items]
+    assert [s for _, _, s in second.items] == pytest.approx([s for _, _, s in first.items],
+                                                            abs=1e-3)
+    assert len(list(tmp_path.glob("*.onnx"))) == 1
