@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -289,4 +289,8 @@ class ModelController(QObject):
 
     def _on_job_finished(self, job: Job) -> None:
         self._jobs.discard(job)
+        now = self.session.info  # where the model runs may change while predicting
+        if self.info is not None and now is not None and now.key == self.info.key \
+                and now.device != self.info.device:
+            self.info = replace(self.info, device=now.device)
         self.state_changed.emit()

@@ -31,6 +31,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -202,8 +203,13 @@ class ModelProcess:
         path = local_file(path)
         with self._lock:
             self._reload_if_stopped()
-            return self._call("predict_path", image_id, str(path), uncertainty, tiles,
-                              progress=progress, should_cancel=should_cancel)
+            result = self._call("predict_path", image_id, str(path), uncertainty, tiles,
+                                progress=progress, should_cancel=should_cancel)
+            info = self._info
+            if info is not None and result.device and result.model_key == info.key \
+                    and result.device != info.device:
+                self._info = replace(info, device=result.device)  # what the child says now
+            return result
 
     def box_mask(self, image_id: int, path: str | Path | RemoteImage,
                  box: tuple[float, float, float, float]) -> BoxAnswer:

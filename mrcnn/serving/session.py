@@ -99,6 +99,9 @@ class ImagePrediction:
     #: category; None for a category without keypoints), for `store_named_predictions(
     #: keypoints=)`; None for a model without one
     keypoints: list[Points | None] | None = None
+    #: where the model ran (`ModelInfo.device`'s text), which may change after loading: a
+    #: GPU out of memory falls back to the CPU, the backbone moves to ONNX Runtime
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -257,6 +260,7 @@ class ModelSession:
                                  uncertainty=uncertainty, should_cancel=should_cancel,
                                  on_progress=progress)
             self._info = _with_device(info, self._predictor.describe())
+            device = self._info.device
             layout = keypoint_layout_of(self._predictor.model)
         points = prediction_points(pred, info.categories, layout)
         items, kept_points = [], []  # a tiled image's masks are encoded from their crops
@@ -267,7 +271,7 @@ class ModelSession:
                 kept_points.append(kp)
         return ImagePrediction(image_id, info.key, info.version_id, items,
                                time.monotonic() - start, pred.uncertainty,
-                               kept_points if layout else None)
+                               kept_points if layout else None, device)
 
 
     def box_mask(self, image_id: int, path: str | Path,

@@ -52,3 +52,43 @@ def test_cancel_keeps_what_was_predicted(qtbot, make_window, model_process,
     assert 1 <= len(done) < 4
     assert done[0] == w.image_list.current_id  # the batch starts with the current image
     assert "cancelled" in w.statusBar().currentMessage()
+
+
+def test_while_the_model_process_exports_the_backbone_the_window_stays_responsive(
+        qtbot, make_window, project_with_model, tmp_path, monkeypatch):
+    from mrcnn.serving.process import ModelProcess
+
+    # a model process of its own, with ONNX Runtime allowed (the suite keeps it off)
+    monkeypatch.setenv("MRCNN_ONNX", "1")
+    monkeypatch.setenv("MRCNN_ONNX_CACHE", str(tmp_path / "onnx"))
+    proc = ModelProcess()
+    proc.start()
+    try:
+        options = replace(FAST, lookahead=-1, auto_load=False, amp=False)
+        w = make_window(model_options=options, model_session=proc)
+        open_folder(qtbot, w, project_with_model)
+        gc.collect()
+        gc.freeze()
+        probe = StallProbe(10)
+        probe.start()
+        w.actions["predict_unreviewed"].trigger()  # the export starts after the first image
+        qtbot.waitUntil(lambda: w.model.batch_running, timeout=60000)
+        qtbot.waitUntil(lambda: not w.model.batch_running, timeout=120000)
+
+        def onnx_shown() -> bool:
+            if "backbone in ONNX Runtime" in w.model_status.device_label.text():
+                return True
+            if not w.model.busy:
+                w.actions["predict_image"].trigger()  # again, until the export is in
+            return False
+
+        qtbot.waitUntil(onnx_shown, timeout=120000)
+        probe.stop()
+        gc.unfreeze()
+    finally:
+        proc.close()
+    assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 1
+    assert len(probe.stalls) > 100
+    assert probe.max_stall <= 0.100, (
+        f"event loop stalled {probe.max_stall * 1000:.0f} ms (p99 "
+        f"{probe.percentile(99) * 1000:.0f} ms)")
