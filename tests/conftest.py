@@ -26,11 +26,43 @@ from PIL import Image
 os.environ["MRCNN_ONNX"] = "0"
 
 
+# ---------------------------------------------------------------- running in parallel
+#: Tests that use these fixtures run in one worker (pytest-xdist's `loadgroup`), first: each
+#: fixture trains a model for minutes, once per worker that asks for it.
+TRAINED_FIXTURES = frozenset({"trained_shapes", "trained_keypoints"})
+TRAINED_GROUP = "trained-models"
+
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+if _workers > 1:
+    # the cores shared out among the workers (and the processes their tests start), so two
+    # workers on two cores do not each run torch on both; set before anything imports torch
+    _threads = str(max(1, (os.cpu_count() or 1) // _workers))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, _threads)
+
+
 def pytest_configure(config):
     # pycocotools' decode trips numpy 2's copy-keyword deprecation on every call: noise.
     config.addinivalue_line(
         "filterwarnings",
         "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under `-n` (pytest-xdist, `--dist loadgroup`): a test module runs in one worker, so
+    its module-scoped fixtures are built once; the tests of the trained models run in one
+    worker, scheduled first, so the other workers take the rest meanwhile."""
+    trained = []
+    for item in items:
+        if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group(TRAINED_GROUP))
+            trained.append(item)
+        elif item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    if trained:
+        first = {id(i) for i in trained}
+        items[:] = trained + [i for i in items if id(i) not in first]
 
 
 #: (file stem, extension) of the photos the factory writes, and whether they get masks.
