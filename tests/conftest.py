@@ -27,10 +27,13 @@ os.environ["MRCNN_ONNX"] = "0"
 
 
 # ---------------------------------------------------------------- running in parallel
-#: Tests that use these fixtures run in one worker (pytest-xdist's `loadgroup`), first: each
-#: fixture trains a model for minutes, once per worker that asks for it.
-TRAINED_FIXTURES = frozenset({"trained_shapes", "trained_keypoints"})
-TRAINED_GROUP = "trained-models"
+#: The fixtures that train a model for minutes, and the xdist group (`--dist loadgroup`) of
+#: the tests that use each: the groups are scheduled first, so two workers train the two
+#: models side by side while the rest of the suite waits its turn behind them. A test that
+#: uses both runs with the first; `trained_shapes` is trained once per run whichever
+#: workers ask for it (a file lock and a shared folder, xdist's documented way).
+TRAINED_GROUPS = (("trained_keypoints", "trained-keypoints"),
+                  ("trained_shapes", "trained-shapes"))
 
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
 if _workers > 1:
@@ -51,18 +54,21 @@ def pytest_configure(config):
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Under `-n` (pytest-xdist, `--dist loadgroup`): a test module runs in one worker, so
-    its module-scoped fixtures are built once; the tests of the trained models run in one
-    worker, scheduled first, so the other workers take the rest meanwhile."""
-    trained = []
+    its module-scoped fixtures are built once; the tests of each trained model run in one
+    worker, scheduled first (TRAINED_GROUPS)."""
+    groups: dict[str, list] = {group: [] for _, group in TRAINED_GROUPS}
     for item in items:
-        if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group(TRAINED_GROUP))
-            trained.append(item)
+        names = set(getattr(item, "fixturenames", ()))
+        group = next((g for fixture, g in TRAINED_GROUPS if fixture in names), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+            groups[group].append(item)
         elif item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    if trained:
-        first = {id(i) for i in trained}
-        items[:] = trained + [i for i in items if id(i) not in first]
+    first = [item for group in groups.values() for item in group]
+    if first:
+        ids = {id(i) for i in first}
+        items[:] = first + [i for i in items if id(i) not in ids]
 
 
 #: (file stem, extension) of the photos the factory writes, and whether they get masks.
@@ -310,10 +316,7 @@ class TrainedShapes:
     seconds: float
 
 
-@pytest.fixture(scope="session")
-def trained_shapes(tmp_path_factory) -> TrainedShapes:
-    """Trained once per test run (a few CPU minutes): the learning test scores it, the
-    interactive tools (Box → Mask) use it as a model that knows the shapes."""
+def _train_shapes(root: Path) -> TrainedShapes:
     import time
 
     from mrcnn.store.project import Project
@@ -324,12 +327,36 @@ def trained_shapes(tmp_path_factory) -> TrainedShapes:
                          warmup_iters=50, schedule="cosine", scale_jitter=(1.0, 1.0), seed=0,
                          device="cpu")
     start = time.perf_counter()
-    folder = make_synthetic_project(tmp_path_factory.mktemp("trained_shapes"), n_train=40,
-                                    n_val=10, size=SHAPES_SIZE, seed=0)
+    folder = make_synthetic_project(root, n_train=40, n_val=10, size=SHAPES_SIZE, seed=0)
     with Project.open(folder) as project:
         version = train_project(project, config, evaluate_before=True)
         checkpoint = project.folder / version.path
     return TrainedShapes(folder, checkpoint, version.metadata, time.perf_counter() - start)
+
+
+@pytest.fixture(scope="session")
+def trained_shapes(tmp_path_factory, worker_id) -> TrainedShapes:
+    """Trained once per test run (a few CPU minutes): the learning test scores it, the
+    interactive tools (Box → Mask) use it as a model that knows the shapes, the keypoint
+    test compares its mask AP. Under pytest-xdist the first worker to ask trains it into a
+    folder the workers share and the others read it from there (the tests copy the project
+    before they change it)."""
+    from filelock import FileLock
+
+    if worker_id == "master":  # one process
+        return _train_shapes(tmp_path_factory.mktemp("trained_shapes"))
+    shared = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    record = shared / "trained_shapes.json"
+    with FileLock(str(shared / "trained_shapes.lock")):
+        if record.exists():
+            d = json.loads(record.read_text())
+            return TrainedShapes(Path(d["project"]), Path(d["checkpoint"]), d["metadata"],
+                                 d["seconds"])
+        trained = _train_shapes(shared / "trained_shapes")
+        record.write_text(json.dumps({
+            "project": str(trained.project), "checkpoint": str(trained.checkpoint),
+            "metadata": trained.metadata, "seconds": trained.seconds}))
+        return trained
 
 
 # ---------------------------------------------------------------- stand-in SAM models

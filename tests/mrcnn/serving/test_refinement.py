@@ -131,6 +131,9 @@ class FakePredictor:
             transform = Transform()
         self.model = Model()
 
+    def describe(self) -> str:
+        return self.choice.describe()
+
     def predict_one(self, image: np.ndarray, **_kw) -> Prediction:
         mask = FakePredictor.masks_by_shape[image.tobytes()]
         return Prediction(np.zeros((1, 4), np.float32), np.array([1]), np.array([0.9],
