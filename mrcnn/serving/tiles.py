@@ -22,15 +22,12 @@ than a tile; this module decides and merges:
   that overlap less 2 x `EDGE_PX` (154 px) is seen whole, not cut, by one.
 - **Cut**: a tile's detection whose mask comes within `EDGE_PX` pixels of a tile edge that is
   not an image edge is cut: that tile sees only part of it.
-- **Merge** (`merge`):
+- **Merge** (`merge`), same class only:
   1. Two detections of different tiles are the same object when, inside the area both tiles
      see, their masks overlap by at least `MATCH` (half) of the smaller of the two's masks
-     there, and they are of the same class or both cut (a tile that sees only part of an
-     object may name another class for it than its neighbour does: its halves are still
-     one object). Linked detections form one object: the best-scoring detection that is not
-     cut when a tile saw the object whole (the cut views are dropped), else the union of the
-     cut views' masks (an object larger than the overlap, cut by every tile it lies in),
-     with the class and score of the best-scoring view.
+     there. Linked detections form one object: the best-scoring detection that is not cut
+     when a tile saw the object whole (the cut views are dropped), else the union of the cut
+     views' masks (an object larger than the overlap, cut by every tile it lies in).
   2. A detection of the whole-image pass is dropped when objects the tiles saw whole cover at
      least `MATCH` of its mask (the tiles saw them at full resolution: the same objects, or
      small ones the resized pass ran together). Otherwise it is kept, and the tiles' cut
@@ -38,9 +35,8 @@ than a tile; this module decides and merges:
      they are dropped, and their union, seen at full resolution, becomes its mask when it
      covers at least `REFINE` of the pass's coarser one. Objects a tile saw whole are never
      dropped for the pass's sake: small objects are what tiling is for.
-  Whole detections are never merged across classes (a model may name one object twice, as
-  it does on a whole image), and two touching objects (masks that meet but hardly overlap)
-  stay two.
+  Detections are never merged across classes, and two touching objects (masks that meet but
+  hardly overlap) stay two.
 - **Memory**: each detection's mask is a crop with its offset (`Piece`), and a merged
   image's masks are a `CropMasks`, which pastes one full-size mask at a time when read.
 """
@@ -276,8 +272,8 @@ def area_inside(piece: Piece, rect: Tile) -> int:
 
 
 def union(pieces: Sequence[Piece]) -> Piece:
-    """One piece whose mask is the union of the pieces' masks (the best-scoring piece's
-    label and score, box the mask's, tile WHOLE, not cut)."""
+    """One piece whose mask is the union of the pieces' masks (label of the first, best
+    score, box the mask's, tile WHOLE, not cut)."""
     x0, y0 = min(p.x0 for p in pieces), min(p.y0 for p in pieces)
     x1, y1 = max(p.x1 for p in pieces), max(p.y1 for p in pieces)
     mask = np.zeros((y1 - y0, x1 - x0), bool)
@@ -287,8 +283,7 @@ def union(pieces: Sequence[Piece]) -> Piece:
     assert crop is not None  # pieces are never empty
     x, y, m = crop
     gx, gy = x0 + x, y0 + y
-    best = max(pieces, key=lambda p: p.score)
-    return Piece(best.label, best.score,
+    return Piece(pieces[0].label, max(p.score for p in pieces),
                  (float(gx), float(gy), float(gx + m.shape[1]), float(gy + m.shape[0])),
                  gx, gy, m, WHOLE, False)
 
@@ -315,13 +310,9 @@ def _link_tiles(pieces: Sequence[Piece], tiles: Sequence[Tile]) -> list[list[Pie
 
     rects = _rects(pieces)
     labels = np.array([p.label for p in pieces], np.int64)
-    cut = np.array([p.cut for p in pieces], bool)
     tile_of = np.array([p.tile for p in pieces], np.int64)
     for i, a in enumerate(pieces):
-        # two cut views are parts of one object whatever class each tile named (a tile that
-        # sees half an object may take it for another class); whole views, same class only
-        same = (labels == a.label) | (cut & a.cut)
-        near = _touching(rects, rects[i]) & same & (tile_of != a.tile)
+        near = _touching(rects, rects[i]) & (labels == a.label) & (tile_of != a.tile)
         near[:i + 1] = False
         for j in np.flatnonzero(near).tolist():
             b = pieces[j]

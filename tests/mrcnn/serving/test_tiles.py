@@ -128,23 +128,6 @@ def test_an_object_split_across_a_seam_becomes_one_instance_with_the_union_mask(
     assert one.box == (80.0, 50.0, 181.0, 151.0)  # the union's box
 
 
-def test_the_halves_of_an_object_the_tiles_name_differently_are_one_instance():
-    # each tile sees half of it and takes it for another class: still one object, with the
-    # better-scoring half's class
-    obj = disc(100, 130, 50)
-    pieces = seen(0, [obj], [2], [0.6]) + seen(1, [obj], [1], [0.7])
-    assert [p.cut for p in pieces] == [True, True]
-    (one,) = merge(pieces, TILES)
-    assert one.label == 1 and one.score == pytest.approx(0.7)
-    assert np.array_equal(full(one), obj)
-
-
-def test_an_object_both_tiles_see_whole_under_two_classes_stays_two_detections():
-    obj = disc(60, 130, 12)  # inside the overlap: whole in both tiles
-    out = merge(seen(0, [obj], [1], [0.7]) + seen(1, [obj], [2], [0.6]), TILES)
-    assert sorted((p.label, round(p.score, 2)) for p in out) == [(1, 0.7), (2, 0.6)]
-
-
 def test_two_touching_objects_of_different_classes_stay_apart():
     left, right = rect(90, 40, 130, 90), rect(130, 40, 200, 90)  # meet at x = 130
     pieces = seen(0, [left, right], [1, 2]) + seen(1, [left, right], [1, 2])
