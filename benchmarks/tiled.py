@@ -141,16 +141,29 @@ def crosses(o: Obj, grid: list[Tile], height: int, width: int) -> bool:
     return any(o.x0 < x < o.x1 for x in xs) or any(o.y0 < y < o.y1 for y in ys)
 
 
-def split_count(truth: list[Obj], preds: list[Obj], on_seams: list[int]) -> int:
+def seam_counts(truth: list[Obj], preds: list[Obj], on_seams: list[int]) -> tuple[int, int]:
     """How many of the objects `on_seams` (indices into truth) come back as two or more
-    predictions, each with at least half its mask on the object."""
-    split = 0
+    predictions of their class, each with at least half its mask on the object: (split,
+    duplicated). Split: two of them are different parts of it (they overlap by less than
+    half of the smaller), as the halves of an object cut by a tile edge are. Duplicated:
+    they all cover the same part, as two detections of one object by one pass do."""
+    split = duplicated = 0
     for k in on_seams:
         t = truth[k]
         parts = [p for p in preds if p.label == t.label and t.x0 < p.x1 and p.x0 < t.x1
                  and t.y0 < p.y1 and p.y0 < t.y1 and overlap(t, p) >= 0.5 * p.area]
-        split += len(parts) >= 2
-    return split
+        if len(parts) < 2:
+            continue
+        apart = any(overlap(a, b) < 0.5 * min(a.area, b.area)
+                    for i, a in enumerate(parts) for b in parts[i + 1:])
+        split += apart
+        duplicated += not apart
+    return split, duplicated
+
+
+def split_count(truth: list[Obj], preds: list[Obj], on_seams: list[int]) -> int:
+    """The objects `on_seams` that come back in parts (`seam_counts`' split)."""
+    return seam_counts(truth, preds, on_seams)[0]
 
 
 # ---------------------------------------------------------------- measuring
@@ -163,6 +176,7 @@ class Row:
     capped: int = 0  # images whose prediction hit the detection cap
     seam_objects: int = 0
     split: int = 0
+    duplicated: int = 0  # seam objects returned twice over the same part (`seam_counts`)
     seconds: float = 0.0
     images: int = 0
 
@@ -194,14 +208,17 @@ def measure_image(predictor, rgb: np.ndarray, truth: list[Obj], row: Row, tiles,
     grid = tile_grid(h, w, tile)
     seam = [k for k, t in enumerate(truth) if crosses(t, grid, h, w)]
     row.seam_objects += len(seam)
-    row.split += split_count(truth, preds, seam)
+    split, duplicated = seam_counts(truth, preds, seam)
+    row.split += split
+    row.duplicated += duplicated
     row.shown += len(preds)
 
 
 def format_table(rows: list[Row]) -> str:
     base, tiled = rows[0], rows[1]
     head = (f"{'method':<28}" + "".join(f"{s:>14}" for s, *_ in SIZES) + f"{'all':>14}"
-            f"{'any score':>11}{'shown':>8}{'split at seams':>18}{'s/image':>9}")
+            f"{'any score':>11}{'shown':>8}{'split at seams':>18}{'duplicated':>12}"
+            f"{'s/image':>9}")
     lines = [head]
     for r in rows:
         cells = "".join(f"{r.recall(s):>8.3f} ({r.count(s):>3})" for s, *_ in SIZES)
@@ -209,7 +226,7 @@ def format_table(rows: list[Row]) -> str:
         split = f"{r.split} of {r.seam_objects}"
         any_score = sum(r.found_any) / len(r.found_any) if r.found_any else float("nan")
         lines.append(f"{r.method:<28}{cells}{any_score:>11.3f}{r.shown:>8}{split:>18}"
-                     f"{r.seconds / max(1, r.images):>9.1f}")
+                     f"{r.duplicated:>12}{r.seconds / max(1, r.images):>9.1f}")
     ratio = "".join(f"{_ratio(tiled.recall(s), base.recall(s)):>14}" for s, *_ in SIZES)
     lines.append(f"{'tiled / whole (recall)':<28}{ratio}"
                  f"{_ratio(tiled.recall(), base.recall()):>14}")
@@ -434,8 +451,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{predictor.choice.describe()}")
     print(f"recall at mask IoU >= {MATCH_IOU} among predictions scoring >= {args.score} "
           "(objects in brackets; 'any score': all sizes, every prediction stored, score >= "
-          "0.05); split at seams: objects crossing a tile edge returned as 2+ shown instances "
-          "(target for tiled: 0)")
+          "0.05); split at seams: objects crossing a tile edge returned in 2+ parts (target "
+          "for tiled: 0); duplicated: returned twice over the same part (the model's own "
+          "duplicates, as a whole-image pass gives them too)")
     print(format_table(rows))
     if rows[0].capped:
         print(f"note: whole-image prediction hit the cap of {args.max_detections} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.tiled import Obj, Row, crosses, format_table, matched, split_count
+from benchmarks.tiled import Obj, Row, crosses, format_table, matched, seam_counts, split_count
 from mrcnn.serving.tiles import tile_grid
 
 
@@ -30,12 +30,23 @@ def test_an_object_returned_in_two_halves_counts_as_split():
     assert split_count([cut, inside], [cut], [0]) == 0
 
 
+def test_two_detections_over_the_same_part_count_as_duplicated_not_split():
+    obj = box(80, 10, 40, 20)
+    twice = [box(82, 11, 36, 18, score=0.33), box(80, 10, 40, 20, score=0.3)]
+    assert seam_counts([obj], twice, [0]) == (0, 1)
+    halves = [box(80, 10, 20, 20), box(100, 10, 20, 20)]
+    assert seam_counts([obj], halves, [0]) == (1, 0)
+    assert seam_counts([obj], halves + twice, [0]) == (1, 0)  # parts apart: split
+
+
 def test_the_table_has_both_methods_and_their_ratio():
     whole, tiled = Row("whole image (baseline)"), Row("tiled (256 px tiles)")
     whole.found["small"] = [False] * 9 + [True]
     tiled.found["small"] = [True] * 9 + [False]
     whole.found["large"] = tiled.found["large"] = [True]
-    tiled.seam_objects, tiled.split = 4, 0
+    tiled.seam_objects, tiled.split, tiled.duplicated = 4, 0, 2
     text = format_table([whole, tiled])
     assert "whole image (baseline)" in text and "0 of 4" in text
+    assert "duplicated" in text.splitlines()[0]
+    assert text.splitlines()[2].split()[-2] == "2"  # the tiled row's duplicates
     assert "9.0x" in text and "1.0x" in text
