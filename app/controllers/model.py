@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from mrcnn.serving.session import (
     Session,
     cached_coco_weights,
     no_weights_message,
+    with_device,
 )
 from mrcnn.serving.tiles import TILES_AUTO, TILES_OFF, TileSetting
 
@@ -290,7 +291,6 @@ class ModelController(QObject):
     def _on_job_finished(self, job: Job) -> None:
         self._jobs.discard(job)
         now = self.session.info  # where the model runs may change while predicting
-        if self.info is not None and now is not None and now.key == self.info.key \
-                and now.device != self.info.device:
-            self.info = replace(self.info, device=now.device)
+        if self.info is not None and now is not None and now.key == self.info.key:
+            self.info = with_device(self.info, now.device)
         self.state_changed.emit()

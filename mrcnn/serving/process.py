@@ -31,7 +31,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,13 @@ from mrcnn.errors import (
     NoWeightsError,
 )
 from mrcnn.io.remote import RemoteImage, local_file
-from mrcnn.serving.session import BoxAnswer, ImagePrediction, ModelInfo, ModelRequest
+from mrcnn.serving.session import (
+    BoxAnswer,
+    ImagePrediction,
+    ModelInfo,
+    ModelRequest,
+    with_device,
+)
 from mrcnn.serving.tiles import TILES_AUTO, TileSetting
 
 log = logging.getLogger(__name__)
@@ -206,9 +211,8 @@ class ModelProcess:
             result = self._call("predict_path", image_id, str(path), uncertainty, tiles,
                                 progress=progress, should_cancel=should_cancel)
             info = self._info
-            if info is not None and result.device and result.model_key == info.key \
-                    and result.device != info.device:
-                self._info = replace(info, device=result.device)  # what the child says now
+            if info is not None and result.device and result.model_key == info.key:
+                self._info = with_device(info, result.device)  # what the child says now
             return result
 
     def box_mask(self, image_id: int, path: str | Path | RemoteImage,

@@ -259,7 +259,7 @@ class ModelSession:
             pred = predict_image(self._predictor, rgb, tiles=tiles, key=image_id,
                                  uncertainty=uncertainty, should_cancel=should_cancel,
                                  on_progress=progress)
-            self._info = _with_device(info, self._predictor.describe())
+            self._info = with_device(info, self._predictor.describe())
             device = self._info.device
             layout = keypoint_layout_of(self._predictor.model)
         points = prediction_points(pred, info.categories, layout)
@@ -293,9 +293,9 @@ class ModelSession:
                          answer.box, cached, time.monotonic() - start)
 
 
-def _with_device(info: ModelInfo, device: str) -> ModelInfo:
+def with_device(info: ModelInfo, device: str) -> ModelInfo:
     """The same info with the device the predictor now runs on (it may have fallen back to
-    the CPU after running out of GPU memory)."""
+    the CPU after running out of GPU memory, or moved its backbone to ONNX Runtime)."""
     if device == info.device:
         return info
     from dataclasses import replace
