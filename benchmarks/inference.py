@@ -118,14 +118,19 @@ def approaches(choice: DeviceChoice) -> dict[str, Callable[[torch.nn.Module], Pr
         ways["Predictor, BN folded, backbone in torch"] = \
             lambda m: Predictor(copy.deepcopy(m), device=choice, fold_batchnorm=True)
     else:
-        ways[f"Predictor as the app runs it ({precision}, BN folded)"] = \
+        how = "precision timed at load" if choice.device.type == "cuda" else precision
+        ways[f"Predictor as the app runs it ({how}, BN folded)"] = \
             lambda m: Predictor(copy.deepcopy(m), device=choice, fold_batchnorm=True)
     ways["Predictor, BN not folded"] = lambda m: Predictor(copy.deepcopy(m), device=choice)
     if choice.device.type == "cuda":  # the other half precision, and none
         other = fp16 if choice.amp_dtype == torch.bfloat16 else bf16
         name = "fp16" if other is fp16 else "bf16"
         ways[f"{name} autocast + channels_last, BN folded"] = \
-            lambda m: Predictor(copy.deepcopy(m), device=other, fold_batchnorm=True)
+            lambda m: Predictor(copy.deepcopy(m), device=other, fold_batchnorm=True,
+                                tune_precision=False)
+        ways[f"{precision} autocast + channels_last, BN folded"] = \
+            lambda m: Predictor(copy.deepcopy(m), device=choice, fold_batchnorm=True,
+                                tune_precision=False)
         ways["fp32 (no autocast), BN folded"] = \
             lambda m: Predictor(copy.deepcopy(m), device=fp32, fold_batchnorm=True)
     elif choice.amp_dtype != torch.bfloat16:
@@ -197,6 +202,8 @@ def main() -> None:
         prepared = getattr(predictor, "prepared_seconds", None)
         setup = time.perf_counter() - t0 - (prepared or 0.0)
         total, first = timed(lambda p=predictor: p.predict(images), args.runs)
+        if name.startswith("Predictor as"):
+            app_runs = predictor.describe()
         t = total / len(images)
         delay = setup + first - total  # the first image carries it
         print(f"{name:{W}}{t:>9.3f}{t_plain / t:>7.2f}x{delay:>+18.2f}s"
@@ -204,6 +211,7 @@ def main() -> None:
               + (f"   (ready {prepared:.1f} s after it was made: a first image in torch, "
                  "then the export in the background)" if prepared else ""))
         del predictor
+    print(f"(the app's Predictor ran on: {app_runs})")
 
     if args.speed_only:
         return

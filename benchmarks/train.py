@@ -3,9 +3,11 @@
 Baseline: the loop from torchvision's detection tutorial — fp32, SGD, the same preset,
 images, batch size, input size and augmentation (horizontal flip) — in this process, on
 the same device (on CUDA with torch's defaults: TF32 convolutions, no autocast).
-Prints images/s of both (timed after warm-up iterations) and the ratio (target >= 2.0).
+Prints images/s of both (timed after warm-up iterations) and the ratio (target >= 2.0);
+where the device has mixed precision, our trainer with it turned off too (amp=False).
 
-    python benchmarks/train.py [--iters 40] [--warmup 5] [--size 128] [--device cuda]
+    python benchmarks/train.py [--iters 40] [--warmup 5] [--size 128] [--batch 2]
+                               [--preset r18] [--device cuda]
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ from mrcnn.training.train import TrainConfig, train_project
 
 
 def plain_loop(project: Project, *, iters: int, warmup: int, size: int, batch: int,
-               device: torch.device) -> float:
+               device: torch.device, preset: str) -> float:
     labels = project_labels(project)
     ids = reviewed_image_ids(project, "train")
     ds = ProjectDataset(project, ids, labels=labels, transform=train_transform(flip=True))
     loader = DataLoader(ds, batch_size=batch, shuffle=True, collate_fn=collate)
     torch.manual_seed(0)
-    model = build_model(preset="r18", num_classes=labels.num_classes,
+    model = build_model(preset=preset, num_classes=labels.num_classes,
                         min_size=size).train().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     done, start = 0, None
@@ -62,16 +64,16 @@ def plain_loop(project: Project, *, iters: int, warmup: int, size: int, batch: i
 
 
 def ours(project: Project, *, iters: int, warmup: int, size: int, batch: int,
-         device: torch.device) -> float:
+         device: torch.device, preset: str, amp: bool = True) -> float:
     stamps: dict[int, float] = {}
 
     def progress(event: TrainingEvent) -> None:
         if isinstance(event, StepEvent):
             stamps[event.iteration] = time.perf_counter()
 
-    train_project(project, TrainConfig(preset="r18", max_iters=warmup + iters, size=size,
+    train_project(project, TrainConfig(preset=preset, max_iters=warmup + iters, size=size,
                                        batch_size=batch, scale_jitter=(1.0, 1.0), seed=0,
-                                       device=device.type),
+                                       device=device.type, amp=amp),
                   progress=progress, evaluate_before=False)
     return iters * batch / (stamps[warmup + iters] - stamps[warmup])
 
@@ -83,20 +85,24 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--device", default=None, help="cuda, cpu, ... (default: the best)")
+    ap.add_argument("--preset", default="r18")
     args = ap.parse_args()
     choice = choose_device(args.device)
     kw = {"iters": args.iters, "warmup": args.warmup, "size": args.size, "batch": args.batch,
-          "device": choice.device}
-    print(f"device: {choice.describe()}; r18 at {args.size} px, batch {args.batch}, "
+          "device": choice.device, "preset": args.preset}
+    print(f"device: {choice.describe()}; {args.preset} at {args.size} px, batch {args.batch}, "
           f"{args.iters} timed iterations after {args.warmup} warm-up")
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_synthetic_project(Path(tmp) / "synthetic")
         with Project.open(folder) as project:
             base = plain_loop(project, **kw)
             fast = ours(project, **kw)
+            full = ours(project, **kw, amp=False) if choice.amp_dtype is not None else None
     print(f"{'':30}{'images/s':>10}{'ratio':>8}")
     print(f"{'plain torchvision loop (fp32)':30}{base:>10.2f}{1.0:>8.2f}x")
     print(f"{'mrcnn trainer':30}{fast:>10.2f}{fast / base:>8.2f}x   (target >= 2.0)")
+    if full is not None:
+        print(f"{'mrcnn trainer, amp=False':30}{full:>10.2f}{full / base:>8.2f}x")
 
 
 if __name__ == "__main__":

@@ -28,13 +28,28 @@ from mrcnn.model.box_prompt import (
     mask_for_box,
 )
 from mrcnn.model.convert import image_to_tensor
-from mrcnn.model.device import DeviceChoice, autocast, choose_device, is_out_of_memory
+from mrcnn.model.device import (
+    DeviceChoice,
+    autocast,
+    choose_device,
+    fastest_precision,
+    is_out_of_memory,
+)
 from mrcnn.model.fold import fold_batchnorm as fold_into_convolutions
 from mrcnn.model.onnx_backbone import BackgroundBackbone
 from mrcnn.model.onnx_backbone import applies as onnx_backbone_applies
 from mrcnn.model.uncertainty import Detections, image_uncertainty
 
 log = logging.getLogger(__name__)
+
+def times_precision(choice: DeviceChoice) -> bool:
+    """Whether a Predictor on `choice` times autocast against fp32 on its model (a GPU with
+    autocast on; a CPU's precision is measured once by `choose_device`)."""
+    return choice.device.type == "cuda" and choice.amp_dtype is not None
+
+
+#: `Predictor._fastest_precision`'s answers in this process, by model build, GPU and choice
+_MEASURED_PRECISION: dict[tuple, DeviceChoice] = {}
 
 
 @dataclass
@@ -128,12 +143,17 @@ class Predictor:
     for a model the caller hands over for prediction only, as the model process does.
     With `onnx_backbone`, an fp32 prediction on a CPU runs its backbone in ONNX Runtime
     (`mrcnn.model.onnx_backbone`: the same features, faster) once it is prepared in the
-    background, which starts after the first prediction so that one is not slowed."""
+    background, which starts after the first prediction so that one is not slowed.
+    With `tune_precision` (the default), autocast on a GPU is kept only where it predicts this model
+    faster than fp32 (`mrcnn.model.device.fastest_precision`, timed on a probe image at the
+    model's input size when the Predictor is made; once per process for a model of the same
+    build on the same GPU)."""
 
     def __init__(self, model: nn.Module, *, device: DeviceChoice | None = None,
                  score_threshold: float = 0.05, max_detections: int = 100,
                  mask_threshold: float = 0.5, feature_cache: int = DEFAULT_CAPACITY,
-                 fold_batchnorm: bool = False, onnx_backbone: bool = False):
+                 fold_batchnorm: bool = False, onnx_backbone: bool = False,
+                 tune_precision: bool = True):
         self.choice = device or choose_device()
         #: backbone features of the images predicted last (by key), for `box_mask`
         self.features = FeatureCache(feature_cache)
@@ -143,14 +163,51 @@ class Predictor:
         self.model.roi_heads.score_thresh = score_threshold
         self.model.roi_heads.detections_per_img = max_detections
         self.mask_threshold = mask_threshold
-        if self.choice.channels_last:
-            self.model.backbone.to(memory_format=torch.channels_last)
         if self.choice.amp_dtype is not None:
-            keep_outputs_fp32(self.model)
+            keep_outputs_fp32(self.model)  # no effect outside autocast
         #: what runs the backbone: "torch", or "onnxruntime" once that is prepared
         self.engine = "torch"
-        self.fast_backbone = BackgroundBackbone(self.model.backbone) \
-            if onnx_backbone and onnx_backbone_applies(self.choice) else None
+        self.fast_backbone: BackgroundBackbone | None = None
+        if tune_precision and times_precision(self.choice):
+            self.choice = self._fastest_precision()
+        self._set_layout()
+        if onnx_backbone and onnx_backbone_applies(self.choice):
+            self.fast_backbone = BackgroundBackbone(self.model.backbone)
+
+    def _set_layout(self) -> None:
+        self.model.backbone.to(memory_format=torch.channels_last if self.choice.channels_last
+                               else torch.contiguous_format)
+
+    def _fastest_precision(self) -> DeviceChoice:
+        """This model's faster precision on this GPU (see `tune_precision`)."""
+        t = self.model.transform
+        dev = self.choice.device
+        key = (str(dev), torch.cuda.get_device_name(dev) if dev.type == "cuda" else "",
+               type(self.model).__name__, sum(p.numel() for p in self.model.parameters()),
+               t.min_size, t.max_size, self.choice)
+        if key not in _MEASURED_PRECISION:
+            height = int(t.min_size[-1])
+            width = min(int(t.max_size), round(height * 4 / 3))
+            probe = torch.rand((3, height, width), generator=torch.Generator().manual_seed(0))
+            asked = self.choice
+
+            def run(choice: DeviceChoice) -> None:
+                self.choice = choice
+                self._set_layout()
+                self._forward([probe])
+                if choice.device.type == "cuda":
+                    torch.cuda.synchronize(choice.device)
+
+            try:
+                _MEASURED_PRECISION[key] = fastest_precision(asked, run)
+            except Exception as exc:  # e.g. out of memory: keep what was asked for
+                log.warning("could not time the precisions on %s: %s", asked.device, exc)
+                return asked
+            finally:
+                self.choice = asked
+            log.info("prediction precision on %s: %s", asked.device,
+                     _MEASURED_PRECISION[key].describe())
+        return _MEASURED_PRECISION[key]
 
     def describe(self) -> str:
         """The device and precision for the status bar, and what runs the backbone."""
@@ -259,7 +316,6 @@ class Predictor:
             self.choice = replace(cpu, reason=f"{self.choice.device.type.upper()} out of "
                                   "memory, retried on CPU")
             self.model.to(self.choice.device)
-            self.model.backbone.to(memory_format=torch.channels_last if cpu.channels_last
-                                   else torch.contiguous_format)
+            self._set_layout()
             self.features.clear()  # on the GPU: let them go with it
             return self._forward(tensors, keys)

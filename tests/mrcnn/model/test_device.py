@@ -139,3 +139,41 @@ def test_the_bf16_measurement_times_real_convolutions():
     speedup = dev.cpu_bf16_speedup()
     assert 0.05 < speedup < 20  # a ratio of two real timings, not a constant
     assert dev.cpu_bf16_speedup() == speedup  # measured once per process
+
+
+def _timed_run(seconds_in: dict):
+    """A stand-in forward pass taking `seconds_in[amp dtype]`; records what it ran under."""
+    import time
+    ran: list = []
+
+    def run(choice: DeviceChoice) -> None:
+        ran.append(choice)
+        time.sleep(seconds_in[choice.amp_dtype])
+    return run, ran
+
+
+def test_a_gpu_keeps_autocast_only_where_it_predicts_faster():
+    gpu = DeviceChoice(torch.device("cpu"), "GPU found", torch.bfloat16, True)
+    run, ran = _timed_run({torch.bfloat16: 0.01, None: 0.03})
+    assert dev.fastest_precision(gpu, run) == gpu
+    # one warm-up of each, then three rounds taking turns
+    assert [c.amp_dtype for c in ran] == [torch.bfloat16, None] * 4
+    assert all(c.channels_last == (c.amp_dtype is not None) for c in ran)
+
+
+def test_where_autocast_is_slower_fp32_is_kept_and_the_status_says_why():
+    gpu = DeviceChoice(torch.device("cpu"), "GPU found", torch.float16, True)
+    run, _ = _timed_run({torch.float16: 0.04, None: 0.02})
+    chosen = dev.fastest_precision(gpu, run)
+    assert chosen.amp_dtype is None and not chosen.channels_last
+    assert chosen.reason == "GPU found"
+    assert chosen.describe().startswith("CPU — GPU found · fp32 (fp16 measured at 0.")
+    assert 0.4 < float(chosen.precision_note.split(" at ")[1].rstrip("x")) < 0.6
+
+
+def test_a_tie_goes_to_fp32_whose_results_are_exact():
+    gpu = DeviceChoice(torch.device("cpu"), "GPU found", torch.bfloat16, True)
+    run, _ = _timed_run({torch.bfloat16: 0.02, None: 0.02})
+    assert dev.fastest_precision(gpu, run).amp_dtype is None
+    fp32 = DeviceChoice(torch.device("cpu"), "GPU found", None, False)
+    assert dev.fastest_precision(fp32, run) == fp32  # nothing to time
