@@ -68,6 +68,7 @@ from mrcnn.training.hooks import (
 )
 from mrcnn.training.label_smoothing import ClassifierLabelSmoothing
 from mrcnn.training.loop import HookBase, Trainer, seed_everything
+from mrcnn.training.precision import fastest_training_precision, times_training_precision
 
 __all__ = [
     "HookBase", "TrainConfig", "Trainer", "TrainingCancelled", "TrainingError",
@@ -166,6 +167,9 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         model.roi_heads.fg_bg_sampler.batch_size_per_image = config.roi_batch_per_image
     size, max_size = input_sizes(config, model)
     model.to(device.device)
+    if config.amp and not dist.enabled and times_training_precision(device):
+        set_input_size(model, size, max_size)
+        device = fastest_training_precision(model, data.dataset, config.batch_size, device)
     if evaluate_before is None:
         evaluate_before = not from_scratch
     emit = (progress if dist.is_main else None) or (lambda event: None)
