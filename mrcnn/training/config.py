@@ -42,8 +42,9 @@ class TrainConfig:
     #   built here (scratch, a bare init_state); a loaded model keeps its own
     seed: int = 0
     device: str | None = None  # "cuda", "cpu", "mps", None/"auto": the best available
-    amp: bool = True  # mixed precision where the device supports it (on a GPU: where a timed
-    # training step says it is faster, `mrcnn.training.precision`)
+    amp: bool = True  # mixed precision where the device supports it
+    time_precision: bool = True  # on a GPU, keep it only where a timed training step says
+    #   it is faster than fp32 (`mrcnn.training.precision`); False: as `amp` says
     eval_period: int = 0  # evaluate val every N iterations (0: only before and after)
     checkpoint_period: int = 0  # save resumable state every N iterations (0: never)
     num_workers: int = 0  # DataLoader worker processes

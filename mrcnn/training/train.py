@@ -167,7 +167,7 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         model.roi_heads.fg_bg_sampler.batch_size_per_image = config.roi_batch_per_image
     size, max_size = input_sizes(config, model)
     model.to(device.device)
-    if config.amp and not dist.enabled and times_training_precision(device):
+    if config.time_precision and not dist.enabled and times_training_precision(device):
         set_input_size(model, size, max_size)
         device = fastest_training_precision(model, data.dataset, config.batch_size, device)
     if evaluate_before is None:

@@ -6,6 +6,7 @@ outright. Exercised here on the CPU by letting a run time its precision there.""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 
 import torch
@@ -38,7 +39,7 @@ def _run(folder, monkeypatch, device: DeviceChoice, *, timed: bool) -> tuple[str
 
 def test_a_run_where_autocast_times_slower_trains_in_fp32_and_learns_the_same(
         tmp_path, monkeypatch):
-    folder = make_synthetic_project(tmp_path / "synthetic", n_train=6, n_val=2, size=64)
+    folder = make_synthetic_project(tmp_path / "synthetic", n_train=6, n_val=0, size=64)
     timed_steps: list = []
     fastest = device_module.fastest_precision
 
@@ -66,7 +67,7 @@ def test_a_run_where_autocast_times_slower_trains_in_fp32_and_learns_the_same(
 
 
 def test_a_run_in_fp32_or_without_mixed_precision_times_nothing(tmp_path, monkeypatch):
-    folder = make_synthetic_project(tmp_path / "synthetic", n_train=6, n_val=2, size=64)
+    folder = make_synthetic_project(tmp_path / "synthetic", n_train=6, n_val=0, size=64)
     monkeypatch.setattr(precision_module, "fastest_precision",
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("timed")))
     fp32 = DeviceChoice(torch.device("cpu"), "GPU found", None, False)
@@ -79,3 +80,17 @@ def test_only_a_gpu_with_autocast_times_its_training_precision():
     assert not precision_module.times_training_precision(
         DeviceChoice(torch.device("cuda"), "GPU found", None, False))
     assert not precision_module.times_training_precision(BF16)  # a CPU: choose_device's
+
+
+def test_a_run_told_not_to_time_keeps_the_precision_it_was_given(tmp_path, monkeypatch):
+    folder = make_synthetic_project(tmp_path / "synthetic", n_train=6, n_val=0, size=64)
+    monkeypatch.setattr(precision_module, "fastest_precision",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("timed")))
+    monkeypatch.setattr(train_module, "build_device", lambda config, dist: BF16)
+    monkeypatch.setattr(train_module, "times_training_precision", lambda choice: True)
+    started: list[StartEvent] = []
+    config = dataclasses.replace(CONFIG, max_iters=1, time_precision=False)
+    with Project.open(folder) as project:
+        train_project(project, config, evaluate_before=False,
+                      progress=lambda e: started.append(e) if isinstance(e, StartEvent) else None)
+    assert started[0].device == "CPU — GPU found · bf16"
