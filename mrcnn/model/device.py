@@ -24,11 +24,11 @@ log = logging.getLogger(__name__)
 #: at 0.79x plain fp32 torchvision.
 BF16_MIN_SPEEDUP = 1.15
 
-#: On a GPU, autocast is kept for prediction only where it runs the model at least this much
-#: faster than fp32 (`fastest_precision`); a tie goes to fp32, whose results are exact. One
-#: image at a time leaves a large GPU mostly waiting on launches, and autocast adds a cast
-#: before every convolution: on an H200, r50v2 at 800 px predicted in bf16 at 0.81x and in
-#: fp16 at 0.97x the speed of fp32 (TF32 convolutions, BatchNorm folded).
+#: On a GPU, autocast is kept (for prediction, for training) only where it runs the model at
+#: least this much faster than fp32 (`fastest_precision`); a tie goes to fp32, whose results
+#: are exact. One image at a time leaves a large GPU mostly waiting on launches, and autocast
+#: adds a cast before every convolution: on an H200, r50v2 at 800 px predicted in bf16 at
+#: 0.81x and in fp16 at 0.97x the speed of fp32 (TF32 convolutions, BatchNorm folded).
 AMP_MIN_SPEEDUP = 1.05
 
 
@@ -90,13 +90,20 @@ def cpu_bf16_speedup() -> float:
     return fp32 / max(bf16, 1e-9)
 
 
+def times_autocast(choice: DeviceChoice) -> bool:
+    """Whether work on `choice` times its autocast against fp32 on the model itself
+    (`fastest_precision`): on a GPU with autocast on. A CPU's precision is measured once, on
+    a convolution, by `choose_device`."""
+    return choice.device.type == "cuda" and choice.amp_dtype is not None
+
+
 def fastest_precision(choice: DeviceChoice, run: Callable[[DeviceChoice], None], *,
                       rounds: int = 3) -> DeviceChoice:
-    """`choice` where its autocast runs `run` (one forward pass of the model under a choice,
-    returning once the device is done) at least `AMP_MIN_SPEEDUP` times faster than fp32
-    without channels_last on the same device; else that fp32 choice, whose precision note
-    says what autocast measured (e.g. "bf16 measured at 0.81x"). One warm-up run of each,
-    then `rounds` rounds taking turns; medians."""
+    """`choice` where its autocast runs `run` (one pass of the work under a choice: a
+    forward pass, a training step; returning once the device is done) at least
+    `AMP_MIN_SPEEDUP` times faster than fp32 without channels_last on the same device; else
+    that fp32 choice, whose precision note says what autocast measured (e.g. "bf16 measured
+    at 0.81x"). One warm-up run of each, then `rounds` rounds taking turns; medians."""
     if choice.amp_dtype is None:
         return choice
     fp32 = replace(choice, amp_dtype=None, channels_last=False, precision_note="")

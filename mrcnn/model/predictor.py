@@ -34,6 +34,7 @@ from mrcnn.model.device import (
     choose_device,
     fastest_precision,
     is_out_of_memory,
+    times_autocast,
 )
 from mrcnn.model.fold import fold_batchnorm as fold_into_convolutions
 from mrcnn.model.onnx_backbone import BackgroundBackbone
@@ -41,12 +42,6 @@ from mrcnn.model.onnx_backbone import applies as onnx_backbone_applies
 from mrcnn.model.uncertainty import Detections, image_uncertainty
 
 log = logging.getLogger(__name__)
-
-def times_precision(choice: DeviceChoice) -> bool:
-    """Whether a Predictor on `choice` times autocast against fp32 on its model (a GPU with
-    autocast on; a CPU's precision is measured once by `choose_device`)."""
-    return choice.device.type == "cuda" and choice.amp_dtype is not None
-
 
 #: `Predictor._fastest_precision`'s answers in this process, by model build, GPU and choice
 _MEASURED_PRECISION: dict[tuple, DeviceChoice] = {}
@@ -144,10 +139,10 @@ class Predictor:
     With `onnx_backbone`, an fp32 prediction on a CPU runs its backbone in ONNX Runtime
     (`mrcnn.model.onnx_backbone`: the same features, faster) once it is prepared in the
     background, which starts after the first prediction so that one is not slowed.
-    With `tune_precision` (the default), autocast on a GPU is kept only where it predicts this model
-    faster than fp32 (`mrcnn.model.device.fastest_precision`, timed on a probe image at the
-    model's input size when the Predictor is made; once per process for a model of the same
-    build on the same GPU)."""
+    With `tune_precision` (the default), autocast on a GPU is kept only where it predicts
+    this model faster than fp32 (`mrcnn.model.device.fastest_precision`, timed on a probe
+    image at the model's input size when the Predictor is made; once per process for a model
+    of the same build on the same GPU)."""
 
     def __init__(self, model: nn.Module, *, device: DeviceChoice | None = None,
                  score_threshold: float = 0.05, max_detections: int = 100,
@@ -168,7 +163,7 @@ class Predictor:
         #: what runs the backbone: "torch", or "onnxruntime" once that is prepared
         self.engine = "torch"
         self.fast_backbone: BackgroundBackbone | None = None
-        if tune_precision and times_precision(self.choice):
+        if tune_precision and times_autocast(self.choice):
             self.choice = self._fastest_precision()
         self._set_layout()
         if onnx_backbone and onnx_backbone_applies(self.choice):

@@ -6,8 +6,9 @@ images is timed under autocast and in fp32, and the run trains in the faster one
 Why measure rather than assume: on an H200 our trainer ran in bf16 autocast at 0.69x the
 speed of fp32 (TF32 convolutions) for r18 at 128 px, batch 2; 0.90x at 512 px, batch 8; and
 0.85x for r50v2 at 800 px, batch 4 (`benchmarks/train.py`), while GPUs without fast fp32
-matrix units gain from autocast. A CPU's precision is measured once by `choose_device`; a
-torchrun job keeps what it was given, so that every process trains alike.
+matrix units gain from autocast. Which runs time it: `mrcnn.model.device.times_autocast`
+(a CPU's precision is measured once by `choose_device`); a torchrun job keeps what it was
+given, so that every process trains alike.
 """
 
 from __future__ import annotations
@@ -23,11 +24,6 @@ from mrcnn.training.dataset import ProjectDataset, collate
 from mrcnn.training.loop import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
-
-
-def times_training_precision(choice: DeviceChoice) -> bool:
-    """Whether a run on `choice` times autocast against fp32 first: a GPU with autocast on."""
-    return choice.device.type == "cuda" and choice.amp_dtype is not None
 
 
 def fastest_training_precision(model: nn.Module, dataset: ProjectDataset, batch_size: int,

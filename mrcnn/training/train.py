@@ -26,7 +26,7 @@ from mrcnn.errors import (
 )
 from mrcnn.model.checkpoint import load_state, save_checkpoint
 from mrcnn.model.convert import LabelMap
-from mrcnn.model.device import DeviceChoice, cpu_cores, is_out_of_memory
+from mrcnn.model.device import DeviceChoice, cpu_cores, is_out_of_memory, times_autocast
 from mrcnn.model.finetune_policy import freeze_for_finetuning, restore_batch_norm
 from mrcnn.model.keypoint_head import keypoint_layout_of
 from mrcnn.model.presets import (
@@ -68,7 +68,7 @@ from mrcnn.training.hooks import (
 )
 from mrcnn.training.label_smoothing import ClassifierLabelSmoothing
 from mrcnn.training.loop import HookBase, Trainer, seed_everything
-from mrcnn.training.precision import fastest_training_precision, times_training_precision
+from mrcnn.training.precision import fastest_training_precision
 
 __all__ = [
     "HookBase", "TrainConfig", "Trainer", "TrainingCancelled", "TrainingError",
@@ -167,7 +167,7 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
         model.roi_heads.fg_bg_sampler.batch_size_per_image = config.roi_batch_per_image
     size, max_size = input_sizes(config, model)
     model.to(device.device)
-    if config.time_precision and not dist.enabled and times_training_precision(device):
+    if config.time_precision and not dist.enabled and times_autocast(device):
         set_input_size(model, size, max_size)
         device = fastest_training_precision(model, data.dataset, config.batch_size, device)
     if evaluate_before is None:

@@ -177,3 +177,12 @@ def test_a_tie_goes_to_fp32_whose_results_are_exact():
     assert dev.fastest_precision(gpu, run).amp_dtype is None
     fp32 = DeviceChoice(torch.device("cpu"), "GPU found", None, False)
     assert dev.fastest_precision(fp32, run) == fp32  # nothing to time
+
+
+def test_only_a_gpu_with_autocast_times_its_precision_on_the_model():
+    assert dev.times_autocast(DeviceChoice(torch.device("cuda"), "GPU found", torch.bfloat16,
+                                           True))
+    assert not dev.times_autocast(DeviceChoice(torch.device("cuda"), "GPU found", None, False))
+    # a CPU's precision is measured once, on a convolution, by choose_device
+    assert not dev.times_autocast(DeviceChoice(torch.device("cpu"), "test", torch.bfloat16,
+                                               True))

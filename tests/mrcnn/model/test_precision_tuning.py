@@ -20,7 +20,7 @@ BF16 = DeviceChoice(torch.device("cpu"), "GPU found", torch.bfloat16, True)
 def timed_here(monkeypatch):
     """The Predictor times precisions on this CPU as it would on a GPU; returns the inputs
     of each timed forward pass."""
-    monkeypatch.setattr(predictor_module, "times_precision",
+    monkeypatch.setattr(predictor_module, "times_autocast",
                         lambda choice: choice.amp_dtype is not None)
     monkeypatch.setattr(predictor_module, "_MEASURED_PRECISION", {})
     probes: list[tuple] = []
@@ -74,8 +74,3 @@ def test_nothing_is_timed_in_fp32_or_when_asked_not_to(timed_here):
     assert Predictor(_model(), device=BF16, tune_precision=False).choice == BF16
     assert timed_here == []
 
-
-def test_a_cpu_never_times_its_precision_per_model():
-    assert not predictor_module.times_precision(BF16)
-    assert predictor_module.times_precision(
-        DeviceChoice(torch.device("cuda"), "GPU found", torch.bfloat16, True))

@@ -27,7 +27,7 @@ CONFIG = TrainConfig(preset="r18", max_iters=4, size=64, batch_size=2,
 
 def _run(folder, monkeypatch, device: DeviceChoice, *, timed: bool) -> tuple[str, dict]:
     monkeypatch.setattr(train_module, "build_device", lambda config, dist: device)
-    monkeypatch.setattr(train_module, "times_training_precision",
+    monkeypatch.setattr(train_module, "times_autocast",
                         lambda choice: timed and choice.amp_dtype is not None)
     started: list[StartEvent] = []
     with Project.open(folder) as project:
@@ -74,20 +74,12 @@ def test_a_run_in_fp32_or_without_mixed_precision_times_nothing(tmp_path, monkey
     assert _run(folder, monkeypatch, fp32, timed=True)[0] == "CPU — GPU found · fp32"
 
 
-def test_only_a_gpu_with_autocast_times_its_training_precision():
-    assert precision_module.times_training_precision(
-        DeviceChoice(torch.device("cuda"), "GPU found", torch.bfloat16, True))
-    assert not precision_module.times_training_precision(
-        DeviceChoice(torch.device("cuda"), "GPU found", None, False))
-    assert not precision_module.times_training_precision(BF16)  # a CPU: choose_device's
-
-
 def test_a_run_told_not_to_time_keeps_the_precision_it_was_given(tmp_path, monkeypatch):
     folder = make_synthetic_project(tmp_path / "synthetic", n_train=6, n_val=0, size=64)
     monkeypatch.setattr(precision_module, "fastest_precision",
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("timed")))
     monkeypatch.setattr(train_module, "build_device", lambda config, dist: BF16)
-    monkeypatch.setattr(train_module, "times_training_precision", lambda choice: True)
+    monkeypatch.setattr(train_module, "times_autocast", lambda choice: True)
     started: list[StartEvent] = []
     config = dataclasses.replace(CONFIG, max_iters=1, time_precision=False)
     with Project.open(folder) as project:
