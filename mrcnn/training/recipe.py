@@ -62,9 +62,10 @@ CPU_ROI_BATCH = 128
 #: Learning-rate warmup: a fifth of the run, at most this many iterations.
 MAX_WARMUP = 50
 #: GPU memory (GiB) one training image takes at the preset's own size, with mixed
-#: precision; scaled by area for other sizes. An estimate, not yet measured here (no GPU run
-#: of `benchmarks/recipes.py --gpu` so far): erring high costs only speed, and a batch that
-#: does not fit is halved by the trainer.
+#: precision; scaled by area for other sizes. An estimate: erring high costs only speed, and
+#: a batch that does not fit (fp32, where a timed step finds it faster, takes more) is
+#: halved by the trainer. One measurement so far, on an H200 (`benchmarks/cuda_paths.py`):
+#: r18 at 512 px in bf16 reserved about 0.3 GiB per image, so r18's figure is high.
 GPU_GIB_PER_IMAGE = {"r50v2": 2.6, "r50": 2.2, "r18": 0.7}
 #: GPU memory kept free for the CUDA context and fragmentation.
 GPU_RESERVE_GIB = 3.0
