@@ -242,6 +242,12 @@ def print_table(by_seed: list[dict[str, list[float]]], args: argparse.Namespace)
     print(f"at or above random in every round: {'yes' if at_or_above else 'no'}; after the "
           f"last round {last_gap:+.3f} against a spread of {spread:.3f}: "
           f"{'above by more than the spread' if last_gap > spread else 'not beyond the spread'}")
+    if len(by_seed) > 1:  # the seeds pair the strategies: same start model, same data
+        paired = [s["mirror consistency"][-1] - s["random"][-1] for s in by_seed]
+        error = statistics.stdev(paired) / len(paired) ** 0.5
+        ahead = sum(d > 0 for d in paired)
+        print(f"paired by seed, after the last round: {statistics.mean(paired):+.3f} ± "
+              f"{error:.3f} (standard error); ahead in {ahead} of {len(paired)} seeds")
 
 
 ROUND_LINE = re.compile(r"^seed (\d+)\s+(.+?): round (\d+), \d+ labelled, val segm AP "

@@ -3,9 +3,11 @@ from their per-round output lines; a seed whose strategies did not all finish is
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
-from benchmarks.active_learning import STRATEGIES, combine_logs
+from benchmarks.active_learning import STRATEGIES, combine_logs, print_table
 
 
 def lines(seed: int, start: float, aps: dict[str, list[float]]) -> str:
@@ -54,3 +56,15 @@ def test_logs_of_different_experiments_are_refused(tmp_path):
     again.write_text(lines(0, 0.05, {"random": [0.15, 0.2]}))
     with pytest.raises(SystemExit, match="random round 1"):
         combine_logs([first, again])
+
+
+def test_the_table_pairs_the_strategies_by_seed(capsys):
+    # seed-to-seed spread (about 0.05) larger than the gap; every seed ahead by 0.01 to 0.03
+    by_seed = [{"random": [0.05, r], "score margin": [0.05, r],
+                "mirror consistency": [0.05, r + d]}
+               for r, d in [(0.10, 0.01), (0.20, 0.02), (0.15, 0.03)]]
+    print_table(by_seed, argparse.Namespace(start=4, per_round=4))
+    out = capsys.readouterr().out
+    assert "after the last round +0.020 against a spread of 0.056: not beyond the spread" in out
+    assert "paired by seed, after the last round: +0.020 ± 0.006 (standard error); " \
+           "ahead in 3 of 3 seeds" in out
