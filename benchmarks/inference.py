@@ -3,9 +3,10 @@ and device.
 
 Baseline: `model.eval(); model([image])` under torch.inference_mode, fp32, in this process,
 on the device the rows run on (on CUDA with torch's defaults, TF32 convolutions included).
-Each approach is a row: the Predictor as the app runs it (precision chosen by
-`mrcnn.model.device.choose_device`: on CUDA bf16 autocast + channels_last where the GPU has
-bf16, else fp16; on a CPU by measuring, `cpu_bf16_speedup`; BatchNorm folded:
+Each approach is a row: the Predictor as the app runs it (precision: on CUDA autocast
+kept only where a forward pass of the model, timed when the Predictor is made, runs faster
+than fp32, `mrcnn.model.device.fastest_precision`; on a CPU by measuring a convolution,
+`cpu_bf16_speedup`; BatchNorm folded:
 `mrcnn.model.fold`; in fp32 on a CPU the backbone in ONNX Runtime,
 `mrcnn.model.onnx_backbone`, timed once it is prepared: the app's first image runs in torch
 meanwhile, so its delay is the torch row's), and the ways tried on the way there (on a CPU
