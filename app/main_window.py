@@ -36,7 +36,7 @@ from app.panels.image_list import ImageListWidget
 from app.panels.instance_list import InstanceListWidget
 from app.panels.model_widgets import ModelView
 from app.panels.progress import JobProgressWidget
-from app.panels.status_bar import StatusBar
+from app.panels.status_bar import ElidedLabel, StatusBar
 from app.panels.thumbnails import ThumbnailCache
 from app.panels.welcome import WelcomeWidget
 from app.settings import UiState
@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
 
         self.progress = JobProgressWidget()
-        self.image_info = QLabel()
+        self.image_info = ElidedLabel(elide=Qt.TextElideMode.ElideMiddle)  # long file names
         self.zoom_label = QLabel()
         self.saved_label = QLabel(SAVED_TEXT)
         self.saved_label.setToolTip("Every change is written to the project the moment you "

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from app.panels.status_bar import ElidedLabel
+
 BANNER_STYLE = """
 QFrame#model_banner { background: #3b3422; border: 1px solid #8c7030; border-radius: 4px; }
 QFrame#model_banner QLabel { background: transparent; border: none; }
@@ -39,6 +41,7 @@ class ModelBanner(QFrame):
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
+        self.title.setWordWrap(True)
         self.reason = QLabel()
         self.reason.setWordWrap(True)
         self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -61,7 +64,8 @@ class ModelBanner(QFrame):
         text.addWidget(self.title)
         text.addWidget(self.reason)
         text.addWidget(self.choices)
-        buttons = QHBoxLayout()
+        buttons = QVBoxLayout()  # in a row they made the window wider than a 1280 px screen
+        buttons.setSpacing(2)
         for b in (self.checkpoint, self.download, self.by_hand):
             buttons.addWidget(b)
         layout = QHBoxLayout(self)
@@ -89,8 +93,8 @@ class ModelStatus(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.model_label = QLabel()
-        self.device_label = QLabel()
+        self.model_label = ElidedLabel()
+        self.device_label = ElidedLabel()
         self.device_label.setToolTip("Where the model runs, why there, and in which precision")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 10, 0)

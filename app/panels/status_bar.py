@@ -5,14 +5,67 @@ so a long message ran straight into the model label ("…no CUDModel: COCO weigh
 two messages were written into one. Here, a message that does not fit makes the widgets
 added with `yielding=True` (model, image facts) step aside, one by one, until it does; they
 come back when the message is gone. The whole text is also the bar's tooltip meanwhile.
+
+The labels themselves give up room too (`ElidedLabel`): a long device line ("… · backbone in
+ONNX Runtime") once made the window's minimum width wider than the screen, and the window grew
+past the screen's edge the moment it appeared.
 """
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QStatusBar, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 #: Room QStatusBar keeps left of the message and between it and the permanent widgets (px).
 MARGIN = 12
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that never widens its window: given less room than its text needs, it
+    ends the text with "…" and its tooltip holds the whole text (above its own tooltip)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, *,
+                 elide: Qt.TextElideMode = Qt.TextElideMode.ElideRight):
+        super().__init__(text, parent)
+        self._elide = elide
+        self._tip = ""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self._update_tip()
+
+    def setToolTip(self, tip: str) -> None:  # noqa: N802 (Qt's name)
+        self._tip = tip
+        self._update_tip()
+
+    def elided(self) -> bool:
+        """Whether the text is cut short at the label's present width."""
+        return self.fontMetrics().horizontalAdvance(self.text()) > self.contentsRect().width()
+
+    def shown_text(self) -> str:
+        """The text as painted: whole, or cut short with "…"."""
+        return self.fontMetrics().elidedText(self.text(), self._elide,
+                                             self.contentsRect().width())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        hint = super().minimumSizeHint()
+        least = self.fontMetrics().horizontalAdvance("…") * 6
+        return QSize(min(hint.width(), least), hint.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._update_tip()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
+        painter = QPainter(self)
+        self.style().drawItemText(painter, self.contentsRect(), int(self.alignment()),
+                                  self.palette(), self.isEnabled(), self.shown_text(),
+                                  self.foregroundRole())
+
+    def _update_tip(self) -> None:
+        whole = self.text() if self.text() and self.elided() else ""
+        super().setToolTip("\n".join(t for t in (whole, self._tip) if t))
 
 
 class StatusBar(QStatusBar):

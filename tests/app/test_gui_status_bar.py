@@ -44,3 +44,36 @@ def test_a_long_message_is_shown_whole_and_the_labels_come_back_after(qtbot, win
     bar.clearMessage()  # the message is gone (its time is up): the labels are back
     qtbot.waitUntil(window.model_status.isVisible)
     assert window.image_info.isVisible() and window.zoom_label.isVisible()
+
+
+def test_a_long_model_line_is_cut_short_and_never_widens_the_window(qtbot, window,
+                                                                     photos_dir):
+    """As seen on a 1400 px screen: the device line grew ("… · backbone in ONNX Runtime")
+    and the window grew with it, past the screen's right edge. The no-weights banner (up
+    here: no model) once did the same on a 1280 px screen, its three buttons in a row."""
+    open_folder(qtbot, window, photos_dir)
+    wait_model_ready(qtbot, window)
+    window.statusBar().clearMessage()
+    window.resize(1200, 700)
+    qtbot.waitUntil(lambda: window.width() == 1200)
+    assert window.banner.isVisible()
+    model = "Model: microscopy_batch_7_finetuned_2026-11-28_lr0.005_long_name.pt · r50v2"
+    device = ("CPU — no CUDA device found · fp32 (bf16 measured at 0.68x) · backbone in "
+              "ONNX Runtime")
+    window.model_status.set_model(model, "the checkpoint's path")
+    window.model_status.set_device(device)
+    qtbot.wait(200)  # a window that must grow does so on the next layout pass
+
+    assert window.width() == 1200
+    assert window.minimumSizeHint().width() <= 1200
+    labels = (window.model_status.model_label, window.model_status.device_label)
+    cut = [label for label in labels if label.elided()]
+    assert cut, "at 1200 px the two lines cannot both fit whole"
+    for label in cut:
+        assert label.shown_text().endswith("…")
+        assert label.toolTip().startswith(label.text())  # the whole line, on hovering
+    assert "the checkpoint's path" in window.model_status.model_label.toolTip()
+
+    window.resize(2400, 700)  # room again: whole lines, no ellipsis
+    qtbot.waitUntil(lambda: not any(label.elided() for label in labels))
+    assert window.model_status.model_label.toolTip() == "the checkpoint's path"
