@@ -116,7 +116,8 @@ def install_edit_tools(window: QMainWindow) -> EditTools:
     a["merge_instances"].triggered.connect(edits.merge)
     a["undo"].triggered.connect(edits.undo)
     a["redo"].triggered.connect(edits.redo)
-    a["new_category"].triggered.connect(categories.new_category)
+    a["new_category"].triggered.connect(lambda: categories.new_category())
+    edits.ask_first_category = categories.first_category  # a finished shape is not lost
     a["rename_category"].triggered.connect(categories.rename_category)
     a["merge_categories"].triggered.connect(categories.merge_categories)
     a["delete_category"].triggered.connect(categories.delete_category)

@@ -55,6 +55,8 @@ class EditCommands(QObject):
         self.saved_label = saved_label
         self.options = ToolOptions()
         self.current_category: int | None = None  # for new instances
+        #: asks the user to name the project's first category; its id (None: not given)
+        self.ask_first_category: Callable[[], int | None] | None = None
         self._select_pending: int | None = None
         self.on_brush_radius_changed: Callable[[], None] = lambda: None
         #: the window's model (set once it exists): Box → Mask asks it
@@ -85,14 +87,24 @@ class EditCommands(QObject):
             self.say(f"Select an instance to {purpose} first")
         return None
 
-    def new_category_id(self) -> int | None:
-        """The category a new instance gets: the one chosen last, else the first one."""
+    def new_category_id(self, *, ask: bool = False) -> int | None:
+        """The category a new instance gets: the one chosen last, else the first one. In a
+        project without categories, `ask` (a shape is finished and would be lost) asks the
+        user to name one, as labelme asks a label for each shape; otherwise None, with a
+        message."""
         cats = self.controller.project.categories() if self.controller.is_open else []
         ids = [c.id for c in cats]
         if self.current_category in ids:
             return self.current_category
         if ids:
             return ids[0]
+        if ask and self.ask_first_category is not None and self.controller.is_open:
+            chosen = self.ask_first_category()
+            if chosen is not None:
+                return chosen
+            self.say("No category named: nothing was added (Edit ▸ New Category… makes one)",
+                     8000)
+            return None
         self.say("Make a category first: Edit ▸ New Category…", 8000)
         return None
 

@@ -155,15 +155,23 @@ class CategoryCommands(QObject):
         else:
             self.edits.say(f"There is no category {number} (the project has {len(cats)})")
 
-    def new_category(self) -> None:
+    def new_category(self, label: str = "Name of the new category:") -> int | None:
+        """Ask for a name and add the category; it becomes the one for new instances."""
         edits = self.edits
-        name = ask_category_name(self._parent, "New category", "Name of the new category:")
+        name = ask_category_name(self._parent, "New category", label)
         if name is None:
             self.refresh()
-            return
+            return None
         cat = edits.commit("Add category", lambda d: d.add_category(name))
-        if cat is not None:
-            self.choose(cat.id)
+        if cat is None:
+            return None
+        self.choose(cat.id)
+        return cat.id
+
+    def first_category(self) -> int | None:
+        """A shape is finished in a project without categories: name its category."""
+        return self.new_category("This project has no categories yet. Name the category of "
+                                 "the new instance:")
 
     def rename_category(self) -> None:
         cats = self.categories()

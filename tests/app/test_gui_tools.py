@@ -233,3 +233,42 @@ def test_magic_wand_selects_a_flat_region_exactly_and_adds_or_subtracts(qtbot, t
     assert np.array_equal(s.stored()[iid], box(x0, y0, x1, y1) | truth)
     s.click(qtbot, *DISC_CENTER, MOD.AltModifier)
     assert np.array_equal(s.stored()[iid], box(x0, y0, x1, y1))
+
+
+@pytest.mark.parametrize("answer", ["cell", None])
+def test_a_polygon_in_a_project_without_categories_asks_for_one_instead_of_vanishing(
+        qtbot, window, tmp_path, monkeypatch, answer):
+    """A new user's first polygon, before any category exists: it used to vanish on closing
+    with "Make a category first" in the status bar. Now the category is asked for then (as
+    labelme asks a label per shape) and the polygon is kept; cancelling adds nothing."""
+    from app.panels import category_box
+
+    asked = []
+
+    def ask(_parent, _title, label, text=""):
+        asked.append(label)
+        return answer
+
+    monkeypatch.setattr(category_box, "ask_category_name", ask)
+    s = make_tool_scene(qtbot, window, tmp_path, category=None)
+    s.key(qtbot, K.Key_N)
+    for x, y in [(20.3, 110.2), (100.7, 118.4), (90.2, 180.6), (30.5, 170.1)]:
+        s.click(qtbot, x, y)
+    assert not asked  # not while drawing: once the shape is finished
+    s.key(qtbot, K.Key_Return)
+    assert len(asked) == 1 and "no categories yet" in asked[0]
+    if answer is None:
+        qtbot.waitUntil(lambda: "nothing was added" in s.window.statusBar().currentMessage())
+        assert s.stored() == {} and s.window.controller.project.categories() == []
+        return
+    qtbot.waitUntil(lambda: len(s.stored()) == 1, timeout=5000)
+    (iid, mask), = s.stored().items()
+    assert mask.sum() > 3000
+    (cat,) = s.window.controller.project.categories()
+    assert cat.name == "cell" and s.stored_categories() == {iid: cat.id}
+    s.click(qtbot, 150.0, 30.0)  # a second shape is not asked about: "cell" is chosen
+    for x, y in [(150.0, 30.0), (190.0, 30.0), (190.0, 70.0), (150.0, 70.0)][1:]:
+        s.click(qtbot, x, y)
+    s.key(qtbot, K.Key_Return)
+    qtbot.waitUntil(lambda: len(s.stored()) == 2, timeout=5000)
+    assert len(asked) == 1 and set(s.stored_categories().values()) == {cat.id}

@@ -65,7 +65,7 @@ class ToolScene:
     window: object
     folder: Path
     image_id: int
-    category_id: int
+    category_id: int | None
 
     @property
     def canvas(self):
@@ -124,9 +124,11 @@ class ToolScene:
             project.close()
 
 
-def make_tool_scene(qtbot, window, tmp_path, *, images: int = 1) -> ToolScene:
+def make_tool_scene(qtbot, window, tmp_path, *, images: int = 1,
+                    category: str | None = "thing") -> ToolScene:
     """The window on a folder holding the synthetic image (PNG: lossless), shown, and
-    `images - 1` copies of it (shapes_2.png, ...) after it in the list."""
+    `images - 1` copies of it (shapes_2.png, ...) after it in the list; `category` made
+    (None: a project without categories, `category_id` None)."""
     folder = tmp_path / "synthetic"
     folder.mkdir()
     Image.fromarray(synthetic_rgb()).save(folder / "shapes.png")
@@ -138,5 +140,7 @@ def make_tool_scene(qtbot, window, tmp_path, *, images: int = 1) -> ToolScene:
     window.canvas.set_scale(2.0)  # two screen pixels per image pixel
     window.canvas.centerOn(W / 2, H / 2)
     image_id = window.image_list.current_id
-    cat = window.controller.document(image_id).add_category("thing")
+    if category is None:
+        return ToolScene(window, folder, image_id, None)
+    cat = window.controller.document(image_id).add_category(category)
     return ToolScene(window, folder, image_id, cat.id)

@@ -119,7 +119,7 @@ class ClickMaskTool(CanvasTool):
                     target, mask, label="click → mask refine"))
                 self.cancel()
                 return True
-            category = self.host.new_category_id()
+            category = self.host.new_category_id(ask=True)
             if category is None:
                 return True
             new = self.host.commit("Click → Mask", lambda d: d.add_instance(

@@ -119,7 +119,7 @@ class PolygonTool(CanvasTool):
         if doc is None:
             return
         if mode == "new":
-            category = self.host.new_category_id()
+            category = self.host.new_category_id(ask=True)
             if category is None:
                 return
             mask = mask_tools.polygon_mask(points, doc.shape)
@@ -200,7 +200,7 @@ class BoxGrabCutTool(CanvasTool):
     def _run(self, box: tuple[float, float, float, float]) -> None:
         doc = self.host.document()
         pixels = self.canvas.image_pixels()
-        category = self.host.new_category_id() if doc is not None else None
+        category = self.host.new_category_id(ask=True) if doc is not None else None
         if doc is None or pixels is None or category is None:
             self._drop_box()
             return

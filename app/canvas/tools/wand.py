@@ -43,7 +43,7 @@ class MagicWandTool(CanvasTool):
         tolerance = self.host.options.wand_tolerance
         mode = edit_mode(event.modifiers())
         if mode == "new":
-            category = self.host.new_category_id()
+            category = self.host.new_category_id(ask=True)
             if category is None:
                 return True
             region = mask_tools.magic_wand(rgb, seed, tolerance)
