@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         self.edits.commands.model = self.model  # Box → Mask asks it
         self.model_view = ModelView(self.model, self.feedback.say, self)
         self.banner, self.model_status = self.model_view.banner, self.model_view.status
+        self.model_view.banner_dismissed.connect(self._on_banner_dismissed)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -298,12 +299,16 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{c.title} — Mask R-CNN Studio"
                             + (" (read-only)" if c.read_only else ""))
         self.saved_label.setText("Read-only" if c.read_only else SAVED_TEXT)
-        self.model_view.project_opened()
+        self.model_view.project_opened(dismissed=self.ui.banner_dismissed(c.project.folder))
         self.model.reset()
         self._reload_images()
         self._show_unreadable_count()
         if not c.read_only:
             self._start_scan()
+
+    def _on_banner_dismissed(self, dismissed: bool) -> None:
+        if self.controller.is_open:
+            self.ui.set_banner_dismissed(self.controller.project.folder, dismissed)
 
     def _on_project_closed(self) -> None:
         self.model.reset()

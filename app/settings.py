@@ -137,6 +137,19 @@ class UiState:
     def set_last_url(self, url: str) -> None:
         self._s.setValue("remote/last_url", url)
 
+    def banner_dismissed(self, project: str | Path) -> bool:
+        """Whether the no-weights banner was dismissed ("Label by Hand") in this project."""
+        return bool(self._json_dict("banner_dismissed").get(str(Path(project).resolve())))
+
+    def set_banner_dismissed(self, project: str | Path, dismissed: bool) -> None:
+        projects = self._json_dict("banner_dismissed")
+        key = str(Path(project).resolve())
+        projects.pop(key, None)
+        if dismissed:
+            projects[key] = True
+        self._s.setValue("banner_dismissed",
+                         json.dumps(dict(list(projects.items())[-MAX_RECENT:])))
+
     def last_dir(self, key: str) -> str:
         return str(self._s.value(f"dirs/{key}", "") or "")
 

@@ -114,7 +114,10 @@ class ModelStatus(QWidget):
 class ModelView(QObject):
     """The banner and the status-bar labels, following a `ModelController`. The banner shows
     while there is no model, until the user dismisses it ("Label by Hand"); it comes back when
-    they ask for a prediction, and with each project."""
+    they ask for a prediction. Whether it is dismissed is the project's (the window keeps it
+    per project: reopening a project labelled by hand does not bring it back)."""
+
+    banner_dismissed = Signal(bool)  # dismissed ("Label by Hand"), or back (a model wanted)
 
     def __init__(self, model, say: Callable[[str, int], None], parent: QObject | None = None):
         super().__init__(parent)
@@ -129,8 +132,9 @@ class ModelView(QObject):
         model.state_changed.connect(self.refresh)
         model.model_wanted.connect(self._on_model_wanted)
 
-    def project_opened(self) -> None:
-        self._dismissed = False
+    def project_opened(self, *, dismissed: bool = False) -> None:
+        """A project was opened; `dismissed`: the banner was dismissed in it before."""
+        self._dismissed = dismissed
 
     def refresh(self, project_open: bool = True) -> None:
         m = self._model
@@ -145,10 +149,13 @@ class ModelView(QObject):
             self.banner.hide()
 
     def _on_model_wanted(self) -> None:
-        self._dismissed = False
+        if self._dismissed:
+            self._dismissed = False
+            self.banner_dismissed.emit(False)
         self.refresh()
 
     def _on_banner_dismissed(self) -> None:
         self._dismissed = True
+        self.banner_dismissed.emit(True)
         self._say("Label a few images by hand and mark them reviewed; then fine-tune a model "
                   "on them. Model ▸ Load Model Checkpoint… brings a model in any time.", 15000)

@@ -141,6 +141,33 @@ def test_predict_this_image_runs_again(qtbot, make_window, model_process,
     assert len(project.instances(current, state="pending")) == n
 
 
+def test_label_by_hand_is_remembered_for_the_project_until_a_model_is_wanted(
+        qtbot, make_window, model_process, photos_dir):
+    """A person who chose "Label by Hand" reopens the project: the banner stays away (it
+    came back with every start, taking a seventh of the canvas). Asking for a prediction
+    brings it back, then and next time."""
+
+    def reopen():
+        w = model_window(make_window, model_process)  # the same UI state file each time
+        open_folder(qtbot, w, photos_dir)
+        wait_model_ready(qtbot, w)
+        assert w.model.state == "missing"
+        return w
+
+    w = reopen()
+    assert w.banner.isVisible()
+    w.banner.by_hand.click()
+    w.close()
+    w = reopen()
+    assert not w.banner.isVisible()
+    assert "no weights" in w.model_status.model_label.text()
+    w.actions["predict_image"].trigger()
+    assert w.banner.isVisible()
+    w.close()
+    w = reopen()
+    assert w.banner.isVisible()
+
+
 def test_no_weights_banner_then_a_checkpoint_file(qtbot, make_window, model_process,
                                                   photos_dir, checkpoint, monkeypatch):
     w = model_window(make_window, model_process)
