@@ -203,6 +203,24 @@ def test_polygon_escape_drops_it_and_backspace_removes_a_point(qtbot, tool_scene
     assert tool.points == [] and s.stored() == {}
 
 
+def test_backspace_on_a_polygons_only_point_drops_it_and_the_app_lives_on(qtbot, tool_scene):
+    """One point clicked, the pointer moved, Backspace: the app crashed (a segmentation
+    fault redrawing a polygon of no points), found by the monkey test. Now the polygon is
+    gone, as with Escape, and the next one draws as usual."""
+    s = tool_scene
+    s.key(qtbot, K.Key_N)
+    s.click(qtbot, 20.0, 20.0)
+    qtbot.mouseMove(s.canvas.viewport(), s.vp(60.0, 60.0))
+    tool = s.window.edits.tool("polygon")
+    assert len(tool.points) == 1
+    s.key(qtbot, K.Key_Backspace)
+    assert tool.points == []
+    s.key(qtbot, K.Key_Backspace)  # nothing left to remove: the key is not the tool's
+    for x, y in ((20.3, 110.2), (100.7, 118.4), (90.2, 180.6)):
+        s.click(qtbot, x, y)
+    s.key(qtbot, K.Key_Return)
+    qtbot.waitUntil(lambda: len(s.stored()) == 1, timeout=5000)
+
 def test_grabcut_box_finds_a_high_contrast_disc(qtbot, tool_scene):
     s = tool_scene
     s.key(qtbot, K.Key_R)

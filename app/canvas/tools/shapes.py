@@ -86,9 +86,12 @@ class PolygonTool(CanvasTool):
                 self.host.say("A polygon needs at least 3 points")
         elif key == Qt.Key.Key_Escape:
             self.cancel()
-        else:
-            self._points.pop()
-            self._redraw()
+        else:  # Backspace: the last point goes; with it the only one, the polygon (a
+            self._points.pop()  # redraw of no points crashed the app)
+            if self._points:
+                self._redraw()
+            else:
+                self.cancel()
         return True
 
     def _near_first(self, at: Point) -> bool:
