@@ -54,21 +54,10 @@ class UiState:
 
     # where the user was in each project (image path as the project names it)
     def last_image(self, project: str | Path) -> str | None:
-        return self._last_images().get(str(Path(project).resolve()))
+        return self._json_dict("last_images").get(str(Path(project).resolve()))
 
     def set_last_image(self, project: str | Path, image_path: str) -> None:
-        images = self._last_images()
-        key = str(Path(project).resolve())
-        images.pop(key, None)
-        images[key] = image_path
-        self._s.setValue("last_images", json.dumps(dict(list(images.items())[-MAX_RECENT:])))
-
-    def _last_images(self) -> dict[str, str]:
-        try:
-            value = json.loads(str(self._s.value("last_images", "{}") or "{}"))
-        except json.JSONDecodeError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        self._set_for_project("last_images", project, image_path)
 
     # window
     def geometry(self) -> QByteArray | None:
@@ -142,13 +131,17 @@ class UiState:
         return bool(self._json_dict("banner_dismissed").get(str(Path(project).resolve())))
 
     def set_banner_dismissed(self, project: str | Path, dismissed: bool) -> None:
-        projects = self._json_dict("banner_dismissed")
-        key = str(Path(project).resolve())
-        projects.pop(key, None)
-        if dismissed:
-            projects[key] = True
-        self._s.setValue("banner_dismissed",
-                         json.dumps(dict(list(projects.items())[-MAX_RECENT:])))
+        self._set_for_project("banner_dismissed", project, True if dismissed else None)
+
+    def _set_for_project(self, key: str, project: str | Path, value: object) -> None:
+        """Keep `value` for `project` in the JSON dict `key` (None: forget it); the
+        MAX_RECENT projects set most recently are kept."""
+        projects = self._json_dict(key)
+        folder = str(Path(project).resolve())
+        projects.pop(folder, None)
+        if value is not None:
+            projects[folder] = value
+        self._s.setValue(key, json.dumps(dict(list(projects.items())[-MAX_RECENT:])))
 
     def last_dir(self, key: str) -> str:
         return str(self._s.value(f"dirs/{key}", "") or "")
