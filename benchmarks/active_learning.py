@@ -10,7 +10,14 @@ uncertainty (the extra pass) on the same images.
     python benchmarks/active_learning.py --synthetic                # shapes, 3 seeds, 3 rounds
     python benchmarks/active_learning.py --data COCO.json --images DIR
     options: --seeds 3 --rounds 3 --start 4 --per-round 4 --start-iters 300 --round-iters 150
-             --size 128 --device cpu --work DIR
+             --size 128 --device cpu --work DIR --model CKPT
+
+A pretrained start, as the app starts from COCO weights: `--model CKPT` starts every seed
+from that checkpoint (its class rows re-laid for the data's categories, those of other names
+fresh; its own preset). With no COCO weights at hand, `--pretrain OUT.pt --pretrain-iters N`
+writes such a checkpoint: r18 trained from scratch on a separate synthetic set (balanced
+shapes, other images, categories of other names, so every class row starts fresh when the
+seeds load it) — features that know shapes, class rows that know nothing.
 
 Seeds are independent: run them in parallel (one process per core, `OMP_NUM_THREADS=1`,
 `--first-seed K --seeds 1 --no-timing > seedK.log`), then print the table of all of them
@@ -19,7 +26,8 @@ what it reads) and time the uncertainty alone with `--timing-only`.
 
 Every strategy of one seed starts from the same model (trained on the same start images);
 "labelling" an image marks it reviewed with its true instances. The model is r18 from
-scratch (the CPU recipe's preset); rounds fine-tune the previous round's model.
+scratch (the CPU recipe's preset), or `--model`'s; rounds fine-tune the previous round's
+model.
 """
 
 from __future__ import annotations
@@ -49,7 +57,9 @@ from mrcnn.model.predictor import Predictor  # noqa: E402
 from mrcnn.model.weights import load_model  # noqa: E402
 from mrcnn.store.project import DB_NAME, Project  # noqa: E402
 from mrcnn.store.review_queue import image_uncertainty as margin_uncertainty  # noqa: E402
+from mrcnn.testing.synthetic import make_synthetic_project  # noqa: E402
 from mrcnn.training.events import EvalEvent, TrainingEvent  # noqa: E402
+from mrcnn.training.start_model import choose_start_model  # noqa: E402
 from mrcnn.training.train import TrainConfig, train_project  # noqa: E402
 
 PRESET = "r18"
@@ -107,12 +117,12 @@ def unlabelled(folder: Path) -> list[int]:
 
 
 def train(folder: Path, model: torch.nn.Module | None, iters: int, args: argparse.Namespace,
-          staged: Path) -> tuple[torch.nn.Module, float]:
+          staged: Path, *, start: str = "previous round") -> tuple[torch.nn.Module, float]:
     """Train (from scratch when `model` is None, else on from it) for `iters` iterations;
     the trained model and its val segm AP."""
-    config = TrainConfig(preset=PRESET, max_iters=iters, size=args.size, batch_size=4,
+    config = TrainConfig(preset=args.preset, max_iters=iters, size=args.size, batch_size=4,
                          warmup_iters=min(50, iters // 5), seed=args.seed, device=args.device,
-                         start="scratch" if model is None else "previous round")
+                         start="scratch" if model is None else start)
     found: dict[str, float] = {}
 
     def progress(event: TrainingEvent) -> None:
@@ -123,9 +133,38 @@ def train(folder: Path, model: torch.nn.Module | None, iters: int, args: argpars
         train_project(project, config, model=model, progress=progress, evaluate_before=False,
                       stage_to=staged)
         if model is None:  # built by train_project: the staged checkpoint holds it
-            model = load_model(project=project, preset=PRESET, source=staged,
+            model = load_model(project=project, preset=args.preset, source=staged,
                                categories=[c.name for c in project.categories()]).model
     return model.cpu(), found.get("ap", float("nan"))
+
+
+def pretrained(folder: Path, args: argparse.Namespace) -> torch.nn.Module | None:
+    """`--model`'s network with its class rows re-laid for the project's categories (those
+    of other names start fresh), as the app starts a first fine-tune from COCO weights;
+    None without `--model` (r18 from scratch)."""
+    if args.model is None:
+        return None
+    with Project.open(folder, read_only=True) as project:
+        start = choose_start_model(project, source=str(args.model))
+    args.preset = start.preset  # the rounds train the checkpoint's architecture
+    return start.model
+
+
+def pretrain(out: Path, work: Path, args: argparse.Namespace) -> None:
+    """Write `--pretrain`'s checkpoint: r18 from scratch, `--pretrain-iters` iterations on a
+    synthetic set of its own (balanced shapes, seed + 10000, categories renamed so that no
+    class row carries over)."""
+    folder = make_synthetic_project(work / "pretrain", n_train=args.train, n_val=args.val,
+                                    size=args.image_size, seed=args.seed + 10_000,
+                                    objects="shapes")
+    with Project.open(folder) as project:
+        for category in project.categories():
+            project.rename_category(category.id, f"pretrained {category.name}")
+    t0 = time.perf_counter()
+    _, ap = train(folder, None, args.pretrain_iters, args, out)
+    print(f"pretrained {args.preset} on {args.train} synthetic images of its own, "
+          f"{args.pretrain_iters} iterations: its val segm AP {ap:.3f} "
+          f"({time.perf_counter() - t0:.0f} s); written to {out}", flush=True)
 
 
 def predict_pool(model: torch.nn.Module, folder: Path, image_ids: Sequence[int],
@@ -168,7 +207,8 @@ def run_seed(project_folder: Path, work: Path, seed: int, args: argparse.Namespa
     first = copy_project(project_folder, work / f"seed{seed}" / "start")
     hide_labels(first, start)
     t0 = time.perf_counter()
-    model, ap0 = train(first, None, args.start_iters, args, work / "staged.pt")
+    model, ap0 = train(first, pretrained(first, args), args.start_iters, args,
+                       work / "staged.pt", start=str(args.model))
     print(f"seed {seed}: start model on {len(start)} images, val segm AP {ap0:.3f} "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     results = {}
@@ -303,7 +343,9 @@ def time_and_print(project_folder: Path, work: Path, args: argparse.Namespace) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_data_args(ap, "(unused here: every round trains its own model)")
+    add_data_args(ap, "start every seed from this checkpoint (class rows re-laid for the "
+                      "data's categories; its preset), as from COCO weights (default: r18 "
+                      "from scratch)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--start", type=int, default=4, help="labelled images to start from")
@@ -321,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     metavar="NAME", help="run only these (quoted names: "
                     + ", ".join(repr(s) for s in STRATEGIES) + "); --combine takes each "
                     "seed's strategies from whichever logs have them")
+    ap.add_argument("--pretrain", type=Path, metavar="OUT.pt",
+                    help="only write a start checkpoint for --model: r18 trained from scratch "
+                         "on a synthetic set of its own (see the docstring)")
+    ap.add_argument("--pretrain-iters", type=int, default=600)
     ap.add_argument("--combine", type=Path, nargs="+", metavar="LOG",
                     help="print the table of earlier runs' output (their seeds together)")
     args = parsed_data_args(ap, argv)
@@ -330,9 +376,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.synthetic and args.train == 60:
         args.train = 40  # the pool: enough to choose from, few enough to train on often
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    args.preset = PRESET
+    if args.model is not None:
+        if not args.model.is_file():
+            raise SystemExit(f"--model {args.model}: no such checkpoint file")
     with tempfile.TemporaryDirectory(prefix="active-learning-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        if args.pretrain is not None:
+            pretrain(args.pretrain, work, args)
+            return 0
         project_folder = build_project(args, work)
         if not args.timing_only:
             by_seed = [run_seed(project_folder, work, seed, args)

@@ -68,3 +68,34 @@ def test_the_table_pairs_the_strategies_by_seed(capsys):
     assert "after the last round +0.020 against a spread of 0.056: not beyond the spread" in out
     assert "paired by seed, after the last round: +0.020 ± 0.006 (standard error); " \
            "ahead in 3 of 3 seeds" in out
+
+
+def test_a_pretrained_start_keeps_the_features_and_starts_every_class_row_fresh(tmp_path):
+    """--model CKPT (as from COCO weights): the seeds start from the checkpoint's network,
+    re-laid for the project's categories; a checkpoint of other category names (what
+    --pretrain writes) carries no class row over, so the start knows shapes but no class."""
+    import torch
+
+    from benchmarks.active_learning import pretrained
+    from mrcnn.model.checkpoint import save_checkpoint
+    from mrcnn.model.presets import build_model
+    from mrcnn.store.project import Project
+    from mrcnn.testing.synthetic import SHAPES, make_synthetic_project
+
+    folder = make_synthetic_project(tmp_path / "p", n_train=2, n_val=1, size=64)
+    torch.manual_seed(0)
+    source = build_model(preset="r18", num_classes=len(SHAPES) + 1)
+    ckpt = tmp_path / "pretrained.pt"
+    save_checkpoint(ckpt, state_dict=source.state_dict(), preset="r18",
+                    categories=[f"pretrained {name}" for name in SHAPES])
+    args = argparse.Namespace(model=ckpt, preset="r50v2")
+    model = pretrained(folder, args)
+    assert args.preset == "r18"  # the rounds train the checkpoint's architecture
+    got, was = model.state_dict(), source.state_dict()
+    backbone = "backbone.body.layer1.0.conv1.weight"
+    assert torch.equal(got[backbone], was[backbone])
+    rows = "roi_heads.box_predictor.cls_score.weight"
+    with Project.open(folder, read_only=True) as project:
+        assert got[rows].shape[0] == len(project.categories()) + 1
+    assert not torch.equal(got[rows][1:], was[rows][1:])
+    assert pretrained(folder, argparse.Namespace(model=None, preset="r18")) is None
