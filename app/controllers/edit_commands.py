@@ -158,7 +158,8 @@ class EditCommands(QObject):
             if doc.undo_label:
                 note = (" — this image is reviewed: the change is in the training data"
                         if doc.status == "reviewed" else "")
-                self.say(f"{doc.undo_label.capitalize()}: saved{note}")
+                label = doc.undo_label
+                self.say(f"{label[:1].upper()}{label[1:]}: saved{note}")
             return result
         return None
 

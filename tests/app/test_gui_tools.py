@@ -234,6 +234,8 @@ def test_grabcut_box_finds_a_high_contrast_disc(qtbot, tool_scene):
     assert iou >= 0.9, iou
     qtbot.waitUntil(lambda: s.canvas.selected_ids() == [iid], timeout=5000)
     assert s.window.saved_label.text() == "All changes saved"
+    # the tool's own name, as on its button (str.capitalize once made it "Grabcut")
+    assert s.window.statusBar().currentMessage() == "GrabCut: saved"
 
 
 def test_magic_wand_selects_a_flat_region_exactly_and_adds_or_subtracts(qtbot, tool_scene):

@@ -30,7 +30,7 @@ class BoxMaskTool(BoxGrabCutTool):
             if category is None:
                 return
             new = self.host.commit("Box → Mask", lambda d: d.add_instance(
-                answer.rle.decode(), category, label="box → mask"))
+                answer.rle.decode(), category, label="Box → Mask"))
             self.host.select_new(new)
             source = "kept features" if answer.cached else "features computed now"
             self.host.say(f"Box → Mask: {answer.category} {answer.score:.2f} "

@@ -116,14 +116,14 @@ class ClickMaskTool(CanvasTool):
             target = self.refining
             if target is not None:
                 self.host.commit("Click → Mask", lambda d: d.edit_mask(
-                    target, mask, label="click → mask refine"))
+                    target, mask, label="Click → Mask refine"))
                 self.cancel()
                 return True
             category = self.host.new_category_id(ask=True)
             if category is None:
                 return True
             new = self.host.commit("Click → Mask", lambda d: d.add_instance(
-                mask, category, label="click → mask"))
+                mask, category, label="Click → Mask"))
             self.cancel()
             self.host.select_new(new)
         return True

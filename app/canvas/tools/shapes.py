@@ -215,7 +215,7 @@ class BoxGrabCutTool(CanvasTool):
                               "the object")
                 return
             new = self.host.commit("GrabCut", lambda d: d.add_instance(
-                mask, category, label="grabcut"))
+                mask, category, label="GrabCut"))
             self.host.select_new(new)
 
         self._track(job, "GrabCut", "GrabCut: finding the object in the box…", done)
