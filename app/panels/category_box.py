@@ -24,9 +24,12 @@ def ask_category_name(parent: QWidget | None, title: str, label: str, text: str 
     return name.strip() if ok and name.strip() else None
 
 
-def ask_category(parent: QWidget | None, title: str, label: str, names: list[str]
-                 ) -> str | None:
-    name, ok = QInputDialog.getItem(parent, title, label, names, 0, False)
+def ask_category(parent: QWidget | None, title: str, label: str, names: list[str],
+                 current: str | None = None) -> str | None:
+    """One of `names`, offered first at `current` (the category on screen: Enter on a
+    dialog opened for it acts on it, not on whichever category happens to be first)."""
+    first = names.index(current) if current in names else 0
+    name, ok = QInputDialog.getItem(parent, title, label, names, first, False)
     return name if ok and name else None
 
 
@@ -90,6 +93,10 @@ class CategoryCommands(QObject):
         ids = [c.id for c in cats]
         current = self.edits.current_category
         return current if current in ids else (ids[0] if ids else None)
+
+    def _shown_name(self, cats: list[Category]) -> str | None:
+        shown = self._shown_category(cats)
+        return next((c.name for c in cats if c.id == shown), None)
 
     def focus_box(self) -> None:
         """Put the keyboard in the dropdown to type a category's name (Enter picks it, Esc
@@ -179,7 +186,7 @@ class CategoryCommands(QObject):
             self.edits.say("This project has no categories yet")
             return
         old = ask_category(self._parent, "Rename category", "Category to rename:",
-                           [c.name for c in cats])
+                           [c.name for c in cats], self._shown_name(cats))
         cat = next((c for c in cats if c.name == old), None)
         if cat is None:
             return
@@ -196,7 +203,8 @@ class CategoryCommands(QObject):
             return
         names = [c.name for c in cats]
         source = ask_category(self._parent, "Merge categories",
-                              "Merge this category (it goes away):", names)
+                              "Merge this category (it goes away):", names,
+                              self._shown_name(cats))
         if source is None:
             return
         target = ask_category(self._parent, "Merge categories",
@@ -217,7 +225,7 @@ class CategoryCommands(QObject):
             self.edits.say("This project has no categories yet")
             return
         name = ask_category(self._parent, "Delete category", "Category to delete:",
-                            [c.name for c in cats])
+                            [c.name for c in cats], self._shown_name(cats))
         cat = next((c for c in cats if c.name == name), None)
         if cat is None:
             return

@@ -9,8 +9,8 @@ import shutil
 import pytest
 from gui_helpers import open_folder, press, type_text, wait_model_ready
 from model_fixtures import CATEGORIES, FAST
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QComboBox, QInputDialog
 from tool_helpers import box, make_tool_scene
 
 from app.panels import category_box, category_suggestions
@@ -111,6 +111,34 @@ def test_delete_category_moves_or_deletes_its_instances_and_undoes(qtbot, window
     assert s.stored_categories() == {kept: s.category_id, iid: s.category_id}
     s.key(qtbot, K.Key_Z, MOD.ControlModifier)
     assert s.stored_categories() == {kept: s.category_id, iid: dog.id}
+
+
+@pytest.mark.parametrize("action", ["delete_category", "rename_category", "merge_categories"])
+def test_category_dialogs_offer_the_category_on_screen_first(qtbot, window, tmp_path, action):
+    """Enter on Delete/Rename/Merge Category… acts on the category being worked with, not on
+    the project's first one (which once sat in the box: two Enters moved 'thing')."""
+    s = make_tool_scene(qtbot, window, tmp_path)
+    w = s.window
+    dog = s.doc.add_category("dog")
+    s.doc.add_category("cat")
+    kept = s.add(qtbot, box(10, 10, 30, 30))
+    iid = s.add(qtbot, box(40, 40, 70, 70), dog.id)
+    s.click(qtbot, 55, 55)
+    assert s.canvas.selected_ids() == [iid]
+    offered = []
+
+    def read_and_cancel():
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QInputDialog)
+        offered.append(dialog.findChild(QComboBox).currentText())
+        dialog.reject()
+
+    qtbot.waitUntil(lambda: w.actions[action].isEnabled(), timeout=5000)
+    QTimer.singleShot(0, read_and_cancel)
+    w.actions[action].trigger()
+    assert offered == ["dog"]
+    assert [c.name for c in w.controller.project.categories()] == ["thing", "dog", "cat"]
+    assert s.stored_categories() == {kept: s.category_id, iid: dog.id}  # cancelled: no change
 
 
 def test_c_and_a_few_letters_pick_a_category_beyond_the_ninth(qtbot, window, tmp_path):
