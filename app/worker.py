@@ -89,6 +89,7 @@ class Job(QObject):
         self.lane = lane
         self._cancel_event = threading.Event()
         self.done = False
+        self._silenced = False  # its runner shut down: the window that listened is gone
         self._relay.connect(self._on_relay, Qt.ConnectionType.QueuedConnection)
 
     def cancel(self) -> None:
@@ -103,6 +104,8 @@ class Job(QObject):
         self._relay.emit(kind, payload)
 
     def _on_relay(self, kind: str, payload: Any) -> None:  # GUI thread
+        if self._silenced:
+            return
         if kind == "progressed":
             self.progressed.emit(*payload)
         elif kind == "yielded":
@@ -181,9 +184,14 @@ class JobRunner(QObject):
                 job.cancel()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Cancel everything and wait for the threads; True when they all stopped."""
+        """Cancel everything and wait for the threads; True when they all stopped. The ends
+        of jobs still on their way to the GUI thread are dropped: whoever connected to them
+        (a controller of the closing window) may be gone by the time they would arrive."""
         self.cancel_all()
         ok = True
         for pool in self._pools.values():
             ok = pool.waitForDone(timeout_ms) and ok
+        for job in self._jobs:
+            job._silenced = True
+        self._jobs.clear()
         return ok

@@ -144,3 +144,27 @@ def test_partial_results_arrive_in_order_before_the_end(qtbot, runner):
     with qtbot.waitSignal(job.finished, timeout=5000):
         pass
     assert events == [*range(30), "done"]
+
+
+def test_after_shutdown_no_job_end_reaches_a_listener_that_may_be_gone(qtbot):
+    """The window closes while a job runs: its end, still queued for the GUI thread, must not
+    call into the window's controllers (once a RuntimeError: 'Signal source has been
+    deleted' from a model job that ended as the window went away)."""
+    runner = JobRunner()
+    started = threading.Event()
+
+    def work(ctx):
+        started.set()
+        while True:
+            ctx.check()
+            threading.Event().wait(0.01)
+
+    heard = []
+    job = runner.submit(work)
+    for signal in (job.finished, job.cancelled, job.succeeded, job.failed):
+        signal.connect(lambda *a, s=signal: heard.append(s))
+    assert started.wait(10)
+    assert runner.shutdown(10000)  # the job was cancelled and its thread has ended
+    qtbot.wait(100)  # the queued ends would arrive now
+    assert heard == []
+    assert runner.active_jobs == 0
