@@ -56,6 +56,7 @@ class Readiness:
     val: int
     train_instances: int = 0
     val_instances: int = 0
+    images: int | None = None  # all the project's images, reviewed or not (None: not counted)
 
     @property
     def reviewed(self) -> int:
@@ -84,6 +85,11 @@ class Readiness:
         return max(MIN_REVIEWED - self.reviewed, int(self.train == 0))
 
     @property
+    def too_few_images(self) -> bool:
+        """Reviewing every image would still not be enough: the folder needs more."""
+        return self.images is not None and self.images < MIN_REVIEWED
+
+    @property
     def ready(self) -> bool:
         return self.needed == 0 and self.val_needed == 0 and self.val_instances_needed == 0
 
@@ -96,6 +102,8 @@ class Readiness:
             n = self.needed
             if self.reviewed >= MIN_REVIEWED:
                 return "needs a reviewed image in the training split"
+            if self.too_few_images:
+                return f"needs {MIN_REVIEWED} reviewed images; the project has {self.images}"
             return f"needs {n} more reviewed image{'s' if n != 1 else ''}"
         if self.val_needed:
             n = self.val_needed
@@ -108,6 +116,9 @@ class Readiness:
             return ""
         val = (f"validation has {self.val} of {self.reviewed} reviewed images "
                f"({self.val_instances} of {self.instances} instances)")
+        if self.needed and self.too_few_images:
+            return (f"Fine-tune {self.describe()}: add images to its folder and open it again "
+                    f"({val}).")
         if self.needed:
             return f"Fine-tune {self.describe()} ({val})."
         want = max(MIN_VAL_IMAGES, _at_least(MIN_VAL_SHARE, self.reviewed))
@@ -121,7 +132,7 @@ def readiness(project: Project) -> Readiness:
     """Count the reviewed images of each split and their accepted instances."""
     sizes = project.split_sizes()
     (train, train_inst), (val, val_inst) = sizes["train"], sizes["val"]
-    return Readiness(train, val, train_inst, val_inst)
+    return Readiness(train, val, train_inst, val_inst, sum(project.image_counts().values()))
 
 
 def describe_run(preset: str, train_images: int, val_images: int,

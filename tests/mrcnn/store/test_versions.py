@@ -135,10 +135,22 @@ def test_readiness_counts_what_is_missing(project):
     assert (r.train, r.val, r.needed) == (3, 1, 6)
     assert r.val_instances == len([i for im in project.images("reviewed") if im.split == "val"
                                    for i in project.instances(im.id, state="accepted")])
-    assert r.describe() == "needs 6 more reviewed images"
+    assert r.describe() == "needs 10 reviewed images; the project has 4"  # 4 in all
     assert finetune.Readiness(8, 1).describe() == "needs 1 more reviewed image"
     assert finetune.Readiness(9, 2, 90, 20).ready
     assert finetune.Readiness(9, 2, 90, 20).describe() == ""
+
+
+def test_a_project_of_fewer_images_than_a_fine_tune_needs_says_so():
+    """7 images in the folder: 'needs 3 more reviewed images' once all 7 are reviewed would
+    send the user looking for images that are not there."""
+    few = finetune.Readiness(5, 2, 50, 20, images=7)
+    assert not few.ready
+    assert few.describe() == "needs 10 reviewed images; the project has 7"
+    assert "add images to its folder" in few.advice()
+    assert finetune.Readiness(5, 2, 50, 20, images=12).describe() == (
+        "needs 3 more reviewed images")  # enough images: review more of them
+    assert finetune.Readiness(5, 2, 50, 20).describe() == "needs 3 more reviewed images"
 
 
 def test_the_validation_split_needs_two_images_and_a_tenth_of_the_data():
