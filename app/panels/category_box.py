@@ -122,7 +122,8 @@ class CategoryCommands(QObject):
         text = self.box.lineEdit().text()
         cat = self.match(text)
         if cat is None:
-            self.edits.say(f"No category matches {text.strip()!r}" if text.strip()
+            self.edits.say(f"No category matches {text.strip()!r} (Edit ▸ New Category… "
+                           "makes one)" if text.strip()
                            else "Type a category's name")
             self.refresh()
         else:

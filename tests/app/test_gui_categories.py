@@ -162,3 +162,11 @@ def test_c_and_a_few_letters_pick_a_category_beyond_the_ninth(qtbot, window, tmp
     assert w.edits.categories.box.currentText().endswith("broccoli")
     s.key(qtbot, K.Key_Z, MOD.ControlModifier)  # one undoable category change
     assert s.stored_categories()[iid] == s.category_id
+    # a name no category has changes nothing and says how to make one
+    s.key(qtbot, K.Key_C)
+    type_text(qtbot, "bottle")
+    press(qtbot, K.Key_Return)
+    assert s.stored_categories()[iid] == s.category_id
+    assert w.controller.project.category_by_name("bottle") is None
+    assert w.statusBar().currentMessage() == (
+        "No category matches 'bottle' (Edit ▸ New Category… makes one)")
