@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.model_view = ModelView(self.model, self.feedback.say, self)
         self.banner, self.model_status = self.model_view.banner, self.model_view.status
         self.model_view.banner_dismissed.connect(self._on_banner_dismissed)
+        self.edits.commands.on_current_category_changed = self._on_current_category_changed
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -300,11 +301,18 @@ class MainWindow(QMainWindow):
                             + (" (read-only)" if c.read_only else ""))
         self.saved_label.setText("Read-only" if c.read_only else SAVED_TEXT)
         self.model_view.project_opened(dismissed=self.ui.banner_dismissed(c.project.folder))
+        # new instances get the category they got last here (never an id of another project)
+        self.edits.commands.current_category = self.ui.current_category(c.project.folder)
+        self.edits.categories.refresh()
         self.model.reset()
         self._reload_images()
         self._show_unreadable_count()
         if not c.read_only:
             self._start_scan()
+
+    def _on_current_category_changed(self, category_id: int) -> None:
+        if self.controller.is_open:
+            self.ui.set_current_category(self.controller.project.folder, category_id)
 
     def _on_banner_dismissed(self, dismissed: bool) -> None:
         if self.controller.is_open:

@@ -133,6 +133,14 @@ class UiState:
     def set_banner_dismissed(self, project: str | Path, dismissed: bool) -> None:
         self._set_for_project("banner_dismissed", project, True if dismissed else None)
 
+    def current_category(self, project: str | Path) -> int | None:
+        """The category new instances got last in this project (its id), if any."""
+        value = self._json_dict("current_categories").get(str(Path(project).resolve()))
+        return value if isinstance(value, int) else None
+
+    def set_current_category(self, project: str | Path, category_id: int | None) -> None:
+        self._set_for_project("current_categories", project, category_id)
+
     def _set_for_project(self, key: str, project: str | Path, value: object) -> None:
         """Keep `value` for `project` in the JSON dict `key` (None: forget it); the
         MAX_RECENT projects set most recently are kept."""

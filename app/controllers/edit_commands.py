@@ -55,6 +55,9 @@ class EditCommands(QObject):
         self.saved_label = saved_label
         self.options = ToolOptions()
         self.current_category: int | None = None  # for new instances
+        #: told when the user picks the category for new instances (the window keeps it
+        #: per project: `set_current_category`)
+        self.on_current_category_changed: Callable[[int], None] = lambda _id: None
         #: asks the user to name the project's first category; its id (None: not given)
         self.ask_first_category: Callable[[], int | None] | None = None
         self._select_pending: int | None = None
@@ -86,6 +89,11 @@ class EditCommands(QObject):
         elif required:
             self.say(f"Select an instance to {purpose} first")
         return None
+
+    def set_current_category(self, category_id: int) -> None:
+        """The category new instances get from now on (remembered for the project)."""
+        self.current_category = category_id
+        self.on_current_category_changed(category_id)
 
     def new_category_id(self, *, ask: bool = False) -> int | None:
         """The category a new instance gets: the one chosen last, else the first one. In a

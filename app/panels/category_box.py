@@ -142,7 +142,7 @@ class CategoryCommands(QObject):
     def choose(self, category_id: int) -> None:
         """Give the selected instances this category; it is also the one for new instances."""
         edits = self.edits
-        edits.current_category = category_id
+        edits.set_current_category(category_id)
         ids = edits.canvas.selected_ids()
         name = edits.controller.category(category_id).name
         if ids:

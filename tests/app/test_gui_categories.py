@@ -170,3 +170,33 @@ def test_c_and_a_few_letters_pick_a_category_beyond_the_ninth(qtbot, window, tmp
     assert w.controller.project.category_by_name("bottle") is None
     assert w.statusBar().currentMessage() == (
         "No category matches 'bottle' (Edit ▸ New Category… makes one)")
+
+
+def test_the_category_for_new_instances_is_remembered_per_project(qtbot, make_window,
+                                                                   photos_dir, tmp_path):
+    """Reopening a project, new instances get the category they got last there (it once
+    fell back to the first one, so the first coin of the day became a 'person'); another
+    project never inherits it (its id named another category there)."""
+    other = tmp_path / "other"
+    shutil.copytree(photos_dir, other)
+
+    def add(w, *names):
+        return [w.edits.commands.commit("Add category", lambda d, n=n: d.add_category(n)).id
+                for n in names]
+
+    w = make_window()
+    open_folder(qtbot, w, photos_dir)
+    _person, coin = add(w, "person", "coin")
+    w.edits.categories.choose(coin)
+    assert w.edits.commands.new_category_id() == coin
+    open_folder(qtbot, w, other)
+    first, second = add(w, "cat", "dog")
+    assert second == coin  # the same id, another category: it must not carry over
+    assert w.edits.commands.new_category_id() == first
+    w.close()
+    w = make_window()
+    open_folder(qtbot, w, photos_dir)
+    assert w.edits.commands.new_category_id() == coin
+    assert w.edits.categories.box.currentText().endswith("coin")
+    open_folder(qtbot, w, other)
+    assert w.edits.commands.new_category_id() == first
