@@ -123,11 +123,20 @@ def images_folder(fmt: str, images_dir: str | Path | None, project: Project
 
 def export_dataset(project: Project, out: str | Path, fmt: str = "coco", *,
                    reviewed_only: bool = False, mask_format: str = "rle") -> ExportReport:
-    """Export the project's accepted instances in format `fmt` (see FORMATS)."""
+    """Export the project's accepted instances in format `fmt` (see FORMATS). With
+    `reviewed_only`, the report's notes say what images not yet reviewed held (left out)."""
     options: dict = {"reviewed_only": reviewed_only}
     if fmt == "coco":
         options["mask_format"] = mask_format
-    return data_format(fmt).export(project, out, **options)
+    report = data_format(fmt).export(project, out, **options)
+    if reviewed_only:
+        images, instances = project.accepted_not_reviewed()
+        if instances:
+            report.notes.append(
+                f"left out {instances} accepted instance{'s' if instances != 1 else ''} on "
+                f"{images} image{'s' if images != 1 else ''} not yet reviewed (reviewed "
+                "images only)")
+    return report
 
 
 def import_dataset(project: Project, path: str | Path, fmt: str = "coco", *,

@@ -268,6 +268,14 @@ class InstanceStore:
             "FROM instances i JOIN images im ON im.id = i.image_id "
             "GROUP BY i.category_id, im.split, i.state, bin")]
 
+    def accepted_not_reviewed(self) -> tuple[int, int]:
+        """Images not (yet) reviewed that hold accepted instances, and those instances: what
+        an export of reviewed images only leaves out."""
+        images, instances = next(iter(self._q(
+            "SELECT COUNT(DISTINCT im.id), COUNT(i.id) FROM images im JOIN instances i "
+            "ON i.image_id = im.id AND i.state = 'accepted' WHERE im.status != 'reviewed'")))
+        return int(images), int(instances)
+
     def reviewed_images_by_instances(self) -> dict[int, int]:
         """How many reviewed images hold n accepted instances, per n (0: none)."""
         return {int(n): int(k) for n, k in self._q(

@@ -284,6 +284,22 @@ def test_reviewed_only_exports_only_reviewed_images(imported, tmp_path):
     assert everything.images == 4 and everything.annotations > report.annotations
 
 
+def test_an_export_of_reviewed_images_only_says_what_it_left_out(imported, tmp_path):
+    """A user who drew instances but reviewed no image exported 'nothing' with no word why."""
+    from mrcnn.coco.formats import export_dataset
+
+    project, _ = imported
+    reviewed = project.images("reviewed")
+    assert export_dataset(project, tmp_path / "a.json", reviewed_only=True).notes == []
+    for im in reviewed[:2]:
+        project.set_image_status(im.id, "in_review")
+    left = sum(len(project.instances(im.id, state="accepted")) for im in reviewed[:2])
+    report = export_dataset(project, tmp_path / "r.json", reviewed_only=True)
+    assert report.notes == [f"left out {left} accepted instances on 2 images not yet "
+                            "reviewed (reviewed images only)"]
+    assert export_dataset(project, tmp_path / "all.json").notes == []  # nothing left out
+
+
 # ---------------------------------------------------------------- atomic writes
 class _LossyCOCO(COCO):
     """Reloads the written file but loses an annotation, as a broken writer would."""
