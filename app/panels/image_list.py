@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -251,6 +251,19 @@ class ImageDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+class SearchField(QLineEdit):
+    """The search box. Enter keeps the search and hands the keyboard back to the canvas (D
+    and A then move through the images found); Esc gives the search up: it clears the box,
+    then hands the keyboard back (`app.shortcuts.FieldKeyGuard`). When Esc left the text, a
+    person's next Ctrl+A, Backspace (to clear the box) reached the canvas and deleted the
+    image's instances."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.clear()  # the event goes on up to the window, which hands the keys back
+        super().keyPressEvent(event)
+
+
 class ImageListWidget(QWidget):
     """The project's images; emits the id of the image the user moves to."""
 
@@ -264,7 +277,7 @@ class ImageListWidget(QWidget):
         self.proxy = ImageFilterProxy(self)
         self.proxy.setSourceModel(self.model)
         # typing here never fires the window's shortcuts (app/shortcuts.py: FieldKeyGuard)
-        self.search = QLineEdit(placeholderText="Search file names…", clearButtonEnabled=True)
+        self.search = SearchField(placeholderText="Search file names…", clearButtonEnabled=True)
         self.status_filter = QComboBox()
         self.status_filter.addItems(list(FILTERS))
         self.split_filter = QComboBox()

@@ -92,17 +92,21 @@ def test_after_opening_a_folder_the_image_has_the_keys(qtbot, window, photos_dir
     wait_image_shown(qtbot, window)
 
 
-def test_escape_in_the_search_box_hands_the_keys_back_to_the_image(qtbot, window, photos_dir):
+def test_return_in_the_search_box_keeps_it_and_hands_the_keys_back(qtbot, window, photos_dir):
     open_folder(qtbot, window, photos_dir)
     window.actions["focus_search"].trigger()
     type_text(qtbot, "jpg")
     assert window.image_list.search.text() == "jpg"
-    press(qtbot, K.Key_Escape)
+    press(qtbot, K.Key_Return)  # keep the search, move through what it found
     assert focus() is window.canvas
     press(qtbot, K.Key_D)
     assert window.image_list.search.text() == "jpg"
     assert window.image_list.current_id == image_id(window, "chelsea.jpg")
     wait_image_shown(qtbot, window)
+    window.actions["focus_search"].trigger()
+    press(qtbot, K.Key_Escape)  # give the search up: cleared, and the keys go back too
+    assert window.image_list.search.text() == ""
+    assert focus() is window.canvas
 
 
 def test_ctrl_return_marks_reviewed_and_moves_on(qtbot, window, photos_dir):

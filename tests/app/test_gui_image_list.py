@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gui_helpers import image_id, open_folder, wait_image_shown
+from gui_helpers import PHOTO_NAMES, image_id, open_folder, wait_image_shown
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 
 def names(window) -> list[str]:
@@ -80,6 +81,20 @@ def test_search_by_name(qtbot, window, photos_dir):
     # Enter in the search box does not mark the image reviewed
     qtbot.keyClick(window.image_list.search, Qt.Key.Key_Return)
     assert window.controller.project.image(window.image_list.current_id).status == "new"
+
+
+def test_esc_in_the_search_box_gives_the_search_up(qtbot, window, photos_dir):
+    """Esc left the text and moved the keyboard to the canvas, so a person's next Ctrl+A,
+    Backspace (to clear the box) selected and deleted the image's instances. Now Esc
+    clears the box as it hands the keys back; Enter keeps the search."""
+    open_folder(qtbot, window, photos_dir)
+    search = window.image_list.search
+    window.actions["focus_search"].trigger()
+    qtbot.keyClicks(search, "CO")
+    assert names(window) == ["coffee.jpg"]
+    qtbot.keyClick(search, Qt.Key.Key_Escape)
+    assert search.text() == "" and len(names(window)) == len(PHOTO_NAMES)
+    assert QApplication.focusWidget() is window.canvas  # single keys work on the image again
 
 
 def test_clicking_a_row_shows_that_image(qtbot, window, photos_dir):
