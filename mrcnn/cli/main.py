@@ -136,10 +136,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from mrcnn.store.overview import dataset_overview
     from mrcnn.store.project import Project
+    from mrcnn.training.launcher import readiness
 
     with Project.open(args.project, read_only=True) as project:
         s = project.summary()
         o = dataset_overview(project)
+        ready = readiness(project)
     per = o.per_image
     lines = [
         f"project      {s['project']}",
@@ -158,8 +160,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         + "".join(f"\n  {c.id:>4}  {c.name}  ({c.train + c.val})  train {c.train}, val "
                   f"{c.val}, pending {c.pending}" for c in o.categories),
         f"models       {len(s['model_versions'])}, active: {s['active_model'] or 'none'}",
+        # the window's Fine-tune rule (mrcnn.training.launcher.Readiness)
+        f"fine-tune    {ready.describe() or 'ready'}",
     ]
-    _emit(args, {**s, "overview": o.to_dict()}, "\n".join(lines))
+    fine_tune = {"ready": ready.ready, "missing": ready.describe(), "advice": ready.advice()}
+    _emit(args, {**s, "overview": o.to_dict(), "fine_tune": fine_tune}, "\n".join(lines))
     return 0
 
 

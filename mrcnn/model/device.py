@@ -74,19 +74,19 @@ def cpu_bf16_speedup() -> float:
     asked on CPUs with native bf16 (`cpu_supports_bf16`)."""
     conv = torch.nn.Conv2d(256, 256, 3, padding=1).eval().to(memory_format=torch.channels_last)
     x = torch.randn(1, 256, 48, 64).contiguous(memory_format=torch.channels_last)
-
-    def median_time(bf16: bool) -> float:
-        times = []
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-            for i in range(4):
-                t = time.perf_counter()
-                conv(x)
-                if i:  # the first run warms up
-                    times.append(time.perf_counter() - t)
-        return sorted(times)[len(times) // 2]
-
-    fp32 = median_time(False)
-    bf16 = median_time(True)
+    # the two take turns, so a burst of other work slows both rather than one (measured one
+    # after the other, a busy moment during the fp32 runs could choose bf16 on a CPU where
+    # it is slower, and two processes then predicted the same image in different precisions)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    with torch.inference_mode():
+        for i in range(4):
+            for bf16 in (False, True):
+                with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                    t = time.perf_counter()
+                    conv(x)
+                    if i:  # the first round warms up
+                        times[bf16].append(time.perf_counter() - t)
+    fp32, bf16 = (statistics.median(times[k]) for k in (False, True))
     return fp32 / max(bf16, 1e-9)
 
 

@@ -66,3 +66,14 @@ def test_info_text_names_each_category_with_its_counts(project, capsys):
     assert "2 reviewed images: 0 to 3 instances, median 1.5; 1 without any" in out
     assert "  train      new 0, predicted 1, in_review 0, reviewed 1" in out
     assert "  val        new 0, predicted 0, in_review 0, reviewed 1" in out
+
+
+def test_info_says_whether_fine_tune_can_run_as_the_window_does(project, capsys):
+    """The window's Fine-tune rule, from the command line too: 3 images in all cannot make
+    the 10 reviewed images it needs, and info says so rather than 'review 8 more'."""
+    assert "fine-tune    needs 10 reviewed images; the project has 3" in run_here(
+        capsys, "info", project)
+    info = json.loads(run_here(capsys, "info", project, "--json"))
+    assert info["fine_tune"]["ready"] is False
+    assert info["fine_tune"]["missing"] == "needs 10 reviewed images; the project has 3"
+    assert "add images to its folder" in info["fine_tune"]["advice"]
