@@ -96,7 +96,8 @@ def install_edit_tools(window: QMainWindow) -> EditTools:
                       "Magic wand: how far (per colour channel) a pixel may be from the one "
                       "clicked")
     specks = _spin(1, 1_000_000, opts.speck_area, " px",
-                   "Remove Specks drops the parts of a mask smaller than this")
+                   "Remove Specks drops the parts of a mask smaller than this (never its "
+                   "largest part)")
     size.valueChanged.connect(lambda v: setattr(opts, "brush_radius", float(v)))
     tolerance.valueChanged.connect(lambda v: setattr(opts, "wand_tolerance", v))
     specks.valueChanged.connect(lambda v: setattr(opts, "speck_area", v))

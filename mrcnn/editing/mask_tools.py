@@ -451,12 +451,15 @@ def _components(mask: np.ndarray, connectivity: int) -> tuple[Rect, int, np.ndar
 
 
 def remove_specks(mask: np.ndarray, min_area: int, *, connectivity: int = 8) -> np.ndarray:
-    """A new mask without the connected parts smaller than `min_area` pixels."""
+    """A new mask without the connected parts smaller than `min_area` pixels, except its
+    largest part (parts tied for largest all stay): an object smaller than `min_area` is not
+    a speck of itself (Remove Specks over a selection of small objects once deleted them)."""
     mask = _check_mask(mask)
     rect, n, labels, stats = _components(mask, connectivity)
     out = mask.copy()
     if n > 1:
-        keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+        areas = stats[:, cv2.CC_STAT_AREA]
+        keep = (areas >= min_area) | (areas == areas[1:].max())
         keep[0] = False
         out[rect.slices] = keep[labels]
     return out

@@ -254,6 +254,21 @@ def test_remove_specks_drops_parts_smaller_than_the_area():
     assert mt.remove_specks(m, 2, connectivity=4).sum() == 109
 
 
+def test_remove_specks_never_removes_the_object_itself():
+    """A small object (7 x 7 px, below the 64 px default) is not a speck of itself: only the
+    parts beside its largest one go, so Remove Specks over many small objects keeps them."""
+    small = np.zeros((30, 30), bool)
+    small[5:12, 5:12] = True  # 49 pixels
+    assert np.array_equal(mt.remove_specks(small, 64), small)
+    with_speck = small.copy()
+    with_speck[20, 20] = True
+    assert np.array_equal(mt.remove_specks(with_speck, 64), small)
+    twins = np.zeros((30, 30), bool)
+    twins[2:5, 2:5] = twins[20:23, 20:23] = True  # tied for largest: both stay
+    assert np.array_equal(mt.remove_specks(twins, 64), twins)
+    assert not mt.remove_specks(np.zeros((5, 5), bool), 64).any()
+
+
 def test_split_gives_each_connected_part_largest_first_and_merge_puts_them_back():
     m = np.zeros((20, 20), bool)
     m[1:4, 1:4] = True  # 9
