@@ -40,6 +40,10 @@ class ThumbnailCache(QObject):
             self._request(image_id, path if isinstance(path, RemoteImage) else Path(path))
         return None
 
+    def cached(self, image_id: int) -> QPixmap | None:
+        """The thumbnail if it is made; unlike `get`, never starts a job."""
+        return self._pixmaps.get(image_id)
+
     def failed(self, image_id: int) -> str | None:
         """Why the thumbnail could not be made, or None."""
         return self._failed.get(image_id)

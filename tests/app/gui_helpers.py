@@ -22,6 +22,16 @@ def wait_image_shown(qtbot, window, image_id: int | None = None, timeout: int = 
     qtbot.waitUntil(shown, timeout=timeout)
 
 
+def wait_thumbnails(qtbot, window, timeout: int = 10000) -> None:
+    """Wait until every row in the image list has its thumbnail, made because the row was
+    painted (this only reads the cache: asking for one here would start a job itself)."""
+    def made() -> bool:
+        ids = window.image_list.visible_ids()
+        assert not [i for i in ids if window.thumbnails.failed(i)], "a thumbnail failed"
+        return all(window.thumbnails.cached(i) is not None for i in ids)
+    qtbot.waitUntil(made, timeout=timeout)
+
+
 def open_folder(qtbot, window, folder: Path) -> None:
     """Open a folder of images and wait for the scan to list every photo."""
     assert window.open_path(folder)

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from gui_helpers import PHOTO_NAMES, image_id, wait_image_shown, wait_model_ready
+from gui_helpers import PHOTO_NAMES, image_id, wait_image_shown, wait_model_ready, wait_thumbnails
 from model_fixtures import CATEGORIES, FAST
 
 from app import open_url_dialog
@@ -42,8 +42,7 @@ def test_open_url_lists_images_before_all_are_read_and_shows_them(qtbot, window,
     qtbot.waitUntil(lambda: "Found 4 new images" in window.statusBar().currentMessage(),
                     timeout=10000)
     assert (folder / "project.db").is_file()  # the project is local, where it was asked
-    qtbot.waitUntil(lambda: all(window.thumbnails.get(i, "") is not None
-                                for i in window.image_list.visible_ids()), timeout=10000)
+    wait_thumbnails(qtbot, window)
     last = image_id(window, PHOTO_NAMES[-1])
     window.image_list.select_image(last)
     wait_image_shown(qtbot, window, last)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gui_helpers import PHOTO_NAMES, image_id, open_folder, wait_image_shown
+from gui_helpers import PHOTO_NAMES, image_id, open_folder, wait_image_shown, wait_thumbnails
 from PySide6.QtWidgets import QPushButton
 
 from app import dialogs
@@ -33,8 +33,7 @@ def test_open_folder_lists_photos_with_status_and_thumbnails(qtbot, window, phot
     assert "4 new" in window.image_list.counts.text()
     # the first image is shown; thumbnails arrive in the background for painted rows
     assert window.canvas.image_id == image_id(window, "astronaut.jpg")
-    qtbot.waitUntil(lambda: all(window.thumbnails.get(i, "") is not None
-                                for i in window.image_list.visible_ids()), timeout=10000)
+    wait_thumbnails(qtbot, window)
     assert window.stack.currentWidget() is window.canvas
     assert "photos" in window.windowTitle()
     assert window.saved_label.text() == "All changes saved"
