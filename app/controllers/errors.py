@@ -22,6 +22,7 @@ from app.panels.errors import ErrorsPanel
 from app.text import plural
 from app.worker import Job
 from mrcnn.errors import MrcnnError
+from mrcnn.store.suspect_checks import SuspectCheck
 from mrcnn.training.error_analysis import (
     ErrorDiff,
     ErrorKind,
@@ -33,7 +34,7 @@ from mrcnn.training.error_analysis import (
     stored_errors,
     truth_images,
 )
-from mrcnn.training.label_hints import Suspect
+from mrcnn.training.label_hints import Suspect, mark_right, split_answered
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class ErrorsController(QObject):
         window.tabifyDockWidget(window.finetune.versions_dock, self.dock)
         self.dock.hide()
         self._job: Job | None = None
+        self._found: SuspectsFound | None = None  # the last search's suspects, all of them
         a = window.actions
         a["find_errors"].triggered.connect(lambda: self.find_errors())
         a["find_label_suspects"].triggered.connect(lambda: self.find_suspects())
@@ -69,6 +71,8 @@ class ErrorsController(QObject):
         p.version_chosen.connect(self.show_version)
         p.error_activated.connect(self.show_error)
         p.suspect_activated.connect(self.show_suspect)
+        p.mark_right_requested.connect(self.mark_right)
+        p.take_back_requested.connect(self.take_back)
         self._docs.project_opened.connect(self._on_project_changed)
         self._docs.project_closed.connect(self._on_project_changed)
         window.finetune.version_added.connect(self._on_version_added)
@@ -137,6 +141,7 @@ class ErrorsController(QObject):
         return error_diff(before, found), ""
 
     def _on_project_changed(self) -> None:
+        self._found = None
         self.panel.set_suspects([], {}, "Labels on reviewed images that the loaded model "
                                 "confidently disagrees with, worth a second look.")
         self.refresh_versions()
@@ -248,16 +253,63 @@ class ErrorsController(QObject):
     def _on_suspects_found(self, result: SuspectsFound, gen: int) -> None:
         if gen != self._model.generation or not self._docs.is_open:
             return
-        text = (f"{plural(len(result.suspects), 'label suspect')} on "
+        self._found = result
+        still_open = self._list_suspects()
+        self.show_panel(1)
+        self._fb.say(f"{plural(len(still_open), 'label suspect')} on "
+                     f"{plural(result.images, 'reviewed image')}", 10000)
+        self.suspects_found.emit(result)
+
+    def _list_suspects(self, select_row: int | None = None) -> list[Suspect]:
+        """List the last search's suspects, those found right apart (the rule:
+        `label_hints.split_answered`); returns the open ones."""
+        result = self._found
+        if result is None or not self._docs.is_open:
+            return []
+        still_open, answered = split_answered(result.suspects,
+                                              self._docs.project.suspect_checks())
+        text = (f"{plural(len(still_open), 'label suspect')} on "
                 f"{plural(result.images, 'reviewed image')} by {result.model_key}, most "
                 "suspicious first (a model has seen its training images' labels: "
                 "validation images are the stronger evidence)")
         if result.skipped:
             text += f"; {plural(len(result.skipped), 'unreadable image')} skipped"
-        self.panel.set_suspects(result.suspects, self._names(), text)
-        self.show_panel(1)
-        self._fb.say(text.split(",")[0], 10000)
-        self.suspects_found.emit(result)
+        self.panel.set_suspects(still_open, self._names(), text, answered, select_row)
+        return still_open
+
+    def mark_right(self, suspect: Suspect) -> None:
+        """The person found the suspect's label right: keep that in the project (before
+        saying so), list the rest and show the next one."""
+        d = self._docs
+        if not d.is_open or self._found is None:
+            return
+        if d.read_only:
+            self._fb.report("The project is open read-only: a label found right cannot be "
+                            "kept")
+            return
+        row = self.panel.current_suspect_row()
+        try:
+            mark_right(d.project, suspect)
+        except (MrcnnError, ValueError) as exc:
+            self._fb.report(f"Not kept: {exc}")
+            return
+        name = self._names().get(suspect.image_id, f"image {suspect.image_id}")
+        self._list_suspects(select_row=max(row, 0))
+        self._fb.say(f"Found right: {suspect.category} on {name}; later searches leave it "
+                     "out (Show found right lists it)", 8000)
+
+    def take_back(self, check: SuspectCheck) -> None:
+        """List a suspect found right again (the person takes the check back)."""
+        d = self._docs
+        if not d.is_open or d.read_only:
+            return
+        try:
+            d.project.remove_suspect_check(check.id)
+        except MrcnnError as exc:
+            self._fb.report(f"Not changed: {exc}")
+            return
+        self._list_suspects()
+        self._fb.say(f"{check.category} is a label suspect again", 5000)
 
     def _on_failed(self, message: str, gen: int) -> None:
         if gen == self._model.generation:

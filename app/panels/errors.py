@@ -7,7 +7,9 @@ the controller (`app/controllers/errors.py`) does the work."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mrcnn.store.suspect_checks import SuspectCheck
 from mrcnn.training.error_analysis import KIND_LABELS, ErrorDiff, ErrorList, FoundError
 from mrcnn.training.label_hints import SUSPECT_LABELS, Suspect
 
@@ -29,6 +32,9 @@ SUSPECT_COLUMNS = ("Rank score", "Image", "Kind", "Category", "Suggested", "Note
 VIEWS = ("all", "new", "fixed")
 LEGEND = ("Yellow: the accepted instance · cyan, dashed: the prediction")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+CHECK_ROLE = Qt.ItemDataRole.UserRole + 2  # the SuspectCheck of a suspect found right
+MARK_RIGHT = "Label Is Right"
+TAKE_BACK = "List It Again"
 
 
 class SortableItem(QTreeWidgetItem):
@@ -77,6 +83,8 @@ class ErrorsPanel(QWidget):
     suspect_activated = Signal(object)  # Suspect
     find_errors_requested = Signal()
     find_suspects_requested = Signal()
+    mark_right_requested = Signal(object)  # Suspect: the person found its label right
+    take_back_requested = Signal(object)  # SuspectCheck: list its suspect again
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -115,8 +123,18 @@ class ErrorsPanel(QWidget):
                                        "confidently disagrees with, worth a second look.")
         self.suspects_summary.setWordWrap(True)
         self.suspects = _tree(SUSPECT_COLUMNS)
+        self.right_button = QPushButton(MARK_RIGHT)
+        self.right_button.setToolTip(
+            "You looked, and the label is right (or there is nothing to label there): keep "
+            "that in the project, so later searches leave it out")
+        self.right_button.setEnabled(False)
+        self.show_right = QCheckBox("Show found right")
+        self.show_right.setToolTip("Also list the suspects found right earlier (greyed); "
+                                   f"{TAKE_BACK} takes one back")
         top = QHBoxLayout()
         top.addWidget(self.suspects_summary, 1)
+        top.addWidget(self.show_right)
+        top.addWidget(self.right_button)
         top.addWidget(self.find_suspects_button)
         page = QWidget()
         column = QVBoxLayout(page)
@@ -131,6 +149,10 @@ class ErrorsPanel(QWidget):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(legend)
 
+        self._open: list[Suspect] = []
+        self._answered: list[tuple[Suspect, SuspectCheck]] = []
+        self._suspect_names: dict[int, str] = {}
+        self._suspect_text = ""
         self._list: ErrorList | None = None
         self._diff: ErrorDiff | None = None
         self._names: dict[int, str] = {}
@@ -140,6 +162,9 @@ class ErrorsPanel(QWidget):
         self.view.currentIndexChanged.connect(lambda _i: self._fill_errors())
         self.find_errors_button.clicked.connect(self.find_errors_requested)
         self.find_suspects_button.clicked.connect(self.find_suspects_requested)
+        self.right_button.clicked.connect(self._on_right_button_clicked)
+        self.show_right.toggled.connect(lambda _on: self._fill_suspects())
+        self.suspects.currentItemChanged.connect(lambda *_a: self._update_right_button())
         for tree, signal in ((self.errors, self.error_activated),
                              (self.suspects, self.suspect_activated)):
             tree.itemClicked.connect(lambda item, _c, s=signal: self._emit(s, item))
@@ -240,20 +265,79 @@ class ErrorsPanel(QWidget):
         self.summary.setText("\n".join(lines))
 
     # ---------------------------------------------------------------- suspects
-    def set_suspects(self, suspects: list[Suspect], image_names: dict[int, str],
-                     text: str) -> None:
-        """Show the label suspects (best first) and a line about them."""
-        self.suspects.setSortingEnabled(False)
-        self.suspects.clear()
-        for rank, s in enumerate(suspects):
-            name = image_names.get(s.image_id, f"image {s.image_id}")
-            self.suspects.addTopLevelItem(_row([
-                (f"{s.score:.2f}", s.score - rank * 1e-9), (name, name.lower()),
-                (SUSPECT_LABELS[s.kind], str(s.kind)), (s.category, s.category),
-                (s.suggested or "—", s.suggested or ""), (s.describe(), s.describe())], s))
-        self.suspects.sortItems(0, Qt.SortOrder.DescendingOrder)  # best first
-        self.suspects.setSortingEnabled(True)
+    def set_suspects(self, suspects: list[Suspect], image_names: dict[int, str], text: str,
+                     answered: list[tuple[Suspect, SuspectCheck]] | None = None,
+                     select_row: int | None = None) -> None:
+        """Show the open label suspects (best first), those found right earlier (`answered`,
+        listed greyed when Show found right is on) and a line about them; `select_row`
+        makes that row current (clamped to the list)."""
+        self._open, self._answered = list(suspects), list(answered or [])
+        self._suspect_names, self._suspect_text = image_names, text
+        self._fill_suspects(select_row)
+
+    def _fill_suspects(self, select_row: int | None = None) -> None:
+        tree = self.suspects
+        tree.blockSignals(True)  # rebuilding the rows is not the person choosing one
+        tree.setSortingEnabled(False)
+        tree.clear()
+        rows = [(s, None) for s in self._open]
+        if self.show_right.isChecked():
+            rows += self._answered
+        grey = QBrush(QColor("#8a8a8a"))
+        for rank, (s, check) in enumerate(rows):
+            name = self._suspect_names.get(s.image_id, f"image {s.image_id}")
+            note = s.describe() if check is None else f"found right · {s.describe()}"
+            item = _row([
+                (f"{s.score:.2f}", s.score - rank * 1e-9 - (2.0 if check else 0.0)),
+                (name, name.lower()), (SUSPECT_LABELS[s.kind], str(s.kind)),
+                (s.category, s.category), (s.suggested or "—", s.suggested or ""),
+                (note, note)], s)
+            if check is not None:
+                item.setData(0, CHECK_ROLE, check)
+                font = QFont(tree.font())
+                font.setItalic(True)
+                for j in range(len(SUSPECT_COLUMNS)):
+                    item.setForeground(j, grey)
+                    item.setFont(j, font)
+            tree.addTopLevelItem(item)
+        tree.sortItems(0, Qt.SortOrder.DescendingOrder)  # best first, found right last
+        tree.setSortingEnabled(True)
+        tree.blockSignals(False)
+        text = self._suspect_text
+        if self._answered:
+            text += (f" · {len(self._answered)} found right earlier"
+                     + ("" if self.show_right.isChecked() else ", not listed"))
         self.suspects_summary.setText(text)
+        if select_row is not None and tree.topLevelItemCount():
+            tree.setCurrentItem(tree.topLevelItem(min(select_row,
+                                                      tree.topLevelItemCount() - 1)))
+        self._update_right_button()
+
+    def found_right_shown(self) -> list[Suspect]:
+        """The suspects found right that the list shows (greyed)."""
+        return [self.suspects.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
+                for i in range(self.suspects.topLevelItemCount())
+                if self.suspects.topLevelItem(i).data(0, CHECK_ROLE) is not None]
+
+    def _update_right_button(self) -> None:
+        item = self.suspects.currentItem()
+        check = item.data(0, CHECK_ROLE) if item is not None else None
+        self.right_button.setText(TAKE_BACK if check is not None else MARK_RIGHT)
+        self.right_button.setEnabled(item is not None)
+
+    def _on_right_button_clicked(self) -> None:
+        item = self.suspects.currentItem()
+        if item is None:
+            return
+        check = item.data(0, CHECK_ROLE)
+        if check is not None:
+            self.take_back_requested.emit(check)
+        else:
+            self.mark_right_requested.emit(item.data(0, Qt.ItemDataRole.UserRole))
+
+    def current_suspect_row(self) -> int:
+        item = self.suspects.currentItem()
+        return self.suspects.indexOfTopLevelItem(item) if item is not None else -1
 
     def shown_suspects(self) -> list[Suspect]:
         return [self.suspects.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)

@@ -26,7 +26,7 @@ from mrcnn.training.error_analysis import (
     stored_errors,
     truth_images,
 )
-from mrcnn.training.label_hints import SUSPECT_LABELS, rank_suspects
+from mrcnn.training.label_hints import SUSPECT_LABELS, rank_suspects, split_answered
 
 
 def _detect(project: Project, args: argparse.Namespace, images: list[TruthImage],
@@ -122,25 +122,32 @@ def cmd_hints(args: argparse.Namespace) -> int:
             raise ProjectError(f"no reviewed images ({args.split}) to look for label errors "
                                "on")
         predictions, key, _version, source = _detect(project, args, images, skipped)
-        suspects = rank_suspects(images, predictions, score_floor=args.score)
+        found = rank_suspects(images, predictions, score_floor=args.score)
+        suspects, answered = split_answered(found, project.suspect_checks())
         names = _image_names(project)
     for path, reason in skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
-    shown = suspects[:args.limit] if args.limit else suspects
+    listed = found if args.all else suspects
+    right = {id(s) for s, _check in answered}
+    shown = listed[:args.limit] if args.limit else listed
     if args.json:
         print(json.dumps({"model": source, "model_key": key, "images": len(predictions),
-                          "suspects": [{**s.to_dict(), "path": names.get(s.image_id)}
-                                       for s in shown],
-                          "total": len(suspects),
+                          "suspects": [{**s.to_dict(), "path": names.get(s.image_id),
+                                        "found_right": id(s) in right} for s in shown],
+                          "total": len(suspects), "found_right": len(answered),
                           "skipped": [{"path": p, "reason": r} for p, r in skipped]}))
         return 0
+    hidden = ("" if not answered else
+              f"; {len(answered)} more found right earlier"
+              + (", marked below" if args.all else " (--all lists them)"))
     print(f"{len(suspects)} label suspects on {len(predictions)} reviewed images "
-          f"({source}; detections score ≥ {args.score:.2f})"
-          + (f", the first {len(shown)}:" if len(shown) < len(suspects) else ":"))
+          f"({source}; detections score ≥ {args.score:.2f}){hidden}"
+          + (f", the first {len(shown)}:" if len(shown) < len(listed) else ":"))
     for s in shown:
         where = f"instance {s.instance_id}" if s.instance_id is not None else "no instance"
+        mark = "  [found right]" if id(s) in right else ""
         print(f"  {s.score:.2f}  {names.get(s.image_id, s.image_id)}  {where}  "
-              f"{SUSPECT_LABELS[s.kind]}  {s.describe()}")
+              f"{SUSPECT_LABELS[s.kind]}  {s.describe()}{mark}")
     return 0
 
 
@@ -165,4 +172,7 @@ def register(sub, add) -> None:
     p.add_argument("--score", type=float, default=DETECTION_SCORE,
                    help=f"predictions scoring at least this count (default {DETECTION_SCORE})")
     p.add_argument("--limit", type=int, default=0, help="list at most this many (0: all)")
+    p.add_argument("--all", action="store_true",
+                   help="also list the suspects found right earlier (the window's Label Is "
+                   "Right), marked")
 

@@ -46,6 +46,7 @@ from mrcnn.store.rows import (
     version_from_row,
 )
 from mrcnn.store.suggestions import SuggestionStore
+from mrcnn.store.suspect_checks import SuspectCheckStore
 
 DB_NAME = "project.db"
 #: Where a project made over a folder of images lives: inside it, hidden (scans skip it).
@@ -111,7 +112,7 @@ def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
     return path / PROJECT_DIRNAME, path
 
 
-class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore):
+class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore, SuspectCheckStore):
     """An open project. Use `Project.create` or `Project.open`; close it (or use `with`)."""
 
     def __init__(self, folder: Path, conn: sqlite3.Connection, lock: WriteLock | None):

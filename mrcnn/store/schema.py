@@ -100,6 +100,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE categories ADD COLUMN keypoints TEXT;
     ALTER TABLE instances ADD COLUMN keypoints TEXT;
     """,
+    # 6 -> 7: label suspects a person looked at and found right (`mrcnn.store.suspect_checks`;
+    # the rule that reads them is `mrcnn.training.label_hints`): on which image, what kind of
+    # suspect, the label's category and the mask looked at, so a later search does not list
+    # the same label again.
+    """
+    CREATE TABLE suspect_checks (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        category TEXT NOT NULL,
+        height INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        counts TEXT NOT NULL,
+        checked_at REAL NOT NULL
+    );
+    CREATE INDEX suspect_checks_image ON suspect_checks(image_id);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -25,7 +25,20 @@ overlaps are mask IoU, and `MATCH_IOU` (0.5) is "the same object". On each image
 
 Suspects are listed by score, highest first. Predictions of training images come from a model
 that was trained on their labels (it may have learned an error); those of validation images
-are the stronger evidence. Torch-free: the window imports it.
+are the stronger evidence.
+
+**Found right.** A person who looked at a suspect and found the label right says so once
+(`mark_right`, kept in the project: `mrcnn.store.suspect_checks`); later searches, by any
+model, leave out the suspects that check answers (`split_answered`):
+- about an accepted instance (another category, no detection): a later suspect of either of
+  those kinds on the same image, of the same category, whose mask overlaps the one looked at
+  by at least `SAME_LABEL_IOU` — the same label, still as it was; a label whose category or
+  outline has changed since is a new question;
+- about an unlabelled object (nothing to label there): a later unlabelled-object suspect on
+  the same image whose detection overlaps the one looked at by `MATCH_IOU`, whatever category
+  the model now gives it.
+
+Torch-free: the window imports it.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ import numpy as np
 
 from mrcnn.masks import Rle
 from mrcnn.store.records import StrEnum
+from mrcnn.store.suspect_checks import SuspectCheck, SuspectCheckStore
 from mrcnn.training.error_analysis import (
     DETECTION_SCORE,
     MATCH_IOU,
@@ -48,6 +62,8 @@ from mrcnn.training.error_analysis import (
 
 #: An unsupported instance's score is at most this (see the module docstring).
 UNSUPPORTED_WEIGHT = 0.5
+#: A label found right stays answered while its mask keeps this IoU with the one looked at.
+SAME_LABEL_IOU = 0.9
 
 
 class SuspectKind(StrEnum):
@@ -159,3 +175,51 @@ def rank_suspects(images: Sequence[TruthImage], predictions: Mapping[int, Sequen
             out.extend(find_suspects(image.image_id, image.instances,
                                      predictions[image.image_id], score_floor=score_floor))
     return sorted(out, key=lambda s: (-s.score, s.image_id, s.instance_id or 0))
+
+
+def _about_label(kind: str) -> bool:
+    return kind != SuspectKind.UNLABELLED
+
+
+def answered_by(suspect: Suspect, checks: Sequence[SuspectCheck]) -> SuspectCheck | None:
+    """The check (of a label found right) that answers `suspect`, or None (the rule: see the
+    module docstring)."""
+    if suspect.mask is None:
+        return None
+    for check in checks:
+        if check.image_id != suspect.image_id:
+            continue
+        if _about_label(suspect.kind):
+            if (_about_label(check.kind) and check.category == suspect.category
+                    and iou_matrix([suspect.mask], [check.mask])[0, 0] >= SAME_LABEL_IOU):
+                return check
+        elif (not _about_label(check.kind)
+              and iou_matrix([suspect.mask], [check.mask])[0, 0] >= MATCH_IOU):
+            return check
+    return None
+
+
+def split_answered(suspects: Sequence[Suspect], checks: Sequence[SuspectCheck]
+                   ) -> tuple[list[Suspect], list[tuple[Suspect, SuspectCheck]]]:
+    """(the suspects still open, in their order; those a check answers, with the check)."""
+    by_image: dict[int, list[SuspectCheck]] = {}
+    for check in checks:
+        by_image.setdefault(check.image_id, []).append(check)
+    open_: list[Suspect] = []
+    answered: list[tuple[Suspect, SuspectCheck]] = []
+    for s in suspects:
+        found = answered_by(s, by_image.get(s.image_id, ()))
+        if found is None:
+            open_.append(s)
+        else:
+            answered.append((s, found))
+    return open_, answered
+
+
+def mark_right(project: SuspectCheckStore, suspect: Suspect) -> SuspectCheck:
+    """Keep that a person found `suspect`'s label right (the label's mask, or the detection's
+    for an unlabelled object); later searches leave it out."""
+    if suspect.mask is None:
+        raise ValueError("a suspect without a mask cannot be marked right")
+    return project.add_suspect_check(suspect.image_id, str(suspect.kind), suspect.category,
+                                     suspect.mask)

@@ -233,3 +233,47 @@ def test_the_list_sorts_by_each_column_as_numbers(qtbot):
     tree.sortItems(ERROR_COLUMNS.index("Kind"), Qt.SortOrder.AscendingOrder)
     assert [str(e.kind) for e in panel.shown_errors()] == [
         "false_positive", "missed", "poor_fit", "poor_fit"]
+
+
+def test_a_suspect_found_right_is_kept_and_left_out_of_the_next_search(qtbot, make_window,
+                                                                        shapes):
+    folder, truth, val = shapes
+    first, second = truth[val[1]][0], truth[val[2]][0]
+    relabel = {iid: next(n for n in ("disc", "square", "ring", "triangle") if n != name)
+               for iid, name, _rle in (first, second)}
+    session = StandInSession(truth, {}, relabelled={"v1": relabel})
+    w = open_window(qtbot, make_window, folder, session)
+
+    def search() -> None:
+        with qtbot.waitSignal(w.errors.suspects_found, timeout=30000):
+            w.actions["find_label_suspects"].trigger()
+
+    search()
+    panel = w.errors.panel
+    assert {s.instance_id for s in panel.shown_suspects()} == {first[0], second[0]}
+    item = next(panel.suspect_item(s) for s in panel.shown_suspects()
+                if s.instance_id == first[0])
+    click(qtbot, panel.suspects, item)
+    assert panel.right_button.text() == "Label Is Right" and panel.right_button.isEnabled()
+    qtbot.mouseClick(panel.right_button, Qt.MouseButton.LeftButton)
+    # kept before the window says so
+    assert [c.category for c in w.controller.project.suspect_checks()] == [first[1]]
+    assert "Found right" in w.statusBar().currentMessage()
+    assert [s.instance_id for s in panel.shown_suspects()] == [second[0]]
+    assert "1 found right earlier, not listed" in panel.suspects_summary.text()
+    # the next one is current and shown
+    qtbot.waitUntil(lambda: w.canvas.image_id == val[2], timeout=10000)
+
+    search()  # a later search leaves it out
+    assert [s.instance_id for s in panel.shown_suspects()] == [second[0]]
+    panel.show_right.setChecked(True)
+    (right,) = panel.found_right_shown()
+    assert right.instance_id == first[0]
+    item = panel.suspect_item(right)
+    assert item.text(5).startswith("found right · ")
+    click(qtbot, panel.suspects, item)
+    assert panel.right_button.text() == "List It Again"
+    qtbot.mouseClick(panel.right_button, Qt.MouseButton.LeftButton)
+    assert w.controller.project.suspect_checks() == []
+    assert panel.found_right_shown() == []
+    assert {s.instance_id for s in panel.shown_suspects()} == {first[0], second[0]}

@@ -113,3 +113,25 @@ def test_hints_lists_ranked_suspects(folder, capsys):
     assert " label suspects on 2 reviewed images (" in lines[0]
     assert lines[0].endswith("detections score ≥ 0.50):")
     assert len(lines) > 1 and all("no detection supports it" in ln for ln in lines[1:])
+
+
+def test_hints_leaves_out_a_label_found_right_and_all_lists_it(folder, capsys):
+    from mrcnn.training.label_hints import mark_right, rank_suspects
+
+    code, out, _err = run_here("hints", folder, "--json", capsys=capsys)
+    before = json.loads(out)
+    first = before["suspects"][0]
+    with Project.open(folder) as p:  # the window's Label Is Right on the first one
+        images = truth_images(p, [i.id for i in p.images()])
+        suspects = rank_suspects(images, {im.image_id: [] for im in images})
+        (suspect,) = [s for s in suspects if s.instance_id == first["instance_id"]]
+        mark_right(p, suspect)
+    code, out, _err = run_here("hints", folder, "--json", capsys=capsys)
+    after = json.loads(out)
+    assert (after["total"], after["found_right"]) == (before["total"] - 1, 1)
+    assert first["instance_id"] not in {s["instance_id"] for s in after["suspects"]}
+    code, out, _err = run_here("hints", folder, capsys=capsys)
+    assert "1 more found right earlier (--all lists them):" in out.splitlines()[0]
+    code, out, _err = run_here("hints", folder, "--all", capsys=capsys)
+    marked = [ln for ln in out.splitlines() if ln.endswith("[found right]")]
+    assert len(marked) == 1 and f"instance {first['instance_id']} " in marked[0]

@@ -160,3 +160,64 @@ def test_planted_label_errors_are_found_ahead_of_correct_instances(trained_shape
                          if s.instance_id is not None and not planted(s)), default=len(ranked))
     assert last_planted < first_correct, [(s.kind, round(s.score, 2), planted(s))
                                           for s in ranked[:12]]
+
+
+@pytest.fixture
+def one_image_project(tmp_path):
+    """A project with one 64 x 64 image (no instances needed: the rule reads masks)."""
+    from PIL import Image
+
+    from mrcnn.store.project import Project
+    from mrcnn.store.scan import scan_folder
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(images / "a.png")
+    project = Project.create(tmp_path / "project", images)
+    scan_folder(project)
+    yield project
+    project.close()
+
+
+def test_a_label_found_right_is_left_out_until_its_category_or_outline_changes(
+        one_image_project):
+    from mrcnn.store.project import Project
+    from mrcnn.training.label_hints import mark_right, split_answered
+
+    p = one_image_project
+    (image,) = p.images()
+    truth = [TruthInstance(1, "disc", A), TruthInstance(2, "ring", B)]
+    seen = [("square", A_OVER, 0.9), ("disc", C, 0.8)]  # A another category; C unlabelled
+    found = find_suspects(image.id, truth, seen)
+    wrong = next(s for s in found if s.kind == SuspectKind.WRONG_CATEGORY)
+    unlabelled = next(s for s in found if s.kind == SuspectKind.UNLABELLED)
+    mark_right(p, wrong)
+    mark_right(p, unlabelled)
+    folder = p.folder
+    p.close()
+    with Project.open(folder) as p:  # kept in the project
+        checks = p.suspect_checks()
+        assert len(checks) == 2
+
+        def still_open(truth, seen):
+            return {(s.kind, s.category) for s in
+                    split_answered(find_suspects(image.id, truth, seen), checks)[0]}
+
+        assert still_open(truth, seen) == {(SuspectKind.UNSUPPORTED, "ring")}
+        # another model: A is a triangle now, the object at C a square; both stay answered
+        assert still_open(truth, [("triangle", A, 0.95), ("square", C, 0.7)]) == {
+            (SuspectKind.UNSUPPORTED, "ring")}
+        # the person relabels A, or redraws it: a new question
+        assert (SuspectKind.WRONG_CATEGORY, "ring") in still_open(
+            [TruthInstance(1, "ring", A), TruthInstance(2, "ring", B)], seen)
+        half = box(2, 2, 20, 11)
+        assert (SuspectKind.WRONG_CATEGORY, "disc") in still_open(
+            [TruthInstance(1, "disc", half), TruthInstance(2, "ring", B)],
+            [("square", half, 0.9), ("disc", C, 0.8)])
+        # an object the model sees elsewhere is not answered by the check at C
+        assert (SuspectKind.UNLABELLED, "disc") in still_open(truth, seen + [("disc", D, 0.8)])
+        # taken back: listed again
+        p.remove_suspect_check(checks[0].id)
+        assert (SuspectKind.WRONG_CATEGORY, "disc") in {
+            (s.kind, s.category) for s in
+            split_answered(find_suspects(image.id, truth, seen), p.suspect_checks())[0]}
