@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self.banner, self.model_status = self.model_view.banner, self.model_view.status
         self.model_view.banner_dismissed.connect(self._on_banner_dismissed)
         self.edits.commands.on_current_category_changed = self._on_current_category_changed
+        self.image_list.order_changed.connect(self._on_image_list_order_changed)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -304,11 +305,17 @@ class MainWindow(QMainWindow):
         # new instances get the category they got last here (never an id of another project)
         self.edits.commands.current_category = self.ui.current_category(c.project.folder)
         self.edits.categories.refresh()
+        # the review goes on in the order chosen here last (Ctrl+Enter follows it)
+        self.image_list.set_order(self.ui.list_order(c.project.folder))
         self.model.reset()
         self._reload_images()
         self._show_unreadable_count()
         if not c.read_only:
             self._start_scan()
+
+    def _on_image_list_order_changed(self, order: str) -> None:
+        if self.controller.is_open:
+            self.ui.set_list_order(self.controller.project.folder, order)
 
     def _on_current_category_changed(self, category_id: int) -> None:
         if self.controller.is_open:

@@ -141,6 +141,14 @@ class UiState:
     def set_current_category(self, project: str | Path, category_id: int | None) -> None:
         self._set_for_project("current_categories", project, category_id)
 
+    def list_order(self, project: str | Path) -> str:
+        """The image list's order last chosen in this project ("file" unless another)."""
+        value = self._json_dict("list_orders").get(str(Path(project).resolve()))
+        return value if isinstance(value, str) else "file"
+
+    def set_list_order(self, project: str | Path, order: str) -> None:
+        self._set_for_project("list_orders", project, None if order == "file" else order)
+
     def _set_for_project(self, key: str, project: str | Path, value: object) -> None:
         """Keep `value` for `project` in the JSON dict `key` (None: forget it); the
         MAX_RECENT projects set most recently are kept."""

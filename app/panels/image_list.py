@@ -350,6 +350,10 @@ class ImageListWidget(QWidget):
     def order(self) -> str:
         return self.order_box.currentData()
 
+    def set_order(self, order: str) -> None:
+        """Choose the list's order (a key of ORDERS; an unknown one: file order)."""
+        self.order_box.setCurrentIndex(max(0, self.order_box.findData(order)))
+
     def set_rank(self, rank: dict[int, int] | None) -> None:
         """Show the images in this order (see ImageFilterProxy.set_rank)."""
         with self._quietly():

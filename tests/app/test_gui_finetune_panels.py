@@ -66,7 +66,10 @@ def test_versions_panel_activate_rollback_delete(qtbot, make_window, tmp_path):
     assert not panel.rollback_button.isEnabled()
 
 
-def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
+def ranked_project(tmp_path):
+    """A project whose first 4 images are unreviewed and predicted, with uncertainty
+    ims[1] > ims[2] > ims[3] > ims[0] (ims[3]: predicted, nothing found). Returns (folder,
+    the 4 image records)."""
     project_dir = make_project(tmp_path, unreviewed=4)
     with Project.open(project_dir) as p:
         ims = p.images()[:4]
@@ -75,7 +78,11 @@ def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
         for im, scores in zip(ims, ([0.97], [0.55, 0.99], [0.6], []), strict=True):
             p.replace_predictions(im.id, "v1", [(cat, rle, s) for s in scores],
                                   model_version_id=p.active_model_version().id)
-        # ims[3]: predicted, nothing found; uncertainty ims[1] > ims[2] > ims[3] > ims[0]
+    return project_dir, ims
+
+
+def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
+    project_dir, ims = ranked_project(tmp_path)
     w = make_window(model_options=WINDOW_OPTIONS)
     open_project(qtbot, w, project_dir)
     first = w.image_list.visible_ids()[0]
@@ -96,6 +103,27 @@ def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
     assert w.image_list.neighbor(ims[2].id, +1) == ims[3].id  # D follows the order
     w.image_list.order_box.setCurrentIndex(w.image_list.order_box.findData("file"))
     assert w.image_list.visible_ids()[0] == ims[0].id
+
+
+def test_the_list_order_is_remembered_per_project(qtbot, make_window, tmp_path):
+    """Reopened, a project's review goes on in the order chosen there (it once went back to
+    file order, and Ctrl+Enter then led through the images in another order, unsaid);
+    another project keeps its own."""
+    project_dir, ims = ranked_project(tmp_path / "a")
+    other_dir, _ = ranked_project(tmp_path / "b")
+    w = make_window(model_options=WINDOW_OPTIONS)
+    open_project(qtbot, w, project_dir)
+    w.image_list.set_order("uncertain")
+    open_project(qtbot, w, other_dir)
+    assert w.image_list.order == "file"
+    w.close()
+    w = make_window(model_options=WINDOW_OPTIONS)  # same settings file
+    open_project(qtbot, w, project_dir)
+    assert w.image_list.order_box.currentText() == "Most uncertain first"
+    assert w.image_list.visible_ids()[:4] == [ims[1].id, ims[2].id, ims[3].id, ims[0].id]
+    w.image_list.select_image(ims[1].id)
+    w.actions["mark_reviewed"].trigger()  # Ctrl+Enter: the next in this order
+    qtbot.waitUntil(lambda: w.image_list.current_id == ims[2].id, timeout=5000)
 
 
 def test_fine_tune_options_are_remembered_between_sessions(qtbot, make_window, tmp_path):
