@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.theme import BAD
 from mrcnn.keypoints import TEMPLATES, KeypointError, KeypointSchema
 from mrcnn.store.records import Category
 
@@ -68,7 +69,7 @@ class KeypointSchemaDialog(QDialog):
         self.flip = QLabel()
         self.flip.setWordWrap(True)
         self.error = QLabel()
-        self.error.setStyleSheet("color: #c0392b")
+        self.error.setStyleSheet(f"color: {BAD.name()}")
         self.error.setWordWrap(True)
         templates = QHBoxLayout()
         for title, schema in TEMPLATES.items():

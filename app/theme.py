@@ -5,11 +5,17 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+#: The background of lists and tables.
+BASE = QColor(35, 37, 41)
+#: Text colours for better / worse numbers, readable on the dark base (contrast ≥ 4.5).
+GOOD = QColor(92, 194, 122)
+BAD = QColor(240, 106, 95)
+
 
 def apply_dark_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
     p = QPalette()
-    base, window, text = QColor(35, 37, 41), QColor(48, 50, 55), QColor(224, 226, 230)
+    base, window, text = BASE, QColor(48, 50, 55), QColor(224, 226, 230)
     p.setColor(QPalette.ColorRole.Window, window)
     p.setColor(QPalette.ColorRole.WindowText, text)
     p.setColor(QPalette.ColorRole.Base, base)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.panels.charts import LossChartView, MetricsChartView
 from app.panels.progress import format_eta
+from app.theme import BAD, GOOD
 from mrcnn.store.versions import MetricRow
 from mrcnn.training.events import StepEvent
 from mrcnn.training.launcher import DEVICES, PRESETS, Choices, FinetuneOptions
@@ -104,7 +105,11 @@ class TrainingPanel(QWidget):
         self.table.setHorizontalHeaderLabels(["Metric (val)", "Before", "After", "Change"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for j in (1, 2, 3):  # the numbers are never cut: the metric's name wraps instead
+            header.setSectionResizeMode(j, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setWordWrap(True)
         #: what the scores rest on ("val: 3 images, 24 instances") and, when tiny, a warning
         self.val_note = QLabel()
         self.val_note.setWordWrap(True)
@@ -226,7 +231,7 @@ class TrainingPanel(QWidget):
                               "split." if val_text else "")
         if warning:
             self.val_note.setText(f"{self.val_note.text()} ⚠ {warning}.".strip())
-        self.val_note.setStyleSheet("color: #c0392b;" if warning else "")
+        self.val_note.setStyleSheet(f"color: {BAD.name()};" if warning else "")
         self.val_note.setToolTip(warning)
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
@@ -237,10 +242,11 @@ class TrainingPanel(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 if j == 3 and r.delta is not None and r.delta != 0:
-                    item.setForeground(Qt.GlobalColor.darkGreen if r.delta > 0
-                                       else Qt.GlobalColor.darkRed)
+                    item.setForeground(GOOD if r.delta > 0 else BAD)
                 self.table.setItem(i, j, item)
-        metric = f"Metric ({val_text})" if val_text else "Metric (val)"
-        self.table.setHorizontalHeaderLabels([metric, before_name, after_name, "Change"])
+        # what the scores rest on is said above the table (val_note)
+        self.table.setHorizontalHeaderLabels(["Metric (val)", before_name, after_name,
+                                              "Change"])
+        self.table.resizeRowsToContents()
         self.metrics_chart.show_rows(rows, before_name, after_name)
         self.tabs.setCurrentIndex(1)

@@ -247,3 +247,49 @@ def test_the_empty_loss_chart_counts_whole_iterations(qtbot):
     chart.reset(1)  # and a short one after it
     chart.repaint()
     assert chart.x_axis.tickInterval() == 1 and time.perf_counter() - t0 < 2.0
+
+
+def test_the_before_after_table_shows_every_change_whole_and_readable(qtbot):
+    """In the Training dock as the window lays it out (about 1400 px wide), the changes were
+    drawn dark red on the dark base, where they could hardly be read, and the first column's
+    header ("Metric (8 images, 25 instances)", said above the table too) was cut."""
+    from app.panels.training import TrainingPanel
+    from app.theme import BAD, BASE, GOOD
+    from mrcnn.store.versions import MetricRow
+
+    def luminance(c) -> float:
+        def channel(v: int) -> float:
+            v /= 255
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * channel(c.red()) + 0.7152 * channel(c.green()) + 0.0722 * channel(
+            c.blue())
+
+    def contrast(a, b) -> float:
+        hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+        return (hi + 0.05) / (lo + 0.05)
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1370, 470)
+    panel.show()
+    rows = [MetricRow(name, before, after) for name, before, after in (
+        ("segm AP", 0.459, 0.455), ("segm AP50", 0.700, 0.670), ("bbox AP", 0.500, 0.477),
+        ("bbox AP50", 0.700, 0.670), ("segm AP · disc", 0.651, 0.619),
+        ("segm AP · square", 0.180, 0.207), ("segm AP · ring", 0.576, 0.607),
+        ("segm AP · triangle", 0.427, 0.388))]
+    panel.show_comparison(rows, "v1", "v2", val_text="val: 8 images, 25 instances")
+    table = panel.table
+    qtbot.waitUntil(lambda: table.viewport().width() > 0, timeout=3000)
+    qtbot.wait(50)
+    header = table.horizontalHeader()
+    assert header.sectionViewportPosition(3) + header.sectionSize(3) <= table.viewport().width()
+    first = table.horizontalHeaderItem(0).text()
+    assert header.fontMetrics().horizontalAdvance(first) < header.sectionSize(0)
+    assert "8 images, 25 instances" in panel.val_note.text()
+    metrics = table.fontMetrics()
+    for i, r in enumerate(rows):
+        item = table.item(i, 3)
+        assert item.text() == f"{r.delta:+.3f}"
+        assert metrics.horizontalAdvance(item.text()) < table.columnWidth(3)
+        assert contrast(item.foreground().color(), BASE) >= 4.5
+        assert item.foreground().color() == (GOOD if r.delta > 0 else BAD)
