@@ -34,6 +34,8 @@ SPLITS = ("train", "val")
 #: categories than fit make the category chart taller, in a scroll area).
 CHART_HEIGHT = 200
 CATEGORY_ROW_HEIGHT = 24
+CHART_MIN_WIDTH = 240
+SIZES_MIN_WIDTH = 420
 
 
 class BarChartView(QChartView):
@@ -44,7 +46,7 @@ class BarChartView(QChartView):
                  truncate_labels: bool = True, parent=None):
         super().__init__(make_chart(title), parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setMinimumSize(240, CHART_HEIGHT)
+        self.setMinimumSize(CHART_MIN_WIDTH, CHART_HEIGHT)
         self._stacked, self._horizontal = stacked, horizontal
         self._truncate = truncate_labels
         self.series: QAbstractBarSeries | None = None
@@ -120,23 +122,33 @@ class OverviewPanel(QWidget):
         self.line.setWordWrap(True)
         self.line.setStyleSheet("padding: 2px 4px;")
         self.categories = BarChartView("Accepted instances per category", horizontal=True)
-        self.categories.setMinimumSize(240, CHART_HEIGHT)
+        self.categories.setMinimumSize(CHART_MIN_WIDTH, CHART_HEIGHT)
         scroll = QScrollArea()  # many categories: a taller chart, scrolled
         scroll.setWidget(self.categories)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(CHART_MIN_WIDTH + scroll.verticalScrollBar().sizeHint().width())
         self.sizes = BarChartView("Instance size (√area, pixels)", truncate_labels=False)
+        self.sizes.setMinimumWidth(SIZES_MIN_WIDTH)  # its eight range labels side by side
         self.statuses = BarChartView("Images per status", stacked=True, horizontal=True)
-        charts = QHBoxLayout()
-        charts.setContentsMargins(0, 0, 0, 0)
-        charts.addWidget(scroll, 3)
-        charts.addWidget(self.sizes, 4)
-        charts.addWidget(self.statuses, 2)
+        charts = QWidget()
+        row = QHBoxLayout(charts)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(scroll, 3)
+        row.addWidget(self.sizes, 4)
+        row.addWidget(self.statuses, 2)
+        # a narrow dock (beside another at the bottom) scrolls the charts sideways instead
+        # of squeezing them past reading; it never widens the window
+        self.charts = QScrollArea()
+        self.charts.setWidget(charts)
+        self.charts.setWidgetResizable(True)
+        self.charts.setFrameShape(QFrame.Shape.NoFrame)
+        self.charts.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         column = QVBoxLayout(self)
         column.setContentsMargins(2, 2, 2, 2)
         column.addWidget(self.line)
-        column.addLayout(charts, 1)
+        column.addWidget(self.charts, 1)
         self.show_overview(None)
 
     def show_overview(self, o: Overview | None) -> None:

@@ -89,3 +89,26 @@ def test_a_hidden_dock_is_not_recounted_until_it_is_shown(qtbot, window, photos_
     w.controller.close()
     qtbot.waitUntil(lambda: ov.panel.line.text() == "No project", timeout=5000)
     assert ov.panel.categories.values() == {"train": [], "val": []}
+
+
+def test_a_narrow_dataset_dock_scrolls_its_charts_instead_of_squeezing_them(qtbot, window,
+                                                                             photos_dir):
+    """Shown beside the Errors dock at the bottom (about 540 px), the per-category chart was
+    squeezed to a 60 px sliver and the size histogram's range labels ran into each other."""
+    from app.panels.overview import CHART_MIN_WIDTH, SIZES_MIN_WIDTH
+
+    w = window
+    open_folder(qtbot, w, photos_dir)
+    panel = w.overview.panel
+    panel.setParent(None)
+    qtbot.addWidget(panel)
+    panel.resize(540, 440)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.charts.viewport().width() > 0, timeout=3000)
+    qtbot.wait(50)
+    # the first chart, in full sight (it was clipped by its own scroll area)
+    assert panel.categories.parentWidget().width() >= CHART_MIN_WIDTH  # its scroll viewport
+    assert panel.sizes.width() >= SIZES_MIN_WIDTH
+    assert panel.statuses.width() >= CHART_MIN_WIDTH
+    assert panel.charts.horizontalScrollBar().maximum() > 0  # the rest is a scroll away
+    assert panel.minimumSizeHint().width() < 400  # and the window never grows for it
