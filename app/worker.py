@@ -43,6 +43,7 @@ class JobContext:
         self._job = job
         self._cancel = job._cancel_event
         self._last_emit = 0.0
+        self._last_total = -1
 
     @property
     def cancelled(self) -> bool:
@@ -54,11 +55,12 @@ class JobContext:
             raise JobCancelled
 
     def progress(self, done: int, total: int, text: str = "") -> None:
-        """Report progress; throttled to ~20 updates a second (the last step always shows)."""
+        """Report progress; throttled to ~20 updates a second (the last step, and a change of
+        scale — another `total` — always show)."""
         now = time.monotonic()
-        if done < total and now - self._last_emit < 0.05:
+        if done < total and now - self._last_emit < 0.05 and total == self._last_total:
             return
-        self._last_emit = now
+        self._last_emit, self._last_total = now, total
         self._job._post("progressed", (int(done), int(total), str(text)))
 
     def yield_result(self, value: Any) -> None:
@@ -89,6 +91,9 @@ class Job(QObject):
         self.lane = lane
         self._cancel_event = threading.Event()
         self.done = False
+        #: the last (done, total, text) it reported, None before any: a progress bar that
+        #: starts following a running job starts from there
+        self.last_progress: tuple[int, int, str] | None = None
         self._silenced = False  # its runner shut down: the window that listened is gone
         self._relay.connect(self._on_relay, Qt.ConnectionType.QueuedConnection)
 
@@ -107,6 +112,7 @@ class Job(QObject):
         if self._silenced:
             return
         if kind == "progressed":
+            self.last_progress = payload
             self.progressed.emit(*payload)
         elif kind == "yielded":
             self.yielded.emit(payload)

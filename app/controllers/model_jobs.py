@@ -99,6 +99,15 @@ class RefinementCheck:
     skipped: list[tuple[str, str]]  # (path, reason)
 
 
+@dataclass(frozen=True)
+class TilesPredicted:
+    """A tiled image's progress: `passes` of its `of` passes (None: not known) are done."""
+
+    image_id: int
+    passes: int
+    of: int | None
+
+
 def predict_job(ctx, session: Session, targets: list[tuple[int, str | RemoteImage]],
                 refinement: Refinement | None = None,
                 uncertain: frozenset[int] = frozenset(),
@@ -107,8 +116,9 @@ def predict_job(ctx, session: Session, targets: list[tuple[int, str | RemoteImag
     is ready, so that a cancelled run keeps what it did. With `refinement`, the masks of
     that model's predictions are refined with the image (read here for that). The images
     in `uncertain` are predicted with their uncertainty (one extra pass each). `tiles` says
-    which images are predicted in tiles (`mrcnn.serving.tiles`); a tiled image shows its
-    passes in the progress text, and Cancel stops it between tiles."""
+    which images are predicted in tiles (`mrcnn.serving.tiles`); a tiled image reports its
+    passes (in the progress, and as `TilesPredicted` results), and Cancel stops it between
+    tiles."""
     start = time.monotonic()
     predicted = failed = instances = 0
     total = len(targets)
@@ -116,8 +126,14 @@ def predict_job(ctx, session: Session, targets: list[tuple[int, str | RemoteImag
         ctx.check()
         ctx.progress(done, total, location_name(path))
 
-        def tile_progress(passes: int, of: int | None, done=done, path=path) -> None:
-            ctx.progress(done, total, f"{location_name(path)}: tiles {passes}/{of}")
+        def tile_progress(passes: int, of: int | None, done=done, image_id=image_id,
+                          path=path) -> None:
+            name = location_name(path)
+            if total == 1 and of:  # one image: the bar (and the time left) follow its tiles
+                ctx.progress(passes, of, f"tiles of {name}")
+            else:
+                ctx.progress(done, total, f"{name}, tile {passes} of {of or '?'}")
+            ctx.yield_result(TilesPredicted(image_id, passes, of))
 
         try:
             result = session.predict_path(image_id, path, image_id in uncertain, tiles,
@@ -136,7 +152,7 @@ def predict_job(ctx, session: Session, targets: list[tuple[int, str | RemoteImag
             predicted += 1
             instances += len(result.items)
             ctx.yield_result(result)
-        ctx.progress(done + 1, total, location_name(path))
+        ctx.progress(done + 1, total, "")  # the next image's name comes with its start
     return BatchSummary(predicted, failed, instances, time.monotonic() - start)
 
 

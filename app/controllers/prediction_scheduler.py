@@ -18,7 +18,13 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Signal
 
 from app.controllers.commands import Feedback
-from app.controllers.model_jobs import BatchSummary, PredictFailure, Refinement, predict_job
+from app.controllers.model_jobs import (
+    BatchSummary,
+    PredictFailure,
+    Refinement,
+    TilesPredicted,
+    predict_job,
+)
 from app.controllers.project import DocumentController
 from app.panels.image_list import ImageListWidget
 from app.panels.progress import JobProgressWidget
@@ -78,6 +84,11 @@ class PredictionScheduler(QObject):
         self._in_flight: dict[Job, set[int]] = {}  # images a prediction job still has to do
         self._when_idle: list[Callable[[], None]] = []
         self._failed: set[tuple[int, str]] = set()  # (image, key) that could not be predicted
+        #: (image, key) whose prediction ahead the person cancelled (a large image in tiles):
+        #: not started again ahead of time; Predict and Predict All still run it
+        self._stopped: set[tuple[int, str]] = set()
+        self._tiled_ahead: int | None = None  # the image on screen being predicted ahead in tiles
+        progress.cancel_clicked.connect(self._on_progress_cancel_clicked)
 
     @property
     def batch_running(self) -> bool:
@@ -90,6 +101,8 @@ class PredictionScheduler(QObject):
         self._in_flight.clear()
         self._when_idle.clear()
         self._failed.clear()
+        self._stopped.clear()
+        self._tiled_ahead = None
 
     def predict_current(self) -> None:
         """Predict the current image now (again, if it was predicted before)."""
@@ -102,7 +115,7 @@ class PredictionScheduler(QObject):
             self._ahead_job.cancel()
         targets = self._targets([image_id], force=True)
         job = self._submit_predict(targets, "predicting", priority=1)
-        self._progress.track(job, f"Predicting {location_name(targets[0][1])}")
+        self._progress.track(job, "Predicting")
         if self._batch_job is not None:
             self._fb.say("This image is predicted after the running prediction", 5000)
 
@@ -173,7 +186,7 @@ class PredictionScheduler(QObject):
             if nxt is None:
                 break
             ids.append(nxt)
-        targets = self._targets(ids, force=False, skip_reviewed=True)
+        targets = self._targets(ids, force=False, skip_reviewed=True, skip_stopped=True)
         if not targets:
             return
         if self._ahead_job is not None:
@@ -203,9 +216,11 @@ class PredictionScheduler(QObject):
             self._ahead_job.cancel()
 
     def _targets(self, ids: list[int], *, force: bool, skip_reviewed: bool = False,
-                 again: set[int] | None = None) -> list[tuple[int, str | RemoteImage]]:
+                 again: set[int] | None = None, skip_stopped: bool = False,
+                 ) -> list[tuple[int, str | RemoteImage]]:
         """(id, path) of the images to predict: with `force` all of them, else those this
-        model has not predicted (or is predicting) yet, and those in `again`."""
+        model has not predicted (or is predicting) yet, and those in `again`; with
+        `skip_stopped` not those whose prediction ahead the person cancelled."""
         key = self._m.info.key if self._m.info else ""
         busy = set().union(*self._in_flight.values())
         out = []
@@ -215,6 +230,7 @@ class PredictionScheduler(QObject):
             if not (force or redo) and (image_id in busy
                                         or self._docs.predicted_by(image_id, key)
                                         or (image_id, key) in self._failed
+                                        or (skip_stopped and (image_id, key) in self._stopped)
                                         or (skip_reviewed and image.status == "reviewed")):
                 continue
             out.append((image_id, self._docs.image_file(image)))
@@ -231,9 +247,7 @@ class PredictionScheduler(QObject):
                              self._m.tiles, name=name, priority=priority)
         self._in_flight[job] = {i for i, _path in targets}
         job.finished.connect(lambda j=job: self._in_flight.pop(j, None))
-        job.yielded.connect(lambda result, j=job: self._in_flight.get(j, set()).discard(
-            result.image_id))
-        job.yielded.connect(lambda result: self._on_prediction(result, gen))
+        job.yielded.connect(lambda result, j=job: self._on_yielded(result, j, gen))
         job.failed.connect(lambda msg: gen == self._m.generation and self._fb.report(msg))
         return job
 
@@ -248,6 +262,30 @@ class PredictionScheduler(QObject):
             log.warning("predicted masks are not refined: %s", exc)
             return None
         return None if method is None else Refinement(info.key, method)
+
+    def _on_yielded(self, result: ImagePrediction | PredictFailure | TilesPredicted, job: Job,
+                    gen: int) -> None:
+        if isinstance(result, TilesPredicted):
+            self._on_tiles(result, job)
+            return
+        self._in_flight.get(job, set()).discard(result.image_id)
+        self._on_prediction(result, gen)
+
+    def _on_tiles(self, tiles: TilesPredicted, job: Job) -> None:
+        """A large image predicted ahead of time in tiles, on screen: its progress is shown,
+        with Cancel (a tiled image takes minutes on a CPU), unless another job's is."""
+        if (job is self._ahead_job and tiles.image_id == self._images.current_id
+                and not self._progress.busy):
+            self._tiled_ahead = tiles.image_id
+            self._progress.track(job, "Predicting")
+            job.finished.connect(lambda: setattr(self, "_tiled_ahead", None))
+
+    def _on_progress_cancel_clicked(self, job: Job) -> None:
+        if job is self._ahead_job and self._tiled_ahead is not None and self._m.info:
+            image_id = self._tiled_ahead
+            self._stopped.add((image_id, self._m.info.key))
+            name = location_name(self._docs.image_file(self._docs.image(image_id)))
+            self._fb.say(f"Stopped predicting {name}; Predict (Ctrl+R) runs it again", 8000)
 
     def _on_prediction(self, result: ImagePrediction | PredictFailure, gen: int) -> None:
         if gen != self._m.generation or not self._writable(quiet=True):

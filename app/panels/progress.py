@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
 from app.worker import Job
@@ -22,6 +23,8 @@ def format_eta(seconds: float) -> str:
 
 class JobProgressWidget(QWidget):
     """Follows one job at a time; hidden when none runs."""
+
+    cancel_clicked = Signal(object)  # the Job the person cancelled
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -46,14 +49,27 @@ class JobProgressWidget(QWidget):
         self.label.setText(f"{title}…")
         self.bar.setRange(0, 0)  # busy until the first progress report
         self.cancel.setEnabled(True)
-        job.progressed.connect(lambda d, t, _text, j=job: self._on_job_progressed(j, d, t))
+        job.progressed.connect(lambda d, t, step, j=job: self._on_job_progressed(j, d, t, step))
         job.finished.connect(lambda j=job: self._on_job_finished(j))
         self.show()
+        if job.last_progress is not None:  # a running job: from where it is
+            self._on_job_progressed(job, *job.last_progress)
 
-    def _on_job_progressed(self, job: Job, done: int, total: int) -> None:
+    @property
+    def busy(self) -> bool:
+        """Whether it follows a job now."""
+        return self._job is not None
+
+    def tracks(self, job: Job) -> bool:
+        return self._job is job
+
+    def _on_job_progressed(self, job: Job, done: int, total: int, step: str = "") -> None:
+        """`step`: what the job is at (an image's name, its tiles); said after the count."""
         if job is not self._job or total <= 0:
             return
-        text = f"{self._title} {done}/{total}"
+        text = self._title + (f" {done}/{total}" if total > 1 else "")
+        if step:
+            text += f" · {step}"
         elapsed = time.monotonic() - self._started
         if 0 < done < total and elapsed > 1.0:
             text += f" · {format_eta(elapsed / done * (total - done))} left"
@@ -68,6 +84,7 @@ class JobProgressWidget(QWidget):
 
     def _on_cancel_clicked(self) -> None:
         if self._job is not None:
+            self.cancel_clicked.emit(self._job)
             self._job.cancel()
             self.cancel.setEnabled(False)
             self.label.setText(f"{self._title}: cancelling…")
