@@ -116,6 +116,9 @@ class PredictionScheduler(QObject):
         targets = self._targets([image_id], force=True)
         job = self._submit_predict(targets, "predicting", priority=1)
         self._progress.track(job, "Predicting")
+        name = location_name(targets[0][1])
+        job.cancelled.connect(lambda: self._fb.say(
+            f"Predicting {name} cancelled; it keeps the predictions it had", 8000))
         if self._batch_job is not None:
             self._fb.say("This image is predicted after the running prediction", 5000)
 

@@ -141,6 +141,11 @@ def test_a_large_image_predicted_ahead_shows_its_tiles_and_can_be_stopped(qtbot,
 
     w.actions["predict_image"].trigger()  # the person asks: it runs
     qtbot.waitUntil(lambda: len(session.started) == 2, timeout=10000)
+    qtbot.mouseClick(w.progress.cancel, Qt.MouseButton.LeftButton)  # and may stop it too
+    qtbot.waitUntil(lambda: f"Predicting {name} cancelled" in w.statusBar().currentMessage(),
+                    timeout=10000)
+    w.actions["predict_image"].trigger()
+    qtbot.waitUntil(lambda: len(session.started) == 3, timeout=10000)
     for _ in range(4):
         session.go.release()
     qtbot.waitUntil(lambda: session.calls == [(current, "auto")], timeout=10000)
