@@ -10,6 +10,7 @@ import json
 import sys
 
 from mrcnn.cli.model import _load_model, add_model_options
+from mrcnn.cli.progress import ProgressLine
 from mrcnn.errors import ProjectError
 from mrcnn.serving.session import STORED_SCORE_FLOOR
 from mrcnn.store.project import Project
@@ -41,16 +42,18 @@ def _detect(project: Project, args: argparse.Namespace, images: list[TruthImage]
     version = (project.model_version(loaded.version_id).name
                if loaded.version_id is not None else None)
 
+    line = ProgressLine()
+
     def progress(done: int, total: int) -> None:
         if not args.json:
-            print(f"\rpredicted {done}/{total}", end="", file=sys.stderr, flush=True)
+            line.show(f"predicted {done}/{total}")
 
     found = detect_images(loaded.model, loaded.categories, images,
                           device=choose_device(args.device, amp=not args.no_amp),
                           score_threshold=min(args.score, STORED_SCORE_FLOOR),
                           progress=progress, skipped=skipped)
     if not args.json:
-        print(file=sys.stderr)
+        line.end()
     return found, key, version, loaded.source
 
 

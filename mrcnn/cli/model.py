@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from mrcnn.cli.progress import ProgressLine
 from mrcnn.store.project import Project
 
 
@@ -56,6 +57,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                    if args.out is not None else None)
 
         current = [0, len(ids)]  # images done, of
+        line = ProgressLine()
 
         def progress(done: int, total: int) -> None:
             current[:] = [done, total]
@@ -63,16 +65,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 print(json.dumps({"event": "progress", "done": done, "total": total}),
                       flush=True)
             else:
-                print(f"\rpredicted {done}/{total}".ljust(50), end="", file=sys.stderr,
-                      flush=True)
+                line.show(f"predicted {done}/{total}")
 
         def tile_progress(done: int, total: int) -> None:
             if args.json:
                 print(json.dumps({"event": "tiles", "image": current[0] + 1, "done": done,
                                   "total": total}), flush=True)
             else:
-                print(f"\rpredicted {current[0]}/{current[1]}, image {current[0] + 1} in "
-                      f"tiles: {done}/{total}".ljust(50), end="", file=sys.stderr, flush=True)
+                line.show(f"predicted {current[0]}/{current[1]}, image {current[0] + 1} in "
+                          f"tiles: {done}/{total}")
 
         report = predict_project(project, loaded.model, loaded.categories, model_key=key,
                                  image_ids=ids, model_version_id=loaded.version_id,
@@ -84,7 +85,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                  onnx_backbone=True)
         suggestions = project.category_suggestions()
     if not args.json:
-        print(file=sys.stderr)
+        line.end()
     if results is not None:
         write_results(args.out, results.results)
     for path, reason in report.failed:
