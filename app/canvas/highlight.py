@@ -14,8 +14,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from app.canvas.items import outline_path, qimage_view
-from app.canvas.render import InstanceShape, mask_shape
-from mrcnn import masks
+from app.canvas.render import InstanceShape, rle_shape
 from mrcnn.masks import Rle
 
 #: Above the instance items (their z is minus their area), below a tool's overlays.
@@ -29,7 +28,7 @@ EXTENT_PX = OUTLINE_PX + 4.0  # the halo and antialiasing around it
 def highlight_shape(rle: Rle, look: str) -> InstanceShape | None:
     """The shape to draw for a mask (None when it is empty)."""
     color = LOOKS[look][0]
-    return mask_shape(0, masks.decode(rle), rle.bbox, color)
+    return rle_shape(0, rle, rle.bbox, color)
 
 
 class HighlightItem(QGraphicsItem):

@@ -19,7 +19,7 @@ import numpy as np
 
 from mrcnn.io.images import load_image, load_thumbnail
 from mrcnn.io.remote import RemoteImage, location_name
-from mrcnn.masks import decode, mask_to_polygons
+from mrcnn.masks import Rle, decode_crop, mask_to_polygons
 from mrcnn.store.records import Instance
 
 #: Images are kept at full size plus halvings down to this longest side, so that a zoomed-out
@@ -96,24 +96,46 @@ def simplify(polygon: np.ndarray, epsilon: float) -> np.ndarray:
     return out if len(out) >= 3 else polygon
 
 
+def _box(bbox: tuple[float, float, float, float], height: int, width: int,
+         ) -> tuple[int, int, int, int] | None:
+    """The whole pixels (x0, y0, x1, y1) a bbox (x, y, w, h) covers, inside the image."""
+    x, y, w, h = bbox
+    x0, y0 = max(0, int(math.floor(x))), max(0, int(math.floor(y)))
+    x1, y1 = min(width, int(math.ceil(x + w))), min(height, int(math.ceil(y + h)))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
 def instance_shape(inst: Instance, color: str) -> InstanceShape | None:
-    """Crop an instance's mask to its bbox and trace its outline; None for an empty mask."""
-    x, y, w, h = inst.bbox
-    if w <= 0 or h <= 0:
+    """An instance's shape (its outline traced); None for an empty mask."""
+    return rle_shape(inst.id, inst.rle, inst.bbox, color)
+
+
+def rle_shape(instance_id: int, rle: Rle, bbox: tuple[float, float, float, float],
+              color: str) -> InstanceShape | None:
+    """The shape of a stored mask, read inside its bbox only (`masks.decode_crop`: on a
+    large image the whole mask costs ~100x more, and the canvas prepares thousands)."""
+    box = _box(bbox, rle.height, rle.width)
+    if box is None:
         return None
-    return mask_shape(inst.id, decode(inst.rle), inst.bbox, color)
+    x0, y0, x1, y1 = box
+    return crop_shape(instance_id, decode_crop(rle, x0, y0, x1, y1), x0, y0, color)
 
 
 def mask_shape(instance_id: int, mask: np.ndarray, bbox: tuple[float, float, float, float],
                color: str) -> InstanceShape | None:
     """The shape of an instance given its full (H, W) bool mask and its bbox (x, y, w, h);
     None for an empty mask."""
-    x, y, w, h = bbox
-    x0, y0 = int(math.floor(x)), int(math.floor(y))
-    x1, y1 = int(math.ceil(x + w)), int(math.ceil(y + h))
-    if x1 <= x0 or y1 <= y0:
+    box = _box(bbox, *mask.shape[:2])
+    if box is None:
         return None
-    crop = mask[y0:y1, x0:x1]
+    x0, y0, x1, y1 = box
+    return crop_shape(instance_id, mask[y0:y1, x0:x1], x0, y0, color)
+
+
+def crop_shape(instance_id: int, crop: np.ndarray, x0: int, y0: int,
+               color: str) -> InstanceShape | None:
+    """The shape of an instance from its mask's crop whose top-left pixel is (x0, y0); None
+    for an empty crop."""
     if not crop.any():
         return None
     outer, holes = mask_to_polygons(crop)

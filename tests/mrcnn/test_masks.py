@@ -15,6 +15,7 @@ from mrcnn.masks import (
     Rle,
     _compressed_total,
     decode,
+    decode_crop,
     encode,
     exact_polygons,
     from_coco_segmentation,
@@ -106,6 +107,24 @@ def test_encode_decode_roundtrip_keeps_every_pixel(m):
     assert back.shape == m.shape
     np.testing.assert_array_equal(back, m)
     np.testing.assert_array_equal(rle.decode(), m)
+
+
+@SETTINGS
+@given(masks(), st.data())
+def test_a_crop_read_from_the_runs_is_the_crop_of_the_whole_mask(m, data):
+    h, w = m.shape
+    x0 = data.draw(st.integers(0, w))
+    x1 = data.draw(st.integers(x0, w))
+    y0 = data.draw(st.integers(0, h))
+    y1 = data.draw(st.integers(y0, h))
+    crop = decode_crop(encode(m), x0, y0, x1, y1)
+    assert crop.dtype == bool
+    np.testing.assert_array_equal(crop, m[y0:y1, x0:x1])
+
+
+def test_a_crop_outside_the_mask_is_refused():
+    with pytest.raises(ValueError, match="outside the 4x3 mask"):
+        decode_crop(encode(np.ones((3, 4), bool)), 0, 0, 5, 3)
 
 
 @SETTINGS
