@@ -103,7 +103,8 @@ class Readiness:
             if self.reviewed >= MIN_REVIEWED:
                 return "needs a reviewed image in the training split"
             if self.too_few_images:
-                return f"needs {MIN_REVIEWED} reviewed images; the project has {self.images}"
+                return (f"needs {MIN_REVIEWED} reviewed images; the project has only "
+                        f"{self.images} image{'s' if self.images != 1 else ''}")
             return f"needs {n} more reviewed image{'s' if n != 1 else ''}"
         if self.val_needed:
             n = self.val_needed

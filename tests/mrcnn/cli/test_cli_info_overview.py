@@ -71,9 +71,9 @@ def test_info_text_names_each_category_with_its_counts(project, capsys):
 def test_info_says_whether_fine_tune_can_run_as_the_window_does(project, capsys):
     """The window's Fine-tune rule, from the command line too: 3 images in all cannot make
     the 10 reviewed images it needs, and info says so rather than 'review 8 more'."""
-    assert "fine-tune    needs 10 reviewed images; the project has 3" in run_here(
+    assert "fine-tune    needs 10 reviewed images; the project has only 3 images" in run_here(
         capsys, "info", project)
     info = json.loads(run_here(capsys, "info", project, "--json"))
     assert info["fine_tune"]["ready"] is False
-    assert info["fine_tune"]["missing"] == "needs 10 reviewed images; the project has 3"
+    assert info["fine_tune"]["missing"] == "needs 10 reviewed images; the project has only 3 images"
     assert "add images to its folder" in info["fine_tune"]["advice"]

@@ -135,7 +135,7 @@ def test_readiness_counts_what_is_missing(project):
     assert (r.train, r.val, r.needed) == (3, 1, 6)
     assert r.val_instances == len([i for im in project.images("reviewed") if im.split == "val"
                                    for i in project.instances(im.id, state="accepted")])
-    assert r.describe() == "needs 10 reviewed images; the project has 4"  # 4 in all
+    assert r.describe() == "needs 10 reviewed images; the project has only 4 images"  # 4 in all
     assert finetune.Readiness(8, 1).describe() == "needs 1 more reviewed image"
     assert finetune.Readiness(9, 2, 90, 20).ready
     assert finetune.Readiness(9, 2, 90, 20).describe() == ""
@@ -146,7 +146,7 @@ def test_a_project_of_fewer_images_than_a_fine_tune_needs_says_so():
     send the user looking for images that are not there."""
     few = finetune.Readiness(5, 2, 50, 20, images=7)
     assert not few.ready
-    assert few.describe() == "needs 10 reviewed images; the project has 7"
+    assert few.describe() == "needs 10 reviewed images; the project has only 7 images"
     assert "add images to its folder" in few.advice()
     assert finetune.Readiness(5, 2, 50, 20, images=12).describe() == (
         "needs 3 more reviewed images")  # enough images: review more of them
