@@ -439,7 +439,7 @@ class FinetuneController(QObject):
             return
         project = self._docs.project
         scores = uncertainty.uncertainties(project)
-        queue = [i for i in uncertainty.review_queue(project) if scores[i] is not None]
+        queue = [i for i in uncertainty.review_queue(project, scores) if scores[i] is not None]
         current = self._w.image_list.current_id
         if current in queue:
             k = queue.index(current)
@@ -462,5 +462,6 @@ class FinetuneController(QObject):
         if images.order != "uncertain" or not self._docs.is_open:
             images.set_rank(None)
             return
-        queue = uncertainty.review_queue(self._docs.project)
-        images.set_rank({image_id: k for k, image_id in enumerate(queue)})
+        scores = uncertainty.uncertainties(self._docs.project)
+        queue = uncertainty.review_queue(self._docs.project, scores)
+        images.set_rank({image_id: k for k, image_id in enumerate(queue)}, scores)

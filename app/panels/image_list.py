@@ -43,6 +43,7 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 3
 SPLIT_ROLE = Qt.ItemDataRole.UserRole + 4
 #: where the image is read from: a Path, or a RemoteImage (mrcnn.io.remote)
 SOURCE_ROLE = Qt.ItemDataRole.UserRole + 5
+UNCERTAINTY_ROLE = Qt.ItemDataRole.UserRole + 6  # float, or None: not shown / not predicted
 
 STATUS_COLORS = {"new": "#8a8f98", "predicted": "#5b8def", "in_review": "#e0a030",
                  "reviewed": "#3fb27f"}
@@ -55,6 +56,8 @@ SPLIT_FILTERS = {"Both splits": None, "Training": "train", "Validation": "val"}
 #: The mark a validation image carries in the list (training images carry none).
 VAL_MARK = "val"
 VAL_COLOR = "#9b6ad6"
+#: Before an image's uncertainty in the list (in the review order "Most uncertain first").
+UNCERTAINTY_MARK = "uncertainty"
 #: List orders: key → label ("uncertain": unreviewed images the model is least sure of first).
 ORDERS = {"file": "File order", "uncertain": "Most uncertain first"}
 ROW_HEIGHT = 58
@@ -67,6 +70,14 @@ class ImageListModel(QAbstractListModel):
         self._rows: list[ImageRecord] = []
         self._paths: dict[int, Path | RemoteImage] = {}
         self._index: dict[int, int] = {}
+        self._uncertainty: dict[int, float | None] = {}
+
+    def set_uncertainties(self, values: dict[int, float | None]) -> None:
+        """How unsure the model is about each image, shown with it (empty: none shown)."""
+        self._uncertainty = dict(values)
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1),
+                                  [UNCERTAINTY_ROLE, Qt.ItemDataRole.ToolTipRole])
 
     def set_images(self, records: list[ImageRecord],
                    paths: dict[int, Path | RemoteImage]) -> None:
@@ -112,9 +123,14 @@ class ImageListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return Path(r.path).name
         if role == Qt.ItemDataRole.ToolTipRole:
+            u = self._uncertainty.get(r.id)
             return (f"{self._paths.get(r.id, r.path)}\n{r.width}×{r.height} · "
                     f"{STATUS_LABELS.get(r.status, r.status)} · "
-                    f"{'validation' if r.split == 'val' else 'training'} split")
+                    f"{'validation' if r.split == 'val' else 'training'} split"
+                    + ("" if u is None else f"\nuncertainty {u:.2f} (the review order's: "
+                       "how unsure the model was about it)"))
+        if role == UNCERTAINTY_ROLE:
+            return self._uncertainty.get(r.id)
         if role == ID_ROLE:
             return r.id
         if role == STATUS_ROLE:
@@ -248,6 +264,14 @@ class ImageDelegate(QStyledItemDelegate):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(mark.adjusted(0, 0, -1, -1), 9, 9)
             painter.drawText(mark, Qt.AlignmentFlag.AlignCenter, VAL_MARK)
+        u = index.data(UNCERTAINTY_ROLE)
+        if u is not None:  # the review order's reason, at the row's right
+            painter.setPen(option.palette.color(QPalette.ColorRole.HighlightedText if selected
+                                                else QPalette.ColorRole.PlaceholderText))
+            painter.drawText(QRect(pill.x(), pill.y(), rect.right() - 8 - pill.x(),
+                                   pill.height()),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             f"{UNCERTAINTY_MARK} {u:.2f}")
         painter.restore()
 
 
@@ -354,8 +378,11 @@ class ImageListWidget(QWidget):
         """Choose the list's order (a key of ORDERS; an unknown one: file order)."""
         self.order_box.setCurrentIndex(max(0, self.order_box.findData(order)))
 
-    def set_rank(self, rank: dict[int, int] | None) -> None:
-        """Show the images in this order (see ImageFilterProxy.set_rank)."""
+    def set_rank(self, rank: dict[int, int] | None,
+                 uncertainty: dict[int, float | None] | None = None) -> None:
+        """Show the images in this order (see ImageFilterProxy.set_rank), each with its
+        `uncertainty` when given (the review order's measure)."""
+        self.model.set_uncertainties(uncertainty or {})
         with self._quietly():
             self.proxy.set_rank(rank)
         self._select_in_view(self._current)

@@ -53,7 +53,9 @@ def uncertainties(project: Project, image_ids: Sequence[int] | None = None
             for i in image_ids}
 
 
-def review_queue(project: Project) -> list[int]:
-    """Unreviewed image ids, most uncertain first; unpredicted images last, in id order."""
-    u = uncertainties(project)
+def review_queue(project: Project, measured: dict[int, float | None] | None = None
+                 ) -> list[int]:
+    """Unreviewed image ids, most uncertain first; unpredicted images last, in id order.
+    `measured`: `uncertainties(project)`, when the caller has it already."""
+    u = uncertainties(project) if measured is None else measured
     return sorted(u, key=lambda i: (u[i] is None, -(u[i] or 0.0), i))

@@ -101,8 +101,22 @@ def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
     assert len(order) == len(w.controller.images())  # reviewed ones follow
     assert w.image_list.current_id == ims[2].id  # moving the rows keeps the current image
     assert w.image_list.neighbor(ims[2].id, +1) == ims[3].id  # D follows the order
+    # each row says why it is where it is
+    from app.panels.image_list import UNCERTAINTY_ROLE
+
+    model = w.image_list.model
+
+    def shown(image_id):
+        index = model.index(model.row_of(image_id))
+        return index.data(UNCERTAINTY_ROLE), index.data(Qt.ItemDataRole.ToolTipRole)
+
+    values = [shown(im.id)[0] for im in (ims[1], ims[2], ims[3], ims[0])]
+    assert all(v is not None for v in values) and values == sorted(values, reverse=True)
+    assert f"uncertainty {values[0]:.2f}" in shown(ims[1].id)[1]
+    assert shown(w.controller.images()[10].id)[0] is None  # reviewed: not in the queue
     w.image_list.order_box.setCurrentIndex(w.image_list.order_box.findData("file"))
     assert w.image_list.visible_ids()[0] == ims[0].id
+    assert shown(ims[1].id)[0] is None and "uncertainty" not in shown(ims[1].id)[1]
 
 
 def test_the_list_order_is_remembered_per_project(qtbot, make_window, tmp_path):
