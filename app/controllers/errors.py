@@ -142,6 +142,7 @@ class ErrorsController(QObject):
 
     def _on_project_changed(self) -> None:
         self._found = None
+        self.panel.set_can_mark(self._docs.is_open and not self._docs.read_only)
         self.panel.set_suspects([], {}, "Labels on reviewed images that the loaded model "
                                 "confidently disagrees with, worth a second look.")
         self.refresh_versions()

@@ -35,6 +35,8 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CHECK_ROLE = Qt.ItemDataRole.UserRole + 2  # the SuspectCheck of a suspect found right
 MARK_RIGHT = "Label Is Right"
 TAKE_BACK = "List It Again"
+RIGHT_TIP = ("You looked, and the label is right (or there is nothing to label there): keep "
+             "that in the project, so later searches leave it out")
 
 
 class SortableItem(QTreeWidgetItem):
@@ -124,9 +126,7 @@ class ErrorsPanel(QWidget):
         self.suspects_summary.setWordWrap(True)
         self.suspects = _tree(SUSPECT_COLUMNS)
         self.right_button = QPushButton(MARK_RIGHT)
-        self.right_button.setToolTip(
-            "You looked, and the label is right (or there is nothing to label there): keep "
-            "that in the project, so later searches leave it out")
+        self.right_button.setToolTip(RIGHT_TIP)
         self.right_button.setEnabled(False)
         self.show_right = QCheckBox("Show found right")
         self.show_right.setToolTip("Also list the suspects found right earlier (greyed); "
@@ -149,6 +149,7 @@ class ErrorsPanel(QWidget):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(legend)
 
+        self._can_mark = True
         self._open: list[Suspect] = []
         self._answered: list[tuple[Suspect, SuspectCheck]] = []
         self._suspect_names: dict[int, str] = {}
@@ -319,11 +320,18 @@ class ErrorsPanel(QWidget):
                 for i in range(self.suspects.topLevelItemCount())
                 if self.suspects.topLevelItem(i).data(0, CHECK_ROLE) is not None]
 
+    def set_can_mark(self, on: bool) -> None:
+        """Whether labels found right can be kept (not in a project open read-only)."""
+        self._can_mark = on
+        self.right_button.setToolTip(RIGHT_TIP if on else "The project is open read-only: "
+                                     "a label found right cannot be kept")
+        self._update_right_button()
+
     def _update_right_button(self) -> None:
         item = self.suspects.currentItem()
         check = item.data(0, CHECK_ROLE) if item is not None else None
         self.right_button.setText(TAKE_BACK if check is not None else MARK_RIGHT)
-        self.right_button.setEnabled(item is not None)
+        self.right_button.setEnabled(item is not None and self._can_mark)
 
     def _on_right_button_clicked(self) -> None:
         item = self.suspects.currentItem()

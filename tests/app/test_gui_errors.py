@@ -277,3 +277,30 @@ def test_a_suspect_found_right_is_kept_and_left_out_of_the_next_search(qtbot, ma
     assert w.controller.project.suspect_checks() == []
     assert panel.found_right_shown() == []
     assert {s.instance_id for s in panel.shown_suspects()} == {first[0], second[0]}
+
+
+def test_in_a_project_open_read_only_a_label_cannot_be_marked_right(qtbot, make_window, shapes,
+                                                                    monkeypatch):
+    from app import dialogs
+
+    folder, truth, val = shapes
+    target = truth[val[1]][0]
+    other = next(n for n in ("disc", "square", "ring", "triangle") if n != target[1])
+    session = StandInSession(truth, {}, relabelled={"v1": {target[0]: other}})
+    holder = Project.open(folder)  # another window has it open for writing
+    try:
+        monkeypatch.setattr(dialogs, "ask_open_read_only", lambda *_a: True)
+        w = make_window(model_options=OPTIONS, model_session=session)
+        assert w.open_path(folder)
+        assert w.controller.read_only
+        with qtbot.waitSignal(w.errors.suspects_found, timeout=30000):
+            w.actions["find_label_suspects"].trigger()
+        panel = w.errors.panel
+        (suspect,) = panel.shown_suspects()
+        click(qtbot, panel.suspects, panel.suspect_item(suspect))
+        assert not panel.right_button.isEnabled()
+        assert "read-only" in panel.right_button.toolTip()
+    finally:
+        holder.close()
+    with Project.open(folder, read_only=True) as p:
+        assert p.suspect_checks() == []
