@@ -141,6 +141,14 @@ class UiState:
     def set_current_category(self, project: str | Path, category_id: int | None) -> None:
         self._set_for_project("current_categories", project, category_id)
 
+    def last_export(self, project: str | Path) -> str | None:
+        """Where this project was exported to last (a file or a folder), if anywhere."""
+        value = self._json_dict("last_exports").get(str(Path(project).resolve()))
+        return value if isinstance(value, str) else None
+
+    def set_last_export(self, project: str | Path, path: str | Path) -> None:
+        self._set_for_project("last_exports", project, str(path))
+
     def list_order(self, project: str | Path) -> str:
         """The image list's order last chosen in this project ("file" unless another)."""
         value = self._json_dict("list_orders").get(str(Path(project).resolve()))

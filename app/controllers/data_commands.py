@@ -116,14 +116,24 @@ class DataCommands:
         if self._busy():
             return
         c = self._c
-        last = self._ui.last_dir("export")
+        # this project's own last export, else beside its images: never another project's
+        # file (the place was shared, and a second project's export replaced the first's)
+        last = self._ui.last_export(c.project.folder)
         root = c.project.images_root
-        options = dialogs.ask_export_options(
-            self._window, str(Path(last or root) / "annotations.json"),
-            last or str(root.parent))
+        default = Path(last) if last else root / "annotations.json"
+        options = dialogs.ask_export_options(self._window, str(default), str(default.parent))
         if options is None:
             return
-        self._ui.set_last_dir("export", options.path.parent)
+        if (options.path.exists() and last is not None
+                and options.path.resolve() == Path(last).resolve()):
+            pass  # exported here before: writing it again is the point
+        elif options.path.exists() and not dialogs.confirm(
+                self._window, "Replace the earlier export?",
+                f"{options.path} exists (not written by this project's last export). "
+                "Replace it with this export?"):
+            self._fb.say("Export cancelled; nothing was written", 5000)
+            return
+        self._ui.set_last_export(c.project.folder, options.path)
         title = f"Cannot export {FORMATS[options.format].title}"
         job = self._runner.submit(export_job, c.project.folder, options.path, options.format,
                                   options.mask_format, options.reviewed_only, lane="task",

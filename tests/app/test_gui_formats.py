@@ -102,3 +102,51 @@ def test_a_bad_folder_is_reported_and_changes_nothing(qtbot, window, photos_dir,
     assert len(errors) == 1 and errors[0][0] == "Cannot import labelme JSON"
     assert "voc.json" in errors[0][1]
     assert helpers.project_state(w.controller.project) == before
+
+
+def test_an_export_never_replaces_another_projects_file_unasked(qtbot, make_window, photos_dir,
+                                                                 tmp_path, monkeypatch):
+    """The export place was one for all projects: exporting project B offered A's
+    annotations.json and replaced it without a word. Now each project starts from its own
+    (its last export, else beside its images), and an existing file this project did not
+    write last is replaced only when the person says so."""
+    import shutil
+
+    other = tmp_path / "other photos"
+    shutil.copytree(photos_dir, other)
+    offered: list[str] = []
+    answer: list[Path] = []
+
+    def ask(_parent, default_path, _folder=None):
+        offered.append(default_path)
+        return ExportOptions(answer[-1], "rle", False, "coco")
+
+    asked: list[str] = []
+    replace = [False]
+
+    def confirm(_parent, _title, text):
+        asked.append(text)
+        return replace[0]
+
+    monkeypatch.setattr(dialogs, "ask_export_options", ask)
+    monkeypatch.setattr(dialogs, "confirm", confirm)
+    w = make_window()
+    open_folder(qtbot, w, photos_dir)
+    a_file = tmp_path / "a.json"
+    answer.append(a_file)
+    run_data_action(qtbot, w, "export_coco")
+    assert a_file.is_file() and asked == []  # a new file: nothing to ask
+    assert offered[-1] == str(photos_dir / "annotations.json")
+    a_bytes = a_file.read_bytes()
+
+    open_folder(qtbot, w, other)
+    w.actions["export_coco"].trigger()  # B: its own place, not A's file
+    assert offered[-1] == str(other / "annotations.json")
+    assert asked and "a.json exists" in asked[-1]  # answered with A's file: asked first
+    assert "nothing was written" in w.statusBar().currentMessage()
+    assert a_file.read_bytes() == a_bytes
+
+    open_folder(qtbot, w, photos_dir)
+    n = len(asked)
+    run_data_action(qtbot, w, "export_coco")  # A again, to its own last export: no question
+    assert offered[-1] == str(a_file) and len(asked) == n
