@@ -231,7 +231,7 @@ class ModelController(QObject):
         job.cancelled.connect(lambda: self._on_load_failed("Loading the model was cancelled",
                                                            gen, box=False))
         if title:
-            self._progress.track(job, title)
+            self._progress.track(job, title, unit="MB")  # a download's progress
         return job
 
     def _on_load_succeeded(self, result: LoadResult, gen: int, request: ModelRequest) -> None:

@@ -71,7 +71,7 @@ def load_model_job(ctx, session: Session, request: ModelRequest) -> LoadResult:
     stops a download between chunks)."""
 
     def progress(done: int, total: int | None) -> None:
-        ctx.progress(done // MB, (total or 0) // MB, "MB")
+        ctx.progress(done // MB, (total or 0) // MB)  # the bar's unit: MB
 
     try:
         return LoadResult(session.load(request, progress=progress,
@@ -169,7 +169,7 @@ def refinement_check_job(ctx, session: Session,
     def predict(image_id: int, _image: np.ndarray) -> list[np.ndarray]:
         nonlocal done
         ctx.check()
-        ctx.progress(done, total, "validation images")
+        ctx.progress(done, total, location_name(files[image_id]))
         result = session.predict_path(image_id, files[image_id])
         done += 1
         return [masks.decode(rle) for _name, rle, _score in result.items]
@@ -177,5 +177,5 @@ def refinement_check_job(ctx, session: Session,
     files = {v.image_id: v.file for v in images}
     skipped: list[tuple[str, str]] = []
     decision = measure_validation(images, predict, model_key=info.key, skipped=skipped)
-    ctx.progress(total, total, "validation images")
+    ctx.progress(total, total, "")
     return RefinementCheck(decision, skipped)

@@ -40,12 +40,15 @@ class JobProgressWidget(QWidget):
         layout.addWidget(self.cancel)
         self._job: Job | None = None
         self._title = ""
+        self._unit = ""
         self._started = 0.0
         self.cancel.clicked.connect(self._on_cancel_clicked)
         self.hide()
 
-    def track(self, job: Job, title: str) -> None:
+    def track(self, job: Job, title: str, unit: str = "") -> None:
+        """Follow `job`: "{title} {done}/{total} {unit} · {its step} · {time left}"."""
         self._job, self._title, self._started = job, title, time.monotonic()
+        self._unit = unit
         self.label.setText(f"{title}…")
         self.bar.setRange(0, 0)  # busy until the first progress report
         self.cancel.setEnabled(True)
@@ -68,6 +71,8 @@ class JobProgressWidget(QWidget):
         if job is not self._job or total <= 0:
             return
         text = self._title + (f" {done}/{total}" if total > 1 else "")
+        if self._unit and total > 1:
+            text += f" {self._unit}"
         if step:
             text += f" · {step}"
         elapsed = time.monotonic() - self._started

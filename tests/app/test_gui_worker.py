@@ -168,3 +168,33 @@ def test_after_shutdown_no_job_end_reaches_a_listener_that_may_be_gone(qtbot):
     qtbot.wait(100)  # the queued ends would arrive now
     assert heard == []
     assert runner.active_jobs == 0
+
+
+def test_the_progress_line_says_the_step_and_its_unit_and_picks_up_a_running_job(qtbot,
+                                                                                  runner):
+    """What the status bar's progress says: the count, its unit, what the job is at; one
+    that starts following a job already under way shows where it is at once."""
+    from app.panels.progress import JobProgressWidget
+
+    gate = threading.Event()
+
+    def work(ctx):
+        ctx.progress(0, 1, "big.png")
+        ctx.progress(3, 80, "tiles of big.png")  # another scale: never throttled away
+        gate.wait(5)
+        return None
+
+    widget = JobProgressWidget()
+    qtbot.addWidget(widget)
+    job = runner.submit(work)
+    qtbot.waitUntil(lambda: job.last_progress == (3, 80, "tiles of big.png"), timeout=5000)
+    widget.track(job, "Predicting")  # late: it starts from the last report
+    assert widget.label.text().startswith("Predicting 3/80 · tiles of big.png")
+    assert (widget.bar.value(), widget.bar.maximum()) == (3, 80)
+    gate.set()
+    qtbot.waitUntil(lambda: job.done, timeout=5000)
+
+    download = runner.submit(lambda ctx: ctx.progress(30, 160))
+    widget.track(download, "Downloading COCO weights", unit="MB")
+    qtbot.waitUntil(lambda: "30/160 MB" in widget.label.text() or download.done, timeout=5000)
+    assert widget.label.text().startswith("Downloading COCO weights 30/160 MB")
