@@ -63,9 +63,6 @@ class JobProgressWidget(QWidget):
         """Whether it follows a job now."""
         return self._job is not None
 
-    def tracks(self, job: Job) -> bool:
-        return self._job is job
-
     def _on_job_progressed(self, job: Job, done: int, total: int, step: str = "") -> None:
         """`step`: what the job is at (an image's name, its tiles); said after the count."""
         if job is not self._job or total <= 0:
