@@ -6,9 +6,7 @@ returns: that is the autosave. `Project.transaction()` groups several changes in
 
 from __future__ import annotations
 
-import colorsys
 import hashlib
-import json
 import os
 import re
 import sqlite3
@@ -21,6 +19,7 @@ from mrcnn.errors import ProjectError
 from mrcnn.io.remote import RemoteImage, check_url, is_url, join_url, url_key, url_name
 from mrcnn.io.user_dirs import user_data_dir
 from mrcnn.store import schema
+from mrcnn.store.category_store import CategoryStore
 from mrcnn.store.coco_ids import CocoIdStore
 from mrcnn.store.instances import InstanceStore
 from mrcnn.store.keypoint_store import KeypointStore
@@ -29,24 +28,16 @@ from mrcnn.store.records import (
     IMAGE_STATUSES,
     SPLITS,
     STATES,
-    Category,
     ImageRecord,
-    Instance,
-    ModelVersion,
 )
 from mrcnn.store.rows import (
-    CATEGORY_COLS,
     IMAGE_COLS,
-    INSTANCE_COLS,
-    VERSION_COLS,
-    category_from_row,
     check_value,
     image_from_row,
-    instance_from_row,
-    version_from_row,
 )
 from mrcnn.store.suggestions import SuggestionStore
 from mrcnn.store.suspect_checks import SuspectCheckStore
+from mrcnn.store.version_store import VersionStore
 
 DB_NAME = "project.db"
 #: Where a project made over a folder of images lives: inside it, hidden (scans skip it).
@@ -62,12 +53,6 @@ REMOTE_PROJECTS_ENV = "MRCNN_PROJECTS"
 def split_for(sha256: str) -> str:
     """The stable split of an image, from its content hash."""
     return "val" if int(sha256[:8], 16) % 1000 < VAL_FRACTION * 1000 else "train"
-
-
-def category_color(index: int) -> str:
-    """A distinct, readable colour for the index-th category (golden-ratio hues)."""
-    r, g, b = colorsys.hsv_to_rgb((index * 0.618033988749895) % 1.0, 0.75, 0.95)
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
 def is_project(folder: str | Path) -> bool:
@@ -112,12 +97,13 @@ def project_folder_for(path: str | Path) -> tuple[Path, Path | None]:
     return path / PROJECT_DIRNAME, path
 
 
-class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore, SuspectCheckStore):
+class Project(CategoryStore, VersionStore, KeypointStore, InstanceStore, SuggestionStore,
+              CocoIdStore, SuspectCheckStore):
     """An open project. Use `Project.create` or `Project.open`; close it (or use `with`)."""
 
     def __init__(self, folder: Path, conn: sqlite3.Connection, lock: WriteLock | None):
         self.folder = folder
-        self._conn = conn
+        self._conn: sqlite3.Connection | None = conn
         self._lock = lock
         self._depth = 0
         self.read_only = lock is None
@@ -155,7 +141,7 @@ class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore, Suspec
             raise ProjectError(f"a project already exists in {folder}")
         if folder.exists() and not folder.is_dir():
             raise ProjectError(f"{folder} exists and is not a folder")
-        url = check_url(images_root) if is_url(images_root) else None
+        url = check_url(str(images_root)) if is_url(images_root) else None
         images_root = Path(images_root)
         if url is None and not images_root.is_dir():
             raise ProjectError(f"images folder {images_root} does not exist")
@@ -265,8 +251,7 @@ class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore, Suspec
         """One atomic, durable unit of change. Nested calls join the outer transaction."""
         if self.read_only:
             raise ProjectError(f"project {self.folder} is open read-only")
-        if self._conn is None:
-            raise ProjectError("project is closed")
+        conn = self._connection()
         if self._depth:
             self._depth += 1
             try:
@@ -274,21 +259,24 @@ class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore, Suspec
             finally:
                 self._depth -= 1
             return
-        self._conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:
             yield
         except BaseException:
             self._depth = 0
-            self._conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
         self._depth = 0
-        self._conn.execute("COMMIT")
+        conn.execute("COMMIT")
 
-    def _q(self, sql: str, args: Iterable = ()) -> sqlite3.Cursor:
+    def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise ProjectError("project is closed")
-        return self._conn.execute(sql, tuple(args))
+        return self._conn
+
+    def _q(self, sql: str, args: Iterable = ()) -> sqlite3.Cursor:
+        return self._connection().execute(sql, tuple(args))
 
     # ---------------------------------------------------------------- meta
     def meta(self, key: str, default: str | None = None) -> str | None:
@@ -349,6 +337,8 @@ class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore, Suspec
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (key, width, height, sha256, status, split_for(sha256), time.time()),
             )
+            if cur.lastrowid is None:
+                raise ProjectError(f"image {key} was not stored")
             return self.image(cur.lastrowid)
 
     def image(self, image_id: int) -> ImageRecord:
@@ -413,157 +403,6 @@ class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore, Suspec
             counts[(status, split)] = int(n)
         return counts
 
-    # ---------------------------------------------------------------- categories
-    def categories(self) -> list[Category]:
-        return [category_from_row(r)
-                for r in self._q(f"SELECT {CATEGORY_COLS} FROM categories ORDER BY id")]
-
-    def category_by_name(self, name: str) -> Category | None:
-        row = self._q(f"SELECT {CATEGORY_COLS} FROM categories WHERE name = ?",
-                      (name,)).fetchone()
-        return category_from_row(row) if row else None
-
-    def add_category(self, name: str, color: str | None = None) -> Category:
-        """Add a category (or return the one with this name)."""
-        name = name.strip()
-        if not name:
-            raise ProjectError("a category needs a non-empty name")
-        with self.transaction():
-            existing = self.category_by_name(name)
-            if existing:
-                return existing
-            count = self._q("SELECT COUNT(*) FROM categories").fetchone()[0]
-            cur = self._q(
-                "INSERT INTO categories(name, color) VALUES (?, ?)",
-                (name, color or category_color(count)),
-            )
-            return Category(cur.lastrowid, name, color or category_color(count))
-
-    def rename_category(self, category_id: int, name: str) -> None:
-        name = name.strip()
-        if not name:
-            raise ProjectError("a category needs a non-empty name")
-        with self.transaction():
-            other = self.category_by_name(name)
-            if other and other.id != category_id:
-                raise ProjectError(f"a category named {name!r} already exists")
-            cur = self._q("UPDATE categories SET name = ? WHERE id = ?", (name, category_id))
-            if cur.rowcount != 1:
-                raise ProjectError(f"no category with id {category_id}")
-
-    def restore_category(self, category: Category) -> None:
-        """Put back a removed category with its id, name and colour (undo of a removal)."""
-        with self.transaction():
-            if self._q("SELECT 1 FROM categories WHERE id = ?", (category.id,)).fetchone():
-                raise ProjectError(f"category id {category.id} is already taken")
-            if self.category_by_name(category.name):
-                raise ProjectError(f"a category named {category.name!r} already exists")
-            self._q("INSERT INTO categories(id, name, color, keypoints) VALUES (?, ?, ?, ?)",
-                    (category.id, category.name, category.color,
-                     None if category.keypoints is None else category.keypoints.to_json()))
-
-    def delete_category(self, category_id: int) -> None:
-        """Remove a category that no instance uses."""
-        with self.transaction():
-            self._require_category(category_id)
-            if self._q("SELECT 1 FROM instances WHERE category_id = ? LIMIT 1",
-                       (category_id,)).fetchone():
-                raise ProjectError(f"category {category_id} is still used by instances")
-            self._q("DELETE FROM categories WHERE id = ?", (category_id,))
-
-    def merge_categories(self, source_id: int, target_id: int) -> list[int]:
-        """Move every instance of `source_id` (all images) to `target_id` and remove
-        `source_id`. Returns the ids of the moved instances."""
-        if source_id == target_id:
-            raise ProjectError("cannot merge a category into itself")
-        with self.transaction():
-            self._require_category(source_id)
-            self._require_category(target_id)
-            moved = [r[0] for r in self._q(
-                "SELECT id FROM instances WHERE category_id = ? ORDER BY id", (source_id,))]
-            self._require_points_fit(moved, target_id)
-            self._q("UPDATE instances SET category_id = ? WHERE category_id = ?",
-                    (target_id, source_id))
-            self._move_decisions(source_id, target_id)
-            self._q("DELETE FROM categories WHERE id = ?", (source_id,))
-        return moved
-
-    def delete_category_and_instances(self, category_id: int) -> list[Instance]:
-        """Remove a category and every instance of it (all images), in one transaction.
-        Returns the deleted instances, as `restore_instance` puts them back."""
-        with self.transaction():
-            self._require_category(category_id)
-            gone = [instance_from_row(r) for r in self._q(
-                f"SELECT {INSTANCE_COLS} FROM instances WHERE category_id = ? ORDER BY id",
-                (category_id,))]
-            self.delete_instances(i.id for i in gone)
-            self._q("DELETE FROM categories WHERE id = ?", (category_id,))
-        return gone
-
-    def category_instance_count(self, category_id: int) -> int:
-        """How many instances (accepted and pending, all images) have this category."""
-        return int(self._q("SELECT COUNT(*) FROM instances WHERE category_id = ?",
-                           (category_id,)).fetchone()[0])
-
-    def _require_category(self, category_id: int) -> None:
-        if self._q("SELECT 1 FROM categories WHERE id = ?", (category_id,)).fetchone() is None:
-            raise ProjectError(f"no category with id {category_id}")
-
-    # ---------------------------------------------------------------- model versions
-    def add_model_version(self, path: str, preset: str, *, parent_id: int | None = None,
-                          metadata: dict | None = None, activate: bool = False) -> ModelVersion:
-        """Register a checkpoint already written under models/. Names are v1, v2, ..."""
-        with self.transaction():
-            n = self._q("SELECT COALESCE(MAX(id), 0) + 1 FROM model_versions").fetchone()[0]
-            cur = self._q(
-                "INSERT INTO model_versions(name, path, preset, parent_id, created_at, metadata) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (f"v{n}", path, preset, parent_id, time.time(), json.dumps(metadata or {})),
-            )
-            if activate:
-                self.activate_model_version(cur.lastrowid)
-            return self.model_version(cur.lastrowid)
-
-    def model_versions(self) -> list[ModelVersion]:
-        return [version_from_row(r) for r in self._q(f"SELECT {VERSION_COLS} FROM model_versions "
-                                             "ORDER BY id")]
-
-    def model_version(self, version_id: int) -> ModelVersion:
-        row = self._q(f"SELECT {VERSION_COLS} FROM model_versions WHERE id = ?",
-                      (version_id,)).fetchone()
-        if row is None:
-            raise ProjectError(f"no model version with id {version_id}")
-        return version_from_row(row)
-
-    def active_model_version(self) -> ModelVersion | None:
-        row = self._q(f"SELECT {VERSION_COLS} FROM model_versions WHERE active = 1").fetchone()
-        return version_from_row(row) if row else None
-
-    def activate_model_version(self, version_id: int | None) -> None:
-        with self.transaction():
-            if version_id is not None:
-                self.model_version(version_id)
-            self._q("UPDATE model_versions SET active = (id IS ?)", (version_id,))
-
-    def delete_model_version(self, version_id: int) -> ModelVersion:
-        """Forget a model version that is not active, in one transaction: its row, its
-        pending predictions and the record of which images it predicted. Accepted instances
-        it once proposed stay (they are human work) and only lose the link. Versions trained
-        from it lose their parent. The checkpoint file is the caller's to remove (see
-        `mrcnn.store.versions.delete_version`). Returns the deleted record."""
-        with self.transaction():
-            version = self.model_version(version_id)
-            if version.active:
-                raise ProjectError(f"{version.name} is the active model version: activate "
-                                   "another one before deleting it")
-            self._q("UPDATE instances SET model_version_id = NULL "
-                    "WHERE model_version_id = ? AND state = 'accepted'", (version_id,))
-            self._q("DELETE FROM instances WHERE model_version_id = ? AND state = 'pending'",
-                    (version_id,))
-            self._q("DELETE FROM predictions WHERE model_key = ?", (version.name,))
-            self._q("DELETE FROM model_versions WHERE id = ?", (version_id,))
-        return version
-
     # ---------------------------------------------------------------- summary
     def summary(self) -> dict:
         """Counts for `info`: images per status, instances, categories, model versions."""
@@ -581,7 +420,7 @@ class Project(KeypointStore, InstanceStore, SuggestionStore, CocoIdStore, Suspec
         return {
             "project": str(self.folder),
             "images_root": self.images_location,
-            "schema_version": schema.schema_version(self._conn),
+            "schema_version": schema.schema_version(self._connection()),
             "images": {"total": sum(status.values()), **status},
             "splits": splits,
             "instances": {"total": sum(states.values()), **states},
