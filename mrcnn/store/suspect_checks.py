@@ -58,11 +58,9 @@ class SuspectCheckStore:
             if cur.rowcount == 0:
                 raise ProjectError(f"no suspect check with id {check_id}")
 
-    def suspect_checks(self, image_ids: Iterable[int] | None = None) -> list[SuspectCheck]:
-        """The checks kept (of the given images; None: all), oldest first."""
+    def suspect_checks(self) -> list[SuspectCheck]:
+        """The checks kept, oldest first."""
         rows = self._q("SELECT id, image_id, kind, category, height, width, counts, checked_at "
                        "FROM suspect_checks ORDER BY id").fetchall()
-        wanted = None if image_ids is None else set(image_ids)
         return [SuspectCheck(i, im, kind, cat, Rle(h, w, counts), at)
-                for i, im, kind, cat, h, w, counts, at in rows
-                if wanted is None or im in wanted]
+                for i, im, kind, cat, h, w, counts, at in rows]
