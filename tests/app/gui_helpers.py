@@ -72,3 +72,13 @@ def type_text(qtbot, text: str) -> None:
     """Type `text` into whichever widget has the keyboard focus."""
     for ch in text:
         press(qtbot, ch)
+
+
+def assert_responsive(probe, limit_s: float = 0.100, what: str = "") -> None:
+    """The window answered throughout: no stall of its own (work or waiting on the GUI
+    thread) passed `limit_s`, nor did the 99th percentile of all stalls. The time a stall
+    spent with the GUI thread ready but waiting for a core that another program held (the
+    test suite runs on every core) is not the window's doing."""
+    assert len(probe.stalls) > 50, "the probe hardly ran"
+    assert probe.max_own_stall <= limit_s and probe.percentile(99) <= limit_s, (
+        f"event loop stalled{' ' + what if what else ''}: {probe.report()}")
