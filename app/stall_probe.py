@@ -15,7 +15,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
 
-
 # this thread's CPU time, time spent ready but waiting for a core, and time slices (ns)
 SCHEDSTAT = Path("/proc/thread-self/schedstat")
 

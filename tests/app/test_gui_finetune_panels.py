@@ -102,7 +102,7 @@ def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
     assert w.image_list.current_id == ims[2].id  # moving the rows keeps the current image
     assert w.image_list.neighbor(ims[2].id, +1) == ims[3].id  # D follows the order
     # each row says why it is where it is
-    from app.panels.image_list import UNCERTAINTY_ROLE
+    from app.panels.image_rows import UNCERTAINTY_ROLE
 
     model = w.image_list.model
 
@@ -158,7 +158,7 @@ def test_fine_tune_options_are_remembered_between_sessions(qtbot, make_window, t
 
 def test_moving_an_image_to_val_shows_in_the_list_and_in_the_val_counts(qtbot, make_window,
                                                                         tmp_path):
-    from app.panels.image_list import SPLIT_ROLE
+    from app.panels.image_rows import SPLIT_ROLE
 
     project_dir = make_project(tmp_path, n_train=11, n_val=1, unreviewed=0, weak_v1=False)
     w = make_window(model_options=WINDOW_OPTIONS)

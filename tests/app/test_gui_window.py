@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QPushButton
 
 from app import dialogs
 from app.controllers.project import PROJECT_DIRNAME
-from app.panels.image_list import STATUS_ROLE
+from app.panels.image_rows import STATUS_ROLE
 from mrcnn.store.project import Project, is_project
 
 
