@@ -252,10 +252,10 @@ def time_uncertainty(project_folder: Path, model: torch.nn.Module, device: str |
     return best[False], best[True]
 
 
-def print_table(by_seed: list[dict[str, list[float]]], args: argparse.Namespace) -> None:
+def print_table(by_seed: list[dict[str, list[float]]], start: int, per_round: int) -> None:
     rounds = len(next(iter(by_seed[0].values())))
     print(f"\nval segm AP, mean ± spread (sample standard deviation) over {len(by_seed)} "
-          f"seeds; {args.start} start images, +{args.per_round} per round")
+          f"seeds; {start} start images, +{per_round} per round")
     header = f"{'strategy':<20}" + "".join(
         f"{'start' if r == 0 else f'round {r}':>16}" for r in range(rounds))
     print(header)
@@ -290,9 +290,20 @@ def print_table(by_seed: list[dict[str, list[float]]], args: argparse.Namespace)
               f"{error:.3f} (standard error); ahead in {ahead} of {len(paired)} seeds")
 
 
-ROUND_LINE = re.compile(r"^seed (\d+)\s+(.+?): round (\d+), \d+ labelled, val segm AP "
+ROUND_LINE = re.compile(r"^seed (\d+)\s+(.+?): round (\d+), (\d+) labelled, val segm AP "
                         r"([-\d.]+|nan)")
-START_LINE = re.compile(r"^seed (\d+): start model on \d+ images, val segm AP ([-\d.]+|nan)")
+START_LINE = re.compile(r"^seed (\d+): start model on (\d+) images, val segm AP "
+                        r"([-\d.]+|nan)")
+
+
+@dataclass(frozen=True)
+class Combined:
+    """The seeds of several logs: per seed, per strategy, AP at the start and after each
+    round; and the design the logs say they ran (start images, images added per round)."""
+
+    by_seed: list[dict[str, list[float]]]
+    start: int
+    per_round: int
 
 
 def _keep_once(into: dict[int, float], key: int, value: float, what: str, path: Path) -> None:
@@ -304,19 +315,34 @@ def _keep_once(into: dict[int, float], key: int, value: float, what: str, path: 
     into[key] = value
 
 
-def combine_logs(paths: Sequence[Path]) -> list[dict[str, list[float]]]:
+def _keep_design(into: dict[str, float], what: str, value: float, path: Path) -> None:
+    if what in into and into[what] != value:
+        raise SystemExit(f"{path}: {value:g} {what} here but {into[what]:g} in an earlier "
+                         "line: these logs are not of one experiment")
+    into[what] = value
+
+
+def combine_logs(paths: Sequence[Path]) -> Combined:
     """Per seed, per strategy, AP at the start and after each round, read from the
-    per-round lines of earlier runs' output (the seeds of several processes together)."""
+    per-round lines of earlier runs' output (the seeds of several processes together), and
+    the design those lines report; the table's heading is the logs', not this command
+    line's."""
     start: dict[int, float] = {}
     rounds: dict[int, dict[str, dict[int, float]]] = {}
+    design: dict[str, float] = {}  # "start", "per round": the same in every line
     for path in paths:
         for line in Path(path).read_text().splitlines():
             if m := START_LINE.match(line):
-                _keep_once(start, int(m[1]), float(m[2]), f"seed {m[1]}'s start", path)
+                _keep_once(start, int(m[1]), float(m[3]), f"seed {m[1]}'s start", path)
+                _keep_design(design, "start images", int(m[2]), path)
             elif m := ROUND_LINE.match(line):
                 _keep_once(rounds.setdefault(int(m[1]), {}).setdefault(m[2].strip(), {}),
-                           int(m[3]), float(m[4]), f"seed {m[1]} {m[2].strip()} round {m[3]}",
+                           int(m[3]), float(m[5]), f"seed {m[1]} {m[2].strip()} round {m[3]}",
                            path)
+                labelled_before = design.get("start images")
+                if labelled_before is not None:
+                    _keep_design(design, "images per round",
+                                 (int(m[4]) - labelled_before) / int(m[3]), path)
     out = []
     for seed in sorted(start):
         per = rounds.get(seed, {})
@@ -329,7 +355,8 @@ def combine_logs(paths: Sequence[Path]) -> list[dict[str, list[float]]]:
     if not out:
         raise SystemExit("no seed with every strategy's rounds in those logs")
     n = min(len(v) for seed in out for v in seed.values())
-    return [{s: v[:n] for s, v in seed.items()} for seed in out]
+    return Combined([{s: v[:n] for s, v in seed.items()} for seed in out],
+                    int(design["start images"]), int(design.get("images per round", 0)))
 
 
 def time_and_print(project_folder: Path, work: Path, args: argparse.Namespace) -> None:
@@ -371,7 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="print the table of earlier runs' output (their seeds together)")
     args = parsed_data_args(ap, argv)
     if args.combine:
-        print_table(combine_logs(args.combine), args)
+        combined = combine_logs(args.combine)
+        print_table(combined.by_seed, combined.start, combined.per_round)
         return 0
     if args.synthetic and args.train == 60:
         args.train = 40  # the pool: enough to choose from, few enough to train on often
@@ -391,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             by_seed = [run_seed(project_folder, work, seed, args)
                        for seed in range(args.first_seed, args.first_seed + args.seeds)]
             if set(args.strategies) == set(STRATEGIES):
-                print_table(by_seed, args)
+                print_table(by_seed, args.start, args.per_round)
         if not args.no_timing:
             time_and_print(project_folder, work, args)
     return 0

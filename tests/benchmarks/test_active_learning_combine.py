@@ -10,11 +10,12 @@ import pytest
 from benchmarks.active_learning import STRATEGIES, combine_logs, print_table
 
 
-def lines(seed: int, start: float, aps: dict[str, list[float]]) -> str:
-    out = [f"seed {seed}: start model on 4 images, val segm AP {start:.3f} (300 s)"]
+def lines(seed: int, start: float, aps: dict[str, list[float]], first: int = 4,
+          per_round: int = 4) -> str:
+    out = [f"seed {seed}: start model on {first} images, val segm AP {start:.3f} (300 s)"]
     for strategy, values in aps.items():
-        out += [f"seed {seed} {strategy:>18}: round {r}, {4 + 4 * r} labelled, val segm AP "
-                f"{ap:.3f} (150 s)" for r, ap in enumerate(values, 1)]
+        out += [f"seed {seed} {strategy:>18}: round {r}, {first + per_round * r} labelled, "
+                f"val segm AP {ap:.3f} (150 s)" for r, ap in enumerate(values, 1)]
     return "\n".join(out) + "\n"
 
 
@@ -24,7 +25,7 @@ def test_two_logs_give_every_seed_and_round(tmp_path):
         "random": [0.1, 0.2], "score margin": [0.11, 0.19], "mirror consistency": [0.2, 0.3]}))
     b.write_text(lines(1, 0.04, {"random": [0.12, 0.22], "score margin": [0.1, 0.2],
                                  "mirror consistency": [0.25, 0.33]}))
-    got = combine_logs([a, b])
+    got = combine_logs([a, b]).by_seed
     assert [set(s) for s in got] == [set(STRATEGIES)] * 2
     assert got[0]["mirror consistency"] == [0.05, 0.2, 0.3]
     assert got[1]["random"] == [0.04, 0.12, 0.22]
@@ -41,7 +42,7 @@ def test_one_seeds_strategies_may_come_from_several_logs_of_one_experiment(tmp_p
     first, second = tmp_path / "first.log", tmp_path / "mirror.log"
     first.write_text(lines(0, 0.05, {"random": [0.1, 0.2], "score margin": [0.11, 0.19]}))
     second.write_text(lines(0, 0.05, {"mirror consistency": [0.2, 0.3]}))
-    got = combine_logs([first, second])
+    got = combine_logs([first, second]).by_seed
     assert got[0]["mirror consistency"] == [0.05, 0.2, 0.3]
     assert got[0]["score margin"] == [0.05, 0.11, 0.19]
 
@@ -58,12 +59,28 @@ def test_logs_of_different_experiments_are_refused(tmp_path):
         combine_logs([first, again])
 
 
+def test_the_tables_heading_is_the_design_the_logs_ran(tmp_path, capsys):
+    """Not this command line's defaults: logs of 8 start images and +8 per round say so."""
+    log = tmp_path / "seed0.log"
+    log.write_text(lines(0, 0.05, dict.fromkeys(STRATEGIES, [0.1, 0.2, 0.3]), first=8,
+                         per_round=8))
+    combined = combine_logs([log])
+    assert (combined.start, combined.per_round) == (8, 8)
+    print_table(combined.by_seed, combined.start, combined.per_round)
+    assert "over 1 seeds; 8 start images, +8 per round" in capsys.readouterr().out
+    other = tmp_path / "seed1.log"  # another design: refused, not averaged in
+    other.write_text(lines(1, 0.05, dict.fromkeys(STRATEGIES, [0.1, 0.2, 0.3]), first=8,
+                           per_round=4))
+    with pytest.raises(SystemExit, match="images per round here but 8"):
+        combine_logs([log, other])
+
+
 def test_the_table_pairs_the_strategies_by_seed(capsys):
     # seed-to-seed spread (about 0.05) larger than the gap; every seed ahead by 0.01 to 0.03
     by_seed = [{"random": [0.05, r], "score margin": [0.05, r],
                 "mirror consistency": [0.05, r + d]}
                for r, d in [(0.10, 0.01), (0.20, 0.02), (0.15, 0.03)]]
-    print_table(by_seed, argparse.Namespace(start=4, per_round=4))
+    print_table(by_seed, 4, 4)
     out = capsys.readouterr().out
     assert "after the last round +0.020 against a spread of 0.056: not beyond the spread" in out
     assert "paired by seed, after the last round: +0.020 ± 0.006 (standard error); " \
