@@ -2,10 +2,11 @@
 (`python -m mrcnn export|import --format NAME`) and the window (File ▸ Export, File ▸ Import)
 both read.
 
-Each format lives in its own module with two functions: `export_<x>(project, out, *,
-reviewed_only)` writes the whole output atomically and returns an `ExportReport` that states
-what the format could not hold; `read_<x>(path, *, images_dir)` checks everything and returns
-a `LabelledSet`, which `mrcnn.coco.dataset.commit_import` writes in one transaction.
+Each format lives in its own module (labelme's in two: export and import) with two
+functions: `export_<x>(project, out, *, reviewed_only)` writes the whole output atomically and
+returns an `ExportReport` that states what the format could not hold; `read_<x>(path, *,
+images_dir)` checks everything and returns a `LabelledSet`, which
+`mrcnn.coco.dataset.commit_import` writes in one transaction.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ class DataFormat:
     images_default: Literal["own", "project"] = "own"
     #: whether the format holds instances' keypoints (only COCO does)
     keeps_keypoints: bool = False
+    #: the module `read_function` lives in, where not `module`
+    read_module: str | None = None
 
-    def _function(self, name: str):
-        return getattr(importlib.import_module(self.module), name)
+    def _function(self, name: str, module: str | None = None):
+        return getattr(importlib.import_module(module or self.module), name)
 
     def export(self, project: Project, out: str | Path, **options) -> ExportReport:
         report = self._function(self.export_function)(project, out, **options)
@@ -56,7 +59,7 @@ class DataFormat:
         return report
 
     def read(self, path: str | Path, *, images_dir: str | Path | None = None):
-        return self._function(self.read_function)(path, images_dir=images_dir)
+        return self._function(self.read_function, self.read_module)(path, images_dir=images_dir)
 
 
 FORMATS: dict[str, DataFormat] = {f.name: f for f in (
@@ -73,12 +76,12 @@ FORMATS: dict[str, DataFormat] = {f.name: f for f in (
                "a folder with a semantic (category index) and an instance PNG per image, "
                "and masks.json naming the indices; on import the images are the project's "
                "unless another images folder is given; keypoints are not kept", "project"),
-    DataFormat("labelme", "labelme JSON", "mrcnn.coco.labelme", "export_labelme",
+    DataFormat("labelme", "labelme JSON", "mrcnn.coco.labelme_export", "export_labelme",
                "read_labelme", "folder", "folder",
                "a folder with one labelme .json per image (polygons; mask shapes where a "
                "polygon would lose pixels); on import, image paths must lie in the project's "
                "images folder unless another images folder is given; keypoints are not "
-               "kept", "project"),
+               "kept", "project", read_module="mrcnn.coco.labelme_import"),
     DataFormat("voc", "Pascal VOC", "mrcnn.coco.voc", "export_voc", "read_voc", "folder",
                "folder",
                "a VOC folder: JPEGImages/, SegmentationObject/, SegmentationClass/, "

@@ -21,10 +21,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mrcnn import masks
-from mrcnn.coco import labelme
+from mrcnn.coco import labelme_export
 from mrcnn.coco.formats import export_dataset, import_dataset
 from mrcnn.coco.io import import_coco
-from mrcnn.coco.labelme import export_labelme, read_labelme
+from mrcnn.coco.labelme_export import export_labelme
+from mrcnn.coco.labelme_import import read_labelme
 from mrcnn.errors import DatasetFormatError
 from mrcnn.io.images import file_sha256
 
@@ -252,7 +253,7 @@ def test_image_paths_are_relative_from_the_final_folder_and_absolute_only_withou
     def no_relpath(*_args, **_kwargs):
         raise ValueError("path is on mount 'C:', start on mount 'D:'")
 
-    monkeypatch.setattr(labelme.os.path, "relpath", no_relpath)
+    monkeypatch.setattr(labelme_export.os.path, "relpath", no_relpath)
     report = export_labelme(project, out)  # replaces the earlier export whole
     monkeypatch.undo()
     assert report.losses == {"absolute imagePaths": 5}
