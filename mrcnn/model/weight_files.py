@@ -1,7 +1,7 @@
 """Where weight files live and what to say when there are none — without importing torch,
 so that the GUI process (which never imports torch) and the model code share one text.
 
-`mrcnn.model.weights` checks these names against torchvision's own (a test pins them equal)."""
+`mrcnn.model.coco_weights` checks these names against torchvision's own (a test pins them equal)."""
 
 from __future__ import annotations
 

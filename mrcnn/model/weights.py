@@ -8,10 +8,8 @@ else `NoWeightsError`, whose message lists what the user can do. A file the user
 Every file is read with `weights_only=True` (see `mrcnn.model.checkpoint`): a file that needs
 pickled Python code is refused, never run.
 
-COCO category names: torchvision's COCO models have 91 outputs, label 0 = background and
-labels 1..90 = COCO's original category ids, of which ten are unused and named "N/A"
-(`COCO_PLACEHOLDER`). `coco_categories` keeps those placeholders in place, so that name i is
-label i + 1 exactly as in our own checkpoints; callers skip the placeholders when showing names.
+torchvision's COCO weights themselves (category names, the torch cache, the download) are
+`mrcnn.model.coco_weights`; here they are loaded and adapted to a project's categories.
 """
 
 from __future__ import annotations
@@ -25,19 +23,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torchvision.models.detection as tv_detection
 from torch import nn
 
 from mrcnn.errors import (
     CategoryMismatchError,
     CheckpointError,
-    DownloadError,
     NoWeightsError,
     ProjectError,
 )
-from mrcnn.io.download import Progress, download_file, hash_prefix, url_file_name
+from mrcnn.io.download import Progress
 from mrcnn.model.checkpoint import check_checkpoint, load_state
 from mrcnn.model.class_rows import copy_class_rows
+from mrcnn.model.coco_weights import (
+    COCO_PLACEHOLDER,
+    coco_categories,
+    coco_weights_enum,
+    download_coco_weights,
+    find_coco_weights,
+)
 from mrcnn.model.convert import LabelMap
 from mrcnn.model.keypoint_head import check_layout, with_keypoint_layout
 from mrcnn.model.presets import (
@@ -58,80 +61,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The name torchvision gives to the unused COCO label ids.
-COCO_PLACEHOLDER = "N/A"
 #: Keyword sources of `load_model`; any other string is a file path.
 SOURCES = ("auto", "active", "coco", "scratch")
 
 _NBT = "num_batches_tracked"
 _CLS = "roi_heads.box_predictor.cls_score.weight"
 #: Predictor tensors with one block of rows per class: name -> rows per class.
-
-
-# ---------------------------------------------------------------- COCO weights on disk
-def _weights_enum(preset: str):
-    """torchvision's weights enum for a preset; NoWeightsError when it has no COCO weights."""
-    p = get_preset(preset)
-    if p.coco_weights is None:
-        raise NoWeightsError(_no_weights_message(
-            preset, f"the {preset} preset has no COCO weights"))
-    return getattr(tv_detection, p.coco_weights)
-
-
-def coco_categories(preset: str = DEFAULT_PRESET) -> list[str]:
-    """The 90 COCO category names of a preset's COCO weights; name i is model label i + 1.
-
-    "__background__" is dropped; the "N/A" placeholders stay in place so indices match the
-    rows of the checkpoint. Raises NoWeightsError for a preset without COCO weights.
-    """
-    names = list(_weights_enum(preset).COCO_V1.meta["categories"])
-    return names[1:] if names and names[0] == "__background__" else names
-
-
-def coco_cache_path(preset: str = DEFAULT_PRESET) -> Path:
-    """Where torchvision keeps (and we look for) a preset's COCO weights:
-    `torch.hub.get_dir()/checkpoints/<torchvision's file name>` (honours TORCH_HOME)."""
-    name = url_file_name(_weights_enum(preset).COCO_V1.url)
-    return Path(torch.hub.get_dir()) / "checkpoints" / name
-
-
-def find_coco_weights(preset: str = DEFAULT_PRESET) -> Path | None:
-    """The COCO weights file in the torch cache, or None (also for presets without COCO)."""
-    if get_preset(preset).coco_weights is None:
-        return None
-    path = coco_cache_path(preset)
-    return path if path.is_file() else None
-
-
-def _no_weights_message(preset: str, reason: str) -> str:
-    return no_weights_message(reason, preset)
-
-
-# ---------------------------------------------------------------- download
-def download_coco_weights(preset: str = DEFAULT_PRESET, *,
-                          progress: Progress | None = None,
-                          connect_timeout: float = 4.0,
-                          read_timeout: float = 30.0,
-                          url: str | None = None) -> Path:
-    """Download a preset's COCO weights into the torch cache and return the file's path.
-
-    Fails within `connect_timeout` seconds when the server cannot be reached; once data
-    flows, a stall longer than `read_timeout` seconds fails. `progress(bytes_done,
-    bytes_total_or_None)` is called per chunk and may raise to cancel. The file appears
-    atomically, and only when its sha256 starts with the hash in the file name of `url`
-    (torchvision's convention). `url` defaults to torchvision's. Raises NoWeightsError,
-    whose message lists the other options.
-    """
-    dest = coco_cache_path(preset)
-    url = url or _weights_enum(preset).COCO_V1.url
-    expected = hash_prefix(url_file_name(url)) or hash_prefix(dest.name)
-    log.info("downloading %s COCO weights from %s to %s", preset, url, dest)
-    try:
-        download_file(url, dest, sha256_prefix=expected, progress=progress,
-                      connect_timeout=connect_timeout, read_timeout=read_timeout)
-    except DownloadError as exc:
-        raise NoWeightsError(_no_weights_message(preset, str(exc))) from exc
-    return dest
 
 
 # ---------------------------------------------------------------- state dicts
@@ -401,8 +336,8 @@ def _active(project: Project | None, preset: str | None, cats: list[str] | None,
         raise ValueError('source="active" needs a project')
     version = project.active_model_version()
     if version is None:
-        raise NoWeightsError(_no_weights_message(
-            preset or DEFAULT_PRESET, "the project has no active model version"))
+        raise NoWeightsError(no_weights_message(
+            "the project has no active model version", preset or DEFAULT_PRESET))
     return _from_file(Path(project.folder) / version.path, preset=preset, categories=cats,
                       build_kwargs=kwargs, source=f"{version.name} (project)",
                       kind="version", version_id=version.id)
@@ -413,10 +348,10 @@ def _coco(preset: str, cats: list[str] | None, kwargs: dict, allow_download: boo
     path = find_coco_weights(preset)
     where = "torch cache"
     if path is None:
-        _weights_enum(preset)  # NoWeightsError for presets without COCO weights
+        coco_weights_enum(preset)  # NoWeightsError for presets without COCO weights
         if not allow_download:
-            raise NoWeightsError(_no_weights_message(
-                preset, why_missing or "torchvision's COCO weights are not in the torch cache"))
+            raise NoWeightsError(no_weights_message(
+                why_missing or "torchvision's COCO weights are not in the torch cache", preset))
         path = download_coco_weights(preset, progress=progress)
         where = "downloaded"
     origin = f"COCO weights {path}"

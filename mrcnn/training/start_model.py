@@ -13,6 +13,7 @@ from torch import nn
 
 from mrcnn.errors import CategoryMismatchError, ProjectError, TrainingError
 from mrcnn.model.class_rows import remap_categories
+from mrcnn.model.coco_weights import find_coco_weights
 from mrcnn.model.keypoint_head import keypoint_layout_of
 from mrcnn.model.presets import (
     DEFAULT_MASK_RESOLUTION,
@@ -21,7 +22,7 @@ from mrcnn.model.presets import (
     build_model,
     mask_resolution_of,
 )
-from mrcnn.model.weights import find_coco_weights, load_model
+from mrcnn.model.weights import load_model
 from mrcnn.store.project import Project
 from mrcnn.training.launcher import start_problem
 

@@ -10,6 +10,7 @@ import torch
 
 from mrcnn.errors import CheckpointError
 from mrcnn.model.checkpoint import save_checkpoint
+from mrcnn.model.coco_weights import coco_cache_path
 from mrcnn.model.presets import (
     UPSAMPLING_PREFIX,
     MaskPredictor56,
@@ -17,7 +18,7 @@ from mrcnn.model.presets import (
     mask_resolution_in,
     mask_resolution_of,
 )
-from mrcnn.model.weights import coco_cache_path, load_model
+from mrcnn.model.weights import load_model
 from mrcnn.training.start_model import fit_to_categories
 
 SMALL = {"min_size": 64, "max_size": 96}

@@ -18,16 +18,15 @@ import torch
 from mrcnn.errors import CheckpointError, NoWeightsError, ProjectError
 from mrcnn.model import weights
 from mrcnn.model.checkpoint import load_state, save_checkpoint
-from mrcnn.model.presets import build_model
-from mrcnn.model.weights import (
+from mrcnn.model.coco_weights import (
     COCO_PLACEHOLDER,
-    adapt_coco_state,
     coco_cache_path,
     coco_categories,
     download_coco_weights,
     find_coco_weights,
-    load_model,
 )
+from mrcnn.model.presets import build_model
+from mrcnn.model.weights import adapt_coco_state, load_model
 
 V2_FILE = "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth"  # torchvision's file name
 PRED = "roi_heads.box_predictor."
@@ -71,6 +70,7 @@ def no_download(monkeypatch) -> list:
         attempts.append((args, kwargs))
         raise NoWeightsError("download attempted in a test")
 
+    # patched where load_model looks it up: weights imports it from mrcnn.model.coco_weights
     monkeypatch.setattr(weights, "download_coco_weights", refuse)
     return attempts
 

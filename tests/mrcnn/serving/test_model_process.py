@@ -23,7 +23,7 @@ from mrcnn.errors import (
     ModelProcessError,
     NoWeightsError,
 )
-from mrcnn.model import weights
+from mrcnn.model import coco_weights
 from mrcnn.model.checkpoint import save_checkpoint
 from mrcnn.model.presets import DEFAULT_PRESET, build_model
 from mrcnn.serving.process import ModelProcess
@@ -162,14 +162,15 @@ def test_the_torch_cache_is_found_without_torch(tmp_path, monkeypatch):
             monkeypatch.setenv("TORCH_HOME", str(home))
         assert torch_hub_dir() == Path(torch.hub.get_dir())
         for preset, name in COCO_WEIGHT_FILES.items():
-            path = weights.coco_cache_path(preset)
+            path = coco_weights.coco_cache_path(preset)
             assert path.name == name
             assert cached_coco_weights(preset) is None
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"x")
-            assert cached_coco_weights(preset) == path == weights.find_coco_weights(preset)
+            assert cached_coco_weights(preset) == path == coco_weights.find_coco_weights(preset)
         reason = "nothing here"
-        assert no_weights_message(reason) == weights._no_weights_message(DEFAULT_PRESET, reason)
+        # the message the window shows without torch names the loader's default preset
+        assert no_weights_message(reason) == no_weights_message(reason, DEFAULT_PRESET)
 
 
 def test_a_killed_model_process_is_reported_then_restarted(proc, files):
