@@ -4,9 +4,9 @@ Editing tools plug in through `set_tool` (see `app/canvas/tools/`): while one is
 mouse gestures, the wheel and keys go to it first. `shape_provider` may hand over an
 instance's shape at once (a just-edited mask) instead of a background job making it.
 
-Pixels are loaded and masks prepared in background jobs (`app/canvas/render.py` through
-`app/worker.py`); the GUI thread only wraps the finished arrays and places items. Results
-that arrive for an image no longer shown go to the cache (prefetch) and nowhere else.
+Which image is shown, and its pixels and masks loaded in background jobs through the view
+cache (prefetch), is `ImageLoadingMixin` (`app/canvas/loading.py`): `show_image`, `prefetch`,
+`clear_image`, `forget`. Here the GUI thread only wraps the finished arrays and places items.
 
 Nothing here makes the keyboard wait: an image's pixels show as soon as they are decoded
 (before its masks), and a crowded image's instance items are placed (and restyled, when
@@ -18,7 +18,6 @@ at once, on the image it was pressed on. Each item caches its look at screen res
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmapCache, QTransform
@@ -27,13 +26,13 @@ from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsView
 from app.canvas.highlight import HighlightItem, highlight_shape
 from app.canvas.items import CanvasStyle, ImageItem, InstanceItem
 from app.canvas.keypoint_items import KeypointLayer
-from app.canvas.render import ImageView, InstanceShape, instance_shapes, load_view
+from app.canvas.loading import ImageLoadingMixin
+from app.canvas.render import InstanceShape
 from app.canvas.tool_hook import ToolHostMixin
 from app.canvas.view_cache import CachedImage, ViewCache
 from app.controllers.project import InstanceRow
 from app.shortcuts import typing_field
 from app.worker import Job, JobRunner
-from mrcnn.io.remote import RemoteImage, location_name
 from mrcnn.masks import Rle
 
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
@@ -47,7 +46,7 @@ ITEM_BATCH = 30
 PIXMAP_CACHE_KB = 256 * 1024
 
 
-class CanvasView(ToolHostMixin, QGraphicsView):
+class CanvasView(ImageLoadingMixin, ToolHostMixin, QGraphicsView):
     """Shows the current image; widgets talk to it with image ids and instance ids."""
 
     selection_changed = Signal(list)  # ids of the selected instances
@@ -101,7 +100,7 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
-    # ------------------------------------------------------------------ loading
+    # ------------------------------------------------------------------ shown image
     @property
     def image_id(self) -> int | None:
         return self._image_id
@@ -109,102 +108,6 @@ class CanvasView(ToolHostMixin, QGraphicsView):
     @property
     def is_loaded(self) -> bool:
         return self._image_item is not None
-
-    def show_image(self, image_id: int, path: Path | RemoteImage,
-                   rows: list[InstanceRow]) -> None:
-        """Show an image and its instances (from the cache at once, else when loaded).
-        `path`: where it is read from (a path, or a remote image read through the cache)."""
-        for other, job in list(self._loads.items()):
-            if other != image_id:
-                job.cancel()
-                del self._loads[other]
-        self._cancel_shape_job()
-        self._clear_scene()
-        if self._highlight is not None and self._highlight[0] != image_id:
-            self._highlight = None  # it was for another image
-        self._image_id = image_id
-        self._rows = list(rows)
-        entry = self.cache.get(image_id)
-        if entry is not None:
-            self._display(entry)
-        else:
-            self._message = f"Loading {location_name(path)}…"
-        if entry is None and image_id not in self._loads:
-            self._start_load(image_id, path, [])  # pixels first; masks follow in their job
-        self.viewport().update()
-
-    def prefetch(self, image_id: int, path: Path | RemoteImage,
-                 rows: list[InstanceRow]) -> None:
-        """Load an image into the cache ahead of time (it is not shown)."""
-        if image_id not in self.cache and image_id not in self._loads:
-            self._start_load(image_id, path, rows)
-
-    def clear_image(self, message: str = "No image") -> None:
-        for job in self._loads.values():
-            job.cancel()
-        self._loads.clear()
-        self._cancel_shape_job()
-        self._clear_scene()
-        self._highlight = None
-        self._image_id = None
-        self._rows = []
-        self._message = message
-        self.viewport().update()
-
-    def forget(self) -> None:
-        """Drop every cached image (the project changed)."""
-        self.clear_image()
-        self.cache.clear()
-
-    def _start_load(self, image_id: int, path: Path | RemoteImage,
-                    rows: list[InstanceRow]) -> None:
-        pairs = [(r.instance, r.color) for r in rows]
-        if not isinstance(path, RemoteImage):
-            path = Path(path)
-        job = self._runner.submit(load_view, image_id, path, pairs, lane="image",
-                                  name=f"loading {location_name(path)}")
-        masks = {r.id: r.instance.rle for r in rows}
-        colors = {r.id: r.color for r in rows}
-        job.instance_ids = frozenset(masks)  # whose shapes it prepares
-        job.yielded.connect(self._on_pixels_loaded)  # the pixels, before the masks
-        job.succeeded.connect(lambda view: self._on_view_loaded(view, masks, colors))
-        job.failed.connect(lambda msg: setattr(job, "failed_message", msg))
-        job.failed.connect(lambda msg: self._on_load_failed(image_id, msg))
-        job.finished.connect(lambda: self._on_load_finished(image_id, job))
-        self._loads[image_id] = job
-
-    def _on_load_finished(self, image_id: int, job: Job) -> None:
-        if self._loads.get(image_id) is not job:
-            return
-        del self._loads[image_id]
-        if (image_id == self._image_id and self._image_item is not None
-                and getattr(job, "failed_message", None) is not None):
-            self._sync_items()  # the masks it did not prepare get a job of their own
-
-    def _on_pixels_loaded(self, view: ImageView) -> None:
-        if self.cache.get(view.image_id) is None:
-            entry = self.cache.put(CachedImage(view))
-            if view.image_id == self._image_id and self._image_item is None:
-                self._display(entry)
-
-    def _on_view_loaded(self, view: ImageView, masks: dict, colors: dict) -> None:
-        entry = self.cache.get(view.image_id)
-        if entry is None or entry.view.levels is not view.levels:
-            entry = self.cache.put(CachedImage(view))
-        entry.add_shapes(view.shapes, masks, colors)
-        if view.image_id == self._image_id:
-            for w in view.warnings:
-                self.warned.emit(w)
-            if self._image_item is None:
-                self._display(entry)
-            elif self._entry is entry:
-                self._sync_items()
-
-    def _on_load_failed(self, image_id: int, message: str) -> None:
-        if image_id == self._image_id:
-            self._message = message
-            self.viewport().update()
-            self.load_failed.emit(image_id, message)
 
     def _display(self, entry: CachedImage) -> None:
         self._entry = entry
@@ -281,41 +184,9 @@ class CanvasView(ToolHostMixin, QGraphicsView):
         self._scene.addItem(item)
         self._items[row.id] = item
 
-    def _shapes_coming(self) -> frozenset[int]:
-        """Instances of the shown image whose shapes a running job is preparing."""
-        load = self._loads.get(self._image_id)
-        return self._shape_job_ids | (load.instance_ids if load is not None else frozenset())
-
     def _on_batch_timer_timeout(self) -> None:
         if self._image_item is not None:
             self._sync_items()
-
-    def _start_shape_job(self, rows: list[InstanceRow]) -> None:
-        self._cancel_shape_job()
-        image_id, entry = self._image_id, self._entry
-        masks = {r.id: r.instance.rle for r in rows}
-        colors = {r.id: r.color for r in rows}
-        job = self._runner.submit(instance_shapes, [(r.instance, r.color) for r in rows],
-                                  lane="image", name="preparing masks")
-
-        def done(shapes: list[InstanceShape]) -> None:
-            entry.add_shapes(shapes, masks, colors)
-            if self._image_id == image_id and self._entry is entry:
-                self._sync_items()
-
-        def finished() -> None:
-            if self._shape_job is job:
-                self._shape_job, self._shape_job_ids = None, frozenset()
-
-        job.succeeded.connect(done)
-        job.failed.connect(self.warned.emit)
-        job.finished.connect(finished)
-        self._shape_job, self._shape_job_ids = job, frozenset(masks)
-
-    def _cancel_shape_job(self) -> None:
-        if self._shape_job is not None:
-            self._shape_job.cancel()
-            self._shape_job, self._shape_job_ids = None, frozenset()
 
     def _clear_scene(self) -> None:
         if self._tool is not None:
