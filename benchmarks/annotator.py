@@ -4,7 +4,7 @@ into correct instances, counted in actions and estimated seconds.
 Pure functions on (H, W) bool masks (no store, no torch): `benchmarks/annotation_effort.py`
 runs them on every image of a round. The geometry is the app's own: polygons are
 rasterised by `mrcnn.editing.mask_tools.polygon_mask` (what the Polygon tool stores) and
-Box → GrabCut is `mask_tools.grabcut` (what the Box tool runs).
+Box → GrabCut is `image_tools.grabcut` (what the Box tool runs).
 
 What the annotator does on one image, given the ground truth (GT) and the predictions the
 app shows (pending predictions scoring at least the score slider's default):
@@ -56,7 +56,7 @@ from benchmarks.brush_model import (
     held_brush,
 )
 from mrcnn import masks
-from mrcnn.editing import mask_tools
+from mrcnn.editing import image_tools, mask_tools
 from mrcnn.errors import MaskToolError
 
 #: A prediction or a drawing is good enough when its mask IoU with the GT reaches this.
@@ -291,7 +291,7 @@ def grabcut_cost(rgb: np.ndarray, mask: np.ndarray) -> Counter[str] | None:
     """Box → GrabCut (one drag) plus the polygon corrections it needs; None when GrabCut
     cannot run on this box or the corrections do not reach the goal."""
     try:
-        found = mask_tools.grabcut(rgb, grabcut_box(mask))
+        found = image_tools.grabcut(rgb, grabcut_box(mask))
     except MaskToolError:
         return None
     fix = corrections(found, mask)

@@ -4,7 +4,7 @@
 - polygon: one click per vertex and one to close (the fewest vertices that reach the IoU:
   `benchmarks.annotator.min_polygon`);
 - Box → GrabCut: the box (2 clicks, its two corners, as the papers count a box) and GrabCut
-  (`mrcnn.editing.mask_tools.grabcut`, what the app's Box tool runs), then corrections;
+  (`mrcnn.editing.image_tools.grabcut`, what the app's Box tool runs), then corrections;
 - Box → Mask: the same box answered by the model's own heads over the image's kept features
   (`mrcnn.model.box_prompt`, what the app's Box → Mask tool runs), then corrections;
 - Pick, else Box → Mask: one click at the object's innermost point offers the model's
@@ -52,7 +52,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.annotator import grabcut_box, mask_iou, min_polygon
-from mrcnn.editing import mask_tools
+from mrcnn.editing import image_tools
 from mrcnn.errors import MaskToolError
 
 #: The IoUs the clicks are counted to, and the most clicks a tool gets.
@@ -145,7 +145,7 @@ def tool_starts(rgb: np.ndarray, truth: np.ndarray, image_id: int, box_model: Bo
     shows them when its refinement is on; "box → mask, raw" is the answer unrefined."""
     box = grabcut_box(truth)
     try:
-        grab: np.ndarray | None = mask_tools.grabcut(rgb, box)
+        grab: np.ndarray | None = image_tools.grabcut(rgb, box)
     except MaskToolError:
         grab = None
     raw = box_model(image_id, box)

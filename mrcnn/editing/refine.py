@@ -26,7 +26,8 @@ from typing import Literal, get_args
 import cv2
 import numpy as np
 
-from mrcnn.editing.mask_tools import Rect, _check_image, _check_mask, grabcut_labels
+from mrcnn.editing.image_tools import check_image, grabcut_labels
+from mrcnn.editing.mask_tools import Rect, _check_mask
 from mrcnn.errors import MaskToolError
 
 Method = Literal["grabcut", "guided"]
@@ -81,7 +82,7 @@ def refine_mask(image_rgb: np.ndarray, mask: np.ndarray, *, method: Method = "gr
     size: `refinement_band`) is how far the boundary may move; `iterations` is GrabCut's.
     Returns a copy of `mask` when refinement cannot run, would empty it, or would change it
     wildly (IoU < MIN_KEEP_IOU with it)."""
-    image = _check_image(image_rgb)
+    image = check_image(image_rgb)
     mask = _check_mask(mask)
     if image.shape[:2] != mask.shape:
         raise MaskToolError(f"mask {mask.shape} does not match image {image.shape[:2]}")

@@ -2,8 +2,9 @@
 
 A tool turns mouse gestures on the canvas into one call on the current image's
 `mrcnn.editing.document.ImageDocument` when the gesture ends (mouse release, polygon closed, GrabCut
-done). The mask work itself is `mrcnn.editing.mask_tools`; a tool only collects points, shows a
-preview, and commits through `ToolHost.commit`, which returns once the step is durable.
+done). The mask work itself is `mrcnn.editing.mask_tools` (and `image_tools`, for the tools that
+read the image); a tool only collects points, shows a preview, and commits through
+`ToolHost.commit`, which returns once the step is durable.
 """
 
 from __future__ import annotations

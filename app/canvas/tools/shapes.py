@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem
 
 from app.canvas.tools.base import CanvasTool, Point, edit_mode, is_left
 from app.canvas.tools.overlay import OVERLAY_Z, cosmetic_pen
-from mrcnn.editing import mask_tools
+from mrcnn.editing import image_tools, mask_tools
 
 #: Clicking within this many screen pixels of the first point closes the polygon.
 CLOSE_DISTANCE_PX = 8
@@ -153,7 +153,7 @@ def grabcut_job(ctx, bgra: np.ndarray, box: tuple[float, float, float, float]) -
     """Job: GrabCut's foreground inside `box` (x0, y0, x1, y1) of a BGRA image."""
     rgb = cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGB)
     ctx.check()
-    return mask_tools.grabcut(rgb, box)
+    return image_tools.grabcut(rgb, box)
 
 
 class BoxGrabCutTool(CanvasTool):

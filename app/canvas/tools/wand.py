@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from app.canvas.tools.base import CanvasTool, edit_mode, is_left
-from mrcnn.editing import mask_tools
+from mrcnn.editing import image_tools
 
 
 class MagicWandTool(CanvasTool):
@@ -46,7 +46,7 @@ class MagicWandTool(CanvasTool):
             category = self.host.new_category_id(ask=True)
             if category is None:
                 return True
-            region = mask_tools.magic_wand(rgb, seed, tolerance)
+            region = image_tools.magic_wand(rgb, seed, tolerance)
             new = self.host.commit("Magic wand", lambda d: d.add_instance(
                 region, category, label="magic wand"))
             self.host.select_new(new)
@@ -54,7 +54,7 @@ class MagicWandTool(CanvasTool):
         target = self.host.selected_one("add to" if mode == "add" else "subtract from")
         if target is not None:
             self.host.commit("Magic wand", lambda d: d.apply(
-                target, mask_tools.magic_wand_edit, rgb, seed, tolerance,
+                target, image_tools.magic_wand_edit, rgb, seed, tolerance,
                 subtract=mode == "cut", label=f"magic wand {mode}"))
         return True
 

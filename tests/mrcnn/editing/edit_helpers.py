@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mrcnn.editing import image_tools
 from mrcnn.editing import mask_tools as mt
 from mrcnn.editing.document import ImageDocument
 from mrcnn.errors import EditError, MaskToolError
@@ -116,7 +117,7 @@ def random_edit(doc: ImageDocument, rng: random.Random, rgb: np.ndarray, n: int)
             doc.add_instance(mt.polygon_mask(poly, (h, w)), rng.choice(cats), label="polygon")
         elif op in ("wand", "wand_cut"):
             seed = (rng.uniform(0, w - 1e-6), rng.uniform(0, h - 1e-6))
-            doc.apply(rng.choice(ids), mt.magic_wand_edit, rgb, seed, rng.randint(0, 40),
+            doc.apply(rng.choice(ids), image_tools.magic_wand_edit, rgb, seed, rng.randint(0, 40),
                       subtract=op == "wand_cut", label=op)
         elif op == "fill_holes":
             doc.apply(rng.choice(ids), mt.fill_holes, label=op)
@@ -125,7 +126,8 @@ def random_edit(doc: ImageDocument, rng: random.Random, rgb: np.ndarray, n: int)
         elif op == "grabcut":
             x0, y0 = rng.uniform(0, w / 2), rng.uniform(0, h / 2)
             box = (x0, y0, x0 + rng.uniform(8, w / 2), y0 + rng.uniform(8, h / 2))
-            doc.add_instance(mt.grabcut(rgb, box, iterations=2), rng.choice(cats), label=op)
+            doc.add_instance(image_tools.grabcut(rgb, box, iterations=2), rng.choice(cats),
+                             label=op)
         elif op == "delete":
             doc.delete_instances(rng.sample(ids, min(len(ids), rng.randint(1, 2))))
         elif op == "reject" and pending:
