@@ -72,11 +72,11 @@ class HighlightItem(QGraphicsItem):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         halo = QPen(QColor(0, 0, 0, 200), OUTLINE_PX + 2)
         halo.setCosmetic(True)
-        halo.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        halo.setJoinStyle(Qt.PenJoinStyle.BevelJoin)
         painter.strokePath(self._path, halo)
         pen = QPen(QColor(self._color), OUTLINE_PX)
         pen.setCosmetic(True)
-        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        pen.setJoinStyle(Qt.PenJoinStyle.BevelJoin)
         if self._dashed:
             pen.setStyle(Qt.PenStyle.CustomDashLine)
             pen.setDashPattern([3, 2])

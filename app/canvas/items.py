@@ -210,11 +210,11 @@ class InstanceItem(QGraphicsItem):
         if selected:
             halo = QPen(QColor(255, 255, 255), width + 3)
             halo.setCosmetic(True)
-            halo.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+            halo.setJoinStyle(Qt.PenJoinStyle.BevelJoin)
             painter.strokePath(path, halo)
         pen = QPen(QColor(self.row.color), width)
         pen.setCosmetic(True)
-        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        pen.setJoinStyle(Qt.PenJoinStyle.BevelJoin)
         if pending:
             self._paint_hatch(painter, path, scale)
             pen.setStyle(Qt.PenStyle.CustomDashLine)

@@ -126,8 +126,10 @@ def test_two_thousand_random_gestures_change_nothing_silently(qtbot, window, pho
     qtbot.keyClick(QApplication.focusWidget() or w.canvas, K.Key_Escape)
     wait_image_shown(qtbot, w)
     slowest = sorted(slow, reverse=True)[:5]
-    assert probe.max_stall <= 2.0, (
-        f"the window stopped answering for {probe.max_stall:.1f} s; slowest steps: {slowest}")
+    # the window's own stalls: not the time its GUI thread waited for a core that another
+    # program held (the suite runs on every core; see app.stall_probe)
+    assert probe.max_own_stall <= 2.0, (
+        f"the window stopped answering: {probe.report()}; slowest steps: {slowest}")
     assert not [e for e in errors if "Traceback" in e[1]]
 
     # Undo everything each image's history holds: its instances are back as they were.
