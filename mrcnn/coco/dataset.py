@@ -39,6 +39,9 @@ IMPORT_STATUSES = ("reviewed", "in_review")
 class ImportReport:
     images_added: int = 0
     images_known: int = 0
+    #: images the project already held under another path or URL, the same file content:
+    #: their labels went there, not onto a second copy
+    images_same_content: int = 0
     categories_added: int = 0
     annotations_added: int = 0
     duplicates_skipped: int = 0
@@ -145,7 +148,10 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
     """Write a checked `LabelledSet` into the project in one transaction: a failure anywhere
     leaves the project as it was.
 
-    Categories are matched by name (new ones added in the file's order), images by file;
+    Categories are matched by name (new ones added in the file's order), images by file; a
+    file outside the images folder whose content the project already holds goes to that
+    image (labels made on a copy of the project's images land on its own, not on a second
+    copy that would count twice in training and show as a new image);
     an instance already accepted on its image (same category, same mask) is skipped; an
     empty mask is skipped. Images that receive instances get `status`; our own exports'
     recorded statuses come back (a reviewed image with no objects is a true negative).
@@ -187,13 +193,18 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
                     report.notes.append(f"category {name!r} now has the file's "
                                         f"{schema.size} keypoints")
         image_sources = project.image_coco_ids()
+        by_content = project.image_ids_by_content()
         image_ids: dict[str, int] = {}
         for name, (path, info) in files.items():
             file = str(path) if isinstance(path, RemoteImage) else path  # a URL: its key
-            known = project.image_by_key(project.image_key(file))
+            key = project.image_key(file)
+            known = project.image_by_key(key)
             if known:
                 report.images_known += 1
                 image_ids[name] = known.id
+            elif project.is_outside_key(key) and info.sha256 in by_content:
+                report.images_same_content += 1
+                image_ids[name] = by_content[info.sha256]
             else:
                 report.images_added += 1
                 image_ids[name] = project.add_image(file, info.width, info.height,
@@ -243,6 +254,10 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
     if points_kept:
         report.notes.append(f"{points_kept} instance(s) already in the project kept their "
                             "own keypoints (the file's differ)")
+    if report.images_same_content:
+        report.notes.append(f"{report.images_same_content} image(s) are already in the "
+                            "project under another path (the same file): their labels went "
+                            "there, not onto a second copy")
     return report
 
 

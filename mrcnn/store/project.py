@@ -309,6 +309,12 @@ class Project(CategoryStore, VersionStore, KeypointStore, InstanceStore, Suggest
                 pass
         return _relative_or_absolute(absolute.resolve(), self.images_root)
 
+    @staticmethod
+    def is_outside_key(key: str) -> bool:
+        """Whether an image key (`image_key`) names a file outside the images root: an
+        absolute path, or a whole URL."""
+        return is_url(key) or Path(key).is_absolute()
+
     def image_source(self, image: ImageRecord) -> Path | RemoteImage:
         """Where to read an image: its absolute path, or for remote images the URL and the
         content hash to read it through the local cache with (`mrcnn.io.images` reads both).
@@ -350,6 +356,11 @@ class Project(CategoryStore, VersionStore, KeypointStore, InstanceStore, Suggest
     def image_by_key(self, key: str) -> ImageRecord | None:
         row = self._q(f"SELECT {IMAGE_COLS} FROM images WHERE path = ?", (key,)).fetchone()
         return image_from_row(row) if row else None
+
+    def image_ids_by_content(self) -> dict[str, int]:
+        """Each image content (sha256 of the file) → the first image holding it."""
+        rows = self._q("SELECT sha256, MIN(id) FROM images GROUP BY sha256").fetchall()
+        return {sha: image_id for sha, image_id in rows}
 
     def images(self, status: str | Iterable[str] | None = None) -> list[ImageRecord]:
         """Images in insertion order, optionally only those with the given status(es)."""

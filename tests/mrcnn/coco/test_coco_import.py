@@ -184,6 +184,29 @@ def test_images_already_scanned_are_reused_not_added_twice(make_dataset, tmp_pat
     assert helpers.project_masks(project) == ds.expected_masks()
 
 
+def test_labels_made_on_a_copy_of_the_images_land_on_the_projects_own(
+        make_dataset, tmp_path, helpers, open_projects):
+    """The project is over one folder; the file was labelled on a copy of those images in
+    another folder. Its labels go onto the project's images (the same files), not onto
+    second copies that would count twice in training and show as new images."""
+    import shutil
+
+    from mrcnn.store.scan import scan_folder
+
+    ds = make_dataset("polygon")
+    mine = tmp_path / "mine"
+    shutil.copytree(ds.images_dir, mine)
+    project = Project.create(tmp_path / "project", mine)
+    open_projects.append(project)
+    assert scan_folder(project).added == 4
+    report = import_coco(project, ds.json_path, images_dir=ds.images_dir)
+    assert (report.images_added, report.images_known, report.images_same_content) == (0, 0, 4)
+    assert len(project.images()) == 4
+    assert helpers.project_masks(project) == ds.expected_masks()  # on the project's paths
+    assert any("4 image(s) are already in the project under another path" in n
+               for n in report.notes)
+
+
 def test_empty_masks_are_skipped_and_reported(make_dataset, new_project, helpers):
     ds = make_dataset("cvat", photos=("chelsea",))
     coco = ds.copy()
