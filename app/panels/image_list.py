@@ -33,7 +33,7 @@ from app.panels.image_rows import (
     ImageDelegate,
 )
 from app.panels.thumbnails import ThumbnailCache
-from app.text import plural
+from app.text import plural, uncertainty_text
 from mrcnn.io.remote import RemoteImage
 from mrcnn.store.records import ImageRecord
 from mrcnn.store.status import UNREVIEWED, is_unreviewed
@@ -111,8 +111,8 @@ class ImageListModel(QAbstractListModel):
             return (f"{self._paths.get(r.id, r.path)}\n{r.width}×{r.height} · "
                     f"{STATUS_LABELS.get(r.status, r.status)} · "
                     f"{'validation' if r.split == 'val' else 'training'} split"
-                    + ("" if u is None else f"\nuncertainty {u:.2f} (the review order's: "
-                       "how unsure the model was about it)"))
+                    + ("" if u is None else f"\nuncertainty {uncertainty_text(u)} (the review "
+                       "order's: how unsure the model was about it)"))
         if role == UNCERTAINTY_ROLE:
             return self._uncertainty.get(r.id)
         if role == ID_ROLE:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate
 
 from app.controllers.project import STATUS_LABELS
 from app.panels.thumbnails import ThumbnailCache
+from app.text import uncertainty_text
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -99,5 +100,5 @@ class ImageDelegate(QStyledItemDelegate):
             painter.drawText(QRect(pill.x(), pill.y(), rect.right() - 8 - pill.x(),
                                    pill.height()),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             f"{UNCERTAINTY_MARK} {u:.2f}")
+                             f"{UNCERTAINTY_MARK} {uncertainty_text(u)}")
         painter.restore()

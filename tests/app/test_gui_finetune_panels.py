@@ -103,6 +103,7 @@ def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
     assert w.image_list.neighbor(ims[2].id, +1) == ims[3].id  # D follows the order
     # each row says why it is where it is
     from app.panels.image_rows import UNCERTAINTY_ROLE
+    from app.text import uncertainty_text
 
     model = w.image_list.model
 
@@ -112,7 +113,7 @@ def test_next_most_uncertain_and_list_order(qtbot, make_window, tmp_path):
 
     values = [shown(im.id)[0] for im in (ims[1], ims[2], ims[3], ims[0])]
     assert all(v is not None for v in values) and values == sorted(values, reverse=True)
-    assert f"uncertainty {values[0]:.2f}" in shown(ims[1].id)[1]
+    assert f"uncertainty {uncertainty_text(values[0])}" in shown(ims[1].id)[1]
     assert shown(w.controller.images()[10].id)[0] is None  # reviewed: not in the queue
     w.image_list.order_box.setCurrentIndex(w.image_list.order_box.findData("file"))
     assert w.image_list.visible_ids()[0] == ims[0].id
