@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.panels.status_bar import ElidedLabel
+from mrcnn.model.weight_files import coco_file_path
 
 BANNER_STYLE = """
 QFrame#model_banner { background: #3b3422; border: 1px solid #8c7030; border-radius: 4px; }
@@ -18,6 +19,16 @@ QFrame#model_banner QLabel { background: transparent; border: none; }
 CHOICES = ("Choose a checkpoint file of your own, download torchvision's COCO-pretrained "
            "weights (about 180 MB, needs the internet), or label a few images by hand, mark "
            "them reviewed and fine-tune a model on them. Everything else works meanwhile.")
+
+
+def offline_text() -> str:
+    """Where torchvision's COCO weights go on a machine without the internet ("" where the
+    preset has none): the same file, copied there by hand, is what the download fetches."""
+    path = coco_file_path()
+    if path is None:
+        return ""
+    return (f"No internet here? Copy torchvision's file {path.name} into {path.parent}, then "
+            "press Download COCO Weights: it takes the file from there.")
 
 
 def reason_of(message: str) -> str:
@@ -47,6 +58,9 @@ class ModelBanner(QFrame):
         self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.choices = QLabel(CHOICES)
         self.choices.setWordWrap(True)
+        self.offline = QLabel()  # the file's name and folder, to copy
+        self.offline.setWordWrap(True)
+        self.offline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.checkpoint = QPushButton("Choose Checkpoint…")
         self.checkpoint.setToolTip("Predict with a .pt checkpoint file (weights only; a file "
                                    "that needs Python code to load is refused)")
@@ -64,6 +78,7 @@ class ModelBanner(QFrame):
         text.addWidget(self.title)
         text.addWidget(self.reason)
         text.addWidget(self.choices)
+        text.addWidget(self.offline)
         buttons = QVBoxLayout()  # in a row they made the window wider than a 1280 px screen
         buttons.setSpacing(2)
         for b in (self.checkpoint, self.download, self.by_hand):
@@ -80,6 +95,9 @@ class ModelBanner(QFrame):
                            else "No model weights — predictions are off")
         reason = message if failed else reason_of(message)
         self.reason.setText(reason[:1].upper() + reason[1:] + ("" if failed else "."))
+        offline = "" if failed else offline_text()
+        self.offline.setText(offline)
+        self.offline.setVisible(bool(offline))
         self.setToolTip(message)
         self.show()
 

@@ -213,6 +213,13 @@ def test_download_offline_says_why(qtbot, make_window, model_process, photos_dir
     reason = w.banner.reason.text().lower()
     assert "cannot reach" in reason or "did not answer" in reason
     assert "could not be downloaded" in w.statusBar().currentMessage()
+    # on a machine without the internet, the way on is the same file copied by hand: the
+    # banner names it and the folder of this machine's torch cache, to copy
+    from mrcnn.model.weight_files import coco_file_path
+
+    offline = w.banner.offline
+    assert offline.isVisible()
+    assert f"{coco_file_path().name} into {coco_file_path().parent}," in offline.text()
     assert errors == []  # a status line and the banner, no modal box
 
 
