@@ -197,12 +197,12 @@ def commit_import(project: Project, data: LabelledSet, *, status: str = "reviewe
         image_ids: dict[str, int] = {}
         for name, (path, info) in files.items():
             file = str(path) if isinstance(path, RemoteImage) else path  # a URL: its key
-            key = project.image_key(file)
-            known = project.image_by_key(key)
+            stored_as = project.image_key(file)
+            known = project.image_by_key(stored_as)
             if known:
                 report.images_known += 1
                 image_ids[name] = known.id
-            elif project.is_outside_key(key) and info.sha256 in by_content:
+            elif project.is_outside_key(stored_as) and info.sha256 in by_content:
                 report.images_same_content += 1
                 image_ids[name] = by_content[info.sha256]
             else:
