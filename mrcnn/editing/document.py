@@ -266,7 +266,7 @@ class ImageDocument:
         """Add an instance (manual and accepted unless `provenance` says otherwise)."""
         cmd = AddInstance(self._target, mask, category_id, label=label, **provenance)
         self._run(cmd)
-        return cmd.ref.id
+        return _added_id(cmd)
 
     def delete_instances(self, instance_ids: Iterable[int], *, label: str = "delete"
                          ) -> DeleteInstances | None:
@@ -356,7 +356,7 @@ class ImageDocument:
                             model_version_id=rec.model_version_id, score=rec.score,
                             state=rec.state, label="split") for part in parts[1:]]
         self._run(CompositeCommand(self._target, [keep, *adds], label="split"))
-        return [instance_id, *(a.ref.id for a in adds)]
+        return [instance_id, *(_added_id(a) for a in adds)]
 
     def merge_instances(self, instance_ids: Iterable[int]) -> int:
         """Merge instances into the largest of them (by area; of equal ones, the first given):
@@ -379,6 +379,8 @@ class ImageDocument:
             return existing
         cmd = AddCategory(self._target, name, color)
         self._run(cmd)
+        if cmd.category is None:  # set by the step's do, which `_run` has just run
+            raise EditError(f"category {name!r} was not added")
         return cmd.category
 
     def rename_category(self, category_id: int, name: str) -> RenameCategory | None:
@@ -395,3 +397,10 @@ class ImageDocument:
         `move_to`, or are deleted when it is None. One undoable step."""
         cmd = DeleteCategory(self._target, category_id, move_to)
         return cmd if self._run(cmd) else None
+
+
+def _added_id(step: AddInstance) -> int:
+    """The id of the instance a step that has been done added."""
+    if step.ref is None:  # set by the step's do
+        raise EditError(f"{step.label}: the step was not done, so it added no instance")
+    return step.ref.id

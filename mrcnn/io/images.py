@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
 from mrcnn.errors import ImageReadError
 from mrcnn.io.remote import ImageLocation, RemoteImage
@@ -70,7 +70,7 @@ def _read_bytes(path: Path | RemoteImage) -> bytes:
     return data
 
 
-def _open(path: Path | RemoteImage, data: bytes, max_pixels: int) -> Image.Image:
+def _open(path: Path | RemoteImage, data: bytes, max_pixels: int) -> ImageFile.ImageFile:
     """Open lazily (header only) and check format and size before any pixel is decoded."""
     try:
         with warnings.catch_warnings():
@@ -96,6 +96,13 @@ def _open(path: Path | RemoteImage, data: bytes, max_pixels: int) -> Image.Image
             path, f"{w}x{h} is {w * h:,} pixels, above the limit of {max_pixels:,}"
         )
     return im
+
+
+def _format(path: Path | RemoteImage, im: Image.Image) -> str:
+    """The format name of an image `_open` accepted (it refuses any without one)."""
+    if im.format is None:
+        raise ImageReadError(path, "unknown image format")
+    return im.format
 
 
 def _png_exif(data: bytes) -> bytes | None:
@@ -132,7 +139,7 @@ def _orientation(im: Image.Image, data: bytes) -> int:
 def _displayed_size(im: Image.Image, orientation: int) -> tuple[int, int]:
     """(width, height) as displayed, from the header only."""
     w, h = im.size
-    if im.format == "TIFF":
+    if isinstance(im, TiffImagePlugin.TiffImageFile):  # what Pillow opens every TIFF as
         # Recent Pillow versions report a TIFF's size already oriented: start from the stored
         # ImageWidth (256) and ImageLength (257) tags instead.
         w, h = im.tag_v2.get(256, w), im.tag_v2.get(257, h)
@@ -213,7 +220,7 @@ def _high_depth(data: bytes) -> np.ndarray | None:
     return np.repeat(normalize_to_uint8(arr)[..., None], 3, axis=2)
 
 
-def _to_rgb(im: Image.Image, data: bytes, orientation: int) -> np.ndarray:
+def _to_rgb(im: ImageFile.ImageFile, data: bytes, orientation: int) -> np.ndarray:
     """Decode to (H, W, 3) uint8 RGB as displayed, given the orientation the file declares."""
     mode = im.mode
     rawmode = im.tile[0][3] if im.tile and len(im.tile[0]) > 3 else ""
@@ -230,17 +237,18 @@ def _to_rgb(im: Image.Image, data: bytes, orientation: int) -> np.ndarray:
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         gray = normalize_to_uint8(np.asarray(im))
         return apply_orientation(np.repeat(gray[..., None], 3, axis=2), orientation)
+    rgb: Image.Image = im
     if mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        rgb = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif mode in ("L", "RGB") and "transparency" in im.info:
-        im = im.convert("RGBA")  # colour-key transparency (PNG tRNS)
+        rgb = im.convert("RGBA")  # colour-key transparency (PNG tRNS)
     elif mode in ("LA", "PA", "La"):
-        im = im.convert("RGBA")
+        rgb = im.convert("RGBA")
     elif mode == "RGBa":
-        im = im.convert("RGBA")
+        rgb = im.convert("RGBA")
     elif mode not in ("RGB", "RGBA"):
-        im = im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
-    arr = np.asarray(im)
+        rgb = im.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
+    arr = np.asarray(rgb)
     if arr.shape[2] == 4:
         arr = _composite(arr[..., :3], arr[..., 3])
     return apply_orientation(arr, orientation)
@@ -255,7 +263,7 @@ def read_image_info(path: ImageLocation, *, max_pixels: int = MAX_PIXELS) -> Ima
     data = _read_bytes(p)
     im = _open(p, data, max_pixels)
     w, h = _displayed_size(im, _orientation(im, data))
-    return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), im.format)
+    return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), _format(p, im))
 
 
 def _decode(path: Path | RemoteImage, *, max_pixels: int,
@@ -322,7 +330,7 @@ def verify_image(path: ImageLocation, *, max_pixels: int = MAX_PIXELS) -> ImageI
         im.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageReadError(p, f"corrupt or truncated image data ({exc})") from None
-    return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), im.format)
+    return ImageInfo(w, h, hashlib.sha256(data).hexdigest(), _format(p, im))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -11,16 +11,28 @@ from contextlib import AbstractContextManager
 from mrcnn.errors import ProjectError
 from mrcnn.keypoints import Points, points_to_json
 from mrcnn.masks import Rle
-from mrcnn.store.records import SOURCES, STATES, Category, ImageRecord, Instance
+from mrcnn.store.records import (
+    SOURCES,
+    STATES,
+    Category,
+    ImageRecord,
+    Instance,
+    InstanceState,
+    Source,
+)
 from mrcnn.store.rows import INSTANCE_COLS, check_value, instance_from_row
 from mrcnn.store.status import after_predicting
 
 
 class InstanceStore:
-    """Instances of a project's images, mixed into `Project`, which provides the five
-    methods declared just below (the mixin's whole contract with its host)."""
+    """Instances of a project's images, mixed into `Project`, which provides the methods
+    declared just below (the mixin's whole contract with its host)."""
 
     # ------------------------------------------------ provided by the host (Project)
+    def _connection(self) -> sqlite3.Connection:
+        """The project's open connection (ProjectError when it is closed)."""
+        raise NotImplementedError
+
     def _q(self, sql: str, args: Iterable = ()) -> sqlite3.Cursor:
         """Run one SQL statement on the project's connection."""
         raise NotImplementedError
@@ -65,6 +77,8 @@ class InstanceStore:
         points, checked against the category's keypoint schema (None: none)."""
         check_value(source, SOURCES, "instance source")
         check_value(state, STATES, "instance state")
+        # the record carries the vocabularies typed, as one read back from the database does
+        typed_source, typed_state = Source(source), InstanceState(state)
         area = rle.area
         if area <= 0:
             raise ProjectError("an instance mask must cover at least one pixel")
@@ -85,11 +99,12 @@ class InstanceStore:
                 (image_id, category_id, rle.height, rle.width, rle.counts, x, y, w, h, area,
                  source, model_version_id, score, state, time.time(), points_to_json(points)),
             )
-        return Instance(cur.lastrowid, image_id, category_id, rle, (x, y, w, h), area,
-                        source, model_version_id, score, state, points)
+        return Instance(_inserted_id(cur), image_id, category_id, rle, (x, y, w, h), area,
+                        typed_source, model_version_id, score, typed_state, points)
 
     def instances(self, image_id: int | None = None, state: str | None = None) -> list[Instance]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[int | str] = []
         if image_id is not None:
             where.append("image_id = ?")
             args.append(image_id)
@@ -143,15 +158,15 @@ class InstanceStore:
 
     def accept_instances(self, instance_ids: Iterable[int]) -> None:
         with self.transaction():
-            self._conn.executemany(
+            self._connection().executemany(
                 "UPDATE instances SET state = 'accepted' WHERE id = ?",
                 [(i,) for i in instance_ids],
             )
 
     def delete_instances(self, instance_ids: Iterable[int]) -> None:
         with self.transaction():
-            self._conn.executemany("DELETE FROM instances WHERE id = ?",
-                                   [(i,) for i in instance_ids])
+            self._connection().executemany("DELETE FROM instances WHERE id = ?",
+                                           [(i,) for i in instance_ids])
 
     def restore_instance(self, inst: Instance) -> int:
         """Put back a removed instance (undo) with its image, category, mask, provenance and
@@ -184,7 +199,7 @@ class InstanceStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise ProjectError(f"cannot restore instance {inst.id}: {exc}") from None
-        return int(cur.lastrowid)
+        return _inserted_id(cur)
 
     def set_instances_state(self, instance_ids: Iterable[int], state: str) -> None:
         """Set instances `accepted` or back to `pending`; unknown ids are a ProjectError."""
@@ -282,3 +297,10 @@ class InstanceStore:
             "SELECT n, COUNT(*) FROM (SELECT COUNT(i.id) AS n FROM images im "
             "LEFT JOIN instances i ON i.image_id = im.id AND i.state = 'accepted' "
             "WHERE im.status = 'reviewed' GROUP BY im.id) GROUP BY n")}
+
+
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The id of the instance the INSERT run by `cur` added (SQLite always reports it)."""
+    if cur.lastrowid is None:
+        raise ProjectError("the database did not report the id of the instance just added")
+    return cur.lastrowid

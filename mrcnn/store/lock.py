@@ -7,11 +7,14 @@ leaves a project locked.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from mrcnn.errors import ProjectError, ProjectLockedError
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
+# `sys.platform` rather than `os.name`: mypy understands it, and checks only this platform's branch
+# (msvcrt's locking functions exist only in the Windows stubs).
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
     def _try_lock(fd: int) -> bool:

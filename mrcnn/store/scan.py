@@ -24,7 +24,7 @@ class ScanReport:
 def find_images(folder: str | Path) -> list[Path]:
     """Image files under `folder`, recursively, sorted; hidden folders, projects and our
     own export folders (their images are copies of the project's) skipped."""
-    found = []
+    found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(
             d for d in dirnames

@@ -19,6 +19,7 @@ from mrcnn import masks
 from mrcnn.errors import ProjectError, ProjectLockedError
 from mrcnn.store import schema
 from mrcnn.store.project import DB_NAME, Project, split_for
+from mrcnn.store.records import InstanceState, Source
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -341,6 +342,22 @@ def test_every_edit_is_visible_to_another_connection_at_once(project):
         assert reader.categories()[0].name == "hound"
         project.delete_instances([inst.id])
         assert reader.instances() == []
+
+
+def test_an_added_instance_is_the_record_read_back_with_typed_source_and_state(project):
+    # add_instance used to hand back the plain strings it was given ("model", "pending") where
+    # the record promises Source and InstanceState, unlike the same instance read back
+    img = project.add_image(project.images_root / "a.png", 40, 30, "0" * 64)
+    cat = project.add_category("dog")
+    for source, state, score in (("manual", "accepted", None), ("model", "pending", 0.5)):
+        added = project.add_instance(img.id, cat.id, _mask(30, 40, (0, 3, 0, 3)),
+                                     source=source, state=state, score=score)
+        assert added.source is Source(source) and added.state is InstanceState(state)
+        assert added == project.instance(added.id)
+        assert repr(added) == repr(project.instance(added.id))
+    prediction = (cat.id, _mask(30, 40, (0, 3, 0, 3)), 0.9)
+    (predicted,) = project.replace_predictions(img.id, "v1", [prediction])
+    assert predicted.source is Source.MODEL and predicted.state is InstanceState.PENDING
 
 
 def test_a_failing_transaction_leaves_nothing_behind(project):
