@@ -5,6 +5,8 @@ so a long message ran straight into the model label ("…no CUDModel: COCO weigh
 two messages were written into one. Here, a message that does not fit makes the widgets
 added with `yielding=True` (model, image facts) step aside, one by one, until it does; they
 come back when the message is gone. The whole text is also the bar's tooltip meanwhile.
+The room is measured again whenever a widget on the right grows while a message is shown
+(the model label's text arrives just after "Model … ready", and cut that message off mid-word).
 
 The labels themselves give up room too (`ElidedLabel`): a long device line ("… · backbone in
 ONNX Runtime") once made the window's minimum width wider than the screen, and the window grew
@@ -13,7 +15,7 @@ past the screen's edge the moment it appeared.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
@@ -75,19 +77,37 @@ class StatusBar(QStatusBar):
         self._yielding: list[QWidget] = []
         self._stepped_aside: list[QWidget] = []
         self.messageChanged.connect(self._on_message_changed)
+        self._refit_timer = QTimer(self)  # once the layout has placed the widgets again
+        self._refit_timer.setSingleShot(True)
+        self._refit_timer.setInterval(0)
+        self._refit_timer.timeout.connect(self._fit_message)
 
     def add_permanent(self, widget: QWidget, *, yielding: bool = False) -> None:
         """A widget on the right; `yielding`: it steps aside for a message that needs room."""
         self.addPermanentWidget(widget)
         self._permanent.append(widget)
+        widget.installEventFilter(self)
         if yielding:
             self._yielding.append(widget)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if (event.type() in (QEvent.Type.Resize, QEvent.Type.Move, QEvent.Type.Show)
+                and self.currentMessage()):
+            self._refit_timer.start()
+        return False
 
     def _on_message_changed(self, text: str) -> None:
         for widget in self._stepped_aside:
             widget.show()
         self._stepped_aside = []
         self.setToolTip(text)
+        if text:
+            self._fit_message()
+
+    def _fit_message(self) -> None:
+        """Widgets that yield step aside, one by one, until the message fits left of the
+        rest."""
+        text = self.currentMessage()
         if not text:
             return
         need = self.fontMetrics().horizontalAdvance(text) + MARGIN

@@ -46,6 +46,37 @@ def test_a_long_message_is_shown_whole_and_the_labels_come_back_after(qtbot, win
     assert window.image_info.isVisible() and window.zoom_label.isVisible()
 
 
+def test_a_message_shown_just_before_the_model_label_grows_still_reads_whole(qtbot, window,
+                                                                             photos_dir):
+    """As seen under Xvfb: "Model v1 (project) (r18) ready on CPU …" appears, then the model
+    label gets its text and grows leftwards, cutting the message off mid-word ("fp32
+    (lModel: v1 (project)")."""
+    open_folder(qtbot, window, photos_dir)
+    wait_model_ready(qtbot, window)
+    window.resize(1400, 800)  # the screen it was seen on
+    qtbot.waitUntil(lambda: window.width() == 1400)
+    bar = window.statusBar()
+    bar.clearMessage()
+    window.model_status.set_model("Model: none")
+    window.model_status.set_device("CPU")
+    qtbot.waitUntil(lambda: not bar.currentMessage() and window.model_status.isVisible())
+    message = ("Model v1 (project) (r18) ready on CPU — no CUDA device found · fp32 (bf16 "
+               "measured at 1.05x)")
+    window.feedback.say(message, 60000)
+    qtbot.wait(50)
+    assert window.model_status.isVisible()  # it fits beside the short labels
+
+    window.model_status.set_model("Model: v1 (project) · r18 · trained 2026-11-29")
+    window.model_status.set_device("CPU — no CUDA device found · fp32 (bf16 measured at "
+                                   "1.05x) · backbone in ONNX Runtime")
+    # the next layout pass gives the label its new width (or it has stepped aside)
+    qtbot.waitUntil(lambda: not window.model_status.isVisible()
+                    or window.model_status.width() > 500)
+    qtbot.waitUntil(lambda: text_end(bar, message) < first_label_start(window), timeout=3000)
+    assert bar.currentMessage() == message
+    assert window.saved_label.isVisible()
+
+
 def test_a_long_model_line_is_cut_short_and_never_widens_the_window(qtbot, window,
                                                                      photos_dir):
     """As seen on a 1400 px screen: the device line grew ("… · backbone in ONNX Runtime")
