@@ -96,10 +96,19 @@ class ReviewCommands:
         image_id = self._images.current_id
         if image_id is None:
             return
+        t = self._canvas.score_threshold
+        hidden = sum(1 for r in self._c.instance_rows(image_id) if r.pending
+                     and r.instance.score is not None and r.instance.score < t)
         with self._fb.guard("Cannot accept"):
             n = self._c.accept_all(image_id)
-            self._fb.say(f"Accepted {plural(n, 'prediction')}" if n else
-                         "No pending predictions on this image")
+            if not n:
+                self._fb.say("No pending predictions on this image")
+            elif hidden:  # labels the person never saw: say so, loudly enough to undo
+                self._fb.say(f"Accepted {plural(n, 'prediction')}, {hidden} of them hidden "
+                             f"below the score threshold {t:.2f} · Ctrl+Z undoes · Accept ≥ "
+                             "Threshold takes only the shown ones", 15000)
+            else:
+                self._fb.say(f"Accepted {plural(n, 'prediction')}")
 
     def accept_above_threshold(self) -> None:
         """Accept the pending predictions the score threshold shows (those scoring at least

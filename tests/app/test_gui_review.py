@@ -163,6 +163,29 @@ def test_accept_selected_then_all(qtbot, window, photos_dir):
     assert "pending" not in window.instance_list.summary.text()
 
 
+def test_accept_all_says_how_many_it_took_that_the_threshold_hid(qtbot, window, photos_dir):
+    """Accept All takes every pending prediction, those the score threshold hides too: a
+    person who saw one must learn that two more were accepted, and be able to undo."""
+    open_folder(qtbot, window, photos_dir)
+    name = "chelsea.jpg"
+    window.image_list.select_image(image_id(window, name))
+    ids = add_predictions(window, name, 3)  # scores 0.9, 0.8, 0.7
+    wait_image_shown(qtbot, window)
+    window.threshold.setValue(85)
+    assert [window.canvas.instance_items()[i].isVisible() for i in ids] == [True, False, False]
+
+    window.actions["accept_all"].trigger()
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Accepted 3 predictions, 2 of them hidden below the score "
+                              "threshold 0.85")
+    assert "Ctrl+Z undoes" in message
+    project = window.controller.project
+    assert sorted(i.id for i in project.instances(state="accepted")) == ids
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert project.instances(state="accepted") == []
+
+
 def test_delete_selected(qtbot, window, photos_dir):
     open_folder(qtbot, window, photos_dir)
     ids = add_predictions(window, "astronaut.jpg", 2)
