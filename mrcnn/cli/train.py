@@ -12,6 +12,7 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mrcnn.store.project import Project
 from mrcnn.training.events import (
@@ -20,6 +21,10 @@ from mrcnn.training.events import (
     JsonLinesWriter,
     TrainingEvent,
 )
+
+if TYPE_CHECKING:  # imported where used: `--help` stays fast
+    from mrcnn.training.recipe import Recipe
+    from mrcnn.training.start_model import StartModel
 
 
 def _emitter(args: argparse.Namespace, is_main: bool) -> Callable[[TrainingEvent], None]:
@@ -44,7 +49,7 @@ def _cancel_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def _plan(project: Project, args: argparse.Namespace):
+def _plan(project: Project, args: argparse.Namespace) -> tuple[Recipe, StartModel]:
     """The run to start: the one-click recipe (`mrcnn.training.recipe`) with what the user
     fixed on the command line, and the model it starts from."""
     from mrcnn.model.device import describe_hardware
@@ -117,6 +122,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if staged:
         emit(DoneEvent(staged=str(args.stage)))
     else:
+        if version is None:  # train_project returns None only on ranks > 0 or when staging
+            from mrcnn.errors import TrainingError
+
+            raise TrainingError("training finished but registered no model version")
         emit(DoneEvent(version=version.name, path=version.path,
                        metrics=version.metadata.get("metrics")))
     return 0

@@ -31,6 +31,9 @@ BF16_MIN_SPEEDUP = 1.15
 #: 0.81x and in fp16 at 0.97x the speed of fp32 (TF32 convolutions, BatchNorm folded).
 AMP_MIN_SPEEDUP = 1.05
 
+#: Short names of the autocast dtypes, for people.
+_AMP_NAMES: dict[torch.dtype, str] = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+
 
 @dataclass(frozen=True)
 class DeviceChoice:
@@ -46,7 +49,7 @@ class DeviceChoice:
         name = {"cuda": "CUDA", "mps": "MPS", "cpu": "CPU"}.get(self.device.type, self.device.type)
         if self.device.type == "cuda":
             name = f"CUDA ({torch.cuda.get_device_name(self.device)})"
-        precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp_dtype, "fp32")
+        precision = "fp32" if self.amp_dtype is None else _AMP_NAMES.get(self.amp_dtype, "fp32")
         note = f" ({self.precision_note})" if self.precision_note else ""
         return f"{name} — {self.reason} · {precision}{note}"
 
@@ -80,12 +83,12 @@ def cpu_bf16_speedup() -> float:
     times: dict[bool, list[float]] = {False: [], True: []}
     with torch.inference_mode():
         for i in range(4):
-            for bf16 in (False, True):
-                with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            for use_bf16 in (False, True):
+                with torch.autocast("cpu", torch.bfloat16, enabled=use_bf16):
                     t = time.perf_counter()
                     conv(x)
                     if i:  # the first round warms up
-                        times[bf16].append(time.perf_counter() - t)
+                        times[use_bf16].append(time.perf_counter() - t)
     fp32, bf16 = (statistics.median(times[k]) for k in (False, True))
     return fp32 / max(bf16, 1e-9)
 
@@ -119,7 +122,7 @@ def fastest_precision(choice: DeviceChoice, run: Callable[[DeviceChoice], None],
     speedup = statistics.median(times[fp32]) / max(statistics.median(times[choice]), 1e-9)
     if speedup >= AMP_MIN_SPEEDUP:
         return choice
-    name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(choice.amp_dtype, "autocast")
+    name = _AMP_NAMES.get(choice.amp_dtype, "autocast")
     return replace(fp32, precision_note=f"{name} measured at {speedup:.2f}x")
 
 

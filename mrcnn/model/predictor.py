@@ -14,6 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,9 +114,10 @@ def _fp32_forward(forward: Callable, *args):
 
 def output_layers(model: nn.Module) -> list[nn.Module]:
     """The layers of a torchvision MaskRCNN that produce its raw outputs."""
-    rpn_head, roi = model.rpn.head, model.roi_heads
-    layers = [rpn_head.cls_logits, rpn_head.bbox_pred, roi.box_predictor,
-              roi.mask_predictor.mask_fcn_logits]
+    m: Any = model  # a torchvision MaskRCNN (its parts are untyped modules)
+    rpn_head, roi = m.rpn.head, m.roi_heads
+    layers: list[nn.Module] = [rpn_head.cls_logits, rpn_head.bbox_pred, roi.box_predictor,
+                               roi.mask_predictor.mask_fcn_logits]
     if roi.keypoint_predictor is not None:  # the keypoint heatmaps' logits
         layers.append(roi.keypoint_predictor)
     return layers
@@ -127,7 +129,8 @@ def keep_outputs_fp32(model: nn.Module) -> None:
     for layer in output_layers(model):
         if not getattr(layer, "_mrcnn_fp32", False):
             layer.forward = functools.partial(_fp32_forward, layer.forward)
-            layer._mrcnn_fp32 = True
+            # a plain flag: nn.Module's __setattr__ is typed for tensors and modules only
+            layer._mrcnn_fp32 = True  # type: ignore[assignment]
 
 
 class Predictor:
@@ -153,10 +156,11 @@ class Predictor:
         #: backbone features of the images predicted last (by key), for `box_mask`
         self.features = FeatureCache(feature_cache)
         self.model = model.eval().to(self.choice.device)
+        m: Any = self.model  # a torchvision MaskRCNN (its parts are untyped modules)
         if fold_batchnorm:
             fold_into_convolutions(self.model)
-        self.model.roi_heads.score_thresh = score_threshold
-        self.model.roi_heads.detections_per_img = max_detections
+        m.roi_heads.score_thresh = score_threshold
+        m.roi_heads.detections_per_img = max_detections
         self.mask_threshold = mask_threshold
         if self.choice.amp_dtype is not None:
             keep_outputs_fp32(self.model)  # no effect outside autocast
@@ -167,7 +171,7 @@ class Predictor:
             self.choice = self._fastest_precision()
         self._set_layout()
         if onnx_backbone and onnx_backbone_applies(self.choice):
-            self.fast_backbone = BackgroundBackbone(self.model.backbone)
+            self.fast_backbone = BackgroundBackbone(m.backbone)
 
     def _set_layout(self) -> None:
         self.model.backbone.to(memory_format=torch.channels_last if self.choice.channels_last
@@ -175,7 +179,7 @@ class Predictor:
 
     def _fastest_precision(self) -> DeviceChoice:
         """This model's faster precision on this GPU (see `tune_precision`)."""
-        t = self.model.transform
+        t: Any = self.model.transform  # torchvision's GeneralizedRCNNTransform
         dev = self.choice.device
         key = (str(dev), torch.cuda.get_device_name(dev) if dev.type == "cuda" else "",
                type(self.model).__name__, sum(p.numel() for p in self.model.parameters()),
@@ -221,9 +225,9 @@ class Predictor:
         """Predict a batch (on the CPU: moved to the device here); with `keys` (one per
         image) keep each image's features."""
         self._swap_in_fast_backbone()
-        m = self.model
+        m: Any = self.model  # a torchvision MaskRCNN (its parts are untyped modules)
         tensors = [t.to(self.choice.device) for t in tensors]
-        original_sizes = [tuple(t.shape[-2:]) for t in tensors]
+        original_sizes = [(int(t.shape[-2]), int(t.shape[-1])) for t in tensors]
         images, _ = m.transform(tensors)
         x = images.tensors
         if self.choice.channels_last:
@@ -233,9 +237,10 @@ class Predictor:
             proposals, _ = m.rpn(images, features)
             detections, _ = m.roi_heads(features, proposals, images.image_sizes)
         for i, key in enumerate(keys or ()):
+            h, w = images.image_sizes[i]
             self.features.put(key, ImageFeatures(
                 OrderedDict((k, v[i:i + 1]) for k, v in features.items()),
-                tuple(images.image_sizes[i]), tuple(original_sizes[i])))
+                (int(h), int(w)), original_sizes[i]))
         detections = [{k: v.float() if v.is_floating_point() else v for k, v in d.items()}
                       for d in detections]
         return m.transform.postprocess(detections, images.image_sizes, original_sizes)

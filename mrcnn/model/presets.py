@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -117,7 +118,9 @@ def default_anchors(preset: str) -> Anchors:
 def anchors_of(model: nn.Module) -> Anchors:
     """The anchors a built Mask R-CNN uses (one size per level, the same ratios at every
     level, as `build_model` makes them); ValueError for another layout."""
-    gen = getattr(model, "module", model).rpn.anchor_generator
+    inner: nn.Module = getattr(model, "module", model)  # a DDP-wrapped model: its module
+    # nn.Module's attribute access is typed Tensor | Module; torchvision is untyped
+    gen = cast(AnchorGenerator, inner.get_submodule("rpn.anchor_generator"))
     sizes: Sequence[Sequence[float]] = gen.sizes
     ratios: Sequence[Sequence[float]] = gen.aspect_ratios
     if any(len(s) != 1 for s in sizes) or any(tuple(r) != tuple(ratios[0]) for r in ratios):

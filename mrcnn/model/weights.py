@@ -20,10 +20,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from mrcnn.errors import (
     CategoryMismatchError,
@@ -443,9 +444,11 @@ def _use_trained_size(model: nn.Module, metadata: dict, build_kwargs: dict) -> N
     size, max_size = metadata.get("size"), metadata.get("max_size")
     if "min_size" in build_kwargs or not isinstance(size, int) or size <= 0:
         return
-    model.transform.min_size = (size,)
+    # nn.Module's attribute access is typed Tensor | Module; torchvision's transform is untyped
+    transform = cast(GeneralizedRCNNTransform, model.get_submodule("transform"))
+    transform.min_size = (size,)
     if isinstance(max_size, int) and max_size >= size:
-        model.transform.max_size = max_size
+        transform.max_size = max_size
 
 
 def _check_categories(found: list[str], wanted: list[str], origin: str) -> None:
@@ -481,7 +484,8 @@ def _from_file(path: Path, *, preset: str | None, categories: list[str] | None,
                                   f"has {rows - 1}")
         if categories is not None:
             _check_categories(names, categories, origin)
-        metadata = ck.get("metadata") if isinstance(ck.get("metadata"), dict) else {}
+        found = ck.get("metadata")
+        metadata: dict = found if isinstance(found, dict) else {}
         kwargs = _with_trained_mask_resolution(
             _with_trained_keypoints(_with_trained_anchors(build_kwargs, metadata, origin),
                                     metadata, origin),

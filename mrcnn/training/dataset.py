@@ -301,7 +301,7 @@ class ProjectDataset(Dataset):
         if "keypoints" in target:
             target = _without_degenerate(target)  # as the transform's sanitizing would
         if self.transform is not None:
-            image, target = self._augment(image, target)
+            image, target = self._augment(self.transform, image, target)
         target["image_id"] = torch.tensor(s.image_id, dtype=torch.int64)
         return image, target
 
@@ -320,7 +320,8 @@ class ProjectDataset(Dataset):
                                                       width)
         return image.flip(-1), out
 
-    def _augment(self, image: torch.Tensor, target: dict[str, torch.Tensor]
+    @staticmethod
+    def _augment(transform: v2.Transform, image: torch.Tensor, target: dict[str, torch.Tensor]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         h, w = image.shape[-2:]
         wrapped = {
@@ -328,7 +329,7 @@ class ProjectDataset(Dataset):
             "labels": target["labels"],
             "masks": tv_tensors.Mask(target["masks"]),
         }
-        image, out = self.transform(tv_tensors.Image(image), wrapped)
+        image, out = transform(tv_tensors.Image(image), wrapped)
         result = {k: v.as_subclass(torch.Tensor) for k, v in out.items()}
         if "keypoints" in target:
             if len(result["boxes"]) != len(target["boxes"]):  # pragma: no cover - guarded

@@ -41,7 +41,7 @@ def ground_truth(project: Project, image_ids: Sequence[int], labels: LabelMap,
     images = [project.image(i) for i in image_ids]
     where = slots(keypoints) if keypoints else {}
     k = total_slots(keypoints) if keypoints else 0
-    anns = []
+    anns: list[dict[str, object]] = []
     for im in images:
         for inst in project.instances(im.id, state="accepted"):
             name = cats[inst.category_id]

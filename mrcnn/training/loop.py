@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Rewrites a step's loss parts before they are summed (e.g. label smoothing).
 LossTransform = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+#: One training batch as torchvision detection models take it: images and their targets.
+Batch = tuple[Sequence[torch.Tensor], Sequence[dict[str, torch.Tensor]]]
 
 
 class HookBase:
@@ -58,7 +60,11 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict:
     """The global RNG states as plain data and tensors (loadable with weights_only)."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = np.random.get_state()  # legacy=True: MT19937's tuple, never the dict
+    if not isinstance(numpy_state, tuple):
+        raise TrainingError("NumPy's global random state is not the MT19937 tuple; "
+                            "it cannot be saved with the checkpoint")
+    name, keys, pos, has_gauss, gauss = numpy_state
     state = {
         "python": random.getstate(),
         "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
@@ -94,7 +100,7 @@ class Trainer:
     rewrites the model's loss dict of each step before the parts are summed.
     """
 
-    def __init__(self, model: nn.Module, data: Iterable, optimizer: torch.optim.Optimizer,
+    def __init__(self, model: nn.Module, data: Iterable[Batch], optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, *,
                  max_iters: int, device: DeviceChoice, start_iter: int = 0,
                  clip_grad_norm: float | None = None, hooks: Sequence[HookBase] = (),
@@ -118,7 +124,7 @@ class Trainer:
                        and device.amp_dtype == torch.float16 else None)
         self.hooks: list[HookBase] = []
         self.register_hooks(hooks)
-        self._data_iter = None
+        self._data_iter: Iterator[Batch] | None = None
         self._pending_rng: dict | None = None
 
     def register_hooks(self, hooks: Iterable[HookBase]) -> None:
@@ -156,6 +162,9 @@ class Trainer:
         """One optimisation step on the next batch."""
         start = time.perf_counter()
         self.lr = float(self.optimizer.param_groups[0]["lr"])
+        if self._data_iter is None:
+            raise TrainingError("run_step() needs a data iterator: call train(), which "
+                                "starts one")
         images, targets = next(self._data_iter)
         dev = self.device.device
         images = [im.to(dev, non_blocking=True) for im in images]

@@ -15,9 +15,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
+from torchvision.models.detection.roi_heads import RoIHeads
 
 from mrcnn.errors import (
     CheckpointError,
@@ -164,7 +166,9 @@ def train_project(project: Project, config: TrainConfig, *, model: nn.Module | N
     if policy:
         freeze_for_finetuning(model)
     if config.roi_batch_per_image:
-        model.roi_heads.fg_bg_sampler.batch_size_per_image = config.roi_batch_per_image
+        # nn.Module's attribute access is typed Tensor | Module; torchvision is untyped
+        roi_heads = cast(RoIHeads, model.get_submodule("roi_heads"))
+        roi_heads.fg_bg_sampler.batch_size_per_image = config.roi_batch_per_image
     size, max_size = input_sizes(config, model)
     model.to(device.device)
     if config.time_precision and not dist.enabled and times_autocast(device):

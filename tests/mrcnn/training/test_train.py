@@ -159,6 +159,15 @@ def test_cancel_leaves_no_version_and_no_file(project):
     assert model_files(project) == []
 
 
+def test_roi_batch_per_image_sets_the_heads_sampler(project):
+    model = build_model(preset="r18", num_classes=5, min_size=64)
+    assert model.roi_heads.fg_bg_sampler.batch_size_per_image != 17
+    with pytest.raises(TrainingCancelled):  # before the first step: the setting is made
+        train_project(project, tiny_config(roi_batch_per_image=17), model=model,
+                      evaluate_before=False, should_cancel=lambda: True)
+    assert model.roi_heads.fg_bg_sampler.batch_size_per_image == 17
+
+
 def test_non_finite_loss_raises_training_error_naming_the_iteration(project):
     def poison(trainer):  # what a diverging run does to the weights
         if trainer.iter == 1:
