@@ -31,8 +31,11 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mrcnn.errors import (
     CheckpointError,
@@ -123,11 +126,12 @@ def _serve(conn, cancel, log_level: int) -> None:  # pragma: no cover - runs in 
             elif op == "box_mask":
                 value = session.box_mask(*args)
             elif op == "unload":
-                value = session.unload()
+                session.unload()
+                value = None
             else:
                 raise ValueError(f"unknown request {op!r}")
         except BaseException as exc:  # every error goes back to the caller
-            reply = ("error", *_error_payload(exc))
+            reply: tuple[Any, ...] = ("error", *_error_payload(exc))
         else:
             reply = ("ok", value)
         try:
@@ -166,9 +170,9 @@ class ModelProcess:
     def __init__(self) -> None:
         self._mp = multiprocessing.get_context("spawn")  # no forked threads or Qt state
         self._lock = threading.Lock()
-        self._proc = None
-        self._conn = None
-        self._cancel = None
+        self._proc: SpawnProcess | None = None
+        self._conn: Connection | None = None
+        self._cancel: Event | None = None
         self._last_load: ModelRequest | None = None
         self._info: ModelInfo | None = None
 
@@ -240,7 +244,7 @@ class ModelProcess:
             proc, conn = self._proc, self._conn
             if proc is None:
                 return
-            if idle:
+            if idle and conn is not None:
                 try:
                     conn.send(("quit", ()))
                 except (OSError, ValueError):
@@ -287,22 +291,25 @@ class ModelProcess:
         """Send one request and wait for its answer (lock held by the caller)."""
         if self._proc is None:
             self._start()
-        self._cancel.clear()
+        proc, conn, cancel = self._proc, self._conn, self._cancel
+        if proc is None or conn is None or cancel is None:
+            raise ModelProcessError("the model process did not start")
+        cancel.clear()
         try:
-            self._conn.send((op, args))
+            conn.send((op, args))
         except (OSError, ValueError) as exc:
             self._died(f"cannot reach it ({exc})")
         while True:
             if should_cancel is not None and should_cancel():
-                self._cancel.set()
+                cancel.set()
             try:
-                ready = self._conn.poll(POLL_S)
-                message = self._conn.recv() if ready else None
+                ready = conn.poll(POLL_S)
+                message = conn.recv() if ready else None
             except (EOFError, OSError):
                 self._died("its connection closed")
             if message is None:
-                if not self._proc.is_alive():
-                    self._died(f"exit code {self._proc.exitcode}")
+                if not proc.is_alive():
+                    self._died(f"exit code {proc.exitcode}")
                 continue
             kind = message[0]
             if kind == "progress":
@@ -311,13 +318,13 @@ class ModelProcess:
                         progress(message[1], message[2])
                     except Exception:  # a caller's bug must not desynchronise the pipe
                         log.exception("progress callback failed")
-                        self._cancel.set()
+                        cancel.set()
                 continue
             if kind == "ok":
                 return message[1]
             raise _rebuild(message[1], message[2])
 
-    def _died(self, how: str) -> None:
+    def _died(self, how: str) -> NoReturn:
         proc = self._proc
         if proc is not None:
             proc.join(1.0)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from mrcnn.errors import ModelCancelled
 from mrcnn.keypoints import Points
@@ -40,6 +40,9 @@ from mrcnn.model.weight_files import (  # noqa: F401  (re-exported for the GUI s
     torch_hub_dir,
 )
 from mrcnn.serving.tiles import TILES_AUTO, TileSetting
+
+if TYPE_CHECKING:  # torch is imported only when a model loads
+    from mrcnn.model.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +168,7 @@ class ModelSession:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._predictor = None
+        self._predictor: Predictor | None = None
         self._info: ModelInfo | None = None
 
     @property
