@@ -36,6 +36,13 @@ from app.worker import Job, JobRunner
 from mrcnn.masks import Rle
 
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
+
+
+def below_threshold(row: InstanceRow, threshold: float) -> bool:
+    """Whether the score threshold hides this instance: a pending prediction scoring below it
+    (accepted work, and predictions without a score, always show)."""
+    score = row.instance.score
+    return row.pending and score is not None and score < threshold
 KEY_ZOOM = 1.25
 BACKGROUND = QColor(38, 40, 44)
 #: Instance items placed (or restyled) per event-loop turn; the keyboard is read between
@@ -297,8 +304,7 @@ class CanvasView(ImageLoadingMixin, ToolHostMixin, QGraphicsView):
         """Whether an instance is shown under the current filters."""
         if not row.pending:
             return True
-        score = row.instance.score
-        return self._show_predictions and (score is None or score >= self._score_threshold)
+        return self._show_predictions and not below_threshold(row, self._score_threshold)
 
     def _apply_visibility(self) -> None:
         for item in self._items.values():

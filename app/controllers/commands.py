@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 from app import dialogs
-from app.canvas.canvas import CanvasView
+from app.canvas.canvas import CanvasView, below_threshold
 from app.controllers.project import DocumentController
 from app.panels.image_list import ImageListWidget
 from app.settings import UiState
@@ -97,8 +97,7 @@ class ReviewCommands:
         if image_id is None:
             return
         t = self._canvas.score_threshold
-        hidden = sum(1 for r in self._c.instance_rows(image_id) if r.pending
-                     and r.instance.score is not None and r.instance.score < t)
+        hidden = sum(below_threshold(r, t) for r in self._c.instance_rows(image_id))
         with self._fb.guard("Cannot accept"):
             n = self._c.accept_all(image_id)
             if not n:
@@ -118,7 +117,7 @@ class ReviewCommands:
             return
         t = self._canvas.score_threshold
         ids = [r.id for r in self._c.instance_rows(image_id)
-               if r.pending and (r.instance.score is None or r.instance.score >= t)]
+               if r.pending and not below_threshold(r, t)]
         with self._fb.guard("Cannot accept"):
             n = self._c.accept(image_id, ids)
             self._fb.say(f"Accepted {plural(n, 'prediction')} scoring at least {t:.2f}" if n else
