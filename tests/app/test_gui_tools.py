@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QGraphicsPathItem
 from tool_helpers import DISC_CENTER, DISC_RADIUS, RECT, box, disc, make_tool_scene, stroke
 
 K = Qt.Key
@@ -264,9 +264,15 @@ def test_a_polygon_in_a_project_without_categories_asks_for_one_instead_of_vanis
     from app.panels import category_box
 
     asked = []
+    outline_shown = []
 
     def ask(_parent, _title, label, text=""):
         asked.append(label)
+        # the person names what they can see: the polygon's outline is still on the canvas
+        outline_shown.append(any(
+            isinstance(item, QGraphicsPathItem) and item.boundingRect().contains(
+                QRectF(20.3, 110.2, 80.0, 70.0))
+            for item in s.window.canvas.scene().items()))
         return answer
 
     monkeypatch.setattr(category_box, "ask_category_name", ask)
@@ -277,6 +283,7 @@ def test_a_polygon_in_a_project_without_categories_asks_for_one_instead_of_vanis
     assert not asked  # not while drawing: once the shape is finished
     s.key(qtbot, K.Key_Return)
     assert len(asked) == 1 and "no categories yet" in asked[0]
+    assert outline_shown == [True]
     if answer is None:
         qtbot.waitUntil(lambda: "nothing was added" in s.window.statusBar().currentMessage())
         assert s.stored() == {} and s.window.controller.project.categories() == []

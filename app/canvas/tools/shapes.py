@@ -117,12 +117,15 @@ class PolygonTool(CanvasTool):
     def _close(self, modifiers) -> None:
         points = list(self._points)
         mode = edit_mode(modifiers) if edit_mode(modifiers) != "new" else self._mode
-        self.cancel()
         doc = self.host.document()
+        # A project without categories asks for one: while the outline is still drawn, so
+        # the person sees what they are naming.
+        category = (self.host.new_category_id(ask=True)
+                    if doc is not None and mode == "new" else None)
+        self.cancel()
         if doc is None:
             return
         if mode == "new":
-            category = self.host.new_category_id(ask=True)
             if category is None:
                 return
             mask = mask_tools.polygon_mask(points, doc.shape)
