@@ -14,6 +14,10 @@ BAD = QColor(240, 106, 95)
 
 def apply_dark_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+
+
+def dark_palette() -> QPalette:
     p = QPalette()
     base, window, text = BASE, QColor(48, 50, 55), QColor(224, 226, 230)
     p.setColor(QPalette.ColorRole.Window, window)
@@ -34,4 +38,4 @@ def apply_dark_theme(app: QApplication) -> None:
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText,
                  QPalette.ColorRole.ButtonText):
         p.setColor(QPalette.ColorGroup.Disabled, role, QColor(120, 122, 128))
-    app.setPalette(p)
+    return p

@@ -90,8 +90,13 @@ class ImageDelegate(QStyledItemDelegate):
             mark_w = painter.fontMetrics().horizontalAdvance(VAL_MARK) + 12
             mark = QRect(pill.right() + 6, pill.y(), mark_w, pill.height())
             painter.setPen(QColor(VAL_COLOR))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
+            # an outline on the list's background; filled, with white text, on the selection's
+            # (purple text on the selection's blue could not be read)
+            painter.setBrush(QColor(VAL_COLOR).darker(125) if selected
+                             else Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(mark.adjusted(0, 0, -1, -1), 9, 9)
+            if selected:
+                painter.setPen(QColor("white"))
             painter.drawText(mark, Qt.AlignmentFlag.AlignCenter, VAL_MARK)
         u = index.data(UNCERTAINTY_ROLE)
         if u is not None:  # the review order's reason, at the row's right

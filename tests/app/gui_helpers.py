@@ -11,6 +11,20 @@ from PySide6.QtWidgets import QApplication
 PHOTO_NAMES = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "voc.jpg")
 
 
+def luminance(c) -> float:
+    """WCAG 2 relative luminance of a QColor."""
+    def channel(v: int) -> float:
+        x = v / 255
+        return x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4
+    return 0.2126 * channel(c.red()) + 0.7152 * channel(c.green()) + 0.0722 * channel(c.blue())
+
+
+def contrast(a, b) -> float:
+    """WCAG 2 contrast ratio of two QColors (1 to 21; 4.5 reads as body text)."""
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def wait_image_shown(qtbot, window, image_id: int | None = None, timeout: int = 10000) -> None:
     """Wait until the canvas shows `image_id` (default: the current image) with its masks."""
     def shown() -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from finetune_fixtures import WINDOW_OPTIONS, add_random_version, make_project, open_project
+from gui_helpers import contrast
 from PySide6.QtCore import Qt
 
 from mrcnn.store.project import Project
@@ -271,17 +272,6 @@ def test_the_before_after_table_shows_every_change_whole_and_readable(qtbot):
     from app.panels.training import TrainingPanel
     from app.theme import BAD, BASE, GOOD
     from mrcnn.store.versions import MetricRow
-
-    def luminance(c) -> float:
-        def channel(v: int) -> float:
-            v /= 255
-            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
-        return 0.2126 * channel(c.red()) + 0.7152 * channel(c.green()) + 0.0722 * channel(
-            c.blue())
-
-    def contrast(a, b) -> float:
-        hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
-        return (hi + 0.05) / (lo + 0.05)
 
     panel = TrainingPanel()
     qtbot.addWidget(panel)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from gui_helpers import PHOTO_NAMES, image_id, open_folder, wait_image_shown
+from collections import Counter
+
+from gui_helpers import PHOTO_NAMES, contrast, image_id, open_folder, wait_image_shown
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 
 
@@ -116,3 +119,39 @@ def test_counts_say_1_image_not_1_images(qtbot, window, tmp_path, photos_dir):
     qtbot.waitUntil(lambda: window.image_list.model.rowCount() == 1, timeout=10000)
     counts = window.image_list.counts.text()
     assert "<b>1 image</b>" in counts and "1 images" not in counts
+
+
+def test_the_val_mark_reads_on_the_selected_row(qtbot, window, photos_dir):
+    """A validation image's "val" mark was purple text on the selection's blue, where it
+    could hardly be read on the very row a person is working on. The mark is found as the
+    pixels that change when the selected image moves to validation; its text must stand out
+    from the mark's own background as body text does (contrast >= 4.5)."""
+    from app.theme import dark_palette
+
+    open_folder(qtbot, window, photos_dir)
+    view = window.image_list.view
+    view.setPalette(dark_palette())  # the window's look (main.py applies it app-wide)
+    first = window.image_list.current_id
+    row = window.image_list.model.index(window.image_list.model.row_of(first))
+    rect = view.visualRect(window.image_list.proxy.mapFromSource(row))
+    assert view.selectionModel().isSelected(window.image_list.proxy.mapFromSource(row))
+
+    def shot():
+        view.viewport().repaint()
+        return view.viewport().grab(rect).toImage()
+
+    before = shot()
+    qtbot.waitUntil(window.actions["move_split"].isEnabled, timeout=5000)
+    window.actions["move_split"].trigger()  # to the other split, whichever it was in
+    after = shot()
+    val, train = ((after, before) if window.controller.project.image(first).split == "val"
+                  else (before, after))
+    changed = [(x, y) for y in range(val.height()) for x in range(val.width())
+               if val.pixel(x, y) != train.pixel(x, y)]
+    assert changed, "the val mark is not drawn"
+    xs, ys = [x for x, _ in changed], [y for _, y in changed]
+    box = [QColor(val.pixel(x, y)) for y in range(min(ys) + 3, max(ys) - 2)
+           for x in range(min(xs) + 3, max(xs) - 2)]
+    background = Counter(c.rgb() for c in box).most_common(1)[0][0]
+    best = max(contrast(c, QColor.fromRgb(background)) for c in box)
+    assert best >= 4.5, f"the val mark's text has contrast {best:.1f} on its background"
