@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -28,10 +28,19 @@ ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 @functools.cache
 def swatch(color: str, size: int = 12) -> QIcon:
-    """A colour square (made once per colour: a hundred rows must not make a hundred)."""
+    """A colour square (made once per colour: a hundred rows must not make a hundred). On a
+    selected row it has a white rim: a category colour near the selection's own would
+    vanish into it."""
     pixmap = QPixmap(size, size)
     pixmap.fill(QColor(color))
-    return QIcon(pixmap)
+    icon = QIcon(pixmap)
+    rimmed = QPixmap(pixmap)
+    painter = QPainter(rimmed)
+    painter.setPen(QColor("white"))
+    painter.drawRect(0, 0, size - 1, size - 1)
+    painter.end()
+    icon.addPixmap(rimmed, QIcon.Mode.Selected)
+    return icon
 
 
 class InstanceListWidget(QWidget):

@@ -69,3 +69,38 @@ def test_rows_vanish_after_a_click_in_the_list(qtbot):
 
     assert widget.summary.text() == "No image"
     assert swatch_pixels(on_screen(widget)) == 0
+
+
+def test_a_category_colour_like_the_selections_still_shows_on_a_selected_row(qtbot):
+    """A category whose colour is near the selection's blue (the second of the default
+    colours is) had its colour square vanish on the selected row: the square must stand out
+    there (contrast >= 3, as for a control's edge)."""
+    from app.theme import dark_palette
+    from gui_helpers import contrast
+
+    palette = dark_palette()
+    highlight = palette.color(palette.ColorRole.Highlight)
+    widget = InstanceListWidget()
+    widget.setPalette(palette)
+    qtbot.addWidget(widget)
+    widget.resize(360, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    rows = [instance_row(1), instance_row(2)]
+    widget.set_rows([InstanceRow(r.instance, r.category, highlight.name(), r.source)
+                     for r in rows])
+    viewport = widget.tree.viewport()
+    rect = widget.tree.visualItemRect(widget.tree.topLevelItem(0))
+
+    def shot():
+        viewport.repaint()
+        return viewport.grab(rect).toImage()
+
+    plain = shot()  # unselected: the square is where the swatch colour is
+    square = [(x, y) for y in range(plain.height()) for x in range(plain.width())
+              if plain.pixelColor(x, y) == highlight]
+    assert square, "no colour square drawn"
+    widget.select_ids([1])
+    selected = shot()
+    best = max(contrast(selected.pixelColor(x, y), highlight) for x, y in square)
+    assert best >= 3.0, f"the colour square has contrast {best:.1f} on the selected row"
