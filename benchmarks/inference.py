@@ -9,7 +9,9 @@ than fp32, `mrcnn.model.device.fastest_precision`; on a CPU by measuring a convo
 `cpu_bf16_speedup`; BatchNorm folded:
 `mrcnn.model.fold`; in fp32 on a CPU the backbone in ONNX Runtime,
 `mrcnn.model.onnx_backbone`, timed once it is prepared: the app's first image runs in torch
-meanwhile, so its delay is the torch row's), and the ways tried on the way there (on a CPU
+meanwhile, so its delay is the torch row's; on a CPU RoIAlign on every core,
+`mrcnn.model.roi_pool`), and the ways tried on the way there (torchvision's one-thread
+RoIAlign; on a CPU
 bf16 autocast + channels_last forced; on CUDA the other half precision and no autocast; a
 half and a third of the preset's test-time proposals, before and after NMS: r50v2 1000,
 r18 500/300).
@@ -112,6 +114,13 @@ def approaches(choice: DeviceChoice) -> dict[str, Callable[[torch.nn.Module], Pr
         predictor.prepared_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
         return predictor
 
+    def one_thread_roi_align(model: torch.nn.Module) -> Predictor:
+        predictor = Predictor(copy.deepcopy(model), device=choice, fold_batchnorm=True)
+        heads = predictor.model.roi_heads
+        for name in ("box_roi_pool", "mask_roi_pool"):  # torchvision's pooler, unwrapped
+            setattr(heads, name, getattr(heads, name).pooler)
+        return predictor
+
     ways: dict[str, Callable[[torch.nn.Module], Predictor]] = {}
     if onnx_backbone_applies(choice):
         ways[f"Predictor as the app runs it ({precision}, BN folded, ONNX Runtime "
@@ -122,6 +131,7 @@ def approaches(choice: DeviceChoice) -> dict[str, Callable[[torch.nn.Module], Pr
         how = "precision timed at load" if choice.device.type == "cuda" else precision
         ways[f"Predictor as the app runs it ({how}, BN folded)"] = \
             lambda m: Predictor(copy.deepcopy(m), device=choice, fold_batchnorm=True)
+    ways["Predictor, BN folded, RoIAlign on one thread (torchvision's)"] = one_thread_roi_align
     ways["Predictor, BN not folded"] = lambda m: Predictor(copy.deepcopy(m), device=choice)
     if choice.device.type == "cuda":  # the other half precision, and none
         other = fp16 if choice.amp_dtype == torch.bfloat16 else bf16

@@ -40,6 +40,7 @@ from mrcnn.model.device import (
 from mrcnn.model.fold import fold_batchnorm as fold_into_convolutions
 from mrcnn.model.onnx_backbone import BackgroundBackbone
 from mrcnn.model.onnx_backbone import applies as onnx_backbone_applies
+from mrcnn.model.roi_pool import thread_roi_pools
 from mrcnn.model.uncertainty import Detections, image_uncertainty
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,8 @@ class Predictor:
     With `tune_precision` (the default), autocast on a GPU is kept only where it predicts
     this model faster than fp32 (`mrcnn.model.device.fastest_precision`, timed on a probe
     image at the model's input size when the Predictor is made; once per process for a model
-    of the same build on the same GPU)."""
+    of the same build on the same GPU). On a CPU its RoIAligns run on every core
+    (`mrcnn.model.roi_pool`: the same numbers)."""
 
     def __init__(self, model: nn.Module, *, device: DeviceChoice | None = None,
                  score_threshold: float = 0.05, max_detections: int = 100,
@@ -170,6 +172,7 @@ class Predictor:
         if tune_precision and times_autocast(self.choice):
             self.choice = self._fastest_precision()
         self._set_layout()
+        thread_roi_pools(self.model)  # RoIAlign on every core of a CPU (`roi_pool`)
         if onnx_backbone and onnx_backbone_applies(self.choice):
             self.fast_backbone = BackgroundBackbone(m.backbone)
 
