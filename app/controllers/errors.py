@@ -182,8 +182,10 @@ class ErrorsController(QObject):
     def _submit_errors(self) -> None:
         info = self._model.info
         if info is None or info.kind != "version":
-            self._fb.report("Errors are kept per model version: activate one (Model "
-                            "Versions) to find its errors"
+            how = ("activate one (Model Versions) to find its errors"
+                   if self._docs.project.model_versions() else
+                   "this project has none yet, and Fine-tune makes one")
+            self._fb.report(f"Errors are kept per model version: {how}"
                             + (f"; the loaded model is {info.source}" if info else ""))
             return
         if self._busy():

@@ -304,3 +304,43 @@ def test_in_a_project_open_read_only_a_label_cannot_be_marked_right(qtbot, make_
         holder.close()
     with Project.open(folder, read_only=True) as p:
         assert p.suspect_checks() == []
+
+
+class FileSession(StandInSession):
+    """The stand-in, loading a checkpoint file the user picked (not a project version)."""
+
+    def load(self, request: ModelRequest, progress=None, should_cancel=None) -> ModelInfo:
+        if request.version_id is not None:
+            return super().load(request, progress, should_cancel)
+        self._info = ModelInfo("file-x", f"file {Path(request.source).name}", "r18",
+                               "checkpoint", None, ("disc", "square", "ring", "triangle"),
+                               "CPU", path=request.source)
+        return self._info
+
+
+@pytest.mark.parametrize("versions_kept", [True, False])
+def test_errors_of_a_loaded_file_say_what_to_do_in_this_project(qtbot, make_window, shapes,
+                                                                 versions_kept):
+    """Errors are kept per model version. With a checkpoint file loaded, Find Errors said
+    "activate one (Model Versions)" even in a project that had no version to activate."""
+    folder, truth, _ = shapes
+    if not versions_kept:
+        with Project.open(folder) as p:
+            p.activate_model_version(None)
+            for v in p.model_versions():
+                p.delete_model_version(v.id)
+            assert p.model_versions() == []
+    w = make_window(model_options=OPTIONS, model_session=FileSession(truth, {}))
+    assert w.open_path(folder)
+    w.model.load_file(folder / "picked.pt")
+    qtbot.waitUntil(lambda: w.model.info is not None and w.model.info.kind == "checkpoint",
+                    timeout=10000)
+    w.actions["find_errors"].trigger()
+    qtbot.waitUntil(lambda: "kept per model version" in w.statusBar().currentMessage(),
+                    timeout=10000)
+    said = w.statusBar().currentMessage()
+    assert "the loaded model is file picked.pt" in said
+    if versions_kept:
+        assert "activate one (Model Versions)" in said
+    else:
+        assert "none yet" in said and "Fine-tune" in said and "activate" not in said
