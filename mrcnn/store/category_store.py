@@ -18,14 +18,14 @@ from mrcnn.store.rows import CATEGORY_COLS, INSTANCE_COLS, category_from_row, in
 
 #: The first categories' colours: vivid (CIELAB lightness 50-90, chroma at least 35, so a
 #: mask reads on a photo and a swatch on the dark window), each as far as could be from all
-#: before it (greedy max-min CIELAB distance over an HSV grid, from red). Any 12 of the
-#: first 12 differ by at least 47 (ΔE76), any of the 24 by 29. Golden-ratio hues at one
-#: saturation and value, used before, put the 12th within 22 of another (person and
-#: dining table of a VOC photo looked alike).
+#: before it (greedy max-min CIEDE2000 distance over an HSV grid, from red). Any two of the
+#: first 12 differ by at least 21 (ΔE00), of all 24 by 14. Golden-ratio hues at one
+#: saturation and value, used before, put two of the first 12 within 8.4 (a VOC photo's
+#: person and dining table were two magentas).
 PALETTE = (
-    "#e62e37", "#0dff0d", "#0d6eff", "#0be6e6", "#ffcf0d", "#ff0dc2", "#589936", "#4387bf",
-    "#bf608b", "#e6a673", "#ad33ff", "#0dffaa", "#afe60b", "#ff860d", "#d980ff", "#ff3385",
-    "#e0e673", "#998308", "#089975", "#0abf25", "#ff8080", "#bf5c26", "#8099ff", "#0dcfff",
+    "#e62e37", "#0dff0d", "#0db6ff", "#ffb60d", "#ac59ff", "#08997c", "#8a9908", "#ff80b3",
+    "#2ee6e6", "#ff9f80", "#bf6d0a", "#2e77e6", "#e6e673", "#e60ba4", "#73e6ac", "#089925",
+    "#0aadbf", "#f280ff", "#bf6073", "#bf9960", "#ff550d", "#80a6ff", "#86bf60", "#bf7860",
 )
 
 
