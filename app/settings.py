@@ -133,6 +133,16 @@ class UiState:
     def set_banner_dismissed(self, project: str | Path, dismissed: bool) -> None:
         self._set_for_project("banner_dismissed", project, True if dismissed else None)
 
+    def model_file(self, project: str | Path) -> str | None:
+        """The checkpoint file last loaded by hand in this project (Model ▸ Load Model
+        Checkpoint…), if any: the project opens with it again while it has no active
+        version."""
+        value = self._json_dict("model_files").get(str(Path(project).resolve()))
+        return value if isinstance(value, str) else None
+
+    def set_model_file(self, project: str | Path, path: str | None) -> None:
+        self._set_for_project("model_files", project, path)
+
     def current_category(self, project: str | Path) -> int | None:
         """The category new instances got last in this project (its id), if any."""
         value = self._json_dict("current_categories").get(str(Path(project).resolve()))

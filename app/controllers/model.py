@@ -176,16 +176,20 @@ class ModelController(QObject):
                             **kwargs)
 
     def load_default(self) -> Job | None:
-        """The project's active model version, else torchvision's COCO weights when they are
-        in the torch cache (as `mrcnn predict` without --model); else no model, and the
+        """The project's active model version, else the checkpoint file last loaded by hand
+        in this project (while the file is there), else torchvision's COCO weights when they
+        are in the torch cache (as `mrcnn predict` without --model); else no model, and the
         banner says what to do."""
         if not self._docs.is_open:
             return None
         active = self._docs.active_version()
+        remembered = self._remembered_file()
         if active is not None:
             version, path = active
             request = self._request(str(path), preset=version.preset, version_id=version.id,
                                     version_name=version.name)
+        elif remembered is not None:
+            request = self._request(remembered)
         elif cached_coco_weights() is not None:
             request = self._request("coco")
         else:
@@ -203,6 +207,16 @@ class ModelController(QObject):
         self._auto_timer.stop()
         if self._own_process is not None:
             self._own_process.close()
+
+    def _remembered_file(self) -> str | None:
+        """The checkpoint file this project was last given by hand, if it is still there
+        (one that is gone is forgotten)."""
+        folder = self._docs.project.folder
+        path = self._ui.model_file(folder)
+        if path is not None and not Path(path).is_file():
+            self._ui.set_model_file(folder, None)
+            return None
+        return path
 
     def load_file(self, path: str | Path) -> Job:
         """Load a checkpoint file the user picked (it replaces the model when it loads)."""
@@ -227,7 +241,8 @@ class ModelController(QObject):
             self._set_state("loading")
         job = self.submit(load_model_job, self.session, request, name="loading the model")
         job.succeeded.connect(lambda r: self._on_load_succeeded(r, gen, request))
-        job.failed.connect(lambda msg: self._on_load_failed(msg, gen, box=title is not None))
+        job.failed.connect(lambda msg: self._on_load_failed(msg, gen, box=title is not None,
+                                                            request=request))
         job.cancelled.connect(lambda: self._on_load_failed("Loading the model was cancelled",
                                                            gen, box=False))
         if title:
@@ -247,6 +262,8 @@ class ModelController(QObject):
             return
         info = self.info = result.info
         self.message = ""
+        if info.kind == "checkpoint" and request.version_id is None and self._docs.is_open:
+            self._ui.set_model_file(self._docs.project.folder, request.source)
         self._fb.say(f"Model {info.source} ({info.preset}) ready on {info.device}", 8000)
         self._set_state("ready")
         actions, self._after_load = self._after_load, []
@@ -254,9 +271,14 @@ class ModelController(QObject):
             action()
         self.predictions.lookahead()
 
-    def _on_load_failed(self, message: str, gen: int, *, box: bool) -> None:
+    def _on_load_failed(self, message: str, gen: int, *, box: bool,
+                        request: ModelRequest | None = None) -> None:
         if gen != self.generation:
             return
+        d = self._docs
+        if (request is not None and d.is_open
+                and self._ui.model_file(d.project.folder) == request.source):
+            self._ui.set_model_file(d.project.folder, None)  # not tried again at each open
         self._after_load.clear()
         self._fb.report(message, box=box, title="Cannot load the model")
         if self.info is None:

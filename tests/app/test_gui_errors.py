@@ -344,3 +344,4 @@ def test_errors_of_a_loaded_file_say_what_to_do_in_this_project(qtbot, make_wind
         assert "activate one (Model Versions)" in said
     else:
         assert "none yet" in said and "Fine-tune" in said and "activate" not in said
+

@@ -75,8 +75,9 @@ def test_a_category_colour_like_the_selections_still_shows_on_a_selected_row(qtb
     """A category whose colour is near the selection's blue (the second of the default
     colours is) had its colour square vanish on the selected row: the square must stand out
     there (contrast >= 3, as for a control's edge)."""
-    from app.theme import dark_palette
     from gui_helpers import contrast
+
+    from app.theme import dark_palette
 
     palette = dark_palette()
     highlight = palette.color(palette.ColorRole.Highlight)

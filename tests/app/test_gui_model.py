@@ -5,6 +5,7 @@ export writes; predictions are never recomputed for the same model; no weights â
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -199,6 +200,36 @@ def test_no_weights_banner_then_a_checkpoint_file(qtbot, make_window, model_proc
     assert w.controller.project.categories() == []
     offered = {s.name for s in w.controller.project.category_suggestions()}
     assert offered and offered <= set(CATEGORIES)
+
+
+def test_a_checkpoint_loaded_by_hand_comes_back_when_the_project_opens_again(
+        qtbot, make_window, model_process, photos_dir, checkpoint, tmp_path):
+    """A person loaded their checkpoint file into a project without versions, closed the
+    app and opened the project the next day: it said "no weights" and they had to find the
+    file again. It is loaded again now, while the file is there."""
+    picked = tmp_path / "mine.pt"
+    shutil.copy(checkpoint, picked)
+    first = model_window(make_window, model_process)
+    open_folder(qtbot, first, photos_dir)
+    wait_model_ready(qtbot, first)
+    assert first.model.state == "missing"
+    first.model.load_file(picked)
+    qtbot.waitUntil(lambda: first.model.state == "ready", timeout=60000)
+    first.close()
+
+    second = model_window(make_window, model_process)
+    open_folder(qtbot, second, photos_dir)
+    qtbot.waitUntil(lambda: second.model.state == "ready", timeout=60000)
+    assert "file mine.pt" in second.model_status.model_label.text()
+    assert not second.banner.isVisible()
+    second.close()
+
+    picked.unlink()  # gone: the project opens without it, with the banner as before
+    third = model_window(make_window, model_process)
+    open_folder(qtbot, third, photos_dir)
+    wait_model_ready(qtbot, third)
+    assert third.model.state == "missing" and third.model.info is None
+    assert third.banner.isVisible()
 
 
 def test_download_offline_says_why(qtbot, make_window, model_process, photos_dir, errors):
