@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 
 
 #: bf16 autocast is chosen on a CPU only where a convolution runs at least this much faster
-#: in bf16 than in fp32 (`cpu_bf16_speedup`). CPUs with AVX512-BF16 but no AMX convert more
-#: than they gain: one of ours ran bf16 convolutions at 0.6x fp32, and the whole Predictor
-#: at 0.79x plain fp32 torchvision.
+#: in bf16 than in fp32 (`cpu_bf16_speedup`). It depends on the CPU, not on its flags alone:
+#: an Intel Xeon with AVX512-BF16 but no AMX converted more than it gained (bf16 convolutions
+#: at 0.6x fp32, the whole Predictor at 0.79x plain fp32 torchvision), while a Zen 4 EPYC,
+#: also AVX512-BF16 without AMX, ran them about 2x faster.
 BF16_MIN_SPEEDUP = 1.15
 
 #: On a GPU, autocast is kept (for prediction, for training) only where it runs the model at
