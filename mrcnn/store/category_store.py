@@ -15,7 +15,6 @@ from mrcnn.errors import ProjectError
 from mrcnn.store.records import Category, Instance
 from mrcnn.store.rows import CATEGORY_COLS, INSTANCE_COLS, category_from_row, instance_from_row
 
-
 #: The first categories' colours: vivid (CIELAB lightness 50-90, chroma at least 35, so a
 #: mask reads on a photo and a swatch on the dark window), each as far as could be from all
 #: before it (greedy max-min CIEDE2000 distance over an HSV grid, from red). Any two of the
