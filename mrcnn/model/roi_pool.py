@@ -37,12 +37,12 @@ _pool_lock = threading.Lock()
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of `workers` threads (made again when more are asked for)."""
+    """A process-wide pool of `workers` threads (made again when more are asked for; the
+    smaller one is not shut down, as another caller may be submitting to it: its idle threads
+    end once it is no longer referenced)."""
     global _pool, _pool_workers
     with _pool_lock:
         if _pool is None or _pool_workers < workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="roi-align")
             _pool_workers = workers
         return _pool
